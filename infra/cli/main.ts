@@ -1,0 +1,29 @@
+/**
+ * The `diamond` CLI. Each command loads the config once and passes it down.
+ *   npx diamond services up
+ *   npx diamond services status --json
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { DiamondError, errorMessage } from '../../shared/errors.ts';
+import { servicesCommand } from './services-command.ts';
+import { configCommand } from './config-command.ts';
+
+try {
+  await yargs(hideBin(process.argv))
+    .scriptName('diamond')
+    .command(servicesCommand)
+    .command(configCommand)
+    .demandCommand(1, 'name a command, e.g. `diamond services up`')
+    .strict()
+    .help()
+    .fail((message, error) => {
+      if (error) throw error;
+      process.stderr.write(`${message}\n\nRun \`diamond --help\` for usage.\n`);
+      process.exit(2);
+    })
+    .parseAsync();
+} catch (error) {
+  process.stderr.write(`diamond: ${errorMessage(error)}\n`);
+  process.exitCode = error instanceof DiamondError && error.code === 'DIAMOND_CONFIG_INVALID' ? 2 : 1;
+}

@@ -1,0 +1,105 @@
+/** `diamond services up | down [--purge] | status [--json] | logs <service>` */
+import { createReadStream, existsSync, statSync, watch } from 'node:fs';
+import type { Argv, CommandModule } from 'yargs';
+import { loadConfig } from '../../shared/config.ts';
+import { DiamondError } from '../../shared/errors.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { serviceByName, servicesDown, servicesStatus, servicesUp, type UpResult } from '../services/local-services.ts';
+import { servicePaths, SERVICE_NAMES, type ServiceName } from '../services/service.ts';
+import { tailFile } from '../services/processes.ts';
+
+const out = (line: string): void => {
+  process.stdout.write(line + '\n');
+};
+
+function describeUp(result: UpResult): string {
+  const pid = result.pid === null ? '' : ` pid ${result.pid}`;
+  return `✔ ${result.name.padEnd(9)} ${result.address.padEnd(42)} ${result.outcome.padEnd(9)} ${result.seconds.toFixed(1).padStart(5)} s${pid}`;
+}
+
+interface UpArgs { json: boolean; service: string[] | undefined }
+
+const up: CommandModule<object, UpArgs> = {
+  command: 'up [service..]',
+  describe: 'install (once) and start the local services, one at a time, and wait until each answers',
+  builder: (y) => y
+    .positional('service', { type: 'string', array: true, choices: SERVICE_NAMES, describe: 'only these services' })
+    .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }),
+  handler: async ({ json, service }) => {
+    const config = loadConfig(process.env);
+    const logger = createLogger(config, { fd: 2, bindings: { component: 'services' } });
+    const started = performance.now();
+    const results = await servicesUp(config, logger, {
+      only: service as ServiceName[] | undefined,
+      onStep: (name, message) => { if (!json) out(`… ${name.padEnd(9)} ${message}`); },
+      onResult: (result) => { if (!json) out(describeUp(result)); },
+    });
+    if (json) out(JSON.stringify(results, null, 2));
+    else out(`all services up in ${((performance.now() - started) / 1000).toFixed(1)} s — data and logs in ${config.home}`);
+  },
+};
+
+const down: CommandModule<object, { purge: boolean; json: boolean }> = {
+  command: 'down',
+  describe: 'stop the local services this checkout started (by their recorded pids)',
+  builder: (y) => y
+    .option('purge', { type: 'boolean', default: false, describe: 'also delete their data' })
+    .option('json', { type: 'boolean', default: false }),
+  handler: async ({ purge, json }) => {
+    const config = loadConfig(process.env);
+    const results = await servicesDown(config, { purge });
+    if (json) return out(JSON.stringify(results, null, 2));
+    for (const result of results) {
+      const what = result.stopped ? `stopped pid ${result.pid}${result.forced ? ' (killed after the grace period)' : ''}` : 'not running';
+      out(`${result.name.padEnd(9)} ${what}`);
+    }
+    if (purge) out(`data removed from ${config.home}/data`);
+  },
+};
+
+const status: CommandModule<object, { json: boolean }> = {
+  command: 'status',
+  describe: 'is each service answering at its address?',
+  builder: (y) => y.option('json', { type: 'boolean', default: false, describe: 'print [{ name, address, healthy, pid }]' }),
+  handler: async ({ json }) => {
+    const config = loadConfig(process.env);
+    const statuses = await servicesStatus(config);
+    if (json) out(JSON.stringify(statuses, null, 2));
+    else for (const s of statuses) out(`${s.healthy ? '✔' : '✘'} ${s.name.padEnd(9)} ${s.address.padEnd(42)} ${s.healthy ? 'healthy' : 'down   '} ${s.pid === null ? '' : `pid ${s.pid}`}`);
+    if (statuses.some((s) => !s.healthy)) process.exitCode = 3;
+  },
+};
+
+const logs: CommandModule<object, { service: string; follow: boolean; lines: number }> = {
+  command: 'logs <service>',
+  describe: "print a service's log file",
+  builder: (y) => y
+    .positional('service', { type: 'string', choices: SERVICE_NAMES, demandOption: true })
+    .option('follow', { alias: 'f', type: 'boolean', default: false })
+    .option('lines', { alias: 'n', type: 'number', default: 100 }),
+  handler: async ({ service, follow, lines }) => {
+    const config = loadConfig(process.env);
+    const { name } = serviceByName(service);
+    const paths = servicePaths(config, name);
+    const file = name === 'spark' ? paths.installLog : paths.logFile;
+    if (!existsSync(file)) throw new DiamondError(`no log yet for ${name} (${file})`, { code: 'DIAMOND_NO_LOG', hint: 'start it with `npx diamond services up`' });
+    out(tailFile(file, lines));
+    if (!follow) return;
+    let position = statSync(file).size;
+    await new Promise<never>(() => {
+      watch(file, () => {
+        const size = statSync(file).size;
+        if (size <= position) { position = size; return; }
+        createReadStream(file, { start: position, end: size - 1 }).pipe(process.stdout, { end: false });
+        position = size;
+      });
+    });
+  },
+};
+
+export const servicesCommand: CommandModule = {
+  command: 'services <command>',
+  describe: 'local Kafka, schema registry, Cassandra, Redis and Spark',
+  builder: (y: Argv) => y.command(up).command(down).command(status).command(logs).demandCommand(1),
+  handler: () => undefined,
+};

@@ -1,0 +1,31 @@
+/** Cassandra client (cassandra-driver) built from the config, with a readiness check. */
+import cassandra from 'cassandra-driver';
+import type { DiamondConfig } from './config.ts';
+import { ServiceUnavailableError } from './errors.ts';
+
+export type CassandraClient = cassandra.Client;
+
+export function createCassandra(config: Pick<DiamondConfig, 'cassandra'>, keyspace?: string): CassandraClient {
+  return new cassandra.Client({
+    contactPoints: [...config.cassandra.contactPoints],
+    localDataCenter: config.cassandra.localDataCenter,
+    ...(keyspace ? { keyspace } : {}),
+    socketOptions: { connectTimeout: 3000, readTimeout: 15000 },
+    // Protocol v4 is what Cassandra 5 and driver 4.x agree on without negotiation noise.
+    protocolOptions: { maxVersion: cassandra.types.protocolVersion.v4 },
+  });
+}
+
+/** Resolves with the server version when `system.local` answers. */
+export async function checkCassandra(config: Pick<DiamondConfig, 'cassandra'>): Promise<{ releaseVersion: string }> {
+  const client = createCassandra(config);
+  try {
+    await client.connect();
+    const result = await client.execute('SELECT release_version FROM system.local');
+    return { releaseVersion: String(result.first()?.get('release_version') ?? 'unknown') };
+  } catch (cause) {
+    throw new ServiceUnavailableError('Cassandra', config.cassandra.contactPoints.join(','), { cause });
+  } finally {
+    await client.shutdown().catch(() => undefined);
+  }
+}

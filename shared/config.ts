@@ -1,0 +1,199 @@
+/**
+ * The one configuration object of Diamond. Loaded and validated once (at process start),
+ * frozen, and passed down; nothing else reads `process.env`.
+ *
+ *   const config = loadConfig(process.env);
+ *   const kafka = createKafka(config);
+ *
+ * Every setting has an environment variable with the `DIAMOND_` prefix and a default
+ * that points at the local services started by `diamond services up`. Point the
+ * variables at existing clusters and the same code runs there.
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from './errors.ts';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface DiamondConfig {
+  /** Root of the checkout (where package.json lives). */
+  readonly projectRoot: string;
+  /** Data, logs and pid files of local services. Git-ignored. */
+  readonly home: string;
+  /** Downloaded and installed artifacts (jars, virtualenvs), shared by every clone. */
+  readonly cacheDir: string;
+  readonly logLevel: LogLevel;
+  /** JDK 17 used for Kafka, the registry, Cassandra and Spark. */
+  readonly javaHome: string;
+  readonly kafka: {
+    readonly brokers: readonly string[];
+    readonly controllerPort: number;
+    readonly clientId: string;
+  };
+  readonly registry: {
+    /** Confluent-compatible base URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7 */
+    readonly url: string;
+    readonly managementPort: number;
+  };
+  readonly cassandra: {
+    readonly contactPoints: readonly string[];
+    readonly localDataCenter: string;
+    readonly storagePort: number;
+    readonly jmxPort: number;
+  };
+  readonly redis: {
+    readonly url: string;
+  };
+  readonly spark: {
+    /** Spark master URL given to spark-submit: local[N] or spark://host:port. */
+    readonly master: string;
+    readonly driverMemory: string;
+  };
+}
+
+/** What each variable means and its default, for `diamond config` and the README. */
+export interface SettingDoc {
+  readonly env: string;
+  readonly description: string;
+  readonly default: string;
+}
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+function defaultJavaHome(env: NodeJS.ProcessEnv): string {
+  const candidates = ['/usr/lib/jvm/java-17-openjdk-amd64', '/usr/lib/jvm/java-17-openjdk-arm64', '/usr/lib/jvm/java-17-openjdk'];
+  return candidates.find((dir) => existsSync(join(dir, 'bin', 'java'))) ?? env['JAVA_HOME'] ?? '/usr/lib/jvm/java-17-openjdk-amd64';
+}
+
+export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
+  return [
+    { env: 'DIAMOND_HOME', description: 'data, logs and pid files of local services', default: join(projectRoot, '.diamond') },
+    { env: 'DIAMOND_CACHE_DIR', description: 'downloaded jars and virtualenvs, keyed by version', default: join(homedir(), '.cache', 'diamond') },
+    { env: 'DIAMOND_LOG_LEVEL', description: `one of ${LOG_LEVELS.join(', ')}`, default: 'info' },
+    { env: 'DIAMOND_JAVA_HOME', description: 'JDK 17 for Kafka, the registry, Cassandra and Spark', default: defaultJavaHome(env) },
+    { env: 'DIAMOND_KAFKA_BROKERS', description: 'comma-separated host:port list', default: '127.0.0.1:19092' },
+    { env: 'DIAMOND_KAFKA_CONTROLLER_PORT', description: 'KRaft controller port of the local broker', default: '19093' },
+    { env: 'DIAMOND_KAFKA_CLIENT_ID', description: 'client id prefix of every Kafka client', default: 'diamond' },
+    { env: 'DIAMOND_REGISTRY_URL', description: 'Confluent-compatible schema registry base URL', default: 'http://127.0.0.1:18081/apis/ccompat/v7' },
+    { env: 'DIAMOND_REGISTRY_MANAGEMENT_PORT', description: 'management (health) port of the local registry', default: '19000' },
+    { env: 'DIAMOND_CASSANDRA_CONTACT_POINTS', description: 'comma-separated host:port list', default: '127.0.0.1:19042' },
+    { env: 'DIAMOND_CASSANDRA_LOCAL_DC', description: 'local data center of the Cassandra driver', default: 'datacenter1' },
+    { env: 'DIAMOND_CASSANDRA_STORAGE_PORT', description: 'inter-node port of the local Cassandra', default: '17000' },
+    { env: 'DIAMOND_CASSANDRA_JMX_PORT', description: 'JMX port of the local Cassandra (loopback only)', default: '17199' },
+    { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL', default: 'redis://127.0.0.1:16379' },
+    { env: 'DIAMOND_SPARK_MASTER', description: 'spark-submit master: local[N] or spark://host:port', default: 'local[2]' },
+    { env: 'DIAMOND_SPARK_DRIVER_MEMORY', description: 'driver memory of each Spark job', default: '1g' },
+  ];
+}
+
+/** Reads and validates the configuration; throws ConfigError naming the variable and the fix. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig {
+  const defaults = new Map(settingDocs(env).map((doc) => [doc.env, doc.default]));
+  const read = (name: string): string => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? (defaults.get(name) ?? '') : value;
+  };
+
+  const logLevel = read('DIAMOND_LOG_LEVEL');
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`DIAMOND_LOG_LEVEL is "${logLevel}"`, `use one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  const brokers = parseHostPortList('DIAMOND_KAFKA_BROKERS', read('DIAMOND_KAFKA_BROKERS'));
+  const contactPoints = parseHostPortList('DIAMOND_CASSANDRA_CONTACT_POINTS', read('DIAMOND_CASSANDRA_CONTACT_POINTS'));
+  const registryUrl = parseUrl('DIAMOND_REGISTRY_URL', read('DIAMOND_REGISTRY_URL'), ['http:', 'https:']).replace(/\/+$/, '');
+  const redisUrl = parseUrl('DIAMOND_REDIS_URL', read('DIAMOND_REDIS_URL'), ['redis:', 'rediss:']);
+  const master = read('DIAMOND_SPARK_MASTER');
+  if (!/^(local(\[(\d+|\*)\])?|spark:\/\/.+|yarn|k8s:\/\/.+)$/.test(master)) {
+    throw new ConfigError(`DIAMOND_SPARK_MASTER is "${master}"`, 'use local[N], spark://host:port, yarn or k8s://…');
+  }
+  const driverMemory = read('DIAMOND_SPARK_DRIVER_MEMORY');
+  if (!/^\d+[mMgG]$/.test(driverMemory)) {
+    throw new ConfigError(`DIAMOND_SPARK_DRIVER_MEMORY is "${driverMemory}"`, 'use a JVM size such as 512m or 1g');
+  }
+
+  const config: DiamondConfig = {
+    projectRoot,
+    home: resolve(read('DIAMOND_HOME')),
+    cacheDir: resolve(read('DIAMOND_CACHE_DIR')),
+    logLevel: logLevel as LogLevel,
+    javaHome: read('DIAMOND_JAVA_HOME'),
+    kafka: {
+      brokers: brokers.map(formatHostPort),
+      controllerPort: parsePort('DIAMOND_KAFKA_CONTROLLER_PORT', read('DIAMOND_KAFKA_CONTROLLER_PORT')),
+      clientId: read('DIAMOND_KAFKA_CLIENT_ID'),
+    },
+    registry: {
+      url: registryUrl,
+      managementPort: parsePort('DIAMOND_REGISTRY_MANAGEMENT_PORT', read('DIAMOND_REGISTRY_MANAGEMENT_PORT')),
+    },
+    cassandra: {
+      contactPoints: contactPoints.map(formatHostPort),
+      localDataCenter: read('DIAMOND_CASSANDRA_LOCAL_DC'),
+      storagePort: parsePort('DIAMOND_CASSANDRA_STORAGE_PORT', read('DIAMOND_CASSANDRA_STORAGE_PORT')),
+      jmxPort: parsePort('DIAMOND_CASSANDRA_JMX_PORT', read('DIAMOND_CASSANDRA_JMX_PORT')),
+    },
+    redis: { url: redisUrl },
+    spark: { master, driverMemory },
+  };
+  return deepFreeze(config);
+}
+
+export function parseHostPort(name: string, value: string): HostPort {
+  const match = /^\[?([^\]\s]+?)\]?:(\d+)$/.exec(value.trim());
+  if (!match?.[1] || !match[2]) {
+    throw new ConfigError(`${name} has "${value}", which is not host:port`, `write it as host:port, e.g. 127.0.0.1:9092`);
+  }
+  return { host: match[1], port: parsePort(name, match[2]) };
+}
+
+export function formatHostPort({ host, port }: HostPort): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function parseHostPortList(name: string, value: string): HostPort[] {
+  const items = value.split(',').map((item) => item.trim()).filter(Boolean);
+  if (items.length === 0) throw new ConfigError(`${name} is empty`, 'give at least one host:port');
+  return items.map((item) => parseHostPort(name, item));
+}
+
+function parsePort(name: string, value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ConfigError(`${name} has port "${value}"`, 'use an integer between 1 and 65535');
+  }
+  return port;
+}
+
+function parseUrl(name: string, value: string, protocols: readonly string[]): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} is "${value}", which is not a URL`, `write it as ${protocols[0]}//host:port…`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(`${name} uses ${url.protocol}`, `use ${protocols.join(' or ')}`);
+  }
+  return value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,83 @@
+/**
+ * One error hierarchy for the whole platform. Every error carries a stable `code`
+ * (documented, never reused), whether retrying can help, and a hint that tells the
+ * reader what to do next. Restart and retry decisions read `code`/`retriable`,
+ * never the message text.
+ */
+export interface DiamondErrorOptions {
+  readonly code: string;
+  readonly retriable?: boolean;
+  readonly hint?: string;
+  readonly cause?: unknown;
+}
+
+export class DiamondError extends Error {
+  readonly code: string;
+  readonly retriable: boolean;
+  readonly hint: string | undefined;
+
+  constructor(message: string, options: DiamondErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code;
+    this.retriable = options.retriable ?? false;
+    this.hint = options.hint;
+  }
+
+  /** Message plus hint, for people reading a terminal. */
+  describe(): string {
+    return this.hint ? `${this.message}\n  → ${this.hint}` : this.message;
+  }
+}
+
+/** A configuration value is missing or malformed. Names the variable and the fix. */
+export class ConfigError extends DiamondError {
+  constructor(message: string, hint?: string) {
+    super(message, { code: 'DIAMOND_CONFIG_INVALID', hint });
+  }
+}
+
+/** A service (Kafka, registry, Cassandra, Redis, Spark) did not answer at its address. */
+export class ServiceUnavailableError extends DiamondError {
+  readonly service: string;
+  readonly address: string;
+
+  constructor(service: string, address: string, options: { hint?: string; cause?: unknown; logFile?: string } = {}) {
+    const where = options.logFile ? ` (log: ${options.logFile})` : '';
+    super(`${service} not reachable at ${address}${where}`, {
+      code: 'DIAMOND_SERVICE_UNAVAILABLE',
+      retriable: true,
+      hint: options.hint ?? 'start the local services with `npx diamond services up`, or point DIAMOND_* variables at a running cluster',
+      cause: options.cause,
+    });
+    this.service = service;
+    this.address = address;
+  }
+}
+
+/** Installing or starting a local service failed. */
+export class ServiceStartError extends DiamondError {
+  readonly service: string;
+
+  constructor(service: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(`${service}: ${message}`, { code: 'DIAMOND_SERVICE_START_FAILED', hint: options.hint, cause: options.cause });
+    this.service = service;
+  }
+}
+
+/** Walks `cause` links to the innermost error, so decisions read the root cause. */
+export function rootCause(error: unknown): unknown {
+  let current = error;
+  const seen = new Set<unknown>();
+  while (current instanceof Error && current.cause !== undefined && !seen.has(current)) {
+    seen.add(current);
+    current = current.cause;
+  }
+  return current;
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof DiamondError) return error.describe();
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,34 @@
+/** Redis client (ioredis) built from the config, with a readiness check. */
+import { Redis } from 'ioredis';
+import type { DiamondConfig } from './config.ts';
+import { ServiceUnavailableError } from './errors.ts';
+
+export interface RedisClientOptions {
+  /** Prefix for every key this client touches (tests use a unique one each). */
+  readonly keyPrefix?: string;
+}
+
+export function createRedis(config: Pick<DiamondConfig, 'redis'>, options: RedisClientOptions = {}): Redis {
+  return new Redis(config.redis.url, {
+    keyPrefix: options.keyPrefix,
+    connectTimeout: 3000,
+    maxRetriesPerRequest: 3,
+    lazyConnect: true,
+  });
+}
+
+export async function checkRedis(config: Pick<DiamondConfig, 'redis'>): Promise<{ version: string }> {
+  const client = new Redis(config.redis.url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined); // reported through the rejected promise below
+  try {
+    await client.connect();
+    const pong = await client.ping();
+    if (pong !== 'PONG') throw new Error(`PING answered ${pong}`);
+    const info = await client.info('server');
+    return { version: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown' };
+  } catch (cause) {
+    throw new ServiceUnavailableError('Redis', config.redis.url, { cause });
+  } finally {
+    client.disconnect();
+  }
+}
