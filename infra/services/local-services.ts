@@ -111,7 +111,7 @@ async function bringUp(service: LocalService, config: DiamondConfig, log: Logger
   }
   options.onStep?.(service.name, `starting (log: ${paths.logFile})`);
   const record = startDetached({ ...launch, logFile: paths.logFile, pidFile: paths.pidFile });
-  log.info({ pid: record.pid, address }, 'started');
+  log.debug({ pid: record.pid, address }, 'started');
   await waitReady(service, config, record.pid, paths.logFile, address);
   return finish('started', record.pid);
 }

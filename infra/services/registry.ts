@@ -6,8 +6,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { checkRegistry } from '../../shared/registry.ts';
-import { installApicurio } from './artifacts.ts';
-import { javaBinary, jvmMarker, servicePaths, type LocalService } from './service.ts';
+import { installApicurio, installRegistryJava } from './artifacts.ts';
+import { jvmMarker, servicePaths, type LocalService } from './service.ts';
 
 export const REGISTRY_JOURNAL_TOPIC = 'diamond.registry.journal';
 
@@ -26,6 +26,7 @@ export const registryService: LocalService = {
   prepare: async (ctx) => {
     const { config } = ctx;
     const home = await installApicurio(ctx);
+    const javaHome = await installRegistryJava(ctx);
     const { dataDir } = servicePaths(config, 'registry');
     mkdirSync(dataDir, { recursive: true });
     const url = registryUrl(config);
@@ -44,14 +45,14 @@ export const registryService: LocalService = {
       'quarkus.log.level': 'INFO',
     };
     return {
-      command: javaBinary(config),
+      command: join(javaHome, 'bin', 'java'),
       args: [
         '-Xms128m', '-Xmx384m', '-XX:+UseSerialGC', '-Djava.awt.headless=true', jvmMarker(config, 'registry'),
         ...Object.entries(props).map(([key, value]) => `-D${key}=${value}`),
         '-jar', join(home, 'quarkus-run.jar'),
       ],
       cwd: dataDir,
-      env: { ...process.env, JAVA_HOME: config.javaHome },
+      env: { ...process.env, JAVA_HOME: javaHome },
       marker: jvmMarker(config, 'registry'),
     };
   },

