@@ -1,0 +1,28 @@
+/** Runs Python from the platform's virtualenv with the SDK importable. */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { pythonEnvironment } from '../../infra/services/artifacts.ts';
+import { config } from './env.ts';
+
+export interface PythonResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function runPython(args: readonly string[], input = '', extraEnv: NodeJS.ProcessEnv = {}): Promise<PythonResult> {
+  const { python } = pythonEnvironment(config);
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, [...args], {
+      cwd: config.projectRoot,
+      env: { ...process.env, PYTHONPATH: join(config.projectRoot, 'usecases', 'sdk'), JAVA_HOME: config.javaHome, ...extraEnv },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
