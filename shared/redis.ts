@@ -22,7 +22,7 @@ export async function checkRedis(config: Pick<DiamondConfig, 'redis'>): Promise<
   client.on('error', () => undefined); // reported through the rejected promise below
   try {
     await client.connect();
-    const pong = await client.ping();
+    const pong: string = await client.ping();
     if (pong !== 'PONG') throw new Error(`PING answered ${pong}`);
     const info = await client.info('server');
     return { version: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown' };

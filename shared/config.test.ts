@@ -1,0 +1,50 @@
+import test from 'ava';
+import { ConfigError } from './errors.ts';
+import { loadConfig, parseHostPort } from './config.ts';
+
+test('defaults point at the local services on non-standard ports', (t) => {
+  const config = loadConfig({});
+  t.deepEqual(config.kafka.brokers, ['127.0.0.1:19092']);
+  t.is(config.registry.url, 'http://127.0.0.1:18081/apis/ccompat/v7');
+  t.deepEqual(config.cassandra.contactPoints, ['127.0.0.1:19042']);
+  t.is(config.redis.url, 'redis://127.0.0.1:16379');
+  t.is(config.spark.master, 'local[2]');
+  t.true(Object.isFrozen(config) && Object.isFrozen(config.kafka) && Object.isFrozen(config.kafka.brokers));
+});
+
+test('every address can point at an existing cluster', (t) => {
+  const config = loadConfig({
+    DIAMOND_KAFKA_BROKERS: 'kafka-1:9092, kafka-2:9092',
+    DIAMOND_REGISTRY_URL: 'https://registry.example:8081/',
+    DIAMOND_CASSANDRA_CONTACT_POINTS: '[::1]:9042',
+    DIAMOND_REDIS_URL: 'rediss://redis.example:6380',
+    DIAMOND_SPARK_MASTER: 'spark://master:7077',
+  });
+  t.deepEqual(config.kafka.brokers, ['kafka-1:9092', 'kafka-2:9092']);
+  t.is(config.registry.url, 'https://registry.example:8081', 'trailing slash removed');
+  t.deepEqual(config.cassandra.contactPoints, ['[::1]:9042']);
+  t.is(config.spark.master, 'spark://master:7077');
+});
+
+test('a bad value names the variable and the fix', (t) => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ DIAMOND_KAFKA_BROKERS: 'localhost' }, /DIAMOND_KAFKA_BROKERS.*not host:port/],
+    [{ DIAMOND_KAFKA_BROKERS: 'h:99999' }, /DIAMOND_KAFKA_BROKERS has port "99999"/],
+    [{ DIAMOND_REGISTRY_URL: 'registry:8081' }, /DIAMOND_REGISTRY_URL uses registry:/],
+    [{ DIAMOND_REDIS_URL: 'not a url' }, /DIAMOND_REDIS_URL is "not a url"/],
+    [{ DIAMOND_LOG_LEVEL: 'loud' }, /DIAMOND_LOG_LEVEL is "loud"/],
+    [{ DIAMOND_SPARK_MASTER: 'local[two]' }, /DIAMOND_SPARK_MASTER/],
+    [{ DIAMOND_SPARK_DRIVER_MEMORY: '1 GB' }, /DIAMOND_SPARK_DRIVER_MEMORY/],
+  ];
+  for (const [env, message] of cases) {
+    const error = t.throws(() => loadConfig(env), { instanceOf: ConfigError });
+    t.regex(error?.message ?? '', message);
+    t.truthy(error?.hint, `hint for ${JSON.stringify(env)}`);
+  }
+});
+
+test('parseHostPort reads IPv4, names and bracketed IPv6', (t) => {
+  t.deepEqual(parseHostPort('X', '127.0.0.1:9092'), { host: '127.0.0.1', port: 9092 });
+  t.deepEqual(parseHostPort('X', 'kafka:1'), { host: 'kafka', port: 1 });
+  t.deepEqual(parseHostPort('X', '[::1]:9042'), { host: '::1', port: 9042 });
+});
