@@ -10,6 +10,6 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const lock = join(root, 'package-lock.json');
 const installed = join(root, 'node_modules', '.package-lock.json');
 if (!existsSync(installed) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(installed).mtimeMs)) {
-  process.stderr.write('installing npm dependencies (npm ci)…\n');
-  execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  process.stderr.write('installing npm dependencies…\n');
+  execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
 }
