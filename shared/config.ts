@@ -54,6 +54,21 @@ export interface DiamondConfig {
   readonly redis: {
     readonly url: string;
   };
+  /** Ports of the platform's own HTTP endpoints (all on loopback locally). */
+  readonly http: {
+    readonly host: string;
+    readonly ingestPort: number;
+    readonly feedbackPort: number;
+    readonly controlPort: number;
+  };
+  readonly upstream: {
+    /** Largest request body the ingest API accepts (413 above). */
+    readonly maxBodyBytes: number;
+  };
+  readonly downstream: {
+    /** Keyspace of the feedback and history tables. */
+    readonly keyspace: string;
+  };
   readonly spark: {
     /** Spark master URL given to spark-submit: local[N] or spark://host:port. */
     readonly master: string;
@@ -92,6 +107,12 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_CASSANDRA_STORAGE_PORT', description: 'inter-node port of the local Cassandra', default: '17000' },
     { env: 'DIAMOND_CASSANDRA_JMX_PORT', description: 'JMX port of the local Cassandra (loopback only)', default: '17199' },
     { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL', default: 'redis://127.0.0.1:16379' },
+    { env: 'DIAMOND_HTTP_HOST', description: 'interface the HTTP APIs listen on', default: '127.0.0.1' },
+    { env: 'DIAMOND_INGEST_PORT', description: 'port of the HTTP ingest API (upstream)', default: '18080' },
+    { env: 'DIAMOND_FEEDBACK_PORT', description: 'port of the customer feedback API (downstream)', default: '18090' },
+    { env: 'DIAMOND_CONTROL_PORT', description: 'port of the orchestrator control API', default: '18070' },
+    { env: 'DIAMOND_INGEST_MAX_BODY_BYTES', description: 'largest ingest request body; larger ones get 413', default: String(32 * 1024 * 1024) },
+    { env: 'DIAMOND_CASSANDRA_KEYSPACE', description: 'keyspace of the feedback and history tables', default: 'diamond' },
     { env: 'DIAMOND_SPARK_MASTER', description: 'spark-submit master: local[N] or spark://host:port', default: 'local[2]' },
     { env: 'DIAMOND_SPARK_DRIVER_MEMORY', description: 'driver memory of each Spark job', default: '1g' },
   ];
@@ -146,6 +167,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       jmxPort: parsePort('DIAMOND_CASSANDRA_JMX_PORT', read('DIAMOND_CASSANDRA_JMX_PORT')),
     },
     redis: { url: redisUrl },
+    http: {
+      host: read('DIAMOND_HTTP_HOST'),
+      ingestPort: parsePort('DIAMOND_INGEST_PORT', read('DIAMOND_INGEST_PORT')),
+      feedbackPort: parsePort('DIAMOND_FEEDBACK_PORT', read('DIAMOND_FEEDBACK_PORT')),
+      controlPort: parsePort('DIAMOND_CONTROL_PORT', read('DIAMOND_CONTROL_PORT')),
+    },
+    upstream: { maxBodyBytes: parsePositiveInt('DIAMOND_INGEST_MAX_BODY_BYTES', read('DIAMOND_INGEST_MAX_BODY_BYTES')) },
+    downstream: { keyspace: parseIdentifier('DIAMOND_CASSANDRA_KEYSPACE', read('DIAMOND_CASSANDRA_KEYSPACE')) },
     spark: { master, driverMemory },
   };
   return deepFreeze(config);
@@ -179,6 +208,17 @@ function parsePort(name: string, value: string): number {
     throw new ConfigError(`${name} has port "${value}"`, 'use an integer between 1 and 65535');
   }
   return port;
+}
+
+function parsePositiveInt(name: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 1) throw new ConfigError(`${name} is "${value}"`, 'use a positive integer');
+  return number;
+}
+
+function parseIdentifier(name: string, value: string): string {
+  if (!/^[a-z][a-z0-9_]{0,47}$/.test(value)) throw new ConfigError(`${name} is "${value}"`, 'use lower-case letters, digits and _ (a Cassandra identifier)');
+  return value;
 }
 
 function parseUrl(name: string, value: string, protocols: readonly string[]): string {

@@ -48,3 +48,25 @@ export async function checkKafka(config: Pick<DiamondConfig, 'kafka'>): Promise<
     await admin.disconnect().catch(() => undefined);
   }
 }
+
+export interface TopicSpec {
+  readonly topic: string;
+  readonly partitions?: number;
+  readonly config?: Record<string, string>;
+}
+
+/** Creates the topics that do not exist yet (idempotent; existing ones are left as they are). */
+export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): Promise<string[]> {
+  const existing = new Set(await admin.listTopics());
+  const missing = specs.filter((spec) => !existing.has(spec.topic));
+  if (missing.length === 0) return [];
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: missing.map((spec) => ({
+      topic: spec.topic,
+      numPartitions: spec.partitions ?? 3,
+      configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
+    })),
+  });
+  return missing.map((spec) => spec.topic);
+}
