@@ -1,0 +1,132 @@
+/**
+ * The feedback writer: `feedback.raw` → Cassandra, with the A/B post-filter.
+ *
+ *   const writer = new FeedbackWriter({ kafka, registry, cassandra, rollouts, logger });
+ *   await writer.start();
+ *
+ * For each batch: decode every message (any registered writer version), send the
+ * undecodable ones to `feedback.rejected`, write every row to `feedback_by_variant`, and
+ * the rows of the variant each customer is assigned to (weights read from Redis for this
+ * batch) to `feedback_by_customer`. Rows are upserts keyed by feedback_id, and offsets are
+ * committed only after Cassandra acknowledged the batch (see DurableConsumer), so a crash,
+ * a replay or an overlapping upgrade all end with exactly one row per feedback.
+ */
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { CassandraClient } from '../shared/cassandra.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { Feedback } from '../shared/schemas.ts';
+import { Topics } from '../shared/topics.ts';
+import { bucketOf, variantForBucket } from './assign-variant.ts';
+import { executeAll, utcDay, type Statement } from './cassandra-rows.ts';
+import { DurableConsumer, type BatchContext } from './durable-consumer.ts';
+import { toFeedback } from './feedback-contract.ts';
+import { Metrics } from './metrics.ts';
+import { VARIANT_SHARDS } from './migrations.ts';
+import { sendRejections, type Rejection } from './rejections.ts';
+import type { RolloutStore } from './rollout-store.ts';
+import { decodeWire } from './wire-decoder.ts';
+
+export const FEEDBACK_WRITER_GROUP = 'downstream.feedback-writer';
+
+export interface FeedbackWriterOptions {
+  readonly kafka: Kafka;
+  readonly registry: SchemaRegistry;
+  /** Connected client; statements name the keyspace explicitly. */
+  readonly cassandra: CassandraClient;
+  readonly rollouts: RolloutStore;
+  readonly logger: Logger;
+  readonly keyspace: string;
+  readonly topic?: string;
+  readonly rejectedTopic?: string;
+  readonly groupId?: string;
+  readonly metrics?: Metrics;
+  /** Cassandra writes in flight per partition batch. */
+  readonly concurrency?: number;
+  /** Called with the rows delivered to customers, after Cassandra acknowledged them (live stream). */
+  readonly onDelivered?: (rows: readonly Feedback[]) => void;
+}
+
+const columns = 'feedback_id, customer_id, usecase, variant, version, kind, severity, score, message, details, record_ids, event_time, produced_at, written_at';
+const values = (feedback: Feedback, now: Date): unknown[] => [
+  feedback.feedback_id, feedback.customer_id, feedback.usecase, feedback.variant, feedback.version, feedback.kind, feedback.severity,
+  feedback.score, feedback.message, feedback.details, feedback.record_ids, new Date(feedback.event_time), new Date(feedback.produced_at), now,
+];
+
+export class FeedbackWriter {
+  readonly metrics: Metrics;
+  readonly #options: FeedbackWriterOptions;
+  readonly #consumer: DurableConsumer;
+  readonly #producer: Producer;
+  readonly #insertByVariant: string;
+  readonly #insertByCustomer: string;
+  readonly #rejectedTopic: string;
+
+  constructor(options: FeedbackWriterOptions) {
+    this.#options = options;
+    this.metrics = options.metrics ?? new Metrics();
+    const ks = options.keyspace;
+    this.#insertByVariant = `INSERT INTO ${ks}.feedback_by_variant (day, shard, ${columns}) VALUES (?, ?, ${columns.split(',').map(() => '?').join(', ')})`;
+    this.#insertByCustomer = `INSERT INTO ${ks}.feedback_by_customer (day, ${columns}) VALUES (?, ${columns.split(',').map(() => '?').join(', ')})`;
+    this.#rejectedTopic = options.rejectedTopic ?? Topics.rejectedFeedback;
+    this.#producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const logger = options.logger.child({ component: 'feedback-writer' });
+    this.#consumer = new DurableConsumer({
+      kafka: options.kafka,
+      topic: options.topic ?? Topics.rawFeedback,
+      groupId: options.groupId ?? FEEDBACK_WRITER_GROUP,
+      logger,
+      handle: (messages, context) => this.#writeBatch(messages, context),
+      onCommitted: ({ topic, partition, messages }) => this.metrics.inc('diamond_feedback_messages_total', 'messages of feedback.raw committed', messages, { topic, partition: String(partition) }),
+      onRetry: () => this.metrics.inc('diamond_feedback_batch_retries_total', 'batches retried because Cassandra, Redis or the registry failed'),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.#producer.connect();
+    await this.#consumer.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.#consumer.stop();
+    await this.#producer.disconnect();
+  }
+
+  async #writeBatch(messages: readonly KafkaMessage[], { topic, partition }: BatchContext): Promise<void> {
+    // Keyed by feedback_id: a feedback repeated inside one batch is written once.
+    const rows = new Map<string, Feedback>();
+    const rejections: Rejection[] = [];
+    for (const message of messages) {
+      const decoded = await decodeWire(this.#options.registry, message.value);
+      const checked = decoded.ok ? toFeedback(decoded.value) : decoded;
+      if (checked.ok) rows.set(checked.value.feedback_id, checked.value);
+      else rejections.push({ reason: checked.reason, topic, partition, message });
+    }
+    await sendRejections(this.#producer, this.#rejectedTopic, 'downstream.feedback-writer', rejections);
+
+    const weights = await this.#options.rollouts.getMany([...rows.values()].map((row) => row.usecase));
+    const now = new Date();
+    const statements: Statement[] = [];
+    const delivered: Feedback[] = [];
+    for (const row of rows.values()) {
+      const bucket = bucketOf(row.customer_id, row.usecase);
+      const day = utcDay(row.event_time);
+      statements.push({ query: this.#insertByVariant, params: [day, bucket % VARIANT_SHARDS, ...values(row, now)] });
+      const usecaseWeights = weights.get(row.usecase);
+      // No weights stored: a single-variant use case, delivered as is.
+      if (!usecaseWeights || variantForBucket(bucket, usecaseWeights) === row.variant) {
+        statements.push({ query: this.#insertByCustomer, params: [day, ...values(row, now)] });
+        delivered.push(row);
+      }
+    }
+    await executeAll(this.#options.cassandra, statements, this.#options.concurrency ?? 64);
+
+    this.metrics.inc('diamond_feedback_rows_written_total', 'feedback rows acknowledged by Cassandra', rows.size, { table: 'feedback_by_variant' });
+    this.metrics.inc('diamond_feedback_rows_written_total', 'feedback rows acknowledged by Cassandra', delivered.length, { table: 'feedback_by_customer' });
+    if (rejections.length > 0) {
+      this.metrics.inc('diamond_feedback_rejected_total', 'messages sent to the rejected topic', rejections.length);
+      this.#options.logger.warn({ topic, partition, rejected: rejections.length, firstReason: rejections[0]?.reason }, 'undecodable feedback sent to rejected topic');
+    }
+    if (delivered.length > 0) this.#options.onDelivered?.(delivered);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Messages downstream cannot use go to a `*.rejected` topic as a JSON envelope (DESIGN §3),
+ * with the original bytes, so nothing is dropped silently and an operator can replay them.
+ */
+import type { KafkaMessage, Producer } from 'kafkajs';
+
+export interface Rejection {
+  readonly reason: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly message: KafkaMessage;
+}
+
+export interface RejectionEnvelope {
+  readonly source: string;
+  readonly received_at: string;
+  readonly reasons: string[];
+  readonly reason: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key_base64: string | null;
+  readonly raw_base64: string;
+}
+
+/** Produces the envelopes and resolves once Kafka acknowledged them (acks=all). */
+export async function sendRejections(producer: Producer, rejectedTopic: string, source: string, rejections: readonly Rejection[]): Promise<void> {
+  if (rejections.length === 0) return;
+  const receivedAt = new Date().toISOString();
+  await producer.send({
+    topic: rejectedTopic,
+    acks: -1,
+    messages: rejections.map(({ reason, topic, partition, message }) => {
+      const envelope: RejectionEnvelope = {
+        source,
+        received_at: receivedAt,
+        reasons: [reason],
+        reason,
+        topic,
+        partition,
+        offset: message.offset,
+        key_base64: message.key ? message.key.toString('base64') : null,
+        raw_base64: (message.value ?? Buffer.alloc(0)).toString('base64'),
+      };
+      return { key: message.key, value: JSON.stringify(envelope) };
+    }),
+  });
+}
