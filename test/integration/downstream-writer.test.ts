@@ -52,7 +52,7 @@ test('undecodable messages go to the rejected topic with the raw bytes, and the 
 
   const rejected = await consumeAll(f.kafka, f.rejectedTopic, bad.length);
   const envelopes = rejected.map((m) => JSON.parse(m.value!.toString()) as RejectionEnvelope);
-  t.deepEqual(envelopes.map((e) => Buffer.from(e.raw_base64, 'base64')).sort(Buffer.compare), [...bad].sort(Buffer.compare));
+  t.deepEqual(envelopes.map((e) => Buffer.from(e.raw_base64, 'base64')).sort((a, b) => Buffer.compare(a, b)), [...bad].sort((a, b) => Buffer.compare(a, b)));
   for (const envelope of envelopes) {
     t.is(envelope.topic, f.topic);
     t.regex(envelope.offset, /^\d+$/);
