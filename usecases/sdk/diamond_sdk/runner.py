@@ -1,0 +1,340 @@
+"""The streaming job of one use case variant, launched with spark-submit:
+
+  spark-submit usecases/sdk/launch_job.py --usecase-dir usecases/data_quality --variant A \\
+      --brokers 127.0.0.1:19092 --registry-url http://127.0.0.1:18081/apis/ccompat/v7 \\
+      --starting-offsets '{"records.normalized": {"0": 42}}'
+
+It reads `records.normalized` from the offsets it is given, decodes every writer schema
+version, runs the use case, conforms the output to `Feedback`, writes `feedback.raw` (and
+per-record errors to `feedback.rejected`), and after each finished batch publishes its end
+offsets on `diamond.progress`. SIGTERM: finish the current batch, report, exit 0.
+Exit codes: 0 stopped, 2 the use case's code failed (reported with file and line),
+3 invalid manifest or output, 1 anything else.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import contracts
+from .conform import OutputContractError, conform, invalid_row_reason
+from .context import Context
+from .manifest import ManifestError, load_manifest
+from .progress import ProgressPublisher, end_offsets
+from .registry import SchemaRegistry
+from .usercode import UserCodeError, UserJob, load_user_job, user_error_from_text, wrap_user_exception
+from .version import code_version
+
+EXIT_OK, EXIT_PLATFORM, EXIT_USER_CODE, EXIT_INVALID = 0, 1, 2, 3
+
+log = logging.getLogger("diamond.runner")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        body = {"level": record.levelname.lower(), "time": int(record.created * 1000), "msg": record.getMessage()}
+        body.update(getattr(record, "fields", {}))
+        return json.dumps(body, default=str)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="diamond-runner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--usecase-dir", required=True)
+    parser.add_argument("--variant", default="A")
+    parser.add_argument("--brokers", required=True)
+    parser.add_argument("--registry-url", required=True)
+    parser.add_argument("--starting-offsets", default="latest", help='"earliest", "latest" or Spark JSON {"topic": {"0": 42}}')
+    parser.add_argument("--job-id", help="default uc.<usecase>.<variant>")
+    parser.add_argument("--checkpoint-root", default=os.path.join(tempfile.gettempdir(), "diamond-checkpoints"), help="stateful use cases keep their checkpoint under it")
+    parser.add_argument("--input-topic", default="records.normalized")
+    parser.add_argument("--output-topic", default="feedback.raw")
+    parser.add_argument("--rejected-topic", default="feedback.rejected")
+    parser.add_argument("--progress-topic", default="diamond.progress")
+    parser.add_argument("--records-subject", default=contracts.SUBJECTS["CustomerRecord"])
+    parser.add_argument("--feedback-subject", default=contracts.SUBJECTS["Feedback"])
+    parser.add_argument("--trigger", help="override the manifest's trigger, e.g. 500ms")
+    parser.add_argument("--pid-file", help="write the driver's pid here (the supervisor signals this process)")
+    return parser.parse_args(argv)
+
+
+class BatchSink:
+    """foreachBatch: runs the use case on a stateless batch (or takes a stateful query's
+    conformed rows), and writes feedback and rejected rows to Kafka."""
+
+    def __init__(self, args: argparse.Namespace, job: UserJob, ctx: Context, feedback_schema: dict[str, Any], feedback_schema_id: int, stateful: bool):
+        self.args = args
+        self.job = job
+        self.ctx = ctx
+        self.feedback_schema = feedback_schema
+        self.feedback_schema_id = feedback_schema_id
+        self.stateful = stateful
+        self.in_batch = threading.Event()
+        self.last_finished = -1
+        self.stats: dict[int, dict[str, Any]] = {}
+        self.user_error: UserCodeError | None = None
+        self.contract_error: OutputContractError | None = None
+
+    def __call__(self, batch: Any, batch_id: int) -> None:
+        self.in_batch.set()
+        started = time.monotonic()
+        try:
+            rows_out, rejected = self._process(batch, batch_id)
+            self.stats[batch_id] = {"rows_out": rows_out, "rows_rejected": rejected, "sink_ms": int((time.monotonic() - started) * 1000)}
+            self.last_finished = batch_id
+        finally:
+            self.in_batch.clear()
+
+    def _process(self, batch: Any, batch_id: int) -> tuple[int, int]:
+        from pyspark.sql import functions as F
+
+        from .codec import encode_feedback
+        from .records import apply_feedback_function, feedback_items, rejected_records
+
+        rejected_parts = []
+        cached = []
+        if self.stateful:
+            conformed = batch
+        else:
+            batch = batch.persist()
+            cached.append(batch)
+            undecodable = batch.where(F.col("record").isNull()).select(F.to_json(F.struct(
+                F.lit(self.ctx.usecase).alias("usecase"), F.lit(self.ctx.variant).alias("variant"),
+                F.concat(F.lit("undecodable record: schema id "), F.col("schema_id").cast("string"), F.lit(" is unknown to this job or the body is corrupt")).alias("reason"),
+                "topic", "partition", "offset", F.base64("value").alias("value_base64"),
+            )).alias("payload"))
+            rejected_parts.append(undecodable)
+            records = batch.where(F.col("record").isNotNull()).select("record.*")
+            if self.job.kind == "transform":
+                try:
+                    output = self.job.function(records, self.ctx)
+                except Exception as error:
+                    self.user_error = wrap_user_exception(self.ctx.usecase, self.job.file.parent.resolve(), error)
+                    raise self.user_error from error
+                try:
+                    conformed = conform(output, self.ctx)
+                except OutputContractError as error:
+                    self.contract_error = error
+                    raise
+            else:
+                results = apply_feedback_function(records, self.job.function, self.ctx, self.job.takes_context).persist()
+                cached.append(results)
+                conformed = conform(feedback_items(results), self.ctx)
+                rejected_parts.append(rejected_records(results))
+
+        checked = conformed.withColumn("_invalid", invalid_row_reason()).persist()
+        cached.append(checked)
+        good = checked.where(F.col("_invalid").isNull()).drop("_invalid")
+        invalid = checked.where(F.col("_invalid").isNotNull()).select(F.to_json(F.struct(
+            F.lit(self.ctx.usecase).alias("usecase"), F.lit(self.ctx.variant).alias("variant"),
+            F.concat(F.lit("output row breaks the Feedback contract: "), F.col("_invalid")).alias("reason"),
+            F.to_json(F.struct(*[F.col(c) for c in checked.columns if c != "_invalid"])).alias("row"),
+        )).alias("payload"))
+        rejected_parts.append(invalid)
+
+        encoded = encode_feedback(good, self.feedback_schema_id, self.feedback_schema)
+        rows_out = good.count()
+        if rows_out:
+            encoded.write.format("kafka").option("kafka.bootstrap.servers", self.args.brokers).option("topic", self.args.output_topic).save()
+        rejected = rejected_parts[0]
+        for part in rejected_parts[1:]:
+            rejected = rejected.unionByName(part)
+        rejected = rejected.select(F.lit(self.ctx.usecase).cast("binary").alias("key"), F.col("payload").cast("binary").alias("value")).persist()
+        cached.append(rejected)
+        rows_rejected = rejected.count()
+        if rows_rejected:
+            rejected.write.format("kafka").option("kafka.bootstrap.servers", self.args.brokers).option("topic", self.args.rejected_topic).save()
+        for frame in cached:
+            frame.unpersist()
+        return rows_out, rows_rejected
+
+
+def make_listener(publisher: ProgressPublisher, sink: BatchSink, input_topic: str) -> Any:
+    from pyspark.sql.streaming import StreamingQueryListener
+
+    class ProgressListener(StreamingQueryListener):
+        def __init__(self) -> None:
+            self.last_published = -1
+
+        def onQueryStarted(self, event: Any) -> None:
+            publisher.publish({"event": "started", "run_id": str(event.runId)})
+
+        def onQueryProgress(self, event: Any) -> None:
+            progress = event.progress
+            source = progress.sources[0] if progress.sources else None
+            stats = sink.stats.pop(progress.batchId, {})
+            publisher.publish({
+                "event": "progress",
+                "batch_id": progress.batchId,
+                "start_offsets": end_offsets(source.startOffset if source else None, input_topic),
+                "end_offsets": end_offsets(source.endOffset if source else None, input_topic),
+                "rows_in": progress.numInputRows,
+                "rows_out": stats.get("rows_out", 0),
+                "rows_rejected": stats.get("rows_rejected", 0),
+                "input_rows_per_second": progress.inputRowsPerSecond,
+                "processed_rows_per_second": progress.processedRowsPerSecond,
+                "durations_ms": dict(progress.durationMs or {}),
+            })
+            self.last_published = progress.batchId
+
+        def onQueryIdle(self, event: Any) -> None:
+            pass
+
+        def onQueryTerminated(self, event: Any) -> None:
+            pass
+
+    return ProgressListener()
+
+
+def writer_schemas(registry: SchemaRegistry, subject: str, reader: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Every registered version of the records subject (the contract itself registered first,
+    so a job can start before upstream ever wrote)."""
+    registry.register(subject, reader)
+    return {registry.schema_id(subject, version): registry.schema_json(registry.schema_id(subject, version)) for version in registry.versions(subject)}
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    from .codec import decode_records
+
+    manifest = load_manifest(args.usecase_dir)
+    version = code_version(manifest.folder)
+    job_id = args.job_id or f"uc.{manifest.name}.{args.variant}"
+    job = load_user_job(manifest.name, args.variant, manifest.variant_file(args.variant))
+    ctx = Context(manifest.name, args.variant, version, manifest.params)
+    fields = {"job": job_id, "usecase": manifest.name, "variant": args.variant, "version": version}
+    log.info("starting", extra={"fields": {**fields, "kind": job.kind, "stateful": manifest.stateful, "starting_offsets": args.starting_offsets}})
+
+    registry = SchemaRegistry(args.registry_url)
+    reader = contracts.schema_json("CustomerRecord")
+    writers = writer_schemas(registry, args.records_subject, reader)
+    feedback_schema = contracts.schema_json("Feedback")
+    feedback_schema_id = registry.register(args.feedback_subject, feedback_schema)
+
+    spark = SparkSession.builder.appName(job_id).getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    publisher = ProgressPublisher(args.brokers, args.progress_topic, job_id, {"usecase": manifest.name, "variant": args.variant, "version": version})
+    sink = BatchSink(args, job, ctx, feedback_schema, feedback_schema_id, manifest.stateful)
+    listener = make_listener(publisher, sink, args.input_topic)
+    spark.streams.addListener(listener)
+
+    raw = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", args.brokers)
+        .option("subscribe", args.input_topic)
+        .option("startingOffsets", args.starting_offsets)
+        .option("maxOffsetsPerTrigger", manifest.max_records_per_batch)
+        .option("failOnDataLoss", "false")
+        .load()
+    )
+    decoded = decode_records(raw, writers, reader)
+    if manifest.stateful:
+        # Stateful: the use case transforms the stream itself (windows, watermarks), so its
+        # state lives in the checkpoint, which survives restarts.
+        checkpoint = os.path.join(args.checkpoint_root, manifest.name, args.variant)
+        records = decoded.where(F.col("record").isNotNull()).select("record.*")
+        try:
+            stream = conform(job.function(records, ctx), ctx)
+        except OutputContractError:
+            raise
+        except Exception as error:
+            raise wrap_user_exception(manifest.name, manifest.folder, error) from error
+    else:
+        # Stateless: no checkpoint survives the run; the orchestrator hands over offsets.
+        checkpoint = tempfile.mkdtemp(prefix=f"diamond-{job_id}-")
+        stream = decoded
+
+    trigger_ms = manifest.trigger_ms
+    if args.trigger:
+        from .manifest import parse_duration_ms
+
+        trigger_ms = parse_duration_ms(args.trigger) or trigger_ms
+    query = (
+        stream.writeStream.foreachBatch(sink)
+        .option("checkpointLocation", checkpoint)
+        .outputMode("append")
+        .trigger(processingTime=f"{trigger_ms} milliseconds")
+        .queryName(job_id)
+        .start()
+    )
+
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        log.info("stop requested; finishing the current batch", extra={"fields": {**fields, "signal": signum}})
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        while query.isActive:
+            query.awaitTermination(0.5)
+            if stop_requested.is_set() and not sink.in_batch.is_set():
+                # Let the listener report the last finished batch before stopping.
+                deadline = time.monotonic() + 10
+                while listener.last_published < sink.last_finished and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                query.stop()
+        if not stop_requested.is_set() and query.exception() is not None:
+            raise RuntimeError(str(query.exception()))
+    except Exception as error:
+        if sink.user_error is not None:
+            raise sink.user_error from error
+        if sink.contract_error is not None:
+            raise sink.contract_error from error
+        from_text = user_error_from_text(manifest.name, manifest.folder, str(error))
+        if from_text is not None:
+            raise from_text from error
+        raise
+    finally:
+        if not manifest.stateful:
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    publisher.publish({"event": "stopped", "last_batch_id": sink.last_finished})
+    publisher.flush()
+    spark.stop()
+    log.info("stopped", extra={"fields": {**fields, "last_batch_id": sink.last_finished}})
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    args = parse_args(argv)
+    if args.pid_file:
+        Path(args.pid_file).write_text(str(os.getpid()))
+    try:
+        return run(args)
+    except UserCodeError as error:
+        log.error(str(error), extra={"fields": {**error.as_dict(), "traceback": error.user_traceback}})
+        _report_failure(args, error.as_dict())
+        return EXIT_USER_CODE
+    except (ManifestError, OutputContractError) as error:
+        log.error(str(error), extra={"fields": {"error": type(error).__name__}})
+        _report_failure(args, {"error": type(error).__name__, "message": str(error)})
+        return EXIT_INVALID
+    except Exception as error:  # anything else is the platform's problem; say so and exit non-zero
+        log.exception("job failed", extra={"fields": {"error": "platform"}})
+        _report_failure(args, {"error": "platform", "message": str(error)[:2000]})
+        return EXIT_PLATFORM
+
+
+def _report_failure(args: argparse.Namespace, details: dict[str, Any]) -> None:
+    try:
+        name = Path(args.usecase_dir).resolve().name
+        publisher = ProgressPublisher(args.brokers, args.progress_topic, args.job_id or f"uc.{name}.{args.variant}", {"usecase": name, "variant": args.variant})
+        publisher.publish({"event": "failed", **details})
+        publisher.flush(5)
+    except Exception:  # reporting must never hide the original error
+        log.warning("could not publish the failure on the progress topic")
