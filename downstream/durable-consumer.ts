@@ -44,7 +44,8 @@ export class DurableConsumer {
 
   constructor(options: DurableConsumerOptions) {
     this.#options = options;
-    this.#consumer = options.kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 * 1024 * 1024 });
+    // A short session lets the group notice a killed writer quickly (DESIGN §8: back to work ≤ 30 s).
+    this.#consumer = options.kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 2_000 });
   }
 
   async start(): Promise<void> {

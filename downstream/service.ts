@@ -1,0 +1,120 @@
+/**
+ * Everything downstream runs, started together: the feedback writer, the history writer and
+ * (when asked) the customer feedback API. Used by `diamond serve downstream` and by
+ * `downstream/main.ts` (the process the kill -9 tests start).
+ *
+ *   const downstream = await startDownstream(loadConfig(process.env), { logger });
+ *   …
+ *   await downstream.stop();
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DiamondConfig } from '../shared/config.ts';
+import { createCassandra } from '../shared/cassandra.ts';
+import { createKafka, ensureTopics } from '../shared/kafka.ts';
+import type { Logger } from '../shared/logger.ts';
+import { createRedis } from '../shared/redis.ts';
+import { createRegistry } from '../shared/registry.ts';
+import { Topics } from '../shared/topics.ts';
+import { CustomerKeys } from './customer-keys.ts';
+import { createFeedbackApi } from './feedback-api.ts';
+import { FeedbackWriter, FEEDBACK_WRITER_GROUP } from './feedback-writer.ts';
+import { HistoryWriter, HISTORY_WRITER_GROUP } from './history-writer.ts';
+import { LiveFeed } from './live-feed.ts';
+import { Metrics } from './metrics.ts';
+import { migrateKeyspace } from './migrations.ts';
+import { RolloutStore } from './rollout-store.ts';
+
+export type DownstreamPart = 'feedback-writer' | 'history-writer' | 'api';
+export const DOWNSTREAM_PARTS: readonly DownstreamPart[] = ['feedback-writer', 'history-writer', 'api'];
+
+export interface DownstreamOptions {
+  readonly logger: Logger;
+  readonly parts?: readonly DownstreamPart[];
+  /** Defaults: the real names (config.downstream.keyspace, feedback.raw, …). Tests inject unique ones. */
+  readonly keyspace?: string;
+  readonly feedbackTopic?: string;
+  readonly rejectedFeedbackTopic?: string;
+  readonly feedbackGroup?: string;
+  readonly recordsTopic?: string;
+  readonly rejectedRecordsTopic?: string;
+  readonly historyGroup?: string;
+  readonly redisKeyPrefix?: string;
+  /** Port of the feedback API (0 = any free port). */
+  readonly port?: number;
+}
+
+export interface RunningDownstream {
+  /** Base URL of the feedback API, when it runs. */
+  readonly url: string | null;
+  readonly metrics: Metrics;
+  stop(): Promise<void>;
+}
+
+export async function startDownstream(config: DiamondConfig, options: DownstreamOptions): Promise<RunningDownstream> {
+  const { logger } = options;
+  const parts = new Set(options.parts ?? DOWNSTREAM_PARTS);
+  const keyspace = options.keyspace ?? config.downstream.keyspace;
+  const feedbackTopic = options.feedbackTopic ?? Topics.rawFeedback;
+  const recordsTopic = options.recordsTopic ?? Topics.normalizedRecords;
+  const metrics = new Metrics();
+  const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-downstream`, logger: logger.child({ component: 'kafka' }) });
+  const registry = createRegistry(config);
+  const cassandra = createCassandra(config);
+  const redisOptions = options.redisKeyPrefix ? { keyPrefix: options.redisKeyPrefix } : {};
+  const redis = createRedis(config, redisOptions);
+  const subscriber = createRedis(config, redisOptions);
+  const stops: (() => Promise<void>)[] = [];
+
+  await cassandra.connect();
+  await migrateKeyspace(cassandra, keyspace, { logger });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [
+    { topic: feedbackTopic }, { topic: options.rejectedFeedbackTopic ?? Topics.rejectedFeedback },
+    ...(parts.has('history-writer') ? [{ topic: recordsTopic }, { topic: options.rejectedRecordsTopic ?? Topics.rejectedRecords }] : []),
+  ]);
+  await admin.disconnect();
+
+  const live = new LiveFeed(redis, subscriber, logger);
+  let url: string | null = null;
+  if (parts.has('api')) {
+    await live.start();
+    const server: Server = createFeedbackApi({ cassandra, keyspace, customers: new CustomerKeys(redis), redis, live, metrics, logger });
+    await new Promise<void>((resolve) => server.listen(options.port ?? config.http.feedbackPort, config.http.host, resolve));
+    const { port } = server.address() as AddressInfo;
+    url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
+    stops.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+    logger.info({ url }, 'feedback API listening');
+  }
+  if (parts.has('feedback-writer')) {
+    const writer = new FeedbackWriter({
+      kafka, registry, cassandra, rollouts: new RolloutStore(redis), logger, keyspace, metrics,
+      topic: feedbackTopic, rejectedTopic: options.rejectedFeedbackTopic ?? Topics.rejectedFeedback, groupId: options.feedbackGroup ?? FEEDBACK_WRITER_GROUP,
+      onDelivered: (rows) => live.publish(rows),
+    });
+    await writer.start();
+    stops.unshift(() => writer.stop());
+  }
+  if (parts.has('history-writer')) {
+    const writer = new HistoryWriter({
+      kafka, registry, cassandra, logger, keyspace, metrics,
+      topic: recordsTopic, rejectedTopic: options.rejectedRecordsTopic ?? Topics.rejectedRecords, groupId: options.historyGroup ?? HISTORY_WRITER_GROUP,
+    });
+    await writer.start();
+    stops.unshift(() => writer.stop());
+  }
+
+  return {
+    url,
+    metrics,
+    async stop() {
+      // Writers first (they finish their batch), then the API, then the clients.
+      for (const stop of stops) await stop().catch((error: unknown) => logger.warn({ error: String(error) }, 'stopping a downstream part failed'));
+      await live.stop();
+      redis.disconnect();
+      subscriber.disconnect();
+      await cassandra.shutdown();
+    },
+  };
+}
