@@ -17,11 +17,11 @@ export async function startDownstreamProcess(args: readonly string[], timeoutMs 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-20_000)));
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-20_000)));
   const url = await new Promise<string | null>((resolve, reject) => {
     let stdout = '';
     const timer = setTimeout(() => reject(new Error(`downstream not ready in ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       const line = stdout.split('\n').find((l) => l.includes('"ready":true'));
       if (line) {
