@@ -81,3 +81,31 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** Kafka did not acknowledge a write in time; nothing was acknowledged to the sender. */
+export class KafkaWriteError extends DiamondError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { code: 'DIAMOND_KAFKA_WRITE_FAILED', retriable: true, hint: 'retry later; check `npx diamond services status`', cause: options.cause });
+  }
+}
+
+/** Too much is already waiting for Kafka; the caller should slow down and retry. */
+export class BackpressureError extends DiamondError {
+  constructor(message: string) {
+    super(message, { code: 'DIAMOND_BACKPRESSURE', retriable: true, hint: 'retry after a short pause' });
+  }
+}
+
+/** The registry refused a schema as incompatible with the versions already registered. */
+export class SchemaIncompatibleError extends DiamondError {
+  readonly subject: string;
+
+  constructor(subject: string, options: { cause?: unknown } = {}) {
+    super(`the schema for ${subject} is not BACKWARD compatible with the versions already registered`, {
+      code: 'DIAMOND_SCHEMA_INCOMPATIBLE',
+      hint: 'add new fields with defaults (or make them nullable) instead of removing, renaming or retyping fields',
+      cause: options.cause,
+    });
+    this.subject = subject;
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Wires the upstream services from the config: registers the CustomerRecord contract,
+ * connects the idempotent producer, opens the source store and starts the HTTP ingest API.
+ *
+ *   const upstream = await startUpstream(config, { logger });
+ *   logger.info({ url: upstream.url }, 'ingest API listening');
+ *   await upstream.close();
+ *
+ * Kafka being down at start is not fatal: the API answers 503 until the producer connects.
+ * A registry that refuses the contract as incompatible is fatal (SchemaIncompatibleError).
+ */
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { DiamondConfig } from '../shared/config.ts';
+import { SchemaIncompatibleError, ServiceUnavailableError } from '../shared/errors.ts';
+import { createKafka, ensureTopics } from '../shared/kafka.ts';
+import type { Logger } from '../shared/logger.ts';
+import { createRedis } from '../shared/redis.ts';
+import { createRegistry, registerContract } from '../shared/registry.ts';
+import { Subjects } from '../shared/schemas.ts';
+import { IngestServer } from './ingest-server.ts';
+import { createRecordEncoder, DEFAULT_TOPICS, RecordPipeline, type PipelineTopics, type RecordEncoder } from './pipeline.ts';
+import { SourceStore } from './sources.ts';
+
+/** Redis key prefix of the source store; `diamond source add` and the services use the same one. */
+export const UPSTREAM_KEY_PREFIX = 'diamond:upstream:';
+const RECONNECT_MS = 2_000;
+
+export interface UpstreamOptions {
+  readonly logger: Logger;
+  /** 0 = a free port (tests). Default: config.http.ingestPort. */
+  readonly port?: number;
+  readonly host?: string;
+  readonly topics?: PipelineTopics;
+  /** Registry subject of the contract (tests use a unique one). */
+  readonly subject?: string;
+  readonly redisKeyPrefix?: string;
+  readonly produceTimeoutMs?: number;
+  readonly maxInFlightMessages?: number;
+}
+
+export interface UpstreamService {
+  readonly url: string;
+  readonly sources: SourceStore;
+  readonly server: IngestServer;
+  close(): Promise<void>;
+}
+
+/** Registers the contract and returns its id; an incompatible change is refused with a clear error. */
+export async function registerCustomerRecord(registry: SchemaRegistry, subject: string = Subjects.CustomerRecord, registryUrl = ''): Promise<number> {
+  try {
+    return await registerContract(registry, 'CustomerRecord', subject);
+  } catch (error) {
+    if ((error as { status?: unknown }).status === 409) throw new SchemaIncompatibleError(subject, { cause: error });
+    throw new ServiceUnavailableError('schema registry', registryUrl, { cause: error });
+  }
+}
+
+/** Topic settings: rejected envelopes carry the raw input, which may be as large as a whole request. */
+export function upstreamTopicSpecs(config: Pick<DiamondConfig, 'upstream'>, topics: PipelineTopics = DEFAULT_TOPICS): { topic: string; config: Record<string, string> }[] {
+  const maxMessageBytes = String(Math.max(2 * config.upstream.maxBodyBytes + 1024 * 1024, 8 * 1024 * 1024));
+  return [
+    { topic: topics.normalized, config: { 'max.message.bytes': maxMessageBytes } },
+    { topic: topics.rejected, config: { 'max.message.bytes': maxMessageBytes } },
+  ];
+}
+
+/**
+ * The producer every upstream path uses: idempotent, acks from all in-sync replicas (set per
+ * send), retries without limit (limiting them would void the idempotence guarantee; callers
+ * that must answer in time race the send against a timeout instead, see RecordPipeline).
+ */
+export function createUpstreamProducer(kafka: Kafka): Producer {
+  return kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+  });
+}
+
+/** Creating topics right after another client did can briefly fail ("does not host this topic-partition"); retry a few times. */
+async function ensureTopicsWithRetry(kafka: Kafka, specs: Parameters<typeof ensureTopics>[1]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await ensureTopics(admin, specs);
+        return;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface ProducerLink {
+  readonly producer: Producer;
+  readonly encoder: RecordEncoder;
+  connected(): boolean;
+  close(): Promise<void>;
+}
+
+/** Registers the contract, connects the producer (retrying in the background while Kafka is down) and creates the topics. */
+export async function connectProducer(config: DiamondConfig, options: Pick<UpstreamOptions, 'logger' | 'subject' | 'topics'>): Promise<ProducerLink> {
+  const registry = createRegistry(config);
+  const schemaId = await registerCustomerRecord(registry, options.subject, config.registry.url);
+  const encoder = await createRecordEncoder(registry, schemaId);
+  const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-upstream`, logger: options.logger.child({ component: 'kafka' }) });
+  const producer = createUpstreamProducer(kafka);
+  let connected = false;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const connect = async (): Promise<void> => {
+    try {
+      await producer.connect();
+      await ensureTopicsWithRetry(kafka, upstreamTopicSpecs(config, options.topics));
+      connected = true;
+      options.logger.info({ brokers: config.kafka.brokers, schemaId }, 'producer connected');
+    } catch (error) {
+      if (closed) return;
+      options.logger.warn({ err: error, retryInMs: RECONNECT_MS }, 'Kafka not reachable; answering 503 until it is');
+      timer = setTimeout(() => void connect(), RECONNECT_MS);
+    }
+  };
+  await connect();
+  return {
+    producer,
+    encoder,
+    connected: () => connected,
+    close: async () => {
+      closed = true;
+      clearTimeout(timer);
+      await producer.disconnect();
+    },
+  };
+}
+
+export async function startUpstream(config: DiamondConfig, options: UpstreamOptions): Promise<UpstreamService> {
+  const logger = options.logger;
+  const link = await connectProducer(config, options);
+  const redis = createRedis(config, { keyPrefix: options.redisKeyPrefix ?? UPSTREAM_KEY_PREFIX });
+  redis.on('error', (error: unknown) => logger.warn({ err: error }, 'Redis error'));
+  try {
+    await redis.connect();
+  } catch (cause) {
+    await link.close();
+    throw new ServiceUnavailableError('Redis', config.redis.url, { cause });
+  }
+  const sources = new SourceStore(redis);
+  const pipeline = new RecordPipeline({
+    producer: link.producer,
+    encoder: link.encoder,
+    topics: options.topics,
+    logger: logger.child({ component: 'pipeline' }),
+    produceTimeoutMs: options.produceTimeoutMs,
+    maxInFlightMessages: options.maxInFlightMessages,
+  });
+  const server = new IngestServer({
+    pipeline,
+    sources,
+    maxBodyBytes: config.upstream.maxBodyBytes,
+    logger: logger.child({ component: 'ingest-api' }),
+    kafkaReady: () => link.connected() && pipeline.writing,
+  });
+  const url = await server.listen(options.port ?? config.http.ingestPort, options.host ?? config.http.host);
+  return {
+    url,
+    sources,
+    server,
+    close: async () => {
+      await server.close();
+      await link.close();
+      redis.disconnect();
+    },
+  };
+}
