@@ -75,7 +75,7 @@ export class DurableConsumer {
             resume ??= payload.pause();
             this.#options.onRetry?.({ ...context, attempt, error });
             const delay = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 16)) * (0.75 + Math.random() * 0.5);
-            logger.warn({ ...context, attempt, delayMs: Math.round(delay), error: errorMessage(error) }, 'batch not written; partition paused, retrying');
+            logger.warn({ ...context, attempt, delayMs: Math.round(delay), error: errorMessage(error).split('\n')[0]?.slice(0, 300) }, 'batch not written; partition paused, retrying');
             if (!(await this.#sleepWithHeartbeats(delay, heartbeat))) return;
           }
         }

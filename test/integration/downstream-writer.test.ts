@@ -6,6 +6,7 @@
 import test from 'ava';
 import { SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
 import { bucketOf } from '../../downstream/assign-variant.ts';
+import { migrateKeyspace } from '../../downstream/migrations.ts';
 import { FeedbackWriter } from '../../downstream/feedback-writer.ts';
 import type { RejectionEnvelope } from '../../downstream/rejections.ts';
 import { readSchema } from '../../shared/schemas.ts';
@@ -107,4 +108,28 @@ test('A/B: only the assigned variant reaches customers; raising B at runtime mov
     if (expected === 'B') moved++;
   }
   t.true(moved > 0 && moved < customers.length, `moved ${moved}`);
+});
+
+test('Cassandra failing a batch: partition paused, retried with backoff, resumed without loss', async (t) => {
+  const f = await downstreamFixture(t, 'writer-retry');
+  const writer = await startWriter(t, f);
+  await f.produce(Array.from({ length: 10 }, (_, i) => feedback({ customer_id: `before-${i}` })));
+  await f.waitForCommitted();
+
+  // A real write failure: the table disappears (as when a node is unreachable, every insert fails).
+  await f.cassandra.execute(`DROP TABLE ${f.keyspace}.feedback_by_customer`);
+  const retriesBefore = writer.metrics.get('diamond_feedback_batch_retries_total');
+  await f.produce(Array.from({ length: 10 }, (_, i) => feedback({ customer_id: `during-${i}` })));
+  const deadline = Date.now() + 30_000;
+  while (writer.metrics.get('diamond_feedback_batch_retries_total') < retriesBefore + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  t.true(writer.metrics.get('diamond_feedback_batch_retries_total') >= retriesBefore + 2, 'the failing batch is retried');
+  await t.throwsAsync(f.waitForCommitted(1000), undefined, 'offsets do not move while Cassandra fails');
+
+  // Cassandra is back: the same migration recreates the table, the writer resumes on its own.
+  await f.cassandra.execute(`DELETE FROM ${f.keyspace}.schema_migrations WHERE version = 1`);
+  await migrateKeyspace(f.cassandra, f.keyspace);
+  await f.waitForCommitted();
+  const during = await f.cassandra.execute(`SELECT customer_id FROM ${f.keyspace}.feedback_by_customer`);
+  t.deepEqual(during.rows.map((r) => r.get('customer_id') as string).sort(), Array.from({ length: 10 }, (_, i) => `during-${i}`).sort());
+  t.is(await f.count('feedback_by_variant'), 20);
 });

@@ -50,7 +50,7 @@ export async function downstreamFixture(t: ExecutionContext, name: string): Prom
   const topic = uniqueName(`test-${name}-feedback`);
   const rejectedTopic = `${topic}.rejected`;
   const groupId = uniqueName(`test-${name}-group`);
-  const logger = createLogger({ logLevel: 'warn' }, { fd: 2, bindings: { test: name } });
+  const logger = createLogger({ logLevel: 'error' }, { fd: 2, bindings: { test: name } });
 
   await Promise.all([admin.connect(), producer.connect(), cassandra.connect()]);
   t.teardown(async () => {
