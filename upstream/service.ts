@@ -141,7 +141,15 @@ export async function connectProducer(config: DiamondConfig, options: Pick<Upstr
   };
 }
 
-export async function startUpstream(config: DiamondConfig, options: UpstreamOptions): Promise<UpstreamService> {
+export interface UpstreamCore {
+  readonly pipeline: RecordPipeline;
+  readonly sources: SourceStore;
+  readonly kafkaReady: () => boolean;
+  close(): Promise<void>;
+}
+
+/** The producer, the pipeline and the source store: what every ingest path (HTTP, files, raw topics) needs. */
+export async function openUpstream(config: DiamondConfig, options: UpstreamOptions): Promise<UpstreamCore> {
   const logger = options.logger;
   const link = await connectProducer(config, options);
   const redis = createRedis(config, { keyPrefix: options.redisKeyPrefix ?? UPSTREAM_KEY_PREFIX });
@@ -152,7 +160,6 @@ export async function startUpstream(config: DiamondConfig, options: UpstreamOpti
     await link.close();
     throw new ServiceUnavailableError('Redis', config.redis.url, { cause });
   }
-  const sources = new SourceStore(redis);
   const pipeline = new RecordPipeline({
     producer: link.producer,
     encoder: link.encoder,
@@ -161,22 +168,40 @@ export async function startUpstream(config: DiamondConfig, options: UpstreamOpti
     produceTimeoutMs: options.produceTimeoutMs,
     maxInFlightMessages: options.maxInFlightMessages,
   });
-  const server = new IngestServer({
+  return {
     pipeline,
-    sources,
-    maxBodyBytes: config.upstream.maxBodyBytes,
-    logger: logger.child({ component: 'ingest-api' }),
+    sources: new SourceStore(redis),
     kafkaReady: () => link.connected() && pipeline.writing,
+    close: async () => {
+      await link.close();
+      redis.disconnect();
+    },
+  };
+}
+
+export async function startUpstream(config: DiamondConfig, options: UpstreamOptions): Promise<UpstreamService> {
+  const core = await openUpstream(config, options);
+  const server = new IngestServer({
+    pipeline: core.pipeline,
+    sources: core.sources,
+    maxBodyBytes: config.upstream.maxBodyBytes,
+    logger: options.logger.child({ component: 'ingest-api' }),
+    kafkaReady: core.kafkaReady,
   });
-  const url = await server.listen(options.port ?? config.http.ingestPort, options.host ?? config.http.host);
+  let url: string;
+  try {
+    url = await server.listen(options.port ?? config.http.ingestPort, options.host ?? config.http.host);
+  } catch (error) {
+    await core.close();
+    throw error;
+  }
   return {
     url,
-    sources,
+    sources: core.sources,
     server,
     close: async () => {
       await server.close();
-      await link.close();
-      redis.disconnect();
+      await core.close();
     },
   };
 }
