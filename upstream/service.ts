@@ -100,6 +100,7 @@ async function ensureTopicsWithRetry(kafka: Kafka, specs: Parameters<typeof ensu
 }
 
 export interface ProducerLink {
+  readonly kafka: Kafka;
   readonly producer: Producer;
   readonly encoder: RecordEncoder;
   connected(): boolean;
@@ -130,6 +131,7 @@ export async function connectProducer(config: DiamondConfig, options: Pick<Upstr
   };
   await connect();
   return {
+    kafka,
     producer,
     encoder,
     connected: () => connected,
@@ -142,6 +144,7 @@ export async function connectProducer(config: DiamondConfig, options: Pick<Upstr
 }
 
 export interface UpstreamCore {
+  readonly kafka: Kafka;
   readonly pipeline: RecordPipeline;
   readonly sources: SourceStore;
   readonly kafkaReady: () => boolean;
@@ -169,6 +172,7 @@ export async function openUpstream(config: DiamondConfig, options: UpstreamOptio
     maxInFlightMessages: options.maxInFlightMessages,
   });
   return {
+    kafka: link.kafka,
     pipeline,
     sources: new SourceStore(redis),
     kafkaReady: () => link.connected() && pipeline.writing,
