@@ -39,11 +39,9 @@ export interface UpstreamOptions {
   readonly maxInFlightMessages?: number;
 }
 
-export interface UpstreamService {
+export interface UpstreamService extends UpstreamCore {
   readonly url: string;
-  readonly sources: SourceStore;
   readonly server: IngestServer;
-  close(): Promise<void>;
 }
 
 /** Registers the contract and returns its id; an incompatible change is refused with a clear error. */
@@ -200,8 +198,8 @@ export async function startUpstream(config: DiamondConfig, options: UpstreamOpti
     throw error;
   }
   return {
+    ...core,
     url,
-    sources: core.sources,
     server,
     close: async () => {
       await server.close();

@@ -8,12 +8,17 @@ import { hideBin } from 'yargs/helpers';
 import { DiamondError, errorMessage } from '../../shared/errors.ts';
 import { servicesCommand } from './services-command.ts';
 import { configCommand } from './config-command.ts';
+import { serveCommand } from './serve-command.ts';
+import { ingestCommand, sourceCommand } from './upstream-command.ts';
 
 try {
   await yargs(hideBin(process.argv))
     .scriptName('diamond')
     .command(servicesCommand)
     .command(configCommand)
+    .command(serveCommand)
+    .command(sourceCommand)
+    .command(ingestCommand)
     .demandCommand(1, 'name a command, e.g. `diamond services up`')
     .strict()
     .help()

@@ -1,0 +1,17 @@
+/**
+ * `diamond serve <side>`: runs one side's services in the foreground.
+ * Each side adds its subcommand to `serveSubcommands` (one import + one entry).
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { serveUpstreamCommand } from './upstream-command.ts';
+
+export const serveSubcommands: CommandModule[] = [
+  serveUpstreamCommand as CommandModule,
+];
+
+export const serveCommand: CommandModule = {
+  command: 'serve <side>',
+  describe: 'run the services of one side in the foreground',
+  builder: (y: Argv) => serveSubcommands.reduce((argv, command) => argv.command(command), y).demandCommand(1),
+  handler: () => undefined,
+};
