@@ -12,7 +12,7 @@
  * a replay or an overlapping upgrade all end with exactly one row per feedback.
  */
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import type { Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { CassandraClient } from '../shared/cassandra.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Feedback } from '../shared/schemas.ts';
@@ -69,7 +69,7 @@ export class FeedbackWriter {
     this.#insertByVariant = `INSERT INTO ${ks}.feedback_by_variant (day, shard, ${columns}) VALUES (?, ?, ${columns.split(',').map(() => '?').join(', ')})`;
     this.#insertByCustomer = `INSERT INTO ${ks}.feedback_by_customer (day, ${columns}) VALUES (?, ${columns.split(',').map(() => '?').join(', ')})`;
     this.#rejectedTopic = options.rejectedTopic ?? Topics.rejectedFeedback;
-    this.#producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    this.#producer = options.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     const logger = options.logger.child({ component: 'feedback-writer' });
     this.#consumer = new DurableConsumer({
       kafka: options.kafka,

@@ -4,7 +4,7 @@
  * only after Cassandra acknowledged, undecodable messages to `records.rejected`.
  */
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import type { Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { CassandraClient } from '../shared/cassandra.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { CustomerRecord } from '../shared/schemas.ts';
@@ -43,7 +43,7 @@ export class HistoryWriter {
     this.metrics = options.metrics ?? new Metrics();
     this.#insert = `INSERT INTO ${options.keyspace}.records_by_customer (customer_id, day, event_time, record_id, source, type, amount, currency, attributes, ingested_at, written_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-    this.#producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    this.#producer = options.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     this.#consumer = new DurableConsumer({
       kafka: options.kafka,
       topic: options.topic ?? Topics.normalizedRecords,

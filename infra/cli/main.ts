@@ -8,6 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import { DiamondError, errorMessage } from '../../shared/errors.ts';
 import { servicesCommand } from './services-command.ts';
 import { configCommand } from './config-command.ts';
+import { abCommand, customerCommand, rolloutCommand } from './downstream-command.ts';
 import { serveCommand } from './serve-command.ts';
 import { ingestCommand, sourceCommand } from './upstream-command.ts';
 
@@ -16,6 +17,9 @@ try {
     .scriptName('diamond')
     .command(servicesCommand)
     .command(configCommand)
+    .command(rolloutCommand)
+    .command(customerCommand)
+    .command(abCommand)
     .command(serveCommand)
     .command(sourceCommand)
     .command(ingestCommand)

@@ -4,9 +4,11 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { serveUpstreamCommand } from './upstream-command.ts';
+import { serveDownstreamCommand } from './downstream-command.ts';
 
 export const serveSubcommands: CommandModule[] = [
   serveUpstreamCommand as CommandModule,
+  serveDownstreamCommand as CommandModule,
 ];
 
 export const serveCommand: CommandModule = {

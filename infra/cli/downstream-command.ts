@@ -1,0 +1,132 @@
+/**
+ * Downstream commands:
+ *   diamond rollout <usecase> [A=90,B=10]   set (or show) the A/B weights; applies to the next batch
+ *   diamond customer add <id>               create an API key for a customer (printed once)
+ *   diamond ab <usecase> [--days 7] [--json] compare the variants' output
+ *   diamond serve downstream [--parts …]    (registered through serve-command.ts)
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
+import { createCassandra } from '../../shared/cassandra.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { createRedis } from '../../shared/redis.ts';
+import { bucketRanges, formatWeights, parseWeights, type Weights } from '../../downstream/assign-variant.ts';
+import { compareVariants, readVariantRows, type AbReport } from '../../downstream/ab-report.ts';
+import { CustomerKeys } from '../../downstream/customer-keys.ts';
+import { RolloutStore } from '../../downstream/rollout-store.ts';
+import { DOWNSTREAM_PARTS, startDownstream, type DownstreamPart } from '../../downstream/service.ts';
+
+const out = (line: string): void => {
+  process.stdout.write(line + '\n');
+};
+
+async function withRedis<T>(config: DiamondConfig, use: (redis: ReturnType<typeof createRedis>) => Promise<T>): Promise<T> {
+  const redis = createRedis(config);
+  try {
+    return await use(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+const describeRanges = (weights: Weights): string =>
+  bucketRanges(weights).map((r) => `${r.variant} ${r.to > r.from ? `buckets ${r.from}–${r.to - 1}` : 'no buckets'}`).join(', ');
+
+export const rolloutCommand: CommandModule<object, { usecase: string; weights: string | undefined; json: boolean }> = {
+  command: 'rollout <usecase> [weights]',
+  describe: 'set the A/B weights of a use case (e.g. A=90,B=10) without restarting anything; without weights, show them',
+  builder: (y) => y
+    .positional('usecase', { type: 'string', demandOption: true })
+    .positional('weights', { type: 'string', describe: 'VARIANT=WEIGHT pairs, e.g. A=90,B=10' })
+    .option('json', { type: 'boolean', default: false }),
+  handler: async ({ usecase, weights, json }) => {
+    const config = loadConfig(process.env);
+    await withRedis(config, async (redis) => {
+      const store = new RolloutStore(redis);
+      const before = await store.get(usecase);
+      const after = weights === undefined ? before : parseWeights(weights);
+      if (weights !== undefined && after) await store.set(usecase, after);
+      if (json) return out(JSON.stringify({ usecase, before, after }));
+      if (!after) return out(`${usecase}: no weights — every variant's rows pass straight through (set them with \`diamond rollout ${usecase} A=90,B=10\`)`);
+      if (weights !== undefined) out(`${usecase}: ${before ? formatWeights(before) : '(none)'} → ${formatWeights(after)}`);
+      else out(`${usecase}: ${formatWeights(after)}`);
+      out(`  ${describeRanges(after)} of 10,000; the writer applies it to its next batch`);
+    });
+  },
+};
+
+const customerAdd: CommandModule<object, { id: string }> = {
+  command: 'add <id>',
+  describe: 'create an API key for a customer; the key is printed once and stored only hashed',
+  builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
+  handler: async ({ id }) => {
+    const config = loadConfig(process.env);
+    const key = await withRedis(config, (redis) => new CustomerKeys(redis).add(id));
+    out(key);
+    process.stderr.write(`API key for customer ${id} (shown once; stored as its sha256):\n  curl -H 'Authorization: Bearer ${key}' http://${config.http.host}:${config.http.feedbackPort}/v1/feedback\n`);
+  },
+};
+
+export const customerCommand: CommandModule = {
+  command: 'customer <command>',
+  describe: 'customers of the feedback API',
+  builder: (y: Argv) => y.command(customerAdd).demandCommand(1),
+  handler: () => undefined,
+};
+
+function printReport(report: AbReport): void {
+  out(`${report.usecase}: last ${report.days} day(s)`);
+  out(`${'variant'.padEnd(8)} ${'rows'.padStart(9)} ${'customers'.padStart(10)} ${'rows/cust'.padStart(10)} ${'produce p50/p99 ms'.padStart(20)} ${'write p50/p99 ms'.padStart(18)}`);
+  for (const v of report.variants) {
+    out(`${v.variant.padEnd(8)} ${String(v.rows).padStart(9)} ${String(v.customers).padStart(10)} ${v.rowsPerCustomer.toFixed(2).padStart(10)} ${`${v.produceLatencyMs.p50}/${v.produceLatencyMs.p99}`.padStart(20)} ${`${v.writeLatencyMs.p50}/${v.writeLatencyMs.p99}`.padStart(18)}`);
+  }
+  for (const a of report.agreement) out(`agreement ${a.variants.join('/')}: ${(a.ratio * 100).toFixed(1)} % (${a.both} of ${a.either} findings on the same records)`);
+  if (report.variants.length === 0) out('no rows in feedback_by_variant for this use case in that period');
+}
+
+export const abCommand: CommandModule<object, { usecase: string; days: number; variants: string | undefined; json: boolean }> = {
+  command: 'ab <usecase>',
+  describe: "compare a use case's variants: rows, customers, rows per customer, agreement, latency",
+  builder: (y) => y
+    .positional('usecase', { type: 'string', demandOption: true })
+    .option('days', { type: 'number', default: 1, describe: 'days back from today (UTC)' })
+    .option('variants', { type: 'string', describe: 'comma-separated; default: those in the rollout weights, else A,B' })
+    .option('json', { type: 'boolean', default: false }),
+  handler: async ({ usecase, days, variants, json }) => {
+    const config = loadConfig(process.env);
+    const weights = await withRedis(config, (redis) => new RolloutStore(redis).get(usecase));
+    const names = variants?.split(',').map((v) => v.trim()).filter(Boolean) ?? (weights ? Object.keys(weights).sort() : ['A', 'B']);
+    const cassandra = createCassandra(config);
+    try {
+      await cassandra.connect();
+      const rows = await readVariantRows(cassandra, config.downstream.keyspace, usecase, names, days);
+      const report = compareVariants(usecase, days, rows);
+      if (json) out(JSON.stringify({ ...report, weights }, null, 2));
+      else printReport(report);
+    } finally {
+      await cassandra.shutdown();
+    }
+  },
+};
+
+/** `diamond serve downstream`: registered in serve-command.ts's `serveSubcommands`. */
+export const serveDownstreamCommand: CommandModule<object, { parts: string[] | undefined; port: number | undefined }> = {
+  command: 'downstream',
+  describe: 'run the feedback writer, the history writer and the customer feedback API in the foreground (Ctrl-C stops them)',
+  builder: (y) => y
+    .option('parts', { type: 'string', array: true, choices: DOWNSTREAM_PARTS, describe: 'only these parts (default: all)' })
+    .option('port', { type: 'number', describe: 'feedback API port (default DIAMOND_FEEDBACK_PORT; 0 = any free port)' }),
+  handler: async ({ parts, port }) => {
+    const config = loadConfig(process.env);
+    const logger = createLogger(config, { bindings: { service: 'downstream' } });
+    const running = await startDownstream(config, { logger, parts: parts as DownstreamPart[] | undefined, port });
+    const partNames = (parts ?? DOWNSTREAM_PARTS).join(', ');
+    process.stderr.write(`downstream running (${partNames})${running.url ? `; feedback API at ${running.url}  (GET ${running.url}/v1/feedback, /v1/feedback/stream, /healthz, /metrics)` : ''}\n`);
+    const signal = await new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+    logger.info({ signal }, 'stopping');
+    await running.stop();
+  },
+};
