@@ -19,6 +19,12 @@ export function connectorJarsDir(config: DiamondConfig): string {
   return join(config.cacheDir, CONNECTORS, 'libs');
 }
 
+/** The connector jars every Spark job (and the local test session) loads. */
+export function connectorJars(config: DiamondConfig): string[] {
+  const dir = connectorJarsDir(config);
+  return readdirSync(dir).filter((file) => file.endsWith('.jar')).map((file) => join(dir, file));
+}
+
 export async function installSpark(ctx: InstallContext): Promise<void> {
   await installMavenJars('spark', CONNECTORS, 'spark-connectors.xml', { 'spark.version': Versions.spark }, ctx);
   await installPythonEnvironment(ctx);
@@ -36,8 +42,7 @@ export interface SparkSubmit {
  */
 export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: readonly string[] = [], conf: Record<string, string> = {}): SparkSubmit {
   const env = pythonEnvironment(config);
-  const jarsDir = connectorJarsDir(config);
-  const jars = readdirSync(jarsDir).filter((file) => file.endsWith('.jar')).map((file) => join(jarsDir, file));
+  const jars = connectorJars(config);
   const settings: Record<string, string> = {
     'spark.ui.enabled': 'false',
     'spark.driver.host': '127.0.0.1',

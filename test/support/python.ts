@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pythonEnvironment } from '../../infra/services/artifacts.ts';
+import { connectorJars } from '../../infra/services/spark.ts';
 import { config } from './env.ts';
 
 export interface PythonResult {
@@ -15,7 +16,14 @@ export function runPython(args: readonly string[], input = '', extraEnv: NodeJS.
   return new Promise((resolve, reject) => {
     const child = spawn(python, [...args], {
       cwd: config.projectRoot,
-      env: { ...process.env, PYTHONPATH: join(config.projectRoot, 'usecases', 'sdk'), JAVA_HOME: config.javaHome, ...extraEnv },
+      env: {
+        ...process.env,
+        PYTHONPATH: join(config.projectRoot, 'usecases', 'sdk'),
+        JAVA_HOME: config.javaHome,
+        PYSPARK_PYTHON: python,
+        DIAMOND_SPARK_JARS: connectorJars(config).join(','),
+        ...extraEnv,
+      },
     });
     let stdout = '';
     let stderr = '';

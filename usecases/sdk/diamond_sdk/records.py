@@ -111,7 +111,7 @@ def apply_feedback_function(records: DataFrame, fn: Callable[..., Any], ctx: Con
     record's JSON envelope. Cache the result before splitting it, or the function runs twice."""
     as_json = records.select(F.to_json(F.struct(
         *[(F.unix_millis(F.col(f.name)) if f.name in TIMESTAMP_FIELDS else F.col(f.name)).alias(f.name) for f in RECORD_SCHEMA.fields]
-    )).alias("record"))
+    ), {"ignoreNullFields": "false"}).alias("record"))
     call_ctx = ctx if takes_context else None
     usecase, variant = ctx.usecase, ctx.variant
 

@@ -12,6 +12,8 @@ in), so a test sees the real contract.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -32,11 +34,16 @@ def local_spark() -> Any:
     if _session is None:
         from pyspark.sql import SparkSession
 
+        # Python workers must run this interpreter (the one with pandas and pyarrow).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         _session = (
             SparkSession.builder.master("local[2]").appName("diamond-usecase-test")
             .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
             .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.sql.session.timeZone", "UTC").getOrCreate()
+            .config("spark.sql.session.timeZone", "UTC")
+            # The Avro and Kafka connector jars; `diamond usecase test` and npm test set this.
+            .config("spark.jars", os.environ.get("DIAMOND_SPARK_JARS", ""))
+            .getOrCreate()
         )
         _session.sparkContext.setLogLevel("ERROR")
     return _session
