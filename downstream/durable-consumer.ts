@@ -41,11 +41,16 @@ export class DurableConsumer {
   readonly #options: DurableConsumerOptions;
   readonly #consumer: Consumer;
   #running = false;
+  /** Resolves when the consumer first joined its group (and is about to fetch). */
+  readonly joined: Promise<void>;
 
   constructor(options: DurableConsumerOptions) {
     this.#options = options;
     // A short session lets the group notice a killed writer quickly (DESIGN §8: back to work ≤ 30 s).
     this.#consumer = options.kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 2_000 });
+    this.joined = new Promise((resolve) => {
+      this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => resolve());
+    });
   }
 
   async start(): Promise<void> {

@@ -82,6 +82,11 @@ export class FeedbackWriter {
     });
   }
 
+  /** Resolves when the writer joined its consumer group. */
+  get joined(): Promise<void> {
+    return this.#consumer.joined;
+  }
+
   async start(): Promise<void> {
     await this.#producer.connect();
     await this.#consumer.start();
