@@ -66,24 +66,31 @@ export function readEventTime(value: unknown, format: TimeFormat): FieldResult<n
   return ok(millis);
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function daysInMonth(year: number, month: number): number {
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0);
+}
+
 function parseIso(text: string): FieldResult<number> {
   const match = ISO_8601.exec(text);
   if (!match) return fail(`expected an ISO-8601 time such as 2026-11-01T12:00:00Z, got ${describeType(text)}`);
   const [, y, mo, d, h = '0', mi = '0', s = '0', fraction = '', zone = 'Z'] = match;
   const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, s].map(Number) as [number, number, number, number, number, number];
-  const date = new Date(0);
-  date.setUTCFullYear(year, month - 1, day); // setUTCFullYear keeps years 0–99 as they are (Date.UTC maps them to 19xx)
-  date.setUTCHours(hour, minute, second, Number(fraction.padEnd(3, '0').slice(0, 3)));
-  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
     return fail(`${JSON.stringify(text)} is not a valid calendar date and time`);
   }
+  // Date.UTC maps years 0–99 to 19xx; they are outside the accepted range anyway.
+  if (year < 100) return fail(`is in year ${year}; accepted are 1970 to 2099`);
   let offsetMinutes = 0;
-  if (zone.toUpperCase() !== 'Z') {
+  if (zone !== 'Z' && zone !== 'z') {
     const sign = zone.startsWith('-') ? -1 : 1;
     const digits = zone.slice(1).replace(':', '');
     offsetMinutes = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || '0'));
   }
-  return ok(date.getTime() - offsetMinutes * 60_000);
+  const millis = fraction === '' ? 0 : Number(fraction.padEnd(3, '0').slice(0, 3));
+  return ok(Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000);
 }
 
 export interface Amount {
@@ -94,6 +101,7 @@ export interface Amount {
 
 const SYMBOLS: Readonly<Record<string, string>> = { '€': 'EUR', $: 'USD', '£': 'GBP', '¥': 'JPY' };
 const MAX_AMOUNT = 1e15;
+const PLAIN_NUMBER = /^-?\d{1,15}(?:\.\d+)?$/;
 
 /** 1234.56, "1,234.56", "1.234,56", "1 234,56 EUR", "€12" → a number (and the currency in the text). */
 export function readAmount(value: unknown, decimal: DecimalSeparator): FieldResult<Amount> {
@@ -103,6 +111,7 @@ export function readAmount(value: unknown, decimal: DecimalSeparator): FieldResu
     return ok({ amount: value, currency: null });
   }
   if (typeof value !== 'string') return fail(`expected a number or text like "1,234.56", got ${describeType(value)}`);
+  if (PLAIN_NUMBER.test(value) && decimal !== 'comma') return ok({ amount: Number(value), currency: null }); // the common case, "12.50"
   let text = value.trim();
   let currency: string | null = null;
   const code = /^([A-Za-z]{3})\s*(.+)$/.exec(text) ?? /^(.+?)\s*([A-Za-z]{3})$/.exec(text);

@@ -53,12 +53,11 @@ export function normalizeRecord(input: unknown, context: NormalizeContext): Norm
   const givenId = fields.get('record_id');
   const recordId = givenId === undefined || givenId === null || givenId === '' ? null : readId(givenId, LIMITS.idLength);
 
-  const missing = (name: string): boolean => fields.get(name) === undefined || fields.get(name) === null;
-  if (missing('customer_id')) reasons.push({ field: 'customer_id', problem: 'is missing' });
+  if (isNullish(fields.get('customer_id'))) reasons.push({ field: 'customer_id', problem: 'is missing' });
   else if (!customerId.ok) reasons.push({ field: 'customer_id', problem: customerId.problem });
-  if (missing('event_time')) reasons.push({ field: 'event_time', problem: 'is missing' });
+  if (isNullish(fields.get('event_time'))) reasons.push({ field: 'event_time', problem: 'is missing' });
   else if (!eventTime.ok) reasons.push({ field: 'event_time', problem: eventTime.problem });
-  if (missing('type')) reasons.push({ field: 'type', problem: 'is missing (send it, or give the source a default type)' });
+  if (isNullish(fields.get('type'))) reasons.push({ field: 'type', problem: 'is missing (send it, or give the source a default type)' });
   else if (!type.ok) reasons.push({ field: 'type', problem: type.problem });
   if (!amount.ok) reasons.push({ field: 'amount', problem: amount.problem });
   if (!currency.ok) reasons.push({ field: 'currency', problem: currency.problem });
@@ -87,23 +86,34 @@ export function normalizeRecord(input: unknown, context: NormalizeContext): Norm
   };
 }
 
+function isNullish(value: unknown): boolean {
+  return value === undefined || value === null;
+}
+
+function isBlank(value: unknown): boolean {
+  return value === undefined || value === null || value === '';
+}
+
 /** Renames fields, fills defaults; a field given under two names is a reason, not a guess. */
 function applyMapping(input: Record<string, unknown>, mapping: SourceMapping, reasons: Reason[]): Map<string, unknown> {
   const fields = new Map<string, unknown>();
-  const origin = new Map<string, string>();
-  const blank = (value: unknown): boolean => value === undefined || value === null || value === '';
-  for (const [name, value] of Object.entries(input)) {
+  let origin: Map<string, string> | undefined; // only needed once a name is renamed onto another
+  for (const name in input) {
+    if (!Object.hasOwn(input, name)) continue;
+    const value = input[name];
     const target = Object.hasOwn(mapping.rename, name) ? (mapping.rename[name] ?? name) : name;
-    const earlier = origin.get(target);
-    if (earlier !== undefined && !blank(fields.get(target))) {
-      if (!blank(value)) reasons.push({ field: target, problem: `is given twice (as ${earlier} and ${name})` });
-      continue;
+    if (fields.has(target)) {
+      const earlier = origin?.get(target) ?? target;
+      if (!isBlank(fields.get(target))) {
+        if (!isBlank(value)) reasons.push({ field: target, problem: `is given twice (as ${earlier} and ${name})` });
+        continue;
+      }
     }
     fields.set(target, value);
-    origin.set(target, name);
+    if (target !== name) (origin ??= new Map()).set(target, name);
   }
-  for (const [name, value] of Object.entries(mapping.defaults)) {
-    if (blank(fields.get(name))) fields.set(name, value);
+  for (const name in mapping.defaults) {
+    if (isBlank(fields.get(name))) fields.set(name, mapping.defaults[name]);
   }
   return fields;
 }
@@ -111,31 +121,31 @@ function applyMapping(input: Record<string, unknown>, mapping: SourceMapping, re
 /** Fields the mapping does not know, as strings; a nested `attributes` object is flattened into them. */
 function readAttributes(fields: Map<string, unknown>, reasons: Reason[]): Record<string, string> {
   const attributes: Record<string, string> = {};
-  let count = 0;
-  const add = (key: string, value: unknown): void => {
-    if (value === undefined || value === null) return;
-    if (key.length > LIMITS.attributeKeyLength) {
-      reasons.push({ field: `${key.slice(0, 40)}…`, problem: `field name is ${key.length} characters long; at most ${LIMITS.attributeKeyLength} are allowed` });
-      return;
-    }
-    const text = typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value) ?? '';
-    if (text.length > LIMITS.attributeValueLength) {
-      reasons.push({ field: key, problem: `is ${text.length} characters long; at most ${LIMITS.attributeValueLength} are allowed` });
-      return;
-    }
-    count += 1;
-    if (count === LIMITS.attributes + 1) reasons.push({ field: '(record)', problem: `has more than ${LIMITS.attributes} extra fields` });
-    attributes[key] = text;
-  };
   for (const [name, value] of fields) {
     if (KNOWN_FIELDS.has(name)) continue;
     if (name === 'attributes' && value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      for (const [key, item] of Object.entries(value as Record<string, unknown>)) add(key, item);
+      for (const key in value) if (Object.hasOwn(value, key)) addAttribute(attributes, key, (value as Record<string, unknown>)[key], reasons);
     } else {
-      add(name, value);
+      addAttribute(attributes, name, value, reasons);
     }
   }
+  const count = Object.keys(attributes).length;
+  if (count > LIMITS.attributes) reasons.push({ field: '(record)', problem: `has ${count} extra fields; at most ${LIMITS.attributes} are allowed` });
   return attributes;
+}
+
+function addAttribute(attributes: Record<string, string>, key: string, value: unknown, reasons: Reason[]): void {
+  if (isNullish(value)) return;
+  if (key.length > LIMITS.attributeKeyLength) {
+    reasons.push({ field: `${key.slice(0, 40)}…`, problem: `field name is ${key.length} characters long; at most ${LIMITS.attributeKeyLength} are allowed` });
+    return;
+  }
+  const text = typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value) ?? '';
+  if (text.length > LIMITS.attributeValueLength) {
+    reasons.push({ field: key, problem: `is ${text.length} characters long; at most ${LIMITS.attributeValueLength} are allowed` });
+    return;
+  }
+  attributes[key] = text;
 }
 
 /**

@@ -55,13 +55,49 @@ export interface RecordEncoder {
   encode(record: CustomerRecord): Buffer;
 }
 
-/** Confluent wire format with a schema the caller fetched once: magic 0, 4-byte id, Avro body. */
+/** The avsc Type behind the registry's schema object (not in its declared type): encodes into a given buffer. */
+interface EncodesInPlace {
+  encode(value: unknown, buffer: Buffer, position: number): number;
+}
+
+const SLAB_BYTES = 1024 * 1024;
+
+/**
+ * Confluent wire format with a schema fetched once: magic 0, 4-byte id, Avro body. Records
+ * are encoded straight into 1 MiB slabs and handed out as views, which saves two buffer
+ * allocations and a copy per record (they showed up in the bench profile).
+ */
 export async function createRecordEncoder(registry: SchemaRegistry, schemaId: number): Promise<RecordEncoder> {
   const schema = await registry.getSchema(schemaId);
-  const header = Buffer.alloc(5);
-  header.writeUInt8(0, 0);
-  header.writeUInt32BE(schemaId, 1);
-  return { schemaId, encode: (record) => Buffer.concat([header, schema.toBuffer(record)]) };
+  const inPlace = typeof (schema as Partial<EncodesInPlace>).encode === 'function' ? (schema as unknown as EncodesInPlace) : null;
+  let slab = Buffer.allocUnsafe(SLAB_BYTES);
+  let offset = 0;
+  const writeHeader = (buffer: Buffer, at: number): void => {
+    buffer.writeUInt8(0, at);
+    buffer.writeUInt32BE(schemaId, at + 1);
+  };
+  const encode = (record: CustomerRecord): Buffer => {
+    if (inPlace) {
+      let end = offset + 5 <= slab.length ? inPlace.encode(record, slab, offset + 5) : -1;
+      if (end < 0 && offset > 0) {
+        slab = Buffer.allocUnsafe(SLAB_BYTES);
+        offset = 0;
+        end = inPlace.encode(record, slab, 5);
+      }
+      if (end >= 0) {
+        writeHeader(slab, offset);
+        const view = slab.subarray(offset, end);
+        offset = end;
+        return view;
+      }
+    }
+    const body = schema.toBuffer(record); // larger than a slab, or no in-place encoder
+    const framed = Buffer.allocUnsafe(body.length + 5);
+    writeHeader(framed, 0);
+    body.copy(framed, 5);
+    return framed;
+  };
+  return { schemaId, encode };
 }
 
 export class RecordPipeline {

@@ -11,13 +11,13 @@
  * Works on bytes: JSON's structural characters are ASCII and never occur inside a UTF-8
  * multi-byte sequence, so invalid UTF-8 stays confined to the record that carries it.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Reason } from './normalize.ts';
 
 export type RawItem =
   | { readonly raw: Buffer; readonly parsed: true; readonly value: unknown }
   | { readonly raw: Buffer; readonly parsed: false; readonly reasons: readonly Reason[] };
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 const [OPEN_ARRAY, CLOSE_ARRAY, OPEN_OBJECT, CLOSE_OBJECT, QUOTE, BACKSLASH, COMMA, NEWLINE, CR] = [0x5b, 0x5d, 0x7b, 0x7d, 0x22, 0x5c, 0x2c, 0x0a, 0x0d];
 
 function isSpace(byte: number | undefined): boolean {
@@ -44,14 +44,9 @@ export function splitBody(body: Buffer): RawItem[] {
 
 /** Decodes (strict UTF-8) and parses one record's bytes. */
 export function parseItem(raw: Buffer): RawItem {
-  let text: string;
+  if (!isUtf8(raw)) return { raw, parsed: false, reasons: [{ field: '(record)', problem: 'is not valid UTF-8' }] };
   try {
-    text = utf8.decode(raw);
-  } catch {
-    return { raw, parsed: false, reasons: [{ field: '(record)', problem: 'is not valid UTF-8' }] };
-  }
-  try {
-    return { raw, parsed: true, value: JSON.parse(text) as unknown };
+    return { raw, parsed: true, value: JSON.parse(raw.toString('utf8')) as unknown };
   } catch (error) {
     return { raw, parsed: false, reasons: [{ field: '(record)', problem: `is not valid JSON (${(error as Error).message})` }] };
   }
