@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import { SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
+import { compareVariants, readVariantRows } from '../../downstream/ab-report.ts';
 import { bucketOf } from '../../downstream/assign-variant.ts';
 import { migrateKeyspace } from '../../downstream/migrations.ts';
 import { FeedbackWriter } from '../../downstream/feedback-writer.ts';
@@ -83,7 +84,7 @@ test('A/B: only the assigned variant reaches customers; raising B at runtime mov
   const f = await downstreamFixture(t, 'writer-ab');
   const customers = Array.from({ length: 40 }, (_, i) => `cust-${i}`);
   const both = (day: string): ReturnType<typeof feedback>[] => customers.flatMap((customer_id) => ['A', 'B'].map((variant) =>
-    feedback({ customer_id, variant, event_time: Date.parse(`${day}T10:00:00Z`), feedback_id: `${day}:${variant}:${customer_id}` })));
+    feedback({ customer_id, variant, event_time: Date.parse(`${day}T10:00:00Z`), feedback_id: `${day}:${variant}:${customer_id}`, record_ids: [`${day}:${customer_id}`] })));
   // A one-variant use case without weights passes straight through.
   const solo = feedback({ customer_id: 'cust-0', usecase: 'solo', variant: 'A', feedback_id: 'solo-1' });
 
@@ -108,6 +109,11 @@ test('A/B: only the assigned variant reaches customers; raising B at runtime mov
     if (expected === 'B') moved++;
   }
   t.true(moved > 0 && moved < customers.length, `moved ${moved}`);
+
+  // `diamond ab` reads the same table: both variants saw every customer and said the same about the same records.
+  const report = compareVariants('spending', 1, await readVariantRows(f.cassandra, f.keyspace, 'spending', ['A', 'B'], 1, Date.parse('2026-11-02T12:00:00Z')));
+  t.deepEqual(report.variants.map((v) => [v.variant, v.rows, v.customers]), [['A', customers.length * 2, customers.length], ['B', customers.length * 2, customers.length]]);
+  t.deepEqual(report.agreement, [{ variants: ['A', 'B'], ratio: 1, both: customers.length * 2, either: customers.length * 2 }]);
 });
 
 test('Cassandra failing a batch: partition paused, retried with backoff, resumed without loss', async (t) => {

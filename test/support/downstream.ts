@@ -64,7 +64,18 @@ export async function downstreamFixture(t: ExecutionContext, name: string): Prom
     if (keys.length > 0) await redis.del(...keys.map((key) => key.slice(keyPrefix.length)));
     redis.disconnect();
   });
-  await ensureTopics(admin, [{ topic }, { topic: rejectedTopic, partitions: 1 }]);
+  // kafkajs' createTopics(waitForLeaders) sometimes sees UNKNOWN_TOPIC_OR_PARTITION while the
+  // new topic's metadata propagates; creating is idempotent, so try again after a pause.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ensureTopics(admin, [{ topic }, { topic: rejectedTopic, partitions: 1 }]);
+      await admin.fetchTopicMetadata({ topics: [topic, rejectedTopic] });
+      break;
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
   await migrateKeyspace(cassandra, keyspace);
   const schemaId = await registerContract(registry, 'Feedback', `${topic}-value`);
 

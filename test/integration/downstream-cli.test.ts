@@ -1,0 +1,41 @@
+/** `diamond rollout` and `diamond customer add` through the real CLI process, against Redis. */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { CustomerKeys } from '../../downstream/customer-keys.ts';
+import { RolloutStore } from '../../downstream/rollout-store.ts';
+import { createRedis } from '../../shared/redis.ts';
+import { config, uniqueName } from '../support/env.ts';
+
+const diamond = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
+  spawnSync(process.execPath, [join(config.projectRoot, 'infra', 'cli', 'bin.js'), ...args], { encoding: 'utf8', env: process.env });
+
+test('rollout sets weights the writer reads; customer add prints a key that authenticates, stored hashed', async (t) => {
+  // The CLI uses the real key names, so the test uses a unique use case and customer.
+  const usecase = uniqueName('test-uc');
+  const customer = uniqueName('test-customer');
+  const redis = createRedis(config);
+  const keys = new CustomerKeys(redis);
+  t.teardown(async () => {
+    await redis.del(`rollout:${usecase}`);
+    await keys.revokeAll(customer);
+    redis.disconnect();
+  });
+
+  const set = diamond('rollout', usecase, 'A=90,B=10');
+  t.is(set.status, 0, set.stderr);
+  t.regex(set.stdout, /A buckets 0–8999, B buckets 9000–9999/);
+  t.deepEqual(await new RolloutStore(redis).get(usecase), { A: 90, B: 10 });
+  t.is(diamond('rollout', usecase, 'A=80,B=20').status, 0);
+  t.deepEqual(await new RolloutStore(redis).get(usecase), { A: 80, B: 20 });
+  const bad = diamond('rollout', usecase, 'A=ninety');
+  t.is(bad.status, 1);
+  t.regex(bad.stderr, /VARIANT=NUMBER/);
+
+  const added = diamond('customer', 'add', customer);
+  t.is(added.status, 0, added.stderr);
+  const key = added.stdout.trim();
+  t.regex(key, /^dmd_[A-Za-z0-9_-]{32}$/);
+  t.is(await keys.authenticate(key), customer);
+  t.is(await redis.get(`apikey:${key}`), null, 'the key itself is not stored');
+});
