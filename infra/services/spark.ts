@@ -58,6 +58,7 @@ export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: r
       '--master', config.spark.master,
       '--driver-memory', config.spark.driverMemory,
       '--jars', jars.join(','),
+      '--driver-java-options', `-Dlog4j2.configurationFile=${join(config.projectRoot, 'infra', 'services', 'spark-log4j2.properties')}`,
       ...Object.entries(settings).flatMap(([key, value]) => ['--conf', `${key}=${value}`]),
       script,
       ...scriptArgs,

@@ -54,3 +54,28 @@ export async function consumeAll(kafka: Kafka, topic: string, count: number, tim
   }
   return messages;
 }
+
+/** Reads `topic` from the beginning until `done(messages)` holds (or fails after `timeoutMs`). */
+export async function consumeUntil(kafka: Kafka, topic: string, done: (messages: ConsumedMessage[]) => boolean, timeoutMs = 60_000): Promise<ConsumedMessage[]> {
+  const consumer = kafka.consumer({ groupId: uniqueName('test-reader') });
+  const messages: ConsumedMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`condition on ${topic} not met in ${timeoutMs} ms after ${messages.length} messages`)), timeoutMs);
+      consumer.run({
+        eachMessage: async ({ message, partition }) => {
+          messages.push({ key: message.key?.toString() ?? null, value: message.value, partition, offset: message.offset });
+          if (done(messages)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      }).catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return messages;
+}

@@ -32,7 +32,13 @@ class ProgressPublisher:
 
 def end_offsets(source_offsets: str | None, topic: str) -> dict[str, int]:
     """Spark's per-source offset JSON ({"topic": {"0": 10}}) → {"0": 10} for `topic`."""
+    # The first batch has no start offset: Spark reports null (or the text "null").
     if not source_offsets:
         return {}
-    parsed = json.loads(source_offsets) if isinstance(source_offsets, str) else source_offsets
+    try:
+        parsed = json.loads(source_offsets) if isinstance(source_offsets, str) else source_offsets
+    except ValueError:
+        return {}
+    if not isinstance(parsed, dict):
+        return {}
     return {str(partition): int(offset) for partition, offset in (parsed.get(topic) or {}).items()}

@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per JVM callback otherwise
     args = parse_args(argv)
     if args.pid_file:
         Path(args.pid_file).write_text(str(os.getpid()))
