@@ -35,6 +35,8 @@ export interface DurableConsumerOptions {
   /** Called after every committed batch (for metrics). */
   readonly onCommitted?: (context: BatchContext & { readonly messages: number; readonly offset: string }) => void;
   readonly onRetry?: (context: BatchContext & { readonly attempt: number; readonly error: unknown }) => void;
+  /** kafkajs gave up and will not restart the consumer: the owner must (a stopped writer must not look alive). */
+  readonly onFatal?: (error: Error) => void;
 }
 
 export class DurableConsumer {
@@ -50,6 +52,10 @@ export class DurableConsumer {
     this.#consumer = options.kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 2_000 });
     this.joined = new Promise((resolve) => {
       this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => resolve());
+    });
+    this.#consumer.on(this.#consumer.events.CRASH, ({ payload }) => {
+      options.logger.error({ groupId: payload.groupId, restart: payload.restart, error: payload.error.message }, 'consumer crashed');
+      if (!payload.restart && this.#running) options.onFatal?.(payload.error);
     });
   }
 

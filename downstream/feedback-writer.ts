@@ -41,6 +41,8 @@ export interface FeedbackWriterOptions {
   readonly rejectedTopic?: string;
   readonly groupId?: string;
   readonly metrics?: Metrics;
+  /** The consumer stopped for good (see DurableConsumer.onFatal). */
+  readonly onFatal?: (error: Error) => void;
   /** Cassandra writes in flight per partition batch. */
   readonly concurrency?: number;
   /** Called with the rows delivered to customers, after Cassandra acknowledged them (live stream). */
@@ -78,6 +80,7 @@ export class FeedbackWriter {
       logger,
       handle: (messages, context) => this.#writeBatch(messages, context),
       onCommitted: ({ topic, partition, messages }) => this.metrics.inc('diamond_feedback_messages_total', 'messages of feedback.raw committed', messages, { topic, partition: String(partition) }),
+      onFatal: options.onFatal,
       onRetry: () => this.metrics.inc('diamond_feedback_batch_retries_total', 'batches retried because Cassandra, Redis or the registry failed'),
     });
   }

@@ -28,6 +28,8 @@ export interface HistoryWriterOptions {
   readonly rejectedTopic?: string;
   readonly groupId?: string;
   readonly metrics?: Metrics;
+  /** The consumer stopped for good (see DurableConsumer.onFatal). */
+  readonly onFatal?: (error: Error) => void;
   readonly concurrency?: number;
 }
 
@@ -51,6 +53,7 @@ export class HistoryWriter {
       logger: options.logger.child({ component: 'history-writer' }),
       handle: (messages, context) => this.#writeBatch(messages, context),
       onCommitted: ({ messages }) => this.metrics.inc('diamond_history_messages_total', 'messages of records.normalized committed', messages),
+      onFatal: options.onFatal,
       onRetry: () => this.metrics.inc('diamond_history_batch_retries_total', 'history batches retried'),
     });
   }

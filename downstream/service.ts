@@ -42,6 +42,8 @@ export interface DownstreamOptions {
   readonly redisKeyPrefix?: string;
   /** Port of the feedback API (0 = any free port). */
   readonly port?: number;
+  /** A writer's consumer stopped for good. Default: log, stop everything, exit 1 so a supervisor restarts the process. */
+  readonly onFatal?: (error: Error) => void;
 }
 
 export interface RunningDownstream {
@@ -65,6 +67,12 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
   const redis = createRedis(config, redisOptions);
   const subscriber = createRedis(config, redisOptions);
   const stops: (() => Promise<void>)[] = [];
+  for (const client of [redis, subscriber]) client.on('error', (error: Error) => logger.warn({ error: error.message }, 'redis connection error'));
+  let stopping: Promise<void> | undefined;
+  const onFatal = options.onFatal ?? ((error: Error): void => {
+    logger.fatal({ error: error.message }, 'a writer stopped consuming; exiting so that it is restarted');
+    void (stopping ?? stop()).finally(() => process.exit(1));
+  });
 
   await cassandra.connect();
   await migrateKeyspace(cassandra, keyspace, { logger });
@@ -91,7 +99,7 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
     const writer = new FeedbackWriter({
       kafka, registry, cassandra, rollouts: new RolloutStore(redis), logger, keyspace, metrics,
       topic: feedbackTopic, rejectedTopic: options.rejectedFeedbackTopic ?? Topics.rejectedFeedback, groupId: options.feedbackGroup ?? FEEDBACK_WRITER_GROUP,
-      onDelivered: (rows) => live.publish(rows),
+      onDelivered: (rows) => live.publish(rows), onFatal,
     });
     await writer.start();
     stops.unshift(() => writer.stop());
@@ -99,22 +107,22 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
   if (parts.has('history-writer')) {
     const writer = new HistoryWriter({
       kafka, registry, cassandra, logger, keyspace, metrics,
-      topic: recordsTopic, rejectedTopic: options.rejectedRecordsTopic ?? Topics.rejectedRecords, groupId: options.historyGroup ?? HISTORY_WRITER_GROUP,
+      topic: recordsTopic, rejectedTopic: options.rejectedRecordsTopic ?? Topics.rejectedRecords, groupId: options.historyGroup ?? HISTORY_WRITER_GROUP, onFatal,
     });
     await writer.start();
     stops.unshift(() => writer.stop());
   }
 
-  return {
-    url,
-    metrics,
-    async stop() {
-      // Writers first (they finish their batch), then the API, then the clients.
-      for (const stop of stops) await stop().catch((error: unknown) => logger.warn({ error: String(error) }, 'stopping a downstream part failed'));
-      await live.stop();
-      redis.disconnect();
-      subscriber.disconnect();
-      await cassandra.shutdown();
-    },
-  };
+  async function stopAll(): Promise<void> {
+    // Writers first (they finish their batch), then the API, then the clients.
+    for (const stopPart of stops) await stopPart().catch((error: unknown) => logger.warn({ error: String(error) }, 'stopping a downstream part failed'));
+    await live.stop();
+    redis.disconnect();
+    subscriber.disconnect();
+    await cassandra.shutdown();
+  }
+  function stop(): Promise<void> {
+    return (stopping ??= stopAll());
+  }
+  return { url, metrics, stop };
 }
