@@ -14,7 +14,8 @@ export interface Rejection {
 export interface RejectionEnvelope {
   readonly source: string;
   readonly received_at: string;
-  readonly reasons: string[];
+  /** Same shape as upstream's rejects in records.rejected. */
+  readonly reasons: { readonly field: string; readonly problem: string }[];
   readonly reason: string;
   readonly topic: string;
   readonly partition: number;
@@ -34,7 +35,7 @@ export async function sendRejections(producer: Producer, rejectedTopic: string, 
       const envelope: RejectionEnvelope = {
         source,
         received_at: receivedAt,
-        reasons: [reason],
+        reasons: [{ field: '(message)', problem: reason }],
         reason,
         topic,
         partition,
