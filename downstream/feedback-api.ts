@@ -162,8 +162,11 @@ export function createFeedbackApi(options: FeedbackApiOptions): Server {
     const url = new URL(request.url ?? '/', 'http://localhost');
     if (request.method !== 'GET') throw new HttpError(405, 'only GET is supported');
     switch (url.pathname) {
-      case '/healthz':
-        return sendJson(response, 200, { status: 'ok' });
+      case '/healthz': {
+        // Healthy means the API can answer: Cassandra must respond.
+        const cassandraOk = await cassandra.execute('SELECT release_version FROM system.local', [], { readTimeout: 2000 }).then(() => true, () => false);
+        return sendJson(response, cassandraOk ? 200 : 503, { status: cassandraOk ? 'ok' : 'degraded', cassandra: cassandraOk ? 'ok' : 'unreachable' });
+      }
       case '/metrics':
         response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         return void response.end(metrics.render());
