@@ -8,6 +8,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { createCassandra } from '../../shared/cassandra.ts';
+import { DiamondError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { bucketRanges, formatWeights, parseWeights, type Weights } from '../../downstream/assign-variant.ts';
@@ -99,6 +100,10 @@ export const abCommand: CommandModule<object, { usecase: string; days: number; v
     const cassandra = createCassandra(config);
     try {
       await cassandra.connect();
+      const keyspace = await cassandra.execute('SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?', [config.downstream.keyspace], { prepare: true });
+      if (keyspace.rowLength === 0) {
+        throw new DiamondError(`keyspace ${config.downstream.keyspace} does not exist yet`, { code: 'DIAMOND_KEYSPACE_MISSING', hint: 'run `diamond serve downstream` once (it migrates the keyspace), or set DIAMOND_CASSANDRA_KEYSPACE' });
+      }
       const rows = await readVariantRows(cassandra, config.downstream.keyspace, usecase, names, days);
       const report = compareVariants(usecase, days, rows);
       if (json) out(JSON.stringify({ ...report, weights }, null, 2));
