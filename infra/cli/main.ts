@@ -11,6 +11,7 @@ import { configCommand } from './config-command.ts';
 import { abCommand, customerCommand, rolloutCommand } from './downstream-command.ts';
 import { serveCommand } from './serve-command.ts';
 import { ingestCommand, sourceCommand } from './upstream-command.ts';
+import { usecaseCommand } from './usecase-command.ts';
 
 try {
   await yargs(hideBin(process.argv))
@@ -23,6 +24,7 @@ try {
     .command(serveCommand)
     .command(sourceCommand)
     .command(ingestCommand)
+    .command(usecaseCommand)
     .demandCommand(1, 'name a command, e.g. `diamond services up`')
     .strict()
     .help()

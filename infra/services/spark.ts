@@ -25,6 +25,18 @@ export function connectorJars(config: DiamondConfig): string[] {
   return readdirSync(dir).filter((file) => file.endsWith('.jar')).map((file) => join(dir, file));
 }
 
+/** Environment for running the platform's Python (SDK, pytest, dry runs) outside spark-submit. */
+export function pythonProcessEnv(config: DiamondConfig): NodeJS.ProcessEnv {
+  const { python } = pythonEnvironment(config);
+  return {
+    ...process.env,
+    PYTHONPATH: join(config.projectRoot, 'usecases', 'sdk'),
+    JAVA_HOME: config.javaHome,
+    PYSPARK_PYTHON: python,
+    DIAMOND_SPARK_JARS: connectorJars(config).join(','),
+  };
+}
+
 export async function installSpark(ctx: InstallContext): Promise<void> {
   await installMavenJars('spark', CONNECTORS, 'spark-connectors.xml', { 'spark.version': Versions.spark }, ctx);
   await installPythonEnvironment(ctx);

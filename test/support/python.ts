@@ -1,8 +1,7 @@
 /** Runs Python from the platform's virtualenv with the SDK importable. */
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { pythonEnvironment } from '../../infra/services/artifacts.ts';
-import { connectorJars } from '../../infra/services/spark.ts';
+import { pythonProcessEnv } from '../../infra/services/spark.ts';
 import { config } from './env.ts';
 
 export interface PythonResult {
@@ -16,14 +15,7 @@ export function runPython(args: readonly string[], input = '', extraEnv: NodeJS.
   return new Promise((resolve, reject) => {
     const child = spawn(python, [...args], {
       cwd: config.projectRoot,
-      env: {
-        ...process.env,
-        PYTHONPATH: join(config.projectRoot, 'usecases', 'sdk'),
-        JAVA_HOME: config.javaHome,
-        PYSPARK_PYTHON: python,
-        DIAMOND_SPARK_JARS: connectorJars(config).join(','),
-        ...extraEnv,
-      },
+      env: { ...pythonProcessEnv(config), ...extraEnv },
     });
     let stdout = '';
     let stderr = '';

@@ -136,7 +136,9 @@ def apply_feedback_function(records: DataFrame, fn: Callable[..., Any], ctx: Con
                 for item in items:
                     ok.append(True)
                     payload.append(json.dumps(item))
-            yield pd.DataFrame({"ok": ok, "payload": payload})
+            # An empty frame would reach Arrow as a chunked array it cannot convert: skip it.
+            if ok:
+                yield pd.DataFrame({"ok": pd.Series(ok, dtype=bool), "payload": pd.Series(payload, dtype=object)})
 
     return as_json.mapInPandas(run, "ok boolean, payload string")
 

@@ -1,0 +1,103 @@
+/**
+ * `diamond usecase new <name>`: scaffold a working use case folder from the SDK template.
+ * `diamond usecase test <name>`: its pytest suite, then a dry run over sample.jsonl on a
+ * local SparkSession (no Kafka), printing the feedback rows it would emit.
+ */
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
+import { DiamondError } from '../../shared/errors.ts';
+import { pythonEnvironment } from '../services/artifacts.ts';
+import { pythonProcessEnv, sparkService } from '../services/spark.ts';
+
+const NAME = /^[a-z][a-z0-9_]{0,62}$/;
+
+function usecaseFolder(config: DiamondConfig, name: string, root: string | undefined): string {
+  return join(root ?? join(config.projectRoot, 'usecases'), name);
+}
+
+const rootOption = { type: 'string', describe: 'folder holding use cases (default: usecases/ of this checkout)' } as const;
+
+function fillTemplate(dir: string, name: string): void {
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) fillTemplate(path, name);
+    else writeFileSync(path, readFileSync(path, 'utf8').replaceAll('{{name}}', name));
+  }
+}
+
+const scaffold: CommandModule<object, { name: string; root: string | undefined }> = {
+  command: 'new <name>',
+  describe: 'create usecases/<name> with a working per-record job, sample data and a test',
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'lower_snake_case' }).option('root', rootOption),
+  handler: ({ name, root }) => {
+    const config = loadConfig(process.env);
+    if (!NAME.test(name) || name === 'sdk') {
+      throw new DiamondError(`"${name}" is not a use case name`, { code: 'DIAMOND_USECASE_NAME', hint: 'use lower_snake_case letters, digits and _, e.g. late_payments' });
+    }
+    const target = usecaseFolder(config, name, root);
+    if (existsSync(target)) throw new DiamondError(`${relative(process.cwd(), target)} already exists`, { code: 'DIAMOND_USECASE_EXISTS', hint: 'pick another name, or edit that folder' });
+    cpSync(join(config.projectRoot, 'usecases', 'sdk', 'template'), target, { recursive: true });
+    fillTemplate(target, name);
+    const shown = relative(process.cwd(), target) || target;
+    process.stdout.write([
+      `created ${shown}/`,
+      '  usecase.yaml      name, owner, trigger, variants, params',
+      '  job.py            your logic: feedback(record, ctx) or transform(records, ctx)',
+      '  sample.jsonl      records for the dry run',
+      '  tests/test_job.py pytest on sample data',
+      '',
+      `next: edit ${shown}/job.py, then run \`npx diamond usecase test ${name}\``,
+      '',
+    ].join('\n'));
+  },
+};
+
+function runInherit(command: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, cwd, stdio: 'inherit' });
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+}
+
+const testUsecase: CommandModule<object, { name: string; variant: string | undefined; json: boolean; root: string | undefined }> = {
+  command: 'test <name>',
+  describe: "run a use case's pytest suite, then a dry run over its sample.jsonl (no Kafka needed)",
+  builder: (y) => y
+    .positional('name', { type: 'string', demandOption: true })
+    .option('variant', { type: 'string', describe: 'only this variant (default: all)' })
+    .option('json', { type: 'boolean', default: false, describe: 'print the dry-run rows as JSON lines' })
+    .option('root', rootOption),
+  handler: async ({ name, variant, json, root }) => {
+    const config = loadConfig(process.env);
+    const folder = usecaseFolder(config, name, root);
+    if (!existsSync(folder)) throw new DiamondError(`no use case ${name} in usecases/`, { code: 'DIAMOND_USECASE_UNKNOWN', hint: `create it with \`npx diamond usecase new ${name}\`` });
+    await sparkService.check(config).catch((cause: unknown) => {
+      throw new DiamondError('the Python environment is not installed', { code: 'DIAMOND_PYTHON_MISSING', hint: 'run `npx diamond services up spark` once', cause });
+    });
+    const { python } = pythonEnvironment(config);
+    const env = pythonProcessEnv(config);
+    const log = (line: string): void => { if (!json) process.stdout.write(line + '\n'); };
+    if (existsSync(join(folder, 'tests'))) {
+      log(`── pytest ${relative(config.projectRoot, folder)}/tests`);
+      const code = await runInherit(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--import-mode=importlib', '--rootdir', folder, join(folder, 'tests')], env, config.projectRoot);
+      if (code !== 0) {
+        process.exitCode = 1;
+        throw new DiamondError(`the tests of ${name} failed`, { code: 'DIAMOND_USECASE_TESTS_FAILED', hint: 'fix them before deploying; the dry run is skipped' });
+      }
+    } else log(`(no tests/ folder in ${name}: add pytest tests there)`);
+    const args = ['-m', 'diamond_sdk.testing', folder, ...(variant ? ['--variant', variant] : []), ...(json ? ['--json'] : [])];
+    const code = await runInherit(python, args, env, config.projectRoot);
+    if (code !== 0) process.exitCode = code ?? 1;
+  },
+};
+
+export const usecaseCommand: CommandModule = {
+  command: 'usecase <command>',
+  describe: 'scaffold and test use cases locally',
+  builder: (y: Argv) => y.command(scaffold).command(testUsecase).demandCommand(1),
+  handler: () => undefined,
+};
