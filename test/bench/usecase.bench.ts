@@ -1,0 +1,185 @@
+/**
+ * `npm run bench -- usecase`: one data_quality job on local[2], against a bare Spark
+ * Structured Streaming Kafka→Kafka copy of the same records in the same run.
+ *   1. throughput: N records preloaded, records/s while batches run (Σ rows / Σ batch time);
+ *   2. latency: 2,000 records/s for 20 s with a 500 ms trigger, from the moment a record is
+ *      sent to the moment its feedback arrives on feedback.raw (p50/p99);
+ *   3. peak memory of the job's driver (JVM) and of its whole process tree.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kafka } from 'kafkajs';
+import { sparkSubmit } from '../../infra/services/spark.ts';
+import { createRegistry, registerContract } from '../../shared/registry.ts';
+import type { CustomerRecord, Feedback } from '../../shared/schemas.ts';
+import { config, consumeUntil, testKafka, uniqueName } from '../support/env.ts';
+import { mib, sampleMemory } from '../support/process-memory.ts';
+import { startUsecaseJob, type JobTopics } from '../support/usecase-job.ts';
+
+const RECORDS = 200_000;
+const RATE = 2_000;
+const RATE_SECONDS = 20;
+
+interface Progress { event: string; rows_in?: number; end_offsets?: Record<string, number>; durations_ms?: Record<string, number> }
+
+const registry = createRegistry(config);
+
+async function newTopics(kafka: Kafka, prefix: string): Promise<JobTopics> {
+  const topics: JobTopics = {
+    input: uniqueName(`${prefix}-in`), output: uniqueName(`${prefix}-out`), rejected: uniqueName(`${prefix}-rej`),
+    progress: uniqueName(`${prefix}-progress`), recordsSubject: uniqueName(`${prefix}-records-value`), feedbackSubject: uniqueName(`${prefix}-feedback-value`),
+  };
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [topics.input, topics.output, topics.rejected, topics.progress].map((topic) => ({ topic, numPartitions: 2 })) });
+  await admin.disconnect();
+  return topics;
+}
+
+function benchRecord(i: number, bad: boolean): CustomerRecord {
+  const now = Date.now();
+  return {
+    record_id: `b-${i}`, customer_id: `customer-${i % 500}`, source: 'bench', event_time: now, type: 'purchase',
+    amount: 10 + (i % 100), currency: bad ? null : 'EUR', attributes: { channel: 'web', campaign: `c${i % 7}` }, ingested_at: now,
+  };
+}
+
+async function preload(kafka: Kafka, topic: string, values: Buffer[]): Promise<void> {
+  const producer = kafka.producer({ idempotent: true });
+  await producer.connect();
+  for (let i = 0; i < values.length; i += 10_000) {
+    await producer.send({ topic, acks: -1, messages: values.slice(i, i + 10_000).map((value, j) => ({ key: `customer-${(i + j) % 500}`, value })) });
+  }
+  await producer.disconnect();
+}
+
+async function endOffsets(kafka: Kafka, topic: string): Promise<Record<string, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const offsets = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  return Object.fromEntries(offsets.map((p) => [String(p.partition), Number(p.high)]));
+}
+
+async function bareSparkCopy(kafka: Kafka, values: Buffer[]): Promise<number> {
+  const source = uniqueName('bench-bare-in');
+  const target = uniqueName('bench-bare-out');
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: source, numPartitions: 2 }, { topic: target, numPartitions: 2 }] });
+  await admin.disconnect();
+  await preload(kafka, source, values);
+  const checkpoint = mkdtempSync(join(tmpdir(), 'diamond-bench-'));
+  const submit = sparkSubmit(config, join(config.projectRoot, 'test', 'integration', 'fixtures', 'copy_topic.py'), [config.kafka.brokers.join(','), source, target, checkpoint, '200000']);
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn(submit.command, submit.args, { env: submit.env });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`bare Spark copy exited with ${code}`))));
+  });
+  rmSync(checkpoint, { recursive: true, force: true });
+  const summary = JSON.parse(output.split('\n').find((line) => line.startsWith('{"rows"')) ?? '{}') as { rows: number; busy_ms: number };
+  return summary.rows / (summary.busy_ms / 1000);
+}
+
+async function diamondThroughput(kafka: Kafka, values: Buffer[]): Promise<{ rate: number; peakDriver: number; peakTree: number }> {
+  const topics = await newTopics(kafka, 'bench-uc');
+  await registerContract(registry, 'CustomerRecord', topics.recordsSubject);
+  await preload(kafka, topics.input, values);
+  const ends = await endOffsets(kafka, topics.input);
+  const job = startUsecaseJob(join(config.projectRoot, 'usecases', 'data_quality'), 'A', topics);
+  const memory = sampleMemory(job.child.pid!);
+  const messages = await consumeUntil(kafka, topics.progress, (all) => {
+    const last = all.map((m) => JSON.parse(m.value!.toString()) as Progress).filter((m) => m.event === 'progress').at(-1);
+    return JSON.stringify(last?.end_offsets) === JSON.stringify(ends);
+  }, 600_000);
+  const peak = memory.stop();
+  process.kill(await job.driverPid(), 'SIGTERM');
+  await job.exited;
+  const batches = messages.map((m) => JSON.parse(m.value!.toString()) as Progress).filter((m) => m.event === 'progress' && (m.rows_in ?? 0) > 0);
+  const rows = batches.reduce((sum, m) => sum + (m.rows_in ?? 0), 0);
+  const busyMs = batches.reduce((sum, m) => sum + (m.durations_ms?.['triggerExecution'] ?? 0), 0);
+  return { rate: rows / (busyMs / 1000), peakDriver: peak.peakRootBytes, peakTree: peak.peakTreeBytes };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function diamondLatency(kafka: Kafka): Promise<{ p50: number; p99: number; received: number; sent: number; peakDriver: number }> {
+  const topics = await newTopics(kafka, 'bench-lat');
+  const schemaId = await registerContract(registry, 'CustomerRecord', topics.recordsSubject);
+  const job = startUsecaseJob(join(config.projectRoot, 'usecases', 'data_quality'), 'A', topics);
+  const memory = sampleMemory(job.child.pid!);
+  // Wait until the query runs (its first, empty batch is reported).
+  await consumeUntil(kafka, topics.progress, (all) => all.some((m) => (JSON.parse(m.value!.toString()) as Progress).event === 'progress'), 300_000);
+
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  const consumer = kafka.consumer({ groupId: uniqueName('bench-lat-reader') });
+  await consumer.connect();
+  await consumer.subscribe({ topic: topics.output, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const arrived = Date.now();
+      const feedback = (await registry.decode(message.value!)) as Feedback;
+      const sent = sentAt.get(feedback.record_ids[0] ?? '');
+      if (sent !== undefined) latencies.push(arrived - sent);
+    },
+  });
+  const producer = kafka.producer({ idempotent: true });
+  await producer.connect();
+  const perTick = RATE / 20;
+  const started = Date.now();
+  let i = 0;
+  for (let tick = 0; tick < RATE_SECONDS * 20; tick++) {
+    const batch = [];
+    for (let k = 0; k < perTick; k++, i++) {
+      const record = benchRecord(i, true);
+      batch.push({ key: record.customer_id, value: await registry.encode(schemaId, record), id: record.record_id });
+    }
+    const now = Date.now();
+    for (const item of batch) sentAt.set(item.id, now);
+    await producer.send({ topic: topics.input, acks: -1, messages: batch.map(({ key, value }) => ({ key, value })) });
+    const wait = started + (tick + 1) * 50 - Date.now();
+    if (wait > 0) await sleep(wait);
+  }
+  await producer.disconnect();
+  const deadline = Date.now() + 60_000;
+  while (latencies.length < i && Date.now() < deadline) await sleep(200);
+  await consumer.disconnect();
+  const peak = memory.stop();
+  process.kill(await job.driverPid(), 'SIGTERM');
+  await job.exited;
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), received: latencies.length, sent: i, peakDriver: peak.peakRootBytes };
+}
+
+export async function run(): Promise<void> {
+  const kafka = testKafka();
+  process.stdout.write(`usecase bench: data_quality on ${config.spark.master}, ${RECORDS.toLocaleString()} records (10% flagged)\n`);
+  const schemaId = await registerContract(registry, 'CustomerRecord', uniqueName('bench-encode-value'));
+  const values = await Promise.all(Array.from({ length: RECORDS }, (_, i) => registry.encode(schemaId, benchRecord(i, i % 10 === 0))));
+
+  process.stdout.write('… bare Spark Kafka→Kafka copy (baseline)\n');
+  const bare = await bareSparkCopy(kafka, values);
+  process.stdout.write('… Diamond data_quality job, preloaded records\n');
+  const diamond = await diamondThroughput(kafka, values);
+  process.stdout.write(`… Diamond data_quality job, ${RATE} records/s for ${RATE_SECONDS} s, 500 ms trigger\n`);
+  const latency = await diamondLatency(kafka);
+
+  const rows = [
+    ['bare Spark copy (records/s)', bare.toFixed(0), ''],
+    ['data_quality job (records/s)', diamond.rate.toFixed(0), `ratio ${(diamond.rate / bare).toFixed(2)} (target ≥ 20,000 records/s)`],
+    [`latency p50 at ${RATE}/s (ms)`, String(latency.p50), `${latency.received}/${latency.sent} feedback rows received`],
+    [`latency p99 at ${RATE}/s (ms)`, String(latency.p99), 'target ≤ 3,000 ms'],
+    ['driver JVM peak RSS', mib(Math.max(diamond.peakDriver, latency.peakDriver)), 'target ≤ 1.2 GB'],
+    ['job process tree peak RSS', mib(diamond.peakTree), 'driver + Python workers'],
+  ];
+  for (const [what, value, note] of rows) process.stdout.write(`${what!.padEnd(32)} ${value!.padStart(10)}  ${note}\n`);
+  process.stdout.write(JSON.stringify({ bench: 'usecase', bare_records_per_s: bare, records_per_s: diamond.rate, ratio: diamond.rate / bare, latency_p50_ms: latency.p50, latency_p99_ms: latency.p99, driver_peak_bytes: Math.max(diamond.peakDriver, latency.peakDriver), tree_peak_bytes: diamond.peakTree }) + '\n');
+}
