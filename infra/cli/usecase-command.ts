@@ -10,7 +10,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import { pythonEnvironment } from '../services/artifacts.ts';
-import { pythonProcessEnv, sparkService } from '../services/spark.ts';
+import { pythonProcessEnv, sparkService, sparkSubmit } from '../services/spark.ts';
 
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
@@ -95,9 +95,32 @@ const testUsecase: CommandModule<object, { name: string; variant: string | undef
   },
 };
 
+const runUsecase: CommandModule<object, { name: string; variant: string; 'starting-offsets': string; root: string | undefined }> = {
+  command: 'run <name>',
+  describe: 'run one variant as a streaming job in the foreground against the configured Kafka and registry (Ctrl-C stops it after its batch)',
+  builder: (y) => y
+    .positional('name', { type: 'string', demandOption: true })
+    .option('variant', { type: 'string', default: 'A' })
+    .option('starting-offsets', { type: 'string', default: 'latest', describe: 'earliest, latest or {"records.normalized":{"0":42}}' })
+    .option('root', rootOption),
+  handler: async (args) => {
+    const config = loadConfig(process.env);
+    const folder = usecaseFolder(config, args.name, args.root);
+    if (!existsSync(folder)) throw new DiamondError(`no use case ${args.name}`, { code: 'DIAMOND_USECASE_UNKNOWN', hint: `create it with \`npx diamond usecase new ${args.name}\`` });
+    const submit = sparkSubmit(config, join(config.projectRoot, 'usecases', 'sdk', 'launch_job.py'), [
+      '--usecase-dir', folder, '--variant', args.variant, '--brokers', config.kafka.brokers.join(','),
+      '--registry-url', config.registry.url, '--starting-offsets', args['starting-offsets'],
+    ]);
+    // The driver handles SIGINT/SIGTERM itself (finish the batch, report, exit 0).
+    process.on('SIGINT', () => undefined);
+    const code = await runInherit(submit.command, submit.args, submit.env, config.projectRoot);
+    process.exitCode = code ?? 1;
+  },
+};
+
 export const usecaseCommand: CommandModule = {
   command: 'usecase <command>',
   describe: 'scaffold and test use cases locally',
-  builder: (y: Argv) => y.command(scaffold).command(testUsecase).demandCommand(1),
+  builder: (y: Argv) => y.command(scaffold).command(testUsecase).command(runUsecase).demandCommand(1),
   handler: () => undefined,
 };
