@@ -27,3 +27,58 @@ export async function executeAll(client: CassandraClient, statements: readonly S
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, statements.length) }, worker));
 }
+
+/**
+ * Writes that start as soon as they are added, at most `concurrency` in flight, so a batch's
+ * decoding overlaps with its writes. `drain()` resolves when Cassandra acknowledged every
+ * write added, or rejects with the first failure. Writes are issued in the order added, and
+ * the driver's client-side timestamps make a later write of the same row win.
+ */
+export class WritePool {
+  readonly #client: CassandraClient;
+  readonly #concurrency: number;
+  readonly #queue: Statement[] = [];
+  #inFlight = 0;
+  #failure: Error | undefined = undefined;
+  #idle: (() => void)[] = [];
+  static readonly #options = { prepare: true, isIdempotent: true, consistency: cassandra.types.consistencies.localQuorum };
+
+  constructor(client: CassandraClient, concurrency: number) {
+    this.#client = client;
+    this.#concurrency = concurrency;
+  }
+
+  add(statements: Iterable<Statement>): void {
+    for (const statement of statements) this.#queue.push(statement);
+    this.#pump();
+  }
+
+  async drain(): Promise<void> {
+    while (this.#inFlight > 0 || (this.#queue.length > 0 && this.#failure === undefined)) {
+      await new Promise<void>((resolve) => this.#idle.push(resolve));
+    }
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#concurrency && this.#queue.length > 0 && this.#failure === undefined) {
+      const statement = this.#queue.shift()!;
+      this.#inFlight++;
+      this.#client.execute(statement.query, statement.params as unknown[], WritePool.#options).then(
+        () => this.#settle(),
+        (error: unknown) => {
+          this.#failure ??= error instanceof Error ? error : new Error(String(error));
+          this.#settle();
+        },
+      );
+    }
+  }
+
+  #settle(): void {
+    this.#inFlight--;
+    this.#pump();
+    const waiting = this.#idle;
+    this.#idle = [];
+    for (const resolve of waiting) resolve();
+  }
+}

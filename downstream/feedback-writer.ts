@@ -17,8 +17,8 @@ import type { CassandraClient } from '../shared/cassandra.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Feedback } from '../shared/schemas.ts';
 import { Topics } from '../shared/topics.ts';
-import { bucketOf, variantForBucket } from './assign-variant.ts';
-import { executeAll, utcDay, type Statement } from './cassandra-rows.ts';
+import { bucketOf, variantForBucket, type Weights } from './assign-variant.ts';
+import { utcDay, WritePool, type Statement } from './cassandra-rows.ts';
 import { DurableConsumer, type BatchContext } from './durable-consumer.ts';
 import { toFeedback } from './feedback-contract.ts';
 import { Metrics } from './metrics.ts';
@@ -28,6 +28,9 @@ import type { RolloutStore } from './rollout-store.ts';
 import { decodeWire } from './wire-decoder.ts';
 
 export const FEEDBACK_WRITER_GROUP = 'downstream.feedback-writer';
+
+/** Messages decoded before their writes are handed to the pool. */
+const CHUNK = 256;
 
 export interface FeedbackWriterOptions {
   readonly kafka: Kafka;
@@ -101,35 +104,42 @@ export class FeedbackWriter {
   }
 
   async #writeBatch(messages: readonly KafkaMessage[], { topic, partition }: BatchContext): Promise<void> {
-    // Keyed by feedback_id: a feedback repeated inside one batch is written once.
-    const rows = new Map<string, Feedback>();
+    // Decoding runs in chunks while the writes of earlier chunks are in flight.
+    const pool = new WritePool(this.#options.cassandra, this.#options.concurrency ?? 128);
     const rejections: Rejection[] = [];
-    for (const message of messages) {
-      const decoded = await decodeWire(this.#options.registry, message.value);
-      const checked = decoded.ok ? toFeedback(decoded.value) : decoded;
-      if (checked.ok) rows.set(checked.value.feedback_id, checked.value);
-      else rejections.push({ reason: checked.reason, topic, partition, message });
+    const delivered: Feedback[] = [];
+    const weights = new Map<string, Weights | null>();
+    const now = new Date();
+    let written = 0;
+    for (let start = 0; start < messages.length; start += CHUNK) {
+      const rows: Feedback[] = [];
+      for (const message of messages.slice(start, start + CHUNK)) {
+        const decoded = await decodeWire(this.#options.registry, message.value);
+        const checked = decoded.ok ? toFeedback(decoded.value) : decoded;
+        if (checked.ok) rows.push(checked.value);
+        else rejections.push({ reason: checked.reason, topic, partition, message });
+      }
+      const unknown = rows.map((row) => row.usecase).filter((usecase) => !weights.has(usecase));
+      if (unknown.length > 0) for (const [usecase, value] of await this.#options.rollouts.getMany(unknown)) weights.set(usecase, value);
+      const statements: Statement[] = [];
+      for (const row of rows) {
+        const bucket = bucketOf(row.customer_id, row.usecase);
+        const day = utcDay(row.event_time);
+        statements.push({ query: this.#insertByVariant, params: [day, bucket % VARIANT_SHARDS, ...values(row, now)] });
+        const usecaseWeights = weights.get(row.usecase);
+        // No weights stored: a single-variant use case, delivered as is.
+        if (!usecaseWeights || variantForBucket(bucket, usecaseWeights) === row.variant) {
+          statements.push({ query: this.#insertByCustomer, params: [day, ...values(row, now)] });
+          delivered.push(row);
+        }
+      }
+      written += rows.length;
+      pool.add(statements);
     }
     await sendRejections(this.#producer, this.#rejectedTopic, 'downstream.feedback-writer', rejections);
+    await pool.drain();
 
-    const weights = await this.#options.rollouts.getMany([...rows.values()].map((row) => row.usecase));
-    const now = new Date();
-    const statements: Statement[] = [];
-    const delivered: Feedback[] = [];
-    for (const row of rows.values()) {
-      const bucket = bucketOf(row.customer_id, row.usecase);
-      const day = utcDay(row.event_time);
-      statements.push({ query: this.#insertByVariant, params: [day, bucket % VARIANT_SHARDS, ...values(row, now)] });
-      const usecaseWeights = weights.get(row.usecase);
-      // No weights stored: a single-variant use case, delivered as is.
-      if (!usecaseWeights || variantForBucket(bucket, usecaseWeights) === row.variant) {
-        statements.push({ query: this.#insertByCustomer, params: [day, ...values(row, now)] });
-        delivered.push(row);
-      }
-    }
-    await executeAll(this.#options.cassandra, statements, this.#options.concurrency ?? 64);
-
-    this.metrics.inc('diamond_feedback_rows_written_total', 'feedback rows acknowledged by Cassandra', rows.size, { table: 'feedback_by_variant' });
+    this.metrics.inc('diamond_feedback_rows_written_total', 'feedback rows acknowledged by Cassandra', written, { table: 'feedback_by_variant' });
     this.metrics.inc('diamond_feedback_rows_written_total', 'feedback rows acknowledged by Cassandra', delivered.length, { table: 'feedback_by_customer' });
     if (rejections.length > 0) {
       this.metrics.inc('diamond_feedback_rejected_total', 'messages sent to the rejected topic', rejections.length);
