@@ -74,6 +74,20 @@ export interface DiamondConfig {
     readonly master: string;
     readonly driverMemory: string;
   };
+  /** The reconcile loop that runs use case jobs (infra/orchestrator). */
+  readonly orchestrator: {
+    readonly tickMs: number;
+    readonly backoffInitialMs: number;
+    readonly backoffMaxMs: number;
+    /** This many crashes within `crashWindowMs` → crash-looping (no more restarts until redeployed). */
+    readonly crashLoopMax: number;
+    readonly crashWindowMs: number;
+    /** Where a job starts when its consumer group has no committed offsets yet. */
+    readonly defaultStartingOffsets: 'earliest' | 'latest';
+    /** SIGTERM → SIGKILL grace when stopping a job. */
+    readonly stopGraceMs: number;
+    readonly leaseMs: number;
+  };
 }
 
 /** What each variable means and its default, for `diamond config` and the README. */
@@ -115,6 +129,14 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_CASSANDRA_KEYSPACE', description: 'keyspace of the feedback and history tables', default: 'diamond' },
     { env: 'DIAMOND_SPARK_MASTER', description: 'spark-submit master: local[N] or spark://host:port', default: 'local[2]' },
     { env: 'DIAMOND_SPARK_DRIVER_MEMORY', description: 'driver memory of each Spark job', default: '1g' },
+    { env: 'DIAMOND_ORCHESTRATOR_TICK', description: 'interval of the orchestrator reconcile loop (e.g. 1s, 500ms)', default: '1s' },
+    { env: 'DIAMOND_ORCHESTRATOR_BACKOFF', description: 'first restart delay after a crash; doubles per attempt, with jitter', default: '2s' },
+    { env: 'DIAMOND_ORCHESTRATOR_BACKOFF_MAX', description: 'longest restart delay', default: '5m' },
+    { env: 'DIAMOND_ORCHESTRATOR_CRASH_LOOP_MAX', description: 'crashes within the window that make a job crash-looping', default: '5' },
+    { env: 'DIAMOND_ORCHESTRATOR_CRASH_WINDOW', description: 'window over which crashes are counted', default: '10m' },
+    { env: 'DIAMOND_ORCHESTRATOR_STARTING_OFFSETS', description: 'earliest or latest: where a job starts when its group has no committed offsets', default: 'latest' },
+    { env: 'DIAMOND_ORCHESTRATOR_STOP_GRACE', description: 'time a job gets to finish its batch after SIGTERM before SIGKILL', default: '60s' },
+    { env: 'DIAMOND_ORCHESTRATOR_LEASE', description: 'leader lease of the orchestrator in Redis (renewed every third of it)', default: '15s' },
   ];
 }
 
@@ -176,6 +198,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
     upstream: { maxBodyBytes: parsePositiveInt('DIAMOND_INGEST_MAX_BODY_BYTES', read('DIAMOND_INGEST_MAX_BODY_BYTES')) },
     downstream: { keyspace: parseIdentifier('DIAMOND_CASSANDRA_KEYSPACE', read('DIAMOND_CASSANDRA_KEYSPACE')) },
     spark: { master, driverMemory },
+    orchestrator: {
+      tickMs: parseDurationMs('DIAMOND_ORCHESTRATOR_TICK', read('DIAMOND_ORCHESTRATOR_TICK')),
+      backoffInitialMs: parseDurationMs('DIAMOND_ORCHESTRATOR_BACKOFF', read('DIAMOND_ORCHESTRATOR_BACKOFF')),
+      backoffMaxMs: parseDurationMs('DIAMOND_ORCHESTRATOR_BACKOFF_MAX', read('DIAMOND_ORCHESTRATOR_BACKOFF_MAX')),
+      crashLoopMax: parsePositiveInt('DIAMOND_ORCHESTRATOR_CRASH_LOOP_MAX', read('DIAMOND_ORCHESTRATOR_CRASH_LOOP_MAX')),
+      crashWindowMs: parseDurationMs('DIAMOND_ORCHESTRATOR_CRASH_WINDOW', read('DIAMOND_ORCHESTRATOR_CRASH_WINDOW')),
+      defaultStartingOffsets: parseStartingOffsets(read('DIAMOND_ORCHESTRATOR_STARTING_OFFSETS')),
+      stopGraceMs: parseDurationMs('DIAMOND_ORCHESTRATOR_STOP_GRACE', read('DIAMOND_ORCHESTRATOR_STOP_GRACE')),
+      leaseMs: parseDurationMs('DIAMOND_ORCHESTRATOR_LEASE', read('DIAMOND_ORCHESTRATOR_LEASE')),
+    },
   };
   return deepFreeze(config);
 }
@@ -214,6 +246,21 @@ function parsePositiveInt(name: string, value: string): number {
   const number = Number(value);
   if (!Number.isSafeInteger(number) || number < 1) throw new ConfigError(`${name} is "${value}"`, 'use a positive integer');
   return number;
+}
+
+/** '500ms', '2s', '5m', '1h' (or a bare number of milliseconds) → milliseconds. */
+export function parseDurationMs(name: string, value: string): number {
+  const match = /^(\d+)\s*(ms|s|m|h)?$/.exec(value.trim());
+  if (!match?.[1]) throw new ConfigError(`${name} is "${value}"`, 'use a duration such as 500ms, 2s, 5m or 1h');
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 'ms'] ?? 1;
+  const ms = Number(match[1]) * factor;
+  if (ms < 1) throw new ConfigError(`${name} is "${value}"`, 'use a duration greater than zero');
+  return ms;
+}
+
+function parseStartingOffsets(value: string): 'earliest' | 'latest' {
+  if (value !== 'earliest' && value !== 'latest') throw new ConfigError(`DIAMOND_ORCHESTRATOR_STARTING_OFFSETS is "${value}"`, 'use earliest or latest');
+  return value;
 }
 
 function parseIdentifier(name: string, value: string): string {

@@ -1,0 +1,142 @@
+/**
+ * The orchestrator's data and pure decisions: what a deployment (desired state) and a job
+ * record (actual state, as last observed) look like, restart backoff, crash-loop detection
+ * and monotonic offset merging. No I/O here, so all of it is unit-tested beside this file.
+ */
+
+/** Desired state of one use case variant, written by `diamond deploy`. */
+export interface Deployment {
+  readonly usecase: string;
+  readonly variant: string;
+  /** Absolute folder of the use case (what spark-submit runs). */
+  readonly folder: string;
+  /** Code version: hash of the folder (see version.ts). */
+  readonly version: string;
+  /** Bumped on every deploy: a redeploy clears a crash loop. */
+  readonly generation: number;
+  readonly deployedAt: string;
+  readonly settings: DeploymentSettings;
+}
+
+export interface DeploymentSettings {
+  /** Where to start when the group has no committed offsets (default: the config's). */
+  readonly startingOffsets?: 'earliest' | 'latest';
+  /** Overrides the manifest's trigger, e.g. 500ms. */
+  readonly trigger?: string;
+}
+
+export const JOB_STATES = ['starting', 'running', 'upgrading', 'backoff', 'crash-looping', 'stopped'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** One spark-submit process group we started (or adopted). */
+export interface JobProcess {
+  /** Leader of the process group (the wrapper shell around spark-submit). */
+  readonly groupPid: number;
+  /** A string its command line contains (the per-start pid file path); guards against reused pids. */
+  readonly marker: string;
+  /** Receives the Python driver's pid (the process to SIGTERM for a graceful stop). */
+  readonly driverPidFile: string;
+  /** Receives the exit code when the job ends on its own. */
+  readonly exitFile: string;
+  readonly logFile: string;
+  readonly version: string;
+  readonly startedAt: number;
+}
+
+/** Actual state of one job as the orchestrator last saw it; persisted in Redis. */
+export interface JobRecord {
+  readonly jobId: string;
+  readonly usecase: string;
+  readonly variant: string;
+  readonly state: JobState;
+  /** The deployment generation this record acts on. */
+  readonly generation: number;
+  readonly current: JobProcess | null;
+  /** The new version while an upgrade overlaps the old one. */
+  readonly next: JobProcess | null;
+  /** Restarts after crashes since the last deploy. */
+  readonly restarts: number;
+  /** Times (ms) of recent crashes, for the crash-loop window. */
+  readonly crashes: readonly number[];
+  readonly nextStartAt: number | null;
+  readonly lastError: string | null;
+  /** Log file of the most recent process, kept after it ends. */
+  readonly lastLogFile: string | null;
+  readonly updatedAt: number;
+}
+
+export interface SupervisionPolicy {
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+  readonly crashLoopMax: number;
+  readonly crashWindowMs: number;
+}
+
+/** Delay before restart number `attempt` (1-based): exponential, capped, with ±20 % jitter. */
+export function backoffDelayMs(attempt: number, policy: Pick<SupervisionPolicy, 'backoffInitialMs' | 'backoffMaxMs'>, random: () => number = Math.random): number {
+  const exponent = Math.max(0, Math.min(attempt - 1, 30));
+  const base = Math.min(policy.backoffMaxMs, policy.backoffInitialMs * 2 ** exponent);
+  const jitter = 0.8 + 0.4 * random();
+  return Math.max(0, Math.round(Math.min(policy.backoffMaxMs, base * jitter)));
+}
+
+/** The crash times still inside the window after adding `now`. */
+export function recentCrashes(crashes: readonly number[], now: number, windowMs: number): number[] {
+  return [...crashes, now].filter((at) => now - at < windowMs);
+}
+
+export type CrashDecision =
+  | { readonly kind: 'restart'; readonly delayMs: number; readonly crashes: number[] }
+  | { readonly kind: 'crash-looping'; readonly crashes: number[] };
+
+/** What to do after a job's process died without being asked to. */
+export function decideAfterCrash(record: Pick<JobRecord, 'crashes' | 'restarts'>, now: number, policy: SupervisionPolicy, random: () => number = Math.random): CrashDecision {
+  const crashes = recentCrashes(record.crashes, now, policy.crashWindowMs);
+  if (crashes.length >= policy.crashLoopMax) return { kind: 'crash-looping', crashes };
+  return { kind: 'restart', delayMs: backoffDelayMs(record.restarts + 1, policy, random), crashes };
+}
+
+/** Committed offsets of one topic, partition → next offset to read. */
+export type PartitionOffsets = Readonly<Record<string, number>>;
+
+/**
+ * Merges reported end offsets into the committed ones, never moving a partition backwards.
+ * Returns the partitions that advance (empty when nothing does).
+ */
+export function offsetsToAdvance(committed: PartitionOffsets, reported: PartitionOffsets): Record<string, number> {
+  const advance: Record<string, number> = {};
+  for (const [partition, offset] of Object.entries(reported)) {
+    if (!Number.isSafeInteger(offset) || offset < 0) continue;
+    const current = committed[partition];
+    if (current === undefined || current < 0 || offset > current) advance[partition] = offset;
+  }
+  return advance;
+}
+
+/**
+ * Spark's `startingOffsets` for a job: the committed offsets as JSON, with partitions that
+ * have none starting at `fallback` (-2 = earliest, -1 = latest in Spark's JSON); the bare
+ * fallback when nothing is committed at all.
+ */
+export function startingOffsetsArgument(topic: string, partitions: readonly number[], committed: PartitionOffsets, fallback: 'earliest' | 'latest'): string {
+  const known = partitions.filter((p) => (committed[String(p)] ?? -1) >= 0);
+  if (known.length === 0) return fallback;
+  const missing = fallback === 'earliest' ? -2 : -1;
+  const offsets = Object.fromEntries(partitions.map((p) => [String(p), (committed[String(p)] ?? -1) >= 0 ? committed[String(p)]! : missing]));
+  return JSON.stringify({ [topic]: offsets });
+}
+
+/** `uc.<usecase>.<variant>`, optionally prefixed (tests isolate their groups this way). */
+export function jobIdFor(usecase: string, variant: string, prefix = ''): string {
+  return `${prefix}uc.${usecase}.${variant}`;
+}
+
+/** Sum over partitions of end − committed (a partition with nothing committed counts fully). */
+export function lagOf(committed: PartitionOffsets, ends: PartitionOffsets, starts: PartitionOffsets = {}): number {
+  let lag = 0;
+  for (const [partition, end] of Object.entries(ends)) {
+    const at = committed[partition];
+    lag += Math.max(0, end - (at !== undefined && at >= 0 ? at : (starts[partition] ?? 0)));
+  }
+  return lag;
+}
