@@ -32,27 +32,7 @@ export interface ConsumedMessage {
 
 /** Reads exactly `count` messages of `topic` from the beginning (or fails after `timeoutMs`). */
 export async function consumeAll(kafka: Kafka, topic: string, count: number, timeoutMs = 30_000): Promise<ConsumedMessage[]> {
-  const consumer = kafka.consumer({ groupId: uniqueName('test-reader') });
-  const messages: ConsumedMessage[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${messages.length} of ${count} messages from ${topic} in ${timeoutMs} ms`)), timeoutMs);
-      consumer.run({
-        eachMessage: async ({ message, partition }) => {
-          messages.push({ key: message.key?.toString() ?? null, value: message.value, partition, offset: message.offset });
-          if (messages.length >= count) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      }).catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return messages;
+  return consumeUntil(kafka, topic, (messages) => messages.length >= count, timeoutMs);
 }
 
 /** Reads `topic` from the beginning until `done(messages)` holds (or fails after `timeoutMs`). */
