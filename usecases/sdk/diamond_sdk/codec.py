@@ -1,4 +1,4 @@
-"""Confluent-framed Avro in Spark: decode `records.normalized`, encode `feedback.raw`.
+"""Confluent-framed Avro in Spark: decode `records.normalized`, frame `feedback.raw` values.
 
 Decoding splits each value into its schema id and Avro body with SQL functions, and decodes
 every body with its own writer schema resolved against one reader schema (the contract),
@@ -50,7 +50,7 @@ def decode_records(raw: DataFrame, writer_schemas: dict[int, dict[str, Any]], re
     )
 
 
-def encode_feedback(feedback: DataFrame, schema_id: int, schema: dict[str, Any]) -> DataFrame:
-    """Feedback rows (contract order) → Kafka key (customer_id) and Confluent-framed value."""
-    value = F.concat(F.lit(header(schema_id)), to_avro(F.struct(*[F.col(c) for c in feedback.columns]), json.dumps(schema)))
-    return feedback.select(F.col("customer_id").cast("binary").alias("key"), value.alias("value"))
+def feedback_value(columns: list[Column], schema_id: int, schema: dict[str, Any]) -> Column:
+    """The Confluent-framed Avro value of a Feedback row given its columns in contract order."""
+    return F.concat(F.lit(header(schema_id)), to_avro(F.struct(*columns), json.dumps(schema)))
+

@@ -95,12 +95,17 @@ class BatchSink:
             self.in_batch.clear()
 
     def _process(self, batch: Any, batch_id: int) -> tuple[int, int]:
+        """Everything the batch produces goes out in ONE Kafka write (a `topic` column routes
+        feedback and rejected rows): a batch costs two Spark jobs (count, write) instead of
+        one per output and count."""
         from pyspark.sql import functions as F
 
-        from .codec import encode_feedback
+        from .codec import feedback_value
         from .records import apply_feedback_function, feedback_items, rejected_records
 
-        rejected_parts = []
+        out_topic, rejected_topic = self.args.output_topic, self.args.rejected_topic
+        envelope_key = F.lit(self.ctx.usecase).cast("binary")
+        parts = []
         cached = []
         if self.stateful:
             conformed = batch
@@ -112,7 +117,7 @@ class BatchSink:
                 F.concat(F.lit("undecodable record: schema id "), F.col("schema_id").cast("string"), F.lit(" is unknown to this job or the body is corrupt")).alias("reason"),
                 "topic", "partition", "offset", F.base64("value").alias("value_base64"),
             )).alias("payload"))
-            rejected_parts.append(undecodable)
+            parts.append(undecodable.select(F.lit(rejected_topic).alias("topic"), envelope_key.alias("key"), F.col("payload").cast("binary").alias("value")))
             records = batch.where(F.col("record").isNotNull()).select("record.*")
             if self.job.kind == "transform":
                 try:
@@ -129,33 +134,35 @@ class BatchSink:
                 results = apply_feedback_function(records, self.job.function, self.ctx, self.job.takes_context).persist()
                 cached.append(results)
                 conformed = conform(feedback_items(results), self.ctx)
-                rejected_parts.append(rejected_records(results))
+                parts.append(rejected_records(results).select(F.lit(rejected_topic).alias("topic"), envelope_key.alias("key"), F.col("payload").cast("binary").alias("value")))
 
-        checked = conformed.withColumn("_invalid", invalid_row_reason()).persist()
-        cached.append(checked)
-        good = checked.where(F.col("_invalid").isNull()).drop("_invalid")
-        invalid = checked.where(F.col("_invalid").isNotNull()).select(F.to_json(F.struct(
+        # One projection routes each conformed row: valid → feedback.raw (Avro), invalid →
+        # feedback.rejected (JSON). CaseWhen evaluates only the chosen branch, so rows with
+        # null required values never reach the Avro encoder.
+        invalid = invalid_row_reason()
+        columns = [F.col(c) for c in conformed.columns]
+        envelope = F.to_json(F.struct(
             F.lit(self.ctx.usecase).alias("usecase"), F.lit(self.ctx.variant).alias("variant"),
-            F.concat(F.lit("output row breaks the Feedback contract: "), F.col("_invalid")).alias("reason"),
-            F.to_json(F.struct(*[F.col(c) for c in checked.columns if c != "_invalid"])).alias("row"),
-        )).alias("payload"))
-        rejected_parts.append(invalid)
-
-        encoded = encode_feedback(good, self.feedback_schema_id, self.feedback_schema)
-        rows_out = good.count()
-        if rows_out:
-            encoded.write.format("kafka").option("kafka.bootstrap.servers", self.args.brokers).option("topic", self.args.output_topic).save()
-        rejected = rejected_parts[0]
-        for part in rejected_parts[1:]:
-            rejected = rejected.unionByName(part)
-        rejected = rejected.select(F.lit(self.ctx.usecase).cast("binary").alias("key"), F.col("payload").cast("binary").alias("value")).persist()
-        cached.append(rejected)
-        rows_rejected = rejected.count()
-        if rows_rejected:
-            rejected.write.format("kafka").option("kafka.bootstrap.servers", self.args.brokers).option("topic", self.args.rejected_topic).save()
+            F.concat(F.lit("output row breaks the Feedback contract: "), invalid).alias("reason"),
+            F.to_json(F.struct(*columns)).alias("row"),
+        )).cast("binary")
+        routed = conformed.select(
+            F.when(invalid.isNull(), F.lit(out_topic)).otherwise(F.lit(rejected_topic)).alias("topic"),
+            F.when(invalid.isNull(), F.col("customer_id").cast("binary")).otherwise(envelope_key).alias("key"),
+            F.when(invalid.isNull(), feedback_value(columns, self.feedback_schema_id, self.feedback_schema)).otherwise(envelope).alias("value"),
+        )
+        everything = routed
+        for part in parts:
+            everything = everything.unionByName(part)
+        # Counting first (on the cached rows) lets an empty batch skip the write entirely.
+        everything = everything.persist()
+        cached.append(everything)
+        counts = {row["topic"]: row["count"] for row in everything.groupBy("topic").count().collect()}
+        if counts:
+            everything.write.format("kafka").option("kafka.bootstrap.servers", self.args.brokers).save()
         for frame in cached:
             frame.unpersist()
-        return rows_out, rows_rejected
+        return int(counts.get(out_topic, 0)), int(counts.get(rejected_topic, 0))
 
 
 def make_listener(publisher: ProgressPublisher, sink: BatchSink, input_topic: str) -> Any:
