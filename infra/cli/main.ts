@@ -12,6 +12,7 @@ import { abCommand, customerCommand, rolloutCommand } from './downstream-command
 import { serveCommand } from './serve-command.ts';
 import { ingestCommand, sourceCommand } from './upstream-command.ts';
 import { usecaseCommand } from './usecase-command.ts';
+import { deployCommand, logsCommand, statusCommand, undeployCommand } from './orchestrator-command.ts';
 
 try {
   await yargs(hideBin(process.argv))
@@ -25,6 +26,10 @@ try {
     .command(sourceCommand)
     .command(ingestCommand)
     .command(usecaseCommand)
+    .command(deployCommand)
+    .command(undeployCommand)
+    .command(statusCommand)
+    .command(logsCommand)
     .demandCommand(1, 'name a command, e.g. `diamond services up`')
     .strict()
     .help()

@@ -5,10 +5,12 @@
 import type { Argv, CommandModule } from 'yargs';
 import { serveUpstreamCommand } from './upstream-command.ts';
 import { serveDownstreamCommand } from './downstream-command.ts';
+import { serveOrchestratorCommand } from './orchestrator-command.ts';
 
 export const serveSubcommands: CommandModule[] = [
   serveUpstreamCommand as CommandModule,
   serveDownstreamCommand as CommandModule,
+  serveOrchestratorCommand,
 ];
 
 export const serveCommand: CommandModule = {

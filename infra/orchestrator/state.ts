@@ -54,6 +54,8 @@ export interface JobRecord {
   readonly current: JobProcess | null;
   /** The new version while an upgrade overlaps the old one. */
   readonly next: JobProcess | null;
+  /** Processes asked to stop (undeployed, or replaced by an upgrade) that have not exited yet. */
+  readonly retiring: readonly { readonly job: JobProcess; readonly stopRequestedAt: number }[];
   /** Restarts after crashes since the last deploy. */
   readonly restarts: number;
   /** Times (ms) of recent crashes, for the crash-loop window. */

@@ -1,0 +1,385 @@
+/**
+ * The orchestrator: a level-based reconcile loop. Each tick reads the desired state
+ * (deployments) and the stored actual state (job records) from Redis, observes the
+ * processes, and calls one small handler per job state. Handlers are idempotent: running a
+ * tick twice, or after an orchestrator restart, does the same thing, which is also how
+ * still-running jobs are adopted (their records name a live process group).
+ *
+ * Alongside the loop, a consumer of the progress topic commits each job's reported end
+ * offsets to its consumer group (never backwards) and notes which version reported.
+ * Only the holder of the leader lease in Redis acts.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import type { DiamondConfig } from '../../shared/config.ts';
+import { errorMessage } from '../../shared/errors.ts';
+import { createKafka, ensureTopics } from '../../shared/kafka.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { createRedis } from '../../shared/redis.ts';
+import { Topics } from '../../shared/topics.ts';
+import { JobLauncher, type JobTopics } from './launcher.ts';
+import { commitJobOffsets, startingOffsetsFor } from './offsets.ts';
+import { decideAfterCrash, jobIdFor, type Deployment, type JobProcess, type JobRecord, type SupervisionPolicy } from './state.ts';
+import { DeploymentStore } from './store.ts';
+
+export const LIFECYCLE_EVENTS = ['deployed', 'undeployed', 'starting', 'running', 'failed', 'restarted', 'crash-looping', 'stopped', 'adopted'] as const;
+export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
+
+/** Where the orchestrator keeps and finds things; every name injectable for isolated tests. */
+export interface OrchestratorOptions {
+  /** Redis key prefix of deployments, jobs and the lease. */
+  readonly keyPrefix: string;
+  /** Prefix of job ids and thus of consumer groups (`<prefix>uc.<usecase>.<variant>`). */
+  readonly jobPrefix: string;
+  readonly topics: JobTopics & { readonly events: string };
+  /** Consumer group of the orchestrator's own progress consumer. */
+  readonly progressGroup: string;
+  readonly jobsDir: string;
+  readonly checkpointsDir: string;
+}
+
+export function defaultOrchestratorOptions(config: DiamondConfig): OrchestratorOptions {
+  const dirs = JobLauncher.directories(config);
+  return {
+    keyPrefix: 'diamond:orchestrator:',
+    jobPrefix: '',
+    topics: { input: Topics.normalizedRecords, output: Topics.rawFeedback, rejected: Topics.rejectedFeedback, progress: Topics.progress, events: Topics.events },
+    progressGroup: 'diamond.orchestrator',
+    jobsDir: dirs.jobs,
+    checkpointsDir: dirs.checkpoints,
+  };
+}
+
+interface ProgressMessage {
+  readonly job?: string;
+  readonly version?: string;
+  readonly event?: string;
+  readonly end_offsets?: Record<string, number>;
+  readonly at?: string;
+  readonly message?: string;
+  readonly error?: string;
+  readonly file?: string;
+  readonly line?: number;
+}
+
+/** Publishes lifecycle events as JSON, keyed by job id. */
+export class EventPublisher {
+  constructor(private readonly producer: Producer, private readonly topic: string) {}
+
+  async publish(event: LifecycleEvent, fields: { job: string; usecase: string; variant: string; version?: string | null } & Record<string, unknown>): Promise<void> {
+    await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: fields.job, value: JSON.stringify({ event, at: new Date().toISOString(), ...fields }) }] });
+  }
+}
+
+export class Reconciler {
+  readonly id = `orchestrator-${randomUUID().slice(0, 8)}`;
+  readonly store: DeploymentStore;
+  private readonly redis: Redis;
+  private readonly kafka: Kafka;
+  private readonly admin: Admin;
+  private readonly producer: Producer;
+  private consumer: Consumer | null = null;
+  private readonly events: EventPublisher;
+  private readonly launcher: JobLauncher;
+  private readonly policy: SupervisionPolicy;
+  private leader = false;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  private readonly adopted = new Set<string>();
+
+  constructor(
+    private readonly config: DiamondConfig,
+    private readonly options: OrchestratorOptions,
+    private readonly log: Logger,
+  ) {
+    this.redis = createRedis(config, { keyPrefix: options.keyPrefix });
+    this.store = new DeploymentStore(this.redis);
+    this.kafka = createKafka(config, { clientId: `${config.kafka.clientId}-orchestrator`, logger: log });
+    this.admin = this.kafka.admin();
+    this.producer = this.kafka.producer({ idempotent: true });
+    this.events = new EventPublisher(this.producer, options.topics.events);
+    this.launcher = new JobLauncher(config, options.topics, { jobs: options.jobsDir, checkpoints: options.checkpointsDir });
+    this.policy = config.orchestrator;
+  }
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  async connect(): Promise<void> {
+    await this.redis.connect();
+    await this.admin.connect();
+    await this.producer.connect();
+    await ensureTopics(this.admin, [{ topic: this.options.topics.progress, partitions: 1 }, { topic: this.options.topics.events, partitions: 1 }]);
+  }
+
+  /** Runs until `stop()`: acquire or renew the lease, then reconcile, every tick. */
+  async run(): Promise<void> {
+    const interval = Math.min(this.config.orchestrator.tickMs, Math.floor(this.config.orchestrator.leaseMs / 3));
+    while (!this.stopped) {
+      try {
+        await this.ensureLeadership();
+        if (this.leader) await this.tick();
+      } catch (error) {
+        this.log.error({ err: error }, 'reconcile failed; retrying next tick');
+      }
+      if (this.stopped) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, interval);
+        this.wake = () => { clearTimeout(timer); resolve(); };
+      });
+    }
+  }
+
+  /** Stops supervising (the jobs keep running; the next orchestrator adopts them). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.consumer?.disconnect().catch(() => undefined);
+    this.consumer = null;
+    if (this.leader) await this.store.releaseLease(this.id).catch(() => undefined);
+    this.leader = false;
+    await this.producer.disconnect().catch(() => undefined);
+    await this.admin.disconnect().catch(() => undefined);
+    this.redis.disconnect();
+  }
+
+  private async ensureLeadership(): Promise<void> {
+    const leads = await this.store.acquireLease(this.id, this.config.orchestrator.leaseMs);
+    if (leads && !this.leader) {
+      this.log.info({ orchestrator: this.id }, 'leader lease acquired; supervising jobs');
+      this.leader = true;
+      await this.startProgressConsumer();
+    } else if (!leads && this.leader) {
+      this.log.warn({ orchestrator: this.id }, 'leader lease lost; no longer supervising');
+      this.leader = false;
+      await this.consumer?.disconnect().catch(() => undefined);
+      this.consumer = null;
+    }
+  }
+
+  private async startProgressConsumer(): Promise<void> {
+    const consumer = this.kafka.consumer({ groupId: this.options.progressGroup });
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.options.topics.progress, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => { if (message.value) await this.onProgress(message.value.toString()); } });
+    this.consumer = consumer;
+  }
+
+  /** One progress message: commit its end offsets to the job's group, note who reported. */
+  async onProgress(raw: string): Promise<void> {
+    let message: ProgressMessage;
+    try {
+      message = JSON.parse(raw) as ProgressMessage;
+    } catch {
+      this.log.warn({ progress: { raw: raw.slice(0, 200) } }, 'ignored a progress message that is not JSON');
+      return;
+    }
+    const jobId = message.job;
+    if (!jobId || !jobId.startsWith(`${this.options.jobPrefix}uc.`)) return; // another orchestrator's jobs
+    if (message.event === 'progress' && message.end_offsets) {
+      const advanced = await commitJobOffsets(this.admin, jobId, this.options.topics.input, message.end_offsets);
+      if (Object.keys(advanced).length > 0) this.log.debug({ job: jobId, offsets: advanced }, 'committed');
+    }
+    // The runner's own timestamp: a late-consumed report of a killed process must not
+    // count for its successor of the same version.
+    const parsed = Date.parse(message.at ?? '');
+    const at = Number.isNaN(parsed) ? Date.now() : parsed;
+    if ((message.event === 'progress' || message.event === 'started') && message.version) {
+      await this.store.markReported(jobId, message.version, at);
+    }
+    if (message.event === 'failed') {
+      const where = message.file ? ` (${message.file}:${message.line ?? '?'})` : '';
+      await this.store.markFailure(jobId, { at, message: `${message.message ?? message.error ?? 'failed'}${where}` });
+    }
+  }
+
+  /** One pass over every job that is desired or still has a record. */
+  async tick(now = Date.now()): Promise<void> {
+    const deployments = new Map((await this.store.listDeployments()).map((d) => [jobIdFor(d.usecase, d.variant, this.options.jobPrefix), d]));
+    const records = new Map((await this.store.listJobs()).map((r) => [r.jobId, r]));
+    for (const jobId of new Set([...deployments.keys(), ...records.keys()])) {
+      try {
+        await this.reconcile(jobId, deployments.get(jobId) ?? null, records.get(jobId) ?? null, now);
+      } catch (error) {
+        this.log.error({ job: jobId, err: error }, 'reconciling the job failed; retrying next tick');
+      }
+    }
+  }
+
+  private async reconcile(jobId: string, desired: Deployment | null, found: JobRecord | null, now: number): Promise<void> {
+    let record = found;
+    if (record) record = await this.adopt(record);
+    if (!desired) {
+      if (record) await this.save(await this.handleUndeployed(record), record);
+      return;
+    }
+    if (!record) {
+      await this.save(await this.startJob(newRecord(jobId, desired, now), desired, 'starting'), null);
+      return;
+    }
+    if (record.generation !== desired.generation) record = redeployed(record, desired, now);
+    const next = await this.handlers[record.state](record, desired, now);
+    await this.save(next, found);
+  }
+
+  /** One small handler per state; each returns the new record (or the same one). */
+  private readonly handlers: Record<JobRecord['state'], (record: JobRecord, desired: Deployment, now: number) => Promise<JobRecord>> = {
+    starting: (record, desired, now) => this.handleLive(record, desired, now),
+    running: (record, desired, now) => this.handleLive(record, desired, now),
+    upgrading: (record, desired, now) => this.handleUpgrading(record, desired, now),
+    backoff: async (record, desired, now) => (record.nextStartAt === null || now >= record.nextStartAt
+      ? this.startJob({ ...record, restarts: record.restarts + (record.crashes.length > 0 ? 1 : 0) }, desired, record.crashes.length > 0 ? 'restarted' : 'starting')
+      : record),
+    'crash-looping': async (record) => this.retireDead(record),
+    stopped: (record, desired) => this.startJob({ ...record, crashes: [], restarts: 0 }, desired, 'starting'),
+  };
+
+  private async handleLive(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
+    const current = record.current;
+    if (!current || !this.launcher.isRunning(current)) return this.crashed(await this.retireDead(record), current, now);
+    if (current.version !== desired.version) {
+      if (record.nextStartAt !== null && now < record.nextStartAt) return record;
+      this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading');
+      const next = await this.launch(record.jobId, desired);
+      await this.emit('starting', record, { version: desired.version, upgradeFrom: current.version });
+      return { ...record, state: 'upgrading', next, lastLogFile: next.logFile };
+    }
+    if (record.state === 'starting' && (await this.store.reportedAt(record.jobId, current.version) ?? 0) >= current.startedAt) {
+      await this.emit('running', record, { version: current.version, pid: this.launcher.driverPid(current) });
+      return { ...record, state: 'running' };
+    }
+    return this.retireDead(record);
+  }
+
+  private async handleUpgrading(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
+    const { current, next } = record;
+    if (!next) return { ...record, state: current ? 'running' : 'backoff' };
+    if (next.version !== desired.version) {
+      // Deployed again mid-upgrade: drop the half-started version; the live handler starts the newest.
+      return this.retire({ ...record, state: 'running', next: null }, next);
+    }
+    if (!this.launcher.isRunning(next)) {
+      // The new version died; the old one keeps running. Retry the upgrade after the
+      // backoff, or stop trying (crash-looping) and leave the old version serving.
+      const failed = await this.crashed({ ...record, next: null, current: next }, next, now);
+      const state = failed.state === 'crash-looping' ? 'crash-looping' : current ? 'running' : 'backoff';
+      return { ...failed, state, current: current && this.launcher.isRunning(current) ? current : null, lastLogFile: next.logFile };
+    }
+    if ((await this.store.reportedAt(record.jobId, next.version) ?? 0) >= next.startedAt || !current || !this.launcher.isRunning(current)) {
+      await this.emit('running', record, { version: next.version, pid: this.launcher.driverPid(next), upgradedFrom: current?.version });
+      const promoted: JobRecord = { ...record, state: 'running', current: next, next: null, nextStartAt: null };
+      return current ? this.retire(promoted, current) : promoted;
+    }
+    return record;
+  }
+
+  private async handleUndeployed(record: JobRecord): Promise<JobRecord> {
+    let result = record;
+    for (const job of [record.current, record.next]) {
+      if (job && this.launcher.isRunning(job)) result = await this.retire(result, job);
+    }
+    result = await this.retireDead({ ...result, current: null, next: null });
+    if (record.state !== 'stopped' && (!record.current || !this.launcher.isRunning(record.current))) {
+      await this.emit('stopped', record, { version: record.current?.version ?? null });
+    }
+    return { ...result, state: 'stopped', nextStartAt: null };
+  }
+
+  /** A process we did not ask to stop is gone: restart with backoff, or give up. */
+  private async crashed(record: JobRecord, job: JobProcess | null, now: number): Promise<JobRecord> {
+    const exitCode = job ? this.launcher.exitCode(job) : null;
+    const reported = await this.store.lastFailure(record.jobId);
+    const cause = reported && job && reported.at >= job.startedAt ? reported.message : job ? this.launcher.lastError(job) : 'no process';
+    const lastError = `${exitCode === null ? 'killed' : `exited with code ${exitCode}`}: ${cause}`.slice(0, 2000);
+    const decision = decideAfterCrash(record, now, this.policy);
+    await this.emit('failed', record, { version: job?.version ?? null, exitCode, error: lastError });
+    if (decision.kind === 'crash-looping') {
+      this.log.error({ job: record.jobId, crashes: decision.crashes.length, error: lastError }, 'crash-looping; no more restarts until redeployed');
+      await this.emit('crash-looping', record, { version: job?.version ?? null, crashes: decision.crashes.length, error: lastError });
+      return { ...record, state: 'crash-looping', current: null, crashes: decision.crashes, lastError, nextStartAt: null };
+    }
+    this.log.warn({ job: record.jobId, restartInMs: decision.delayMs, error: lastError }, 'job crashed; restarting after backoff');
+    return { ...record, state: 'backoff', current: null, crashes: decision.crashes, lastError, nextStartAt: now + decision.delayMs };
+  }
+
+  private async startJob(record: JobRecord, desired: Deployment, event: 'starting' | 'restarted'): Promise<JobRecord> {
+    const current = await this.launch(record.jobId, desired);
+    await this.emit(event, record, { version: desired.version, restarts: record.restarts });
+    return { ...record, state: 'starting', current, next: null, nextStartAt: null, lastLogFile: current.logFile, updatedAt: Date.now() };
+  }
+
+  private async launch(jobId: string, desired: Deployment): Promise<JobProcess> {
+    const fallback = desired.settings.startingOffsets ?? this.config.orchestrator.defaultStartingOffsets;
+    const startingOffsets = await startingOffsetsFor(this.admin, jobId, this.options.topics.input, fallback);
+    const job = this.launcher.start({ deployment: desired, jobId, startingOffsets });
+    this.log.info({ job: jobId, version: desired.version, startingOffsets, pid: job.groupPid, logFile: job.logFile }, 'started');
+    return job;
+  }
+
+  /** Asks a process to stop after its batch; the record keeps it until it is gone. */
+  private async retire(record: JobRecord, job: JobProcess): Promise<JobRecord> {
+    this.launcher.requestStop(job);
+    this.log.info({ job: record.jobId, version: job.version, pid: job.groupPid }, 'stopping gracefully');
+    return { ...record, retiring: [...(record.retiring ?? []), { job, stopRequestedAt: Date.now() }] };
+  }
+
+  /** Retiring processes: gone → forget (event); past the grace period → SIGKILL. */
+  private async retireDead(record: JobRecord): Promise<JobRecord> {
+    const remaining = [];
+    for (const entry of record.retiring ?? []) {
+      if (!this.launcher.isRunning(entry.job)) {
+        await this.emit('stopped', record, { version: entry.job.version, exitCode: this.launcher.exitCode(entry.job) });
+        continue;
+      }
+      if (Date.now() - entry.stopRequestedAt > this.config.orchestrator.stopGraceMs) {
+        this.log.warn({ job: record.jobId, pid: entry.job.groupPid }, 'did not stop within the grace period; killing its process group');
+        this.launcher.kill(entry.job);
+      }
+      remaining.push(entry);
+    }
+    return remaining.length === (record.retiring ?? []).length ? record : { ...record, retiring: remaining };
+  }
+
+  /** First sight of a record after (re)start: its live processes are adopted, not duplicated. */
+  private async adopt(record: JobRecord): Promise<JobRecord> {
+    if (this.adopted.has(record.jobId)) return record;
+    this.adopted.add(record.jobId);
+    const live = [record.current, record.next].filter((job): job is JobProcess => job !== null && this.launcher.isRunning(job));
+    if (live.length > 0) {
+      this.log.info({ job: record.jobId, pids: live.map((job) => job.groupPid) }, 'adopted running job');
+      await this.emit('adopted', record, { version: live[0]!.version, pid: live[0]!.groupPid });
+    }
+    return record;
+  }
+
+  private async save(record: JobRecord, before: JobRecord | null): Promise<void> {
+    this.adopted.add(record.jobId); // this orchestrator knows the job now; nothing to adopt
+    if (before !== null && JSON.stringify(record) === JSON.stringify(before)) return;
+    await this.store.putJob({ ...record, updatedAt: Date.now() });
+  }
+
+  private async emit(event: LifecycleEvent, record: JobRecord, fields: Record<string, unknown>): Promise<void> {
+    try {
+      await this.events.publish(event, { job: record.jobId, usecase: record.usecase, variant: record.variant, ...fields });
+    } catch (error) {
+      this.log.warn({ job: record.jobId, event, error: errorMessage(error) }, 'could not publish the lifecycle event');
+    }
+  }
+}
+
+function newRecord(jobId: string, desired: Deployment, now: number): JobRecord {
+  return {
+    jobId, usecase: desired.usecase, variant: desired.variant, state: 'starting', generation: desired.generation,
+    current: null, next: null, retiring: [], restarts: 0, crashes: [], nextStartAt: null, lastError: null, lastLogFile: null, updatedAt: now,
+  };
+}
+
+/** A new deploy: attempt counters start over and a crash loop or stop is lifted. */
+function redeployed(record: JobRecord, desired: Deployment, now: number): JobRecord {
+  const reset = { ...record, generation: desired.generation, restarts: 0, crashes: [], lastError: null };
+  if (record.state === 'crash-looping' || record.state === 'stopped') return { ...reset, state: 'backoff', nextStartAt: now };
+  if (record.state === 'backoff') return { ...reset, nextStartAt: now };
+  return { ...reset, nextStartAt: null };
+}

@@ -1,0 +1,109 @@
+/**
+ * DeploymentStore: the orchestrator's Redis state. Desired state (deployments), actual
+ * state (job records with attempt counters, so backoff survives an orchestrator restart),
+ * what each job last reported, and the leader lease. Every key lives under the client's
+ * key prefix, so tests use a unique one.
+ */
+import type { Redis } from 'ioredis';
+import type { Deployment, DeploymentSettings, JobRecord } from './state.ts';
+
+const DEPLOYMENTS = 'deployments';
+const GENERATIONS = 'generations';
+const JOBS = 'jobs';
+const REPORTED = 'reported';
+const FAILURES = 'failures';
+const LEASE = 'leader';
+
+/** What a job's runner said when it failed (from its `failed` progress message). */
+export interface ReportedFailure {
+  readonly at: number;
+  readonly message: string;
+}
+
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+export function deploymentKey(usecase: string, variant: string): string {
+  return `${usecase}.${variant}`;
+}
+
+export class DeploymentStore {
+  constructor(private readonly redis: Redis) {}
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  async putDeployment(spec: { usecase: string; variant: string; folder: string; version: string; settings?: DeploymentSettings }): Promise<Deployment> {
+    const key = deploymentKey(spec.usecase, spec.variant);
+    const generation = await this.redis.hincrby(GENERATIONS, key, 1);
+    const deployment: Deployment = { usecase: spec.usecase, variant: spec.variant, folder: spec.folder, version: spec.version, generation, deployedAt: new Date().toISOString(), settings: spec.settings ?? {} };
+    await this.redis.hset(DEPLOYMENTS, key, JSON.stringify(deployment));
+    return deployment;
+  }
+
+  async removeDeployment(usecase: string, variant: string): Promise<boolean> {
+    return (await this.redis.hdel(DEPLOYMENTS, deploymentKey(usecase, variant))) > 0;
+  }
+
+  async getDeployment(usecase: string, variant: string): Promise<Deployment | null> {
+    const raw = await this.redis.hget(DEPLOYMENTS, deploymentKey(usecase, variant));
+    return raw ? (JSON.parse(raw) as Deployment) : null;
+  }
+
+  async listDeployments(): Promise<Deployment[]> {
+    return Object.values(await this.redis.hgetall(DEPLOYMENTS)).map((raw) => JSON.parse(raw) as Deployment);
+  }
+
+  async getJob(jobId: string): Promise<JobRecord | null> {
+    const raw = await this.redis.hget(JOBS, jobId);
+    return raw ? (JSON.parse(raw) as JobRecord) : null;
+  }
+
+  async listJobs(): Promise<JobRecord[]> {
+    return Object.values(await this.redis.hgetall(JOBS)).map((raw) => JSON.parse(raw) as JobRecord);
+  }
+
+  async putJob(record: JobRecord): Promise<void> {
+    await this.redis.hset(JOBS, record.jobId, JSON.stringify(record));
+  }
+
+  /** Remembers that `version` of a job reported (started or progress) at `at`. */
+  async markReported(jobId: string, version: string, at: number): Promise<void> {
+    const field = `${jobId}@${version}`;
+    const before = Number((await this.redis.hget(REPORTED, field)) ?? -1);
+    if (at > before) await this.redis.hset(REPORTED, field, String(at));
+  }
+
+  async reportedAt(jobId: string, version: string): Promise<number | null> {
+    const raw = await this.redis.hget(REPORTED, `${jobId}@${version}`);
+    return raw === null ? null : Number(raw);
+  }
+
+  async markFailure(jobId: string, failure: ReportedFailure): Promise<void> {
+    await this.redis.hset(FAILURES, jobId, JSON.stringify(failure));
+  }
+
+  async lastFailure(jobId: string): Promise<ReportedFailure | null> {
+    const raw = await this.redis.hget(FAILURES, jobId);
+    return raw ? (JSON.parse(raw) as ReportedFailure) : null;
+  }
+
+  /** SET NX PX: true when `holder` now leads (or already did and renewed). */
+  async acquireLease(holder: string, ttlMs: number): Promise<boolean> {
+    if ((await this.redis.set(LEASE, holder, 'PX', ttlMs, 'NX')) === 'OK') return true;
+    return this.renewLease(holder, ttlMs);
+  }
+
+  async renewLease(holder: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.redis.eval(RENEW, 1, LEASE, holder, String(ttlMs))) === 1;
+  }
+
+  async releaseLease(holder: string): Promise<void> {
+    await this.redis.eval(RELEASE, 1, LEASE, holder);
+  }
+
+  async leaseHolder(): Promise<string | null> {
+    return this.redis.get(LEASE);
+  }
+}

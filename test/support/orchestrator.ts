@@ -1,0 +1,115 @@
+/**
+ * An isolated orchestrator for integration tests: unique topics, subjects, Redis prefix,
+ * job-id prefix (so unique consumer groups) and directories; a fast config (small tick and
+ * backoff); and a teardown that kills every process group it started and removes its keys.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Admin } from 'kafkajs';
+import { Redis } from 'ioredis';
+import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { createRegistry, registerContract } from '../../shared/registry.ts';
+import type { CustomerRecord } from '../../shared/schemas.ts';
+import { Reconciler, type OrchestratorOptions } from '../../infra/orchestrator/reconciler.ts';
+import type { JobRecord } from '../../infra/orchestrator/state.ts';
+import { DeploymentStore } from '../../infra/orchestrator/store.ts';
+import { createRedis } from '../../shared/redis.ts';
+import { testKafka, uniqueName } from './env.ts';
+
+export interface TestOrchestrator {
+  readonly config: DiamondConfig;
+  readonly options: OrchestratorOptions;
+  readonly reconciler: Reconciler;
+  readonly admin: Admin;
+  /** Encodes and produces records to the input topic. */
+  produce(records: CustomerRecord[]): Promise<void>;
+  /** Polls the job record until `done` holds. */
+  waitForJob(jobId: string, done: (record: JobRecord) => boolean, timeoutMs?: number): Promise<JobRecord>;
+  /** Stops the loop, kills every process group of every job record, removes the keys. */
+  teardown(): Promise<void>;
+}
+
+export async function startTestOrchestrator(prefix: string, env: Record<string, string> = {}): Promise<TestOrchestrator> {
+  const config = loadConfig({
+    ...process.env,
+    DIAMOND_ORCHESTRATOR_TICK: '300ms', DIAMOND_ORCHESTRATOR_BACKOFF: '200ms', DIAMOND_ORCHESTRATOR_STARTING_OFFSETS: 'earliest',
+    DIAMOND_ORCHESTRATOR_STOP_GRACE: '30s', DIAMOND_LOG_LEVEL: process.env['DIAMOND_LOG_LEVEL'] ?? 'warn',
+    ...env,
+  });
+  const work = mkdtempSync(join(tmpdir(), `diamond-${prefix}-`));
+  const options: OrchestratorOptions = {
+    keyPrefix: `${uniqueName(`test-${prefix}`)}:`,
+    jobPrefix: `${uniqueName(prefix)}.`,
+    topics: {
+      input: uniqueName(`${prefix}-records`), output: uniqueName(`${prefix}-feedback`), rejected: uniqueName(`${prefix}-rejected`),
+      progress: uniqueName(`${prefix}-progress`), events: uniqueName(`${prefix}-events`),
+      recordsSubject: uniqueName(`${prefix}-records-value`), feedbackSubject: uniqueName(`${prefix}-feedback-value`),
+    },
+    progressGroup: uniqueName(`${prefix}-orchestrator`),
+    jobsDir: join(work, 'jobs'),
+    checkpointsDir: join(work, 'checkpoints'),
+  };
+  const kafka = testKafka();
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [
+    { topic: options.topics.input, numPartitions: 2 }, { topic: options.topics.output, numPartitions: 2 },
+    { topic: options.topics.rejected, numPartitions: 1 },
+  ] });
+  const registry = createRegistry(config);
+  const schemaId = await registerContract(registry, 'CustomerRecord', options.topics.recordsSubject);
+  const reconciler = new Reconciler(config, options, createLogger(config, { fd: 2, bindings: { component: 'orchestrator', test: prefix } }));
+  await reconciler.connect();
+  const loop = reconciler.run();
+
+  const producer = kafka.producer({ idempotent: true });
+  await producer.connect();
+  const redis = new Redis(config.redis.url);
+
+  return {
+    config, options, reconciler, admin,
+    produce: async (records) => {
+      const messages = await Promise.all(records.map(async (r) => ({ key: r.customer_id, value: await registry.encode(schemaId, r) })));
+      await producer.send({ topic: options.topics.input, acks: -1, messages });
+    },
+    waitForJob: async (jobId, done, timeoutMs = 180_000) => {
+      const deadline = Date.now() + timeoutMs;
+      let last: JobRecord | null = null;
+      while (Date.now() < deadline) {
+        last = await reconciler.store.getJob(jobId);
+        if (last && done(last)) return last;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      throw new Error(`job ${jobId} did not reach the expected state in ${timeoutMs} ms; last record: ${JSON.stringify(last)}`);
+    },
+    teardown: async () => {
+      await reconciler.stop();
+      await loop;
+      const store = new DeploymentStore(createRedis(config, { keyPrefix: options.keyPrefix }));
+      const jobs = await store.listJobs().catch(() => []);
+      await store.close();
+      for (const record of jobs) {
+        for (const job of [record.current, record.next, ...record.retiring.map((r) => r.job)]) {
+          if (!job) continue;
+          try {
+            process.kill(-job.groupPid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }
+      const keys = await redis.keys(`${options.keyPrefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+      await producer.disconnect();
+      await admin.disconnect();
+    },
+  };
+}
+
+export function customerRecord(record_id: string, customer_id: string, fields: Partial<CustomerRecord> = {}): CustomerRecord {
+  const at = Date.UTC(2026, 10, 1, 10, 10);
+  return { record_id, customer_id, source: 'test', event_time: at, type: 'purchase', amount: 10, currency: 'EUR', attributes: {}, ingested_at: at, ...fields };
+}
