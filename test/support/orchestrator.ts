@@ -21,8 +21,13 @@ import { testKafka, uniqueName } from './env.ts';
 export interface TestOrchestrator {
   readonly config: DiamondConfig;
   readonly options: OrchestratorOptions;
+  /** The running orchestrator (a new one after `restartOrchestrator`). */
   readonly reconciler: Reconciler;
   readonly admin: Admin;
+  /** Stops the orchestrator without touching its jobs and starts a fresh one (same state). */
+  restartOrchestrator(): Promise<Reconciler>;
+  /** Another orchestrator on the same state, not started; the caller stops it. */
+  secondOrchestrator(): Reconciler;
   /** Encodes and produces records to the input topic. */
   produce(records: CustomerRecord[]): Promise<void>;
   /** Polls the job record until `done` holds. */
@@ -60,16 +65,27 @@ export async function startTestOrchestrator(prefix: string, env: Record<string, 
   ] });
   const registry = createRegistry(config);
   const schemaId = await registerContract(registry, 'CustomerRecord', options.topics.recordsSubject);
-  const reconciler = new Reconciler(config, options, createLogger(config, { fd: 2, bindings: { component: 'orchestrator', test: prefix } }));
+  const newReconciler = (): Reconciler => new Reconciler(config, options, createLogger(config, { fd: 2, bindings: { component: 'orchestrator', test: prefix } }));
+  let reconciler = newReconciler();
   await reconciler.connect();
-  const loop = reconciler.run();
+  let loop = reconciler.run();
 
   const producer = kafka.producer({ idempotent: true });
   await producer.connect();
   const redis = new Redis(config.redis.url);
 
   return {
-    config, options, reconciler, admin,
+    config, options, admin,
+    get reconciler() { return reconciler; },
+    restartOrchestrator: async () => {
+      await reconciler.stop();
+      await loop;
+      reconciler = newReconciler();
+      await reconciler.connect();
+      loop = reconciler.run();
+      return reconciler;
+    },
+    secondOrchestrator: newReconciler,
     produce: async (records) => {
       const messages = await Promise.all(records.map(async (r) => ({ key: r.customer_id, value: await registry.encode(schemaId, r) })));
       await producer.send({ topic: options.topics.input, acks: -1, messages });
