@@ -31,13 +31,14 @@ try:
 except (ManifestError, UserCodeError) as error:
     print(json.dumps({"ok": False, "error": str(error)}))
     sys.exit(0)
-print(json.dumps({"ok": True, "name": manifest.name, "variants": sorted(manifest.variants), "kind": job.kind}))
+print(json.dumps({"ok": True, "name": manifest.name, "variants": sorted(manifest.variants), "kind": job.kind, "stateful": manifest.stateful}))
 `;
 
 export interface ValidatedUsecase {
   readonly name: string;
   readonly variants: readonly string[];
   readonly version: string;
+  readonly stateful: boolean;
 }
 
 /** Refuses (DiamondError saying what to fix) unless the manifest is valid and the code imports. */
@@ -49,9 +50,9 @@ export async function validateUsecase(config: DiamondConfig, folder: string, var
   const { stdout } = await execFileAsync(python, ['-c', VALIDATE, folder, variant], { env: pythonProcessEnv(config), cwd: config.projectRoot, timeout: 60_000 }).catch((cause: unknown) => {
     throw new DiamondError(`could not validate ${folder}`, { code: 'DIAMOND_USECASE_INVALID', hint: 'check that the Python environment is installed (`npx diamond services up spark`)', cause });
   });
-  const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { ok: boolean; error?: string; name?: string; variants?: string[] };
+  const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { ok: boolean; error?: string; name?: string; variants?: string[]; stateful?: boolean };
   if (!result.ok) throw new DiamondError(`refused to deploy: ${result.error ?? 'invalid use case'}`, { code: 'DIAMOND_USECASE_INVALID', hint: 'fix the use case, check it with `npx diamond usecase test <name>`, then deploy again' });
-  return { name: result.name ?? '', variants: result.variants ?? [], version: codeVersion(folder) };
+  return { name: result.name ?? '', variants: result.variants ?? [], version: codeVersion(folder), stateful: result.stateful === true };
 }
 
 export function resolveUsecaseFolder(config: DiamondConfig, usecase: string, dir?: string): string {
@@ -71,7 +72,7 @@ export async function deployUsecase(config: DiamondConfig, store: DeploymentStor
   if (validated.name !== request.usecase) {
     throw new DiamondError(`${request.folder}/usecase.yaml names "${validated.name}", not "${request.usecase}"`, { code: 'DIAMOND_USECASE_INVALID', hint: 'make the manifest name equal the folder name' });
   }
-  const deployment = await store.putDeployment({ usecase: request.usecase, variant: request.variant, folder: request.folder, version: validated.version, settings: request.settings });
+  const deployment = await store.putDeployment({ usecase: request.usecase, variant: request.variant, folder: request.folder, version: validated.version, stateful: validated.stateful, settings: request.settings });
   await events?.publish('deployed', { job: jobIdFor(request.usecase, request.variant, jobPrefix), usecase: request.usecase, variant: request.variant, version: deployment.version, generation: deployment.generation });
   return deployment;
 }

@@ -210,7 +210,7 @@ export class Reconciler {
 
   private async reconcile(jobId: string, desired: Deployment | null, found: JobRecord | null, now: number): Promise<void> {
     let record = found;
-    if (record) record = await this.adopt(record);
+    if (record) record = await this.retireDead(await this.adopt(record));
     if (!desired) {
       if (record) await this.save(await this.handleUndeployed(record), record);
       return;
@@ -229,18 +229,29 @@ export class Reconciler {
     starting: (record, desired, now) => this.handleLive(record, desired, now),
     running: (record, desired, now) => this.handleLive(record, desired, now),
     upgrading: (record, desired, now) => this.handleUpgrading(record, desired, now),
-    backoff: async (record, desired, now) => (record.nextStartAt === null || now >= record.nextStartAt
-      ? this.startJob({ ...record, restarts: record.restarts + (record.crashes.length > 0 ? 1 : 0) }, desired, record.crashes.length > 0 ? 'restarted' : 'starting')
-      : record),
+    backoff: (record, desired, now) => this.handleBackoff(record, desired, now),
     'crash-looping': async (record) => this.retireDead(record),
     stopped: (record, desired) => this.startJob({ ...record, crashes: [], restarts: 0 }, desired, 'starting'),
   };
+
+  private async handleBackoff(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
+    if (record.retiring.length > 0 && desired.stateful) return record; // the old process still holds the checkpoint
+    if (record.nextStartAt !== null && now < record.nextStartAt) return record;
+    const afterCrash = record.crashes.length > 0;
+    return this.startJob({ ...record, restarts: record.restarts + (afterCrash ? 1 : 0) }, desired, afterCrash ? 'restarted' : 'starting');
+  }
 
   private async handleLive(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
     const current = record.current;
     if (!current || !this.launcher.isRunning(current)) return this.crashed(await this.retireDead(record), current, now);
     if (current.version !== desired.version) {
       if (record.nextStartAt !== null && now < record.nextStartAt) return record;
+      if (desired.stateful) {
+        // One checkpoint, one query: stop the old version, then the backoff handler starts
+        // the new one once the old has exited.
+        this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading a stateful job: stop, then start');
+        return this.retire({ ...record, state: 'backoff', current: null, nextStartAt: now }, current);
+      }
       this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading');
       const next = await this.launch(record.jobId, desired);
       await this.emit('starting', record, { version: desired.version, upgradeFrom: current.version });
@@ -322,7 +333,7 @@ export class Reconciler {
   private async retire(record: JobRecord, job: JobProcess): Promise<JobRecord> {
     this.launcher.requestStop(job);
     this.log.info({ job: record.jobId, version: job.version, pid: job.groupPid }, 'stopping gracefully');
-    return { ...record, retiring: [...(record.retiring ?? []), { job, stopRequestedAt: Date.now() }] };
+    return { ...record, retiring: [...record.retiring, { job, stopRequestedAt: Date.now() }] };
   }
 
   /** Retiring processes: gone → forget (event); past the grace period → SIGKILL. */
@@ -339,7 +350,7 @@ export class Reconciler {
       }
       remaining.push(entry);
     }
-    return remaining.length === (record.retiring ?? []).length ? record : { ...record, retiring: remaining };
+    return remaining.length === record.retiring.length ? record : { ...record, retiring: remaining };
   }
 
   /** First sight of a record after (re)start: its live processes are adopted, not duplicated. */

@@ -12,6 +12,11 @@ export interface Deployment {
   readonly folder: string;
   /** Code version: hash of the folder (see version.ts). */
   readonly version: string;
+  /**
+   * Stateful jobs keep a Spark checkpoint, which two versions cannot share: their upgrade
+   * stops the old version first, then starts the new one from the checkpoint.
+   */
+  readonly stateful: boolean;
   /** Bumped on every deploy: a redeploy clears a crash loop. */
   readonly generation: number;
   readonly deployedAt: string;

@@ -34,10 +34,10 @@ export class DeploymentStore {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  async putDeployment(spec: { usecase: string; variant: string; folder: string; version: string; settings?: DeploymentSettings }): Promise<Deployment> {
+  async putDeployment(spec: { usecase: string; variant: string; folder: string; version: string; stateful?: boolean; settings?: DeploymentSettings }): Promise<Deployment> {
     const key = deploymentKey(spec.usecase, spec.variant);
     const generation = await this.redis.hincrby(GENERATIONS, key, 1);
-    const deployment: Deployment = { usecase: spec.usecase, variant: spec.variant, folder: spec.folder, version: spec.version, generation, deployedAt: new Date().toISOString(), settings: spec.settings ?? {} };
+    const deployment: Deployment = { usecase: spec.usecase, variant: spec.variant, folder: spec.folder, version: spec.version, stateful: spec.stateful ?? false, generation, deployedAt: new Date().toISOString(), settings: spec.settings ?? {} };
     await this.redis.hset(DEPLOYMENTS, key, JSON.stringify(deployment));
     return deployment;
   }
