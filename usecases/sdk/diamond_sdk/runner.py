@@ -63,6 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--records-subject", default=contracts.SUBJECTS["CustomerRecord"])
     parser.add_argument("--feedback-subject", default=contracts.SUBJECTS["Feedback"])
     parser.add_argument("--trigger", help="override the manifest's trigger, e.g. 500ms")
+    parser.add_argument("--max-records-per-batch", type=int, help="override the manifest's max_records_per_batch")
     parser.add_argument("--pid-file", help="write the driver's pid here (the supervisor signals this process)")
     return parser.parse_args(argv)
 
@@ -241,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
         .option("kafka.bootstrap.servers", args.brokers)
         .option("subscribe", args.input_topic)
         .option("startingOffsets", args.starting_offsets)
-        .option("maxOffsetsPerTrigger", manifest.max_records_per_batch)
+        .option("maxOffsetsPerTrigger", args.max_records_per_batch or manifest.max_records_per_batch)
         .option("failOnDataLoss", "false")
         .load()
     )
