@@ -212,7 +212,7 @@ export class Reconciler {
     let record = found;
     if (record) record = await this.retireDead(await this.adopt(record));
     if (!desired) {
-      if (record) await this.save(await this.handleUndeployed(record), record);
+      if (record) await this.save(await this.handleUndeployed(record), found);
       return;
     }
     if (!record) {

@@ -3,7 +3,7 @@
  * a restarted orchestrator adopts the running job (same pid, no second start); a second
  * orchestrator on the same state does not lead; deploying a changed folder starts the new
  * version from the committed offsets and stops the old one gracefully (exit 0), with no
- * feedback missing. Two Spark starts; serial.
+ * feedback missing; undeploy stops it gracefully. Two Spark starts; serial.
  */
 import test from 'ava';
 import { appendFileSync, cpSync, mkdtempSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRegistry } from '../../shared/registry.ts';
 import type { Feedback } from '../../shared/schemas.ts';
-import { deployUsecase } from '../../infra/orchestrator/control.ts';
+import { deployUsecase, undeployUsecase } from '../../infra/orchestrator/control.ts';
 import { jobIdFor } from '../../infra/orchestrator/state.ts';
 import { consumeUntil, testKafka, type ConsumedMessage } from '../support/env.ts';
 import { customerRecord, startTestOrchestrator } from '../support/orchestrator.ts';
@@ -72,4 +72,12 @@ test.serial('adopt after an orchestrator restart, one leader, then upgrade one j
   const all = await consumeUntil(kafka, o.options.topics.output, (m) => m.some((x) => x.value!.toString('latin1').includes('v2-5')), 120_000);
   const ids = new Set(await Promise.all(all.map(async (m) => ((await registry.decode(m.value!)) as Feedback).record_ids.join(','))));
   t.deepEqual([...ids].sort(), ['v1-1', 'v1-2', 'v2-3', 'v2-4', 'v2-5'], 'no record skipped across the upgrade');
+
+  // Undeploy: the job finishes its batch and exits 0; the record stays, stopped, with its log.
+  t.true(await undeployUsecase(o.reconciler.store, null, 'data_quality', 'A'));
+  const stopped = await o.waitForJob(jobId, (r) => r.state === 'stopped' && r.retiring.length === 0, 90_000);
+  t.is(stopped.current, null);
+  t.truthy(stopped.lastLogFile);
+  const after = lifecycle(await consumeUntil(kafka, o.options.topics.events, (m) => lifecycle(m).filter((e) => e.event === 'stopped').length >= 2, 30_000));
+  t.like(after.filter((e) => e.event === 'stopped')[1], { version: v2.version, exitCode: 0 });
 });
