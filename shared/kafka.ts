@@ -55,18 +55,39 @@ export interface TopicSpec {
   readonly config?: Record<string, string>;
 }
 
-/** Creates the topics that do not exist yet (idempotent; existing ones are left as they are). */
-export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): Promise<string[]> {
+/**
+ * Creates the topics that do not exist yet (idempotent; existing ones are left as they are)
+ * and resolves once every partition has a leader. kafkajs' own `waitForLeaders` gives up when
+ * a fresh KRaft broker briefly answers UNKNOWN_TOPIC_OR_PARTITION for a topic it has just
+ * created, so readiness is polled here instead.
+ */
+export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], timeoutMs = 30_000): Promise<string[]> {
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((spec) => !existing.has(spec.topic));
-  if (missing.length === 0) return [];
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: missing.map((spec) => ({
-      topic: spec.topic,
-      numPartitions: spec.partitions ?? 3,
-      configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
-    })),
-  });
+  if (missing.length > 0) {
+    await admin.createTopics({
+      waitForLeaders: false,
+      topics: missing.map((spec) => ({
+        topic: spec.topic,
+        numPartitions: spec.partitions ?? 3,
+        configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
+      })),
+    });
+  }
+  await waitForLeaders(admin, specs.map((spec) => spec.topic), timeoutMs);
   return missing.map((spec) => spec.topic);
+}
+
+async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics] });
+      if (metadata.length === topics.length && metadata.every((topic) => topic.partitions.length > 0 && topic.partitions.every((p) => p.leader >= 0))) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

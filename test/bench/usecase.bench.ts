@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import { sparkSubmit } from '../../infra/services/spark.ts';
+import { ensureTopics } from '../../shared/kafka.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import type { CustomerRecord, Feedback } from '../../shared/schemas.ts';
 import { config, consumeUntil, testKafka, uniqueName } from '../support/env.ts';
@@ -40,7 +41,7 @@ async function newTopics(kafka: Kafka, prefix: string): Promise<JobTopics> {
   };
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [topics.input, topics.output, topics.rejected, topics.progress].map((topic) => ({ topic, numPartitions: 2 })) });
+  await ensureTopics(admin, [topics.input, topics.output, topics.rejected, topics.progress].map((topic) => ({ topic, partitions: 2 })));
   await admin.disconnect();
   return topics;
 }
@@ -75,7 +76,7 @@ async function bareSparkCopy(kafka: Kafka, values: Buffer[]): Promise<number> {
   const target = uniqueName('bench-bare-out');
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: source, numPartitions: 2 }, { topic: target, numPartitions: 2 }] });
+  await ensureTopics(admin, [{ topic: source, partitions: 2 }, { topic: target, partitions: 2 }]);
   await admin.disconnect();
   await preload(kafka, source, values);
   const checkpoint = mkdtempSync(join(tmpdir(), 'diamond-bench-'));

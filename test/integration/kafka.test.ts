@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ensureTopics } from '../../shared/kafka.ts';
 import { consumeAll, testKafka, uniqueName } from '../support/env.ts';
 
 test('a produced batch is consumed in order through a consumer group, which commits its offsets', async (t) => {
@@ -12,7 +13,7 @@ test('a produced batch is consumed in order through a consumer group, which comm
   const admin = kafka.admin();
   await admin.connect();
   t.teardown(() => admin.disconnect());
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+  await ensureTopics(admin, [{ topic, partitions: 3 }]);
 
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
@@ -50,7 +51,7 @@ test('admin creates and deletes topics', async (t) => {
   await admin.connect();
   t.teardown(() => admin.disconnect());
   const topic = uniqueName('smoke-admin');
-  t.true(await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true }));
+  t.deepEqual(await ensureTopics(admin, [{ topic, partitions: 2 }]), [topic]);
   const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
   t.is(metadata.topics[0]?.partitions.length, 2);
   await admin.deleteTopics({ topics: [topic], timeout: 10_000 });
@@ -64,7 +65,7 @@ test('group offsets can be set, fetched, and resolved by timestamp', async (t) =
   await admin.connect();
   t.teardown(() => admin.disconnect());
   const topic = uniqueName('smoke-offsets');
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  await ensureTopics(admin, [{ topic, partitions: 1 }]);
   const producer = kafka.producer();
   await producer.connect();
   const base = Date.now() - 60_000;

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sparkSubmit } from '../../infra/services/spark.ts';
+import { ensureTopics } from '../../shared/kafka.ts';
 import { config, consumeAll, testKafka, uniqueName } from '../support/env.ts';
 
 test('spark-submit streams exactly N records from one topic to another', async (t) => {
@@ -16,7 +17,7 @@ test('spark-submit streams exactly N records from one topic to another', async (
   const target = uniqueName('test-spark-out');
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic: source, numPartitions: 2 }, { topic: target, numPartitions: 2 }], waitForLeaders: true });
+  await ensureTopics(admin, [{ topic: source, partitions: 2 }, { topic: target, partitions: 2 }]);
   await admin.disconnect();
 
   const n = 250;

@@ -8,6 +8,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
+import { ensureTopics } from '../../shared/kafka.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import { readSchema, type CustomerRecord, type Feedback } from '../../shared/schemas.ts';
 import { config, consumeAll, consumeUntil, testKafka, uniqueName, type ConsumedMessage } from '../support/env.ts';
@@ -35,10 +36,10 @@ async function createTopics(prefix: string): Promise<JobTopics> {
   };
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [
-    { topic: topics.input, numPartitions: 2 }, { topic: topics.output, numPartitions: 2 },
-    { topic: topics.rejected, numPartitions: 1 }, { topic: topics.progress, numPartitions: 1 },
-  ] });
+  await ensureTopics(admin, [
+    { topic: topics.input, partitions: 2 }, { topic: topics.output, partitions: 2 },
+    { topic: topics.rejected, partitions: 1 }, { topic: topics.progress, partitions: 1 },
+  ]);
   await admin.disconnect();
   return topics;
 }

@@ -17,6 +17,7 @@ import type { JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { testKafka, uniqueName } from './env.ts';
+import { ensureTopics } from '../../shared/kafka.ts';
 
 export interface TestOrchestrator {
   readonly config: DiamondConfig;
@@ -59,10 +60,10 @@ export async function startTestOrchestrator(prefix: string, env: Record<string, 
   const kafka = testKafka();
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [
-    { topic: options.topics.input, numPartitions: 2 }, { topic: options.topics.output, numPartitions: 2 },
-    { topic: options.topics.rejected, numPartitions: 1 },
-  ] });
+  await ensureTopics(admin, [
+    { topic: options.topics.input, partitions: 2 }, { topic: options.topics.output, partitions: 2 },
+    { topic: options.topics.rejected, partitions: 1 },
+  ]);
   const registry = createRegistry(config);
   const schemaId = await registerContract(registry, 'CustomerRecord', options.topics.recordsSubject);
   const newReconciler = (): Reconciler => new Reconciler(config, options, createLogger(config, { fd: 2, bindings: { component: 'orchestrator', test: prefix } }));
