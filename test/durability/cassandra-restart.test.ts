@@ -4,6 +4,7 @@
  * node, so it runs alone (ava.durability.config.js).
  */
 import test from 'ava';
+import '../support/exit-when-done.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FeedbackWriter } from '../../downstream/feedback-writer.ts';
 import { servicesDown, servicesUp } from '../../infra/services/local-services.ts';

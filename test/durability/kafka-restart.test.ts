@@ -4,6 +4,7 @@
  * runs alone (ava.durability.config.js).
  */
 import test from 'ava';
+import '../support/exit-when-done.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { servicesDown, servicesUp } from '../../infra/services/local-services.ts';
 import { createLogger } from '../../shared/logger.ts';

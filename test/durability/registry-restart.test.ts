@@ -3,6 +3,7 @@
  * so it runs alone, after the main suite (see ava.durability.config.js).
  */
 import test from 'ava';
+import '../support/exit-when-done.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import { servicesDown, servicesUp } from '../../infra/services/local-services.ts';
