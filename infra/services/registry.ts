@@ -4,7 +4,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DiamondConfig } from '../../shared/config.ts';
+import { isLoopback, type DiamondConfig } from '../../shared/config.ts';
+import { ServiceUnavailableError } from '../../shared/errors.ts';
 import { checkRegistry } from '../../shared/registry.ts';
 import { installApicurio, installRegistryJava } from './artifacts.ts';
 import { jvmMarker, servicePaths, type LocalService } from './service.ts';
@@ -22,6 +23,18 @@ export const registryService: LocalService = {
   host: (config) => registryUrl(config).hostname,
   check: async (config) => {
     await checkRegistry(config);
+    // The API answers before kafkasql has replayed its journal; a local instance is ready
+    // only when its management readiness check (storage included) says UP.
+    const url = registryUrl(config);
+    if (!isLoopback(url.hostname)) return;
+    const ready = `http://127.0.0.1:${config.registry.managementPort}/health/ready`;
+    try {
+      const response = await fetch(ready, { signal: AbortSignal.timeout(3000) });
+      const body = (await response.json()) as { status?: string };
+      if (!response.ok || body.status !== 'UP') throw new Error(`GET ${ready} answered ${response.status} ${body.status ?? ''}`);
+    } catch (cause) {
+      throw new ServiceUnavailableError('schema registry', config.registry.url, { cause, hint: 'it is starting: its storage is not ready yet' });
+    }
   },
   prepare: async (ctx) => {
     const { config } = ctx;
