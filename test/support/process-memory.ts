@@ -24,14 +24,6 @@ export function processTree(pid: number): number[] {
   return all;
 }
 
-export function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  } catch {
-    return '';
-  }
-}
-
 export interface MemorySampler {
   stop(): { peakTreeBytes: number; peakRootBytes: number };
 }

@@ -258,11 +258,10 @@ def run(args: argparse.Namespace) -> int:
         checkpoint = os.path.join(args.checkpoint_root, manifest.name, args.variant)
         records = decoded.where(F.col("record").isNotNull()).select("record.*")
         try:
-            stream = conform(job.function(records, ctx), ctx)
-        except OutputContractError:
-            raise
+            output = job.function(records, ctx)
         except Exception as error:
             raise wrap_user_exception(manifest.name, manifest.folder, error) from error
+        stream = conform(output, ctx)
     else:
         # Stateless: no checkpoint survives the run; the orchestrator hands over offsets.
         checkpoint = tempfile.mkdtemp(prefix=f"diamond-{job_id}-")
