@@ -1,0 +1,12 @@
+import test from 'ava';
+import { isRole, roleAllows } from './tokens.ts';
+
+test('roles are ordered viewer < deployer < admin', (t) => {
+  t.true(roleAllows('admin', 'deployer'));
+  t.true(roleAllows('deployer', 'viewer'));
+  t.true(roleAllows('viewer', 'viewer'));
+  t.false(roleAllows('viewer', 'deployer'));
+  t.false(roleAllows('deployer', 'admin'));
+  t.true(isRole('admin'));
+  t.false(isRole('root'));
+});

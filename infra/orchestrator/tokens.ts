@@ -1,0 +1,54 @@
+/**
+ * Bearer tokens of the control API. A token is shown once when created; Redis keeps only
+ * its sha256, with the role it grants. Roles are ordered: a deployer may do what a viewer
+ * may, an admin what a deployer may.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+export const ROLES = ['viewer', 'deployer', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface TokenGrant {
+  readonly role: Role;
+  readonly name: string;
+  readonly createdAt: string;
+}
+
+const TOKENS = 'tokens';
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+/** True when `granted` is at least `required`. */
+export function roleAllows(granted: Role, required: Role): boolean {
+  return ROLES.indexOf(granted) >= ROLES.indexOf(required);
+}
+
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export class TokenStore {
+  /** `redis` should carry the orchestrator's key prefix (tests use a unique one). */
+  constructor(private readonly redis: Redis) {}
+
+  /** Creates a token; the caller shows it once, it cannot be read back. */
+  async add(role: Role, name = role): Promise<string> {
+    const token = `dmd_${randomBytes(24).toString('base64url')}`;
+    const grant: TokenGrant = { role, name, createdAt: new Date().toISOString() };
+    await this.redis.hset(TOKENS, digest(token), JSON.stringify(grant));
+    return token;
+  }
+
+  async verify(token: string): Promise<TokenGrant | null> {
+    if (!token) return null;
+    const raw = await this.redis.hget(TOKENS, digest(token));
+    return raw ? (JSON.parse(raw) as TokenGrant) : null;
+  }
+
+  async revoke(token: string): Promise<boolean> {
+    return (await this.redis.hdel(TOKENS, digest(token))) > 0;
+  }
+}
