@@ -10,7 +10,7 @@
  * variables at existing clusters and the same code runs there.
  */
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { cpus, homedir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from './errors.ts';
@@ -87,6 +87,15 @@ export interface DiamondConfig {
     /** SIGTERM → SIGKILL grace when stopping a job. */
     readonly stopGraceMs: number;
     readonly leaseMs: number;
+    /** A live job whose committed offsets do not move while its lag grows this long is stalled (restarted). */
+    readonly stallTimeoutMs: number;
+    /** What the jobs' declared resources may add up to, times the over-commit ratio. */
+    readonly budget: { readonly cores: number; readonly memoryMb: number; readonly overcommit: number };
+  };
+  /** How the CLI reaches the control API. */
+  readonly control: {
+    /** Bearer token; empty = the one `diamond up` wrote to the local platform file. */
+    readonly token: string;
   };
 }
 
@@ -137,6 +146,11 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_ORCHESTRATOR_STARTING_OFFSETS', description: 'earliest or latest: where a job starts when its group has no committed offsets', default: 'latest' },
     { env: 'DIAMOND_ORCHESTRATOR_STOP_GRACE', description: 'time a job gets to finish its batch after SIGTERM before SIGKILL', default: '60s' },
     { env: 'DIAMOND_ORCHESTRATOR_LEASE', description: 'leader lease of the orchestrator in Redis (renewed every third of it)', default: '15s' },
+    { env: 'DIAMOND_ORCHESTRATOR_STALL_TIMEOUT', description: 'a live job whose offsets do not advance while its lag grows this long is restarted', default: '2m' },
+    { env: 'DIAMOND_ORCHESTRATOR_BUDGET_CORES', description: 'cores the deployed jobs may declare in total (before over-commit)', default: String(cpus().length) },
+    { env: 'DIAMOND_ORCHESTRATOR_BUDGET_MEMORY', description: 'memory the deployed jobs may declare in total (before over-commit), e.g. 12g', default: `${Math.max(1024, Math.floor((totalmem() / 2 ** 20) * 0.5))}m` },
+    { env: 'DIAMOND_ORCHESTRATOR_OVERCOMMIT', description: 'over-commit ratio applied to the budget (jobs rarely use all they declare)', default: '2' },
+    { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
   ];
 }
 
@@ -207,7 +221,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       defaultStartingOffsets: parseStartingOffsets(read('DIAMOND_ORCHESTRATOR_STARTING_OFFSETS')),
       stopGraceMs: parseDurationMs('DIAMOND_ORCHESTRATOR_STOP_GRACE', read('DIAMOND_ORCHESTRATOR_STOP_GRACE')),
       leaseMs: parseDurationMs('DIAMOND_ORCHESTRATOR_LEASE', read('DIAMOND_ORCHESTRATOR_LEASE')),
+      stallTimeoutMs: parseDurationMs('DIAMOND_ORCHESTRATOR_STALL_TIMEOUT', read('DIAMOND_ORCHESTRATOR_STALL_TIMEOUT')),
+      budget: {
+        cores: parsePositiveNumber('DIAMOND_ORCHESTRATOR_BUDGET_CORES', read('DIAMOND_ORCHESTRATOR_BUDGET_CORES')),
+        memoryMb: parseMemoryMb('DIAMOND_ORCHESTRATOR_BUDGET_MEMORY', read('DIAMOND_ORCHESTRATOR_BUDGET_MEMORY')),
+        overcommit: parsePositiveNumber('DIAMOND_ORCHESTRATOR_OVERCOMMIT', read('DIAMOND_ORCHESTRATOR_OVERCOMMIT')),
+      },
     },
+    control: { token: read('DIAMOND_TOKEN') },
   };
   return deepFreeze(config);
 }
@@ -256,6 +277,22 @@ export function parseDurationMs(name: string, value: string): number {
   const ms = Number(match[1]) * factor;
   if (ms < 1) throw new ConfigError(`${name} is "${value}"`, 'use a duration greater than zero');
   return ms;
+}
+
+function parsePositiveNumber(name: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) throw new ConfigError(`${name} is "${value}"`, 'use a positive number, e.g. 2 or 1.5');
+  return number;
+}
+
+/** '512m', '2g' (JVM sizes) → MiB. */
+export function parseMemoryMb(name: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kKmMgGtT])?$/.exec(value.trim());
+  if (!match?.[1]) throw new ConfigError(`${name} is "${value}"`, 'use a size such as 512m or 4g');
+  const factor = { k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 }[(match[2] ?? 'm').toLowerCase() as 'k' | 'm' | 'g' | 't'];
+  const mb = Number(match[1]) * factor;
+  if (mb <= 0) throw new ConfigError(`${name} is "${value}"`, 'use a size greater than zero');
+  return mb;
 }
 
 function parseStartingOffsets(value: string): 'earliest' | 'latest' {

@@ -21,6 +21,18 @@ export interface Deployment {
   readonly generation: number;
   readonly deployedAt: string;
   readonly settings: DeploymentSettings;
+  /** What the manifest declares; admission control sums these against the budget. */
+  readonly resources?: DeclaredResources;
+  /**
+   * The use case's own Python environment (built from its requirements.txt, cached by
+   * content hash); absent = the platform's environment.
+   */
+  readonly pythonEnv?: string | null;
+}
+
+export interface DeclaredResources {
+  readonly cores: number;
+  readonly memoryMb: number;
 }
 
 export interface DeploymentSettings {

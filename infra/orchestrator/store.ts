@@ -5,7 +5,7 @@
  * key prefix, so tests use a unique one.
  */
 import type { Redis } from 'ioredis';
-import type { Deployment, DeploymentSettings, JobRecord } from './state.ts';
+import type { DeclaredResources, Deployment, DeploymentSettings, JobRecord } from './state.ts';
 
 const DEPLOYMENTS = 'deployments';
 const GENERATIONS = 'generations';
@@ -34,10 +34,14 @@ export class DeploymentStore {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  async putDeployment(spec: { usecase: string; variant: string; folder: string; version: string; stateful?: boolean; settings?: DeploymentSettings }): Promise<Deployment> {
+  async putDeployment(spec: { usecase: string; variant: string; folder: string; version: string; stateful?: boolean; settings?: DeploymentSettings; resources?: DeclaredResources; pythonEnv?: string | null }): Promise<Deployment> {
     const key = deploymentKey(spec.usecase, spec.variant);
     const generation = await this.redis.hincrby(GENERATIONS, key, 1);
-    const deployment: Deployment = { usecase: spec.usecase, variant: spec.variant, folder: spec.folder, version: spec.version, stateful: spec.stateful ?? false, generation, deployedAt: new Date().toISOString(), settings: spec.settings ?? {} };
+    const deployment: Deployment = {
+      usecase: spec.usecase, variant: spec.variant, folder: spec.folder, version: spec.version, stateful: spec.stateful ?? false, generation,
+      deployedAt: new Date().toISOString(), settings: spec.settings ?? {},
+      ...(spec.resources ? { resources: spec.resources } : {}), ...(spec.pythonEnv ? { pythonEnv: spec.pythonEnv } : {}),
+    };
     await this.redis.hset(DEPLOYMENTS, key, JSON.stringify(deployment));
     return deployment;
   }
