@@ -1,5 +1,5 @@
 import test from 'ava';
-import { backoffDelayMs, decideAfterCrash, jobIdFor, lagOf, offsetsToAdvance, recentCrashes, startingOffsetsArgument } from './state.ts';
+import { backoffDelayMs, decideAfterCrash, jobIdFor, lagOf, offsetsToAdvance, recentCrashes, startingOffsetsArgument, watchProgress } from './state.ts';
 
 const policy = { backoffInitialMs: 1000, backoffMaxMs: 10_000, crashLoopMax: 3, crashWindowMs: 60_000 };
 
@@ -43,4 +43,15 @@ test('job ids and lag', (t) => {
   t.is(jobIdFor('data_quality', 'B', 't-1.'), 't-1.uc.data_quality.B');
   t.is(lagOf({ 0: 10, 1: -1 }, { 0: 15, 1: 4 }), 9);
   t.is(lagOf({ 0: 20 }, { 0: 15 }), 0);
+});
+
+test('a job is stalled only when its offsets stand still while input waits, for the whole timeout', (t) => {
+  const first = watchProgress(null, 10, 5, 0, 1000);
+  t.is(first.kind, 'ok');
+  t.is(watchProgress(first.watch, 10, 8, 999, 1000).kind, 'ok', 'not yet');
+  const stalled = watchProgress(first.watch, 10, 8, 1000, 1000);
+  t.is(stalled.kind, 'stalled');
+  if (stalled.kind === 'stalled') t.regex(stalled.reason, /8 records wait/);
+  t.deepEqual(watchProgress(first.watch, 12, 8, 5000, 1000), { kind: 'ok', watch: { committed: 12, lag: 8, since: 5000 } }, 'an advance restarts the clock');
+  t.is(watchProgress(first.watch, 10, 0, 5000, 1000).kind, 'ok', 'nothing to read is idle, not stalled');
 });

@@ -159,3 +159,31 @@ export function lagOf(committed: PartitionOffsets, ends: PartitionOffsets, start
   }
   return lag;
 }
+
+/** What the reconciler remembers about a running job's progress between ticks. */
+export interface ProgressWatch {
+  /** Sum of the committed offsets when they last moved (or when watching began). */
+  readonly committed: number;
+  readonly lag: number;
+  /** When the committed offsets last moved (or watching began). */
+  readonly since: number;
+}
+
+export type StallVerdict =
+  | { readonly kind: 'ok'; readonly watch: ProgressWatch }
+  | { readonly kind: 'stalled'; readonly watch: ProgressWatch; readonly reason: string };
+
+/**
+ * A live job is stalled when its committed offsets have not moved for `timeoutMs` while
+ * there is input waiting for it that is not shrinking (a job with nothing to read is idle,
+ * not stalled). Any advance restarts the clock.
+ */
+export function watchProgress(previous: ProgressWatch | null, committed: number, lag: number, now: number, timeoutMs: number): StallVerdict {
+  if (!previous || committed !== previous.committed || lag === 0) return { kind: 'ok', watch: { committed, lag, since: now } };
+  const watch = { ...previous, lag: Math.max(previous.lag, lag) };
+  if (now - previous.since >= timeoutMs && lag >= previous.lag) {
+    const seconds = Math.round((now - previous.since) / 1000);
+    return { kind: 'stalled', watch, reason: `stalled: committed offsets have not advanced for ${seconds} s while ${lag} records wait (lag was ${previous.lag})` };
+  }
+  return { kind: 'ok', watch };
+}
