@@ -30,7 +30,7 @@ const COMPLETE = '.diamond-complete';
  * made), under a lock so two processes never build the same thing; a completion marker
  * is written last, so an interrupted build is discarded and redone.
  */
-async function cached(dir: string, build: (dir: string) => Promise<void>): Promise<{ dir: string; installed: boolean }> {
+export async function cached(dir: string, build: (dir: string) => Promise<void>): Promise<{ dir: string; installed: boolean }> {
   const marker = join(dir, COMPLETE);
   if (existsSync(marker)) return { dir, installed: false };
   const lock = `${dir}.lock`;
