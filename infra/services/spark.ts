@@ -48,11 +48,19 @@ export interface SparkSubmit {
   readonly env: NodeJS.ProcessEnv;
 }
 
+/** What one job adds to the platform's spark-submit (a use case's own Python environment). */
+export interface SparkSubmitExtras {
+  /** `--archives` entries (`file#alias`), unpacked in each executor's working directory. */
+  readonly archives?: readonly string[];
+  /** Environment variables that override the platform's (e.g. PYSPARK_PYTHON). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 /**
  * The spark-submit command line for a Python application on the configured master, with
  * the connector jars, a small local driver, and the SDK importable.
  */
-export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: readonly string[] = [], conf: Record<string, string> = {}): SparkSubmit {
+export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: readonly string[] = [], conf: Record<string, string> = {}, extras: SparkSubmitExtras = {}): SparkSubmit {
   const env = pythonEnvironment(config);
   const jars = connectorJars(config);
   const settings: Record<string, string> = {
@@ -70,6 +78,7 @@ export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: r
       '--master', config.spark.master,
       '--driver-memory', config.spark.driverMemory,
       '--jars', jars.join(','),
+      ...(extras.archives && extras.archives.length > 0 ? ['--archives', extras.archives.join(',')] : []),
       '--driver-java-options', `-Dlog4j2.configurationFile=${join(config.projectRoot, 'infra', 'services', 'spark-log4j2.properties')}`,
       ...Object.entries(settings).flatMap(([key, value]) => ['--conf', `${key}=${value}`]),
       script,
@@ -82,6 +91,7 @@ export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: r
       PYSPARK_DRIVER_PYTHON: env.python,
       PYTHONPATH: join(config.projectRoot, 'usecases', 'sdk'),
       SPARK_LOCAL_IP: '127.0.0.1',
+      ...extras.env,
     },
   };
 }
