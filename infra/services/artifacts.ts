@@ -25,6 +25,11 @@ export interface InstallContext {
 
 const COMPLETE = '.diamond-complete';
 
+/** Whether `cached` finished building `dir` (its completion marker is there). */
+export function isBuilt(dir: string): boolean {
+  return existsSync(join(dir, COMPLETE));
+}
+
 /**
  * Runs `build(dir)` once per `dir`, in place (a virtualenv cannot be moved after it is
  * made), under a lock so two processes never build the same thing; a completion marker
