@@ -11,6 +11,7 @@ import { readJobOffsets, topicEndOffsets } from './offsets.ts';
 import type { EventPublisher } from './reconciler.ts';
 import { jobIdFor, lagOf, type Deployment, type DeploymentSettings, type JobState } from './state.ts';
 import type { DeploymentStore } from './store.ts';
+import { admit } from './admission.ts';
 import { validateUsecase } from './validation.ts';
 
 export function resolveUsecaseFolder(config: DiamondConfig, usecase: string, dir?: string): string {
@@ -30,6 +31,14 @@ export async function deployUsecase(config: DiamondConfig, store: DeploymentStor
   if (validated.name !== request.usecase) {
     throw new DiamondError(`${request.folder}/usecase.yaml names "${validated.name}", not "${request.usecase}"`, { code: 'DIAMOND_USECASE_INVALID', hint: 'make the manifest name equal the folder name' });
   }
+  const others = (await store.listDeployments()).filter((d) => !(d.usecase === request.usecase && d.variant === request.variant));
+  const admission = admit({ usecase: request.usecase, variant: request.variant, resources: validated.resources }, others, config.orchestrator.budget);
+  if (!admission.admitted) {
+    throw new DiamondError(`refused to deploy: ${admission.reason}`, {
+      code: 'DIAMOND_OVER_BUDGET',
+      hint: 'undeploy a job, lower `resources` in usecase.yaml, or raise DIAMOND_ORCHESTRATOR_BUDGET_CORES / _BUDGET_MEMORY / _OVERCOMMIT',
+    });
+  }
   const deployment = await store.putDeployment({
     usecase: request.usecase, variant: request.variant, folder: request.folder, version: validated.version, stateful: validated.stateful,
     settings: request.settings, resources: validated.resources, pythonEnv: validated.pythonEnv,
@@ -44,6 +53,24 @@ export async function undeployUsecase(store: DeploymentStore, events: EventPubli
   return removed;
 }
 
+/**
+ * Asks the orchestrator to reprocess a deployed job's input from `since` (Kafka record
+ * time): it stops the job after its batch, moves the group back, and starts it again.
+ */
+export async function replayUsecase(store: DeploymentStore, events: EventPublisher | null, request: { usecase: string; variant: string; since: string }, jobPrefix = ''): Promise<{ job: string; since: string }> {
+  const since = Date.parse(request.since);
+  if (Number.isNaN(since)) throw new DiamondError(`--since "${request.since}" is not a time`, { code: 'DIAMOND_BAD_REQUEST', hint: 'give an ISO-8601 time such as 2026-11-22T10:00:00Z' });
+  if (since > Date.now()) throw new DiamondError(`--since ${request.since} is in the future`, { code: 'DIAMOND_BAD_REQUEST', hint: 'give a time in the past' });
+  if (!(await store.getDeployment(request.usecase, request.variant))) {
+    throw new DiamondError(`${request.usecase} variant ${request.variant} is not deployed`, { code: 'DIAMOND_NOT_DEPLOYED', hint: 'see what runs with `npx diamond status`' });
+  }
+  const job = jobIdFor(request.usecase, request.variant, jobPrefix);
+  await store.requestReplay(job, { since, requestedAt: Date.now() });
+  const iso = new Date(since).toISOString();
+  await events?.publish('replay-requested', { job, usecase: request.usecase, variant: request.variant, since: iso });
+  return { job, since: iso };
+}
+
 export interface JobStatus {
   readonly job: string;
   readonly usecase: string;
@@ -55,6 +82,12 @@ export interface JobStatus {
   readonly restarts: number;
   readonly committedOffsets: Record<string, number>;
   readonly lag: number | null;
+  /** Records per second of the last batch (from the job's progress reports). */
+  readonly recordsPerSecond: number | null;
+  /** Cores in use by the job's process tree at the last sample. */
+  readonly cpu: number | null;
+  readonly memoryMb: number | null;
+  readonly lastBatchAt: string | null;
   readonly lastError: string | null;
   readonly logFile: string | null;
 }
@@ -68,6 +101,8 @@ export async function jobStatuses(store: DeploymentStore, admin: Admin, inputTop
   for (const job of [...jobIds].sort()) {
     const record = records.get(job);
     const deployment = deployments.find((d) => jobIdFor(d.usecase, d.variant, jobPrefix) === job);
+    const metrics = await store.jobMetrics(job);
+    const live = record?.current !== null && record?.current !== undefined;
     const committed = Object.fromEntries(Object.entries(await readJobOffsets(admin, job, inputTopic).catch(() => ({}))).filter(([, offset]) => offset >= 0));
     rows.push({
       job,
@@ -80,6 +115,10 @@ export async function jobStatuses(store: DeploymentStore, admin: Admin, inputTop
       restarts: record?.restarts ?? 0,
       committedOffsets: committed,
       lag: ends ? lagOf(committed, ends) : null,
+      recordsPerSecond: live && metrics.recordsPerSecond !== undefined && metrics.recordsPerSecond !== null ? Math.round(metrics.recordsPerSecond) : null,
+      cpu: live ? (metrics.cpu ?? null) : null,
+      memoryMb: live ? (metrics.memoryMb ?? null) : null,
+      lastBatchAt: metrics.lastBatchAt ? new Date(metrics.lastBatchAt).toISOString() : null,
       lastError: record?.lastError ?? null,
       logFile: record?.lastLogFile ?? null,
     });

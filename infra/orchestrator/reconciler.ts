@@ -10,6 +10,8 @@
  * Only the holder of the leader lease in Redis acts.
  */
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { DiamondConfig } from '../../shared/config.ts';
@@ -19,11 +21,12 @@ import type { Logger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { Topics } from '../../shared/topics.ts';
 import { JobLauncher, type JobTopics } from './launcher.ts';
-import { commitJobOffsets, startingOffsetsFor } from './offsets.ts';
-import { decideAfterCrash, jobIdFor, type Deployment, type JobProcess, type JobRecord, type SupervisionPolicy } from './state.ts';
+import { commitJobOffsets, readJobOffsets, startingOffsetsFor, topicEndOffsets } from './offsets.ts';
+import { decideAfterCrash, jobIdFor, lagOf, watchProgress, type Deployment, type JobProcess, type JobRecord, type ProgressWatch, type SupervisionPolicy } from './state.ts';
 import { DeploymentStore } from './store.ts';
+import { sampleProcessGroups, usageBetween, type GroupSample } from './usage.ts';
 
-export const LIFECYCLE_EVENTS = ['deployed', 'undeployed', 'starting', 'running', 'failed', 'restarted', 'crash-looping', 'stopped', 'adopted'] as const;
+export const LIFECYCLE_EVENTS = ['deployed', 'undeployed', 'starting', 'running', 'failed', 'stalled', 'restarted', 'crash-looping', 'stopped', 'adopted', 'replay-requested', 'replayed'] as const;
 export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
 
 /** Where the orchestrator keeps and finds things; every name injectable for isolated tests. */
@@ -61,6 +64,7 @@ interface ProgressMessage {
   readonly error?: string;
   readonly file?: string;
   readonly line?: number;
+  readonly processed_rows_per_second?: number | null;
 }
 
 /** Publishes lifecycle events as JSON, keyed by job id. */
@@ -87,6 +91,12 @@ export class Reconciler {
   private stopped = false;
   private wake: (() => void) | null = null;
   private readonly adopted = new Set<string>();
+  /** Per live process group: committed offsets and lag when they last moved (stall detection). */
+  private readonly watches = new Map<number, ProgressWatch>();
+  /** Previous CPU/memory sample per process group. */
+  private readonly samples = new Map<number, GroupSample>();
+  /** End offsets of the input topic, read once per tick. */
+  private inputEnds: Record<string, number> | null = null;
 
   constructor(
     private readonly config: DiamondConfig,
@@ -178,14 +188,19 @@ export class Reconciler {
     }
     const jobId = message.job;
     if (!jobId || !jobId.startsWith(`${this.options.jobPrefix}uc.`)) return; // another orchestrator's jobs
-    if (message.event === 'progress' && message.end_offsets) {
-      const advanced = await commitJobOffsets(this.admin, jobId, this.options.topics.input, message.end_offsets);
-      if (Object.keys(advanced).length > 0) this.log.debug({ job: jobId, offsets: advanced }, 'committed');
-    }
     // The runner's own timestamp: a late-consumed report of a killed process must not
-    // count for its successor of the same version.
+    // count for its successor of the same version, nor undo a replay.
     const parsed = Date.parse(message.at ?? '');
     const at = Number.isNaN(parsed) ? Date.now() : parsed;
+    if (message.event === 'progress' && message.end_offsets) {
+      if (at < await this.store.offsetFence(jobId)) {
+        this.log.debug({ job: jobId, at: message.at }, 'ignored a progress report from before a replay');
+        return;
+      }
+      const advanced = await commitJobOffsets(this.admin, jobId, this.options.topics.input, message.end_offsets);
+      if (Object.keys(advanced).length > 0) this.log.debug({ job: jobId, offsets: advanced }, 'committed');
+      await this.store.mergeMetrics(jobId, { recordsPerSecond: message.processed_rows_per_second ?? null, lastBatchAt: at });
+    }
     if ((message.event === 'progress' || message.event === 'started') && message.version) {
       await this.store.markReported(jobId, message.version, at);
     }
@@ -199,12 +214,37 @@ export class Reconciler {
   async tick(now = Date.now()): Promise<void> {
     const deployments = new Map((await this.store.listDeployments()).map((d) => [jobIdFor(d.usecase, d.variant, this.options.jobPrefix), d]));
     const records = new Map((await this.store.listJobs()).map((r) => [r.jobId, r]));
+    this.inputEnds = await topicEndOffsets(this.admin, this.options.topics.input).catch(() => null);
+    await this.sampleUsage([...records.values()], now);
     for (const jobId of new Set([...deployments.keys(), ...records.keys()])) {
       try {
         await this.reconcile(jobId, deployments.get(jobId) ?? null, records.get(jobId) ?? null, now);
       } catch (error) {
         this.log.error({ job: jobId, err: error }, 'reconciling the job failed; retrying next tick');
       }
+    }
+  }
+
+  /** CPU and memory of every live job process group, stored for status. */
+  private async sampleUsage(records: readonly JobRecord[], now: number): Promise<void> {
+    const groups = new Map<number, string>();
+    for (const record of records) {
+      for (const job of [record.current, record.next]) if (job) groups.set(job.groupPid, record.jobId);
+    }
+    const samples = sampleProcessGroups(new Set(groups.keys()), now);
+    const perJob = new Map<string, { cpu: number | null; memoryMb: number; processes: number }>();
+    for (const [group, sample] of samples) {
+      const usage = usageBetween(this.samples.get(group), sample);
+      const jobId = groups.get(group)!;
+      const sum = perJob.get(jobId);
+      perJob.set(jobId, sum
+        ? { cpu: sum.cpu === null || usage.cpu === null ? null : sum.cpu + usage.cpu, memoryMb: sum.memoryMb + usage.memoryMb, processes: sum.processes + usage.processes }
+        : { cpu: usage.cpu, memoryMb: usage.memoryMb, processes: usage.processes });
+    }
+    for (const group of this.samples.keys()) if (!samples.has(group)) this.samples.delete(group);
+    for (const [group, sample] of samples) this.samples.set(group, sample);
+    for (const [jobId, usage] of perJob) {
+      await this.store.mergeMetrics(jobId, { ...usage, usageAt: now }).catch(() => undefined);
     }
   }
 
@@ -220,8 +260,33 @@ export class Reconciler {
       return;
     }
     if (record.generation !== desired.generation) record = redeployed(record, desired, now);
-    const next = await this.handlers[record.state](record, desired, now);
+    const replay = await this.store.pendingReplay(jobId);
+    const next = replay ? await this.handleReplay(record, desired, replay.since) : await this.handlers[record.state](record, desired, now);
     await this.save(next, found);
+  }
+
+  /**
+   * Replay: stop the job's processes (after their batch), move its group back to the
+   * offsets at `since`, fence off their late progress reports, drop a stateful job's
+   * checkpoint (Spark would resume from it, not from the group), start it again.
+   */
+  private async handleReplay(record: JobRecord, desired: Deployment, since: number): Promise<JobRecord> {
+    let result = record;
+    for (const job of [record.current, record.next]) {
+      if (job && this.launcher.isRunning(job)) result = await this.retire(result, job);
+    }
+    result = { ...result, state: 'backoff', current: null, next: null, nextStartAt: null };
+    if (result.retiring.length > 0) return result; // next tick, once they have exited
+    const fence = Date.now();
+    await this.store.setOffsetFence(record.jobId, fence);
+    const offsets = await this.admin.fetchTopicOffsetsByTimestamp(this.options.topics.input, since);
+    await this.admin.setOffsets({ groupId: record.jobId, topic: this.options.topics.input, partitions: offsets.map((p) => ({ partition: p.partition, offset: String(p.offset) })) });
+    if (desired.stateful) rmSync(join(this.options.checkpointsDir, record.jobId), { recursive: true, force: true });
+    await this.store.completeReplay(record.jobId);
+    const moved = Object.fromEntries(offsets.map((p) => [String(p.partition), Number(p.offset)]));
+    this.log.info({ job: record.jobId, since: new Date(since).toISOString(), offsets: moved }, 'replaying');
+    await this.emit('replayed', record, { since: new Date(since).toISOString(), offsets: moved });
+    return this.startJob(result, desired, 'starting');
   }
 
   /** One small handler per state; each returns the new record (or the same one). */
@@ -244,7 +309,7 @@ export class Reconciler {
   private async handleLive(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
     const current = record.current;
     if (!current || !this.launcher.isRunning(current)) return this.crashed(await this.retireDead(record), current, now);
-    if (current.version !== desired.version) {
+    if (current.version !== desired.version && record.blockedVersion !== desired.version) {
       if (record.nextStartAt !== null && now < record.nextStartAt) return record;
       if (desired.stateful) {
         // One checkpoint, one query: stop the old version, then the backoff handler starts
@@ -261,7 +326,36 @@ export class Reconciler {
       await this.emit('running', record, { version: current.version, pid: this.launcher.driverPid(current) });
       return { ...record, state: 'running' };
     }
+    if (record.state === 'running') {
+      const stalled = await this.checkStalled(record.jobId, current, now);
+      if (stalled) return this.stalled(record, current, stalled, now);
+    }
     return this.retireDead(record);
+  }
+
+  /** The stall reason when the job's committed offsets stand still while input waits. */
+  private async checkStalled(jobId: string, job: JobProcess, now: number): Promise<string | null> {
+    if (!this.inputEnds) return null;
+    const committed = Object.fromEntries(Object.entries(await readJobOffsets(this.admin, jobId, this.options.topics.input)).filter(([, o]) => o >= 0));
+    const position = Object.values(committed).reduce((sum, offset) => sum + offset, 0);
+    const verdict = watchProgress(this.watches.get(job.groupPid) ?? null, position, lagOf(committed, this.inputEnds), now, this.config.orchestrator.stallTimeoutMs);
+    this.watches.set(job.groupPid, verdict.watch);
+    return verdict.kind === 'stalled' ? verdict.reason : null;
+  }
+
+  /** A hung job cannot finish its batch: kill it, then restart like after a crash. */
+  private async stalled(record: JobRecord, job: JobProcess, reason: string, now: number): Promise<JobRecord> {
+    this.log.warn({ job: record.jobId, pid: job.groupPid, reason }, 'job stalled; killing and restarting it');
+    await this.emit('stalled', record, { version: job.version, pid: job.groupPid, error: reason });
+    this.launcher.kill(job);
+    this.watches.delete(job.groupPid);
+    const decision = decideAfterCrash(record, now, this.policy);
+    const killed = { ...record, retiring: [...record.retiring, { job, stopRequestedAt: 0 }], current: null, crashes: decision.crashes, lastError: reason };
+    if (decision.kind === 'crash-looping') {
+      await this.emit('crash-looping', record, { version: job.version, crashes: decision.crashes.length, error: reason });
+      return { ...killed, state: 'crash-looping', nextStartAt: null };
+    }
+    return { ...killed, state: 'backoff', nextStartAt: now + decision.delayMs };
   }
 
   private async handleUpgrading(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
@@ -275,8 +369,13 @@ export class Reconciler {
       // The new version died; the old one keeps running. Retry the upgrade after the
       // backoff, or stop trying (crash-looping) and leave the old version serving.
       const failed = await this.crashed({ ...record, next: null, current: next }, next, now);
-      const state = failed.state === 'crash-looping' ? 'crash-looping' : current ? 'running' : 'backoff';
-      return { ...failed, state, current: current && this.launcher.isRunning(current) ? current : null, lastLogFile: next.logFile };
+      const oldAlive = current !== null && this.launcher.isRunning(current);
+      if (failed.state === 'crash-looping' && oldAlive) {
+        // Keep supervising the old version; the failed one is not tried again until redeployed.
+        return { ...failed, state: 'running', current, blockedVersion: next.version, lastLogFile: next.logFile };
+      }
+      const state = failed.state === 'crash-looping' ? 'crash-looping' : oldAlive ? 'running' : 'backoff';
+      return { ...failed, state, current: oldAlive ? current : null, lastLogFile: next.logFile };
     }
     if ((await this.store.reportedAt(record.jobId, next.version) ?? 0) >= next.startedAt || !current || !this.launcher.isRunning(current)) {
       await this.emit('running', record, { version: next.version, pid: this.launcher.driverPid(next), upgradedFrom: current?.version });
@@ -389,7 +488,7 @@ function newRecord(jobId: string, desired: Deployment, now: number): JobRecord {
 
 /** A new deploy: attempt counters start over and a crash loop or stop is lifted. */
 function redeployed(record: JobRecord, desired: Deployment, now: number): JobRecord {
-  const reset = { ...record, generation: desired.generation, restarts: 0, crashes: [], lastError: null };
+  const reset = { ...record, generation: desired.generation, restarts: 0, crashes: [], lastError: null, blockedVersion: null };
   if (record.state === 'crash-looping' || record.state === 'stopped') return { ...reset, state: 'backoff', nextStartAt: now };
   if (record.state === 'backoff') return { ...reset, nextStartAt: now };
   return { ...reset, nextStartAt: null };

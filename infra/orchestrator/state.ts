@@ -81,6 +81,8 @@ export interface JobRecord {
   readonly lastError: string | null;
   /** Log file of the most recent process, kept after it ends. */
   readonly lastLogFile: string | null;
+  /** A version whose upgrade crash-looped while the old one kept serving; not retried until redeployed. */
+  readonly blockedVersion?: string | null;
   readonly updatedAt: number;
 }
 

@@ -13,6 +13,25 @@ const JOBS = 'jobs';
 const REPORTED = 'reported';
 const FAILURES = 'failures';
 const LEASE = 'leader';
+const METRICS = 'metrics';
+const REPLAYS = 'replays';
+const FENCES = 'fences';
+
+/** What status shows besides the record: throughput from progress reports, sampled usage. */
+export interface JobMetrics {
+  readonly recordsPerSecond?: number | null;
+  readonly lastBatchAt?: number;
+  readonly cpu?: number | null;
+  readonly memoryMb?: number;
+  readonly processes?: number;
+  readonly usageAt?: number;
+}
+
+/** `diamond replay`: move the job's group back to `since` and restart it. */
+export interface ReplayRequest {
+  readonly since: number;
+  readonly requestedAt: number;
+}
 
 /** What a job's runner said when it failed (from its `failed` progress message). */
 export interface ReportedFailure {
@@ -91,6 +110,42 @@ export class DeploymentStore {
   async lastFailure(jobId: string): Promise<ReportedFailure | null> {
     const raw = await this.redis.hget(FAILURES, jobId);
     return raw ? (JSON.parse(raw) as ReportedFailure) : null;
+  }
+
+  /** Merges `metrics` into what is stored for the job. */
+  async mergeMetrics(jobId: string, metrics: JobMetrics): Promise<void> {
+    const before = await this.jobMetrics(jobId);
+    await this.redis.hset(METRICS, jobId, JSON.stringify({ ...before, ...metrics }));
+  }
+
+  async jobMetrics(jobId: string): Promise<JobMetrics> {
+    const raw = await this.redis.hget(METRICS, jobId);
+    return raw ? (JSON.parse(raw) as JobMetrics) : {};
+  }
+
+  async requestReplay(jobId: string, request: ReplayRequest): Promise<void> {
+    await this.redis.hset(REPLAYS, jobId, JSON.stringify(request));
+  }
+
+  async pendingReplay(jobId: string): Promise<ReplayRequest | null> {
+    const raw = await this.redis.hget(REPLAYS, jobId);
+    return raw ? (JSON.parse(raw) as ReplayRequest) : null;
+  }
+
+  async completeReplay(jobId: string): Promise<void> {
+    await this.redis.hdel(REPLAYS, jobId);
+  }
+
+  /**
+   * Progress reports timestamped before the fence are not committed: after a replay moved
+   * the group back, a late-consumed report of the stopped process must not undo it.
+   */
+  async setOffsetFence(jobId: string, at: number): Promise<void> {
+    await this.redis.hset(FENCES, jobId, String(at));
+  }
+
+  async offsetFence(jobId: string): Promise<number> {
+    return Number((await this.redis.hget(FENCES, jobId)) ?? 0);
   }
 
   /** SET NX PX: true when `holder` now leads (or already did and renewed). */

@@ -1,0 +1,47 @@
+/**
+ * Supervision of jobs that fail without raising: a job that hangs in its batch (alive, its
+ * offsets never move while input waits) is detected as stalled, killed and restarted, and
+ * ends crash-looping when it keeps stalling; a job whose process exits with a code is
+ * reported with that code. Real Kafka, Redis, Spark; serial.
+ */
+import test from 'ava';
+import { join } from 'node:path';
+import { deployUsecase } from '../../infra/orchestrator/control.ts';
+import { jobIdFor } from '../../infra/orchestrator/state.ts';
+import { consumeUntil, testKafka } from '../support/env.ts';
+import { customerRecord, startTestOrchestrator } from '../support/orchestrator.ts';
+
+const kafka = testKafka();
+const fixture = (name: string): string => join(process.cwd(), 'test', 'integration', 'fixtures', 'usecases', name);
+const eventNames = (values: { value: Buffer | null }[]): string[] => values.map((m) => (JSON.parse(m.value!.toString()) as { event: string }).event);
+
+test.serial('a hanging job is detected as stalled, restarted, and crash-looping when it keeps hanging', async (t) => {
+  const o = await startTestOrchestrator('orch-stall', { DIAMOND_ORCHESTRATOR_STALL_TIMEOUT: '12s', DIAMOND_ORCHESTRATOR_CRASH_LOOP_MAX: '2' });
+  t.teardown(() => o.teardown());
+  const jobId = jobIdFor('hanging', 'A', o.options.jobPrefix);
+  await o.produce([customerRecord('r-1', 'acme'), customerRecord('r-2', 'acme')]);
+  await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'hanging', variant: 'A', folder: fixture('hanging') }, o.options.jobPrefix);
+
+  const first = await o.waitForJob(jobId, (r) => r.state === 'running');
+  const looping = await o.waitForJob(jobId, (r) => r.state === 'crash-looping', 300_000);
+  t.is(looping.restarts, 1, 'restarted once after the first stall');
+  t.regex(looping.lastError ?? '', /stalled: committed offsets have not advanced for \d+ s while 2 records wait/);
+  t.is(looping.current, null);
+  await o.waitForJob(jobId, (r) => r.retiring.length === 0, 30_000);
+  t.throws(() => process.kill(first.current!.groupPid, 0), undefined, 'the hung process group was killed');
+
+  const events = eventNames(await consumeUntil(kafka, o.options.topics.events, (m) => eventNames(m).includes('crash-looping'), 10_000));
+  t.deepEqual(events.filter((e) => e === 'stalled').length, 2);
+  t.false(events.includes('failed'), 'a stall is not reported as an exit');
+});
+
+test.serial('a job that exits with a code is reported with it', async (t) => {
+  const o = await startTestOrchestrator('orch-exit', { DIAMOND_ORCHESTRATOR_CRASH_LOOP_MAX: '1' });
+  t.teardown(() => o.teardown());
+  const jobId = jobIdFor('exiting', 'A', o.options.jobPrefix);
+  await o.produce([customerRecord('r-1', 'acme')]);
+  await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'exiting', variant: 'A', folder: fixture('exiting') }, o.options.jobPrefix);
+  const looping = await o.waitForJob(jobId, (r) => r.state === 'crash-looping', 240_000);
+  t.regex(looping.lastError ?? '', /^exited with code 7/);
+  t.is(looping.restarts, 0);
+});
