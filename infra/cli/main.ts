@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DiamondError, errorMessage } from '../../shared/errors.ts';
 import { servicesCommand } from './services-command.ts';
+import { downCommand, upCommand } from './platform-command.ts';
 import { configCommand } from './config-command.ts';
 import { abCommand, customerCommand, rolloutCommand } from './downstream-command.ts';
 import { serveCommand } from './serve-command.ts';
@@ -17,6 +18,8 @@ import { deployCommand, logsCommand, statusCommand, undeployCommand } from './or
 try {
   await yargs(hideBin(process.argv))
     .scriptName('diamond')
+    .command(upCommand)
+    .command(downCommand)
     .command(servicesCommand)
     .command(configCommand)
     .command(rolloutCommand)

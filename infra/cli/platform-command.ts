@@ -1,0 +1,120 @@
+/**
+ * `diamond up [--json]` and `diamond down [--keep-services] [--json]`: the whole platform on
+ * this machine. `up` starts the services, then the orchestrator, upstream and downstream
+ * (each reused when it already serves), writes the local platform file with an admin token
+ * and prints where everything is. `down` stops ingest first, then the orchestrator, then
+ * the use case jobs after their batch (kept deployed: the next `up` starts them from their
+ * committed offsets), then downstream (so the jobs' last feedback is written), then the
+ * services unless --keep-services.
+ */
+import { join } from 'node:path';
+import type { CommandModule } from 'yargs';
+import { loadConfig } from '../../shared/config.ts';
+import { checkRedis } from '../../shared/redis.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { defaultOrchestratorOptions } from '../orchestrator/reconciler.ts';
+import { writeLocalPlatformFile } from '../platform/admin-token.ts';
+import { stopJobs, type StoppedJob } from '../platform/job-shutdown.ts';
+import { platformUp, stopComponent, type ComponentResult, type ComponentStop } from '../platform/local-platform.ts';
+import { servicesDown, servicesUp, type DownResult, type UpResult } from '../services/local-services.ts';
+import { platformEndpoints } from './local-config.ts';
+
+const out = (line: string): void => {
+  process.stdout.write(line + '\n');
+};
+
+const seconds = (since: number): number => Math.round((performance.now() - since) / 100) / 10;
+
+function upLine(name: string, address: string, outcome: string, took: number, pid: number | null): string {
+  return `✔ ${name.padEnd(12)} ${address.padEnd(42)} ${outcome.padEnd(9)} ${took.toFixed(1).padStart(5)} s${pid === null ? '' : ` pid ${pid}`}`;
+}
+
+export const upCommand: CommandModule<object, { json: boolean }> = {
+  command: 'up',
+  describe: 'start the whole platform locally: services, orchestrator (control API), upstream (ingest API), downstream (writers, feedback API)',
+  builder: (y) => y.option('json', { type: 'boolean', default: false, describe: 'print a machine-readable summary' }),
+  handler: async ({ json }) => {
+    const config = loadConfig(process.env);
+    const logger = createLogger(config, { fd: 2, bindings: { component: 'platform' } });
+    const started = performance.now();
+    const services: UpResult[] = await servicesUp(config, logger, {
+      onStep: (name, message) => { if (!json) out(`… ${name.padEnd(12)} ${message}`); },
+      onResult: (r) => { if (!json) out(upLine(r.name, r.address, r.outcome, r.seconds, r.pid)); },
+    });
+    const platform: ComponentResult[] = await platformUp(config, logger, {
+      env: process.env,
+      onResult: (r) => { if (!json) out(upLine(r.name, r.healthUrl, r.outcome, r.seconds, r.pid)); },
+    });
+    const local = await writeLocalPlatformFile(config);
+    const endpoints = platformEndpoints(config);
+    const took = seconds(started);
+    if (json) {
+      out(JSON.stringify({ services, platform, endpoints, localConfig: local.path, tokenCreated: local.tokenCreated, seconds: took }, null, 2));
+      return;
+    }
+    out(`admin token ${local.tokenCreated ? 'created' : 'reused'}: ${local.path} (the CLI uses it when DIAMOND_TOKEN is not set)`);
+    out('');
+    out(`Diamond is up in ${took.toFixed(1)} s`);
+    out(`  control API   ${endpoints.controlUrl}            (diamond deploy/status/logs/events talk to it)`);
+    out(`  ingest API    ${endpoints.ingestUrl}/v1/records   (POST records with a source's API key)`);
+    out(`  feedback API  ${endpoints.feedbackUrl}/v1/feedback  (GET with a customer's API key)`);
+    out(`  logs          ${join(config.home, 'logs')}/platform-*.log, jobs under ${join(config.home, 'orchestrator', 'jobs')}`);
+    out('Next:');
+    out('  npx diamond deploy data_quality   # run a use case');
+    out('  npx diamond status                # jobs, offsets, lag and endpoints');
+    out('  npx diamond down                  # stop everything (--keep-services leaves Kafka, Cassandra, … running)');
+  },
+};
+
+function stopLine(name: string, stop: { stopped: boolean; pid: number | null; forced: boolean }): string {
+  return `${name.padEnd(12)} ${stop.stopped ? `stopped pid ${stop.pid}${stop.forced ? ' (killed after the grace period)' : ''}` : 'not running'}`;
+}
+
+interface DownSummary {
+  platform: ComponentStop[];
+  jobs: StoppedJob[] | null;
+  services: DownResult[] | null;
+  seconds: number;
+}
+
+export const downCommand: CommandModule<object, { 'keep-services': boolean; json: boolean }> = {
+  command: 'down',
+  describe: 'stop the platform `diamond up` started: ingest, orchestrator, use case jobs (after their batch; they stay deployed), downstream, services',
+  builder: (y) => y
+    .option('keep-services', { type: 'boolean', default: false, describe: 'leave Kafka, the registry, Cassandra, Redis and Spark running' })
+    .option('json', { type: 'boolean', default: false, describe: 'print what was stopped as JSON' }),
+  handler: async ({ 'keep-services': keepServices, json }) => {
+    const config = loadConfig(process.env);
+    const logger = createLogger(config, { fd: 2, bindings: { component: 'platform' } });
+    const started = performance.now();
+    const summary: DownSummary = { platform: [], jobs: null, services: null, seconds: 0 };
+    const stop = async (name: 'upstream' | 'orchestrator' | 'downstream'): Promise<void> => {
+      const result = await stopComponent(config, name);
+      summary.platform.push(result);
+      if (!json) out(stopLine(name, result));
+    };
+
+    await stop('upstream'); // no new records
+    await stop('orchestrator'); // before the jobs: it would restart them
+    if (await checkRedis(config).then(() => true, () => false)) {
+      summary.jobs = await stopJobs(config, defaultOrchestratorOptions(config), logger, {
+        onStopping: (jobs, graceMs) => { if (!json) out(`… jobs         asking ${jobs.join(', ')} to finish their batch (up to ${graceMs / 1000} s)`); },
+      });
+      if (!json) {
+        for (const job of summary.jobs) out(`${'job'.padEnd(12)} ${job.usecase}/${job.variant} stopped pid ${job.pids.join(', ')}${job.forced ? ' (killed after the grace period)' : ''}`);
+        if (summary.jobs.length === 0) out(`${'jobs'.padEnd(12)} none running`);
+      }
+    } else if (!json) {
+      out(`${'jobs'.padEnd(12)} skipped: Redis (their state) is not reachable`);
+    }
+    await stop('downstream'); // last, so the jobs' final feedback is written
+
+    if (!keepServices) {
+      summary.services = await servicesDown(config);
+      if (!json) for (const result of summary.services) out(stopLine(result.name, result));
+    }
+    summary.seconds = seconds(started);
+    if (json) return out(JSON.stringify(summary, null, 2));
+    out(`Diamond is down in ${summary.seconds.toFixed(1)} s; deployments are kept: \`npx diamond up\` starts their jobs again from their committed offsets`);
+  },
+};
