@@ -280,7 +280,15 @@ export class Reconciler {
     const fence = Date.now();
     await this.store.setOffsetFence(record.jobId, fence);
     const offsets = await this.admin.fetchTopicOffsetsByTimestamp(this.options.topics.input, since);
-    await this.admin.setOffsets({ groupId: record.jobId, topic: this.options.topics.input, partitions: offsets.map((p) => ({ partition: p.partition, offset: String(p.offset) })) });
+    try {
+      await this.admin.setOffsets({ groupId: record.jobId, topic: this.options.topics.input, partitions: offsets.map((p) => ({ partition: p.partition, offset: String(p.offset) })) });
+    } catch (error) {
+      // kafkajs sets offsets by briefly joining the group; a commit of the stopped
+      // process's last report may still hold it. Try again next tick.
+      if (!/no running instances/.test(errorMessage(error))) throw error;
+      this.log.info({ job: record.jobId }, 'replay waits for the consumer group to be idle');
+      return result;
+    }
     if (desired.stateful) rmSync(join(this.options.checkpointsDir, record.jobId), { recursive: true, force: true });
     await this.store.completeReplay(record.jobId);
     const moved = Object.fromEntries(offsets.map((p) => [String(p.partition), Number(p.offset)]));
