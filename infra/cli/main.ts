@@ -14,6 +14,8 @@ import { serveCommand } from './serve-command.ts';
 import { ingestCommand, sourceCommand } from './upstream-command.ts';
 import { usecaseCommand } from './usecase-command.ts';
 import { deployCommand, logsCommand, statusCommand, undeployCommand } from './orchestrator-command.ts';
+import { eventsCommand } from './events-command.ts';
+import { tokenCommand } from './token-command.ts';
 
 try {
   await yargs(hideBin(process.argv))
@@ -33,6 +35,8 @@ try {
     .command(undeployCommand)
     .command(statusCommand)
     .command(logsCommand)
+    .command(eventsCommand)
+    .command(tokenCommand)
     .demandCommand(1, 'name a command, e.g. `diamond services up`')
     .strict()
     .help()

@@ -1,38 +1,20 @@
 /**
- * The orchestrator's CLI: `diamond deploy`, `undeploy`, `status`, `logs`, and
- * `diamond serve orchestrator` (the reconcile loop in the foreground). Deploy and undeploy
- * change the desired state in Redis; the running orchestrator acts on its next tick.
+ * The orchestrator's CLI: `diamond deploy`, `undeploy`, `status`, `logs` — clients of the
+ * control API (control-client.ts) — and `diamond serve orchestrator`: the reconcile loop and
+ * the control API in one foreground process. Deploy and undeploy change the desired state;
+ * the orchestrator acts on its next tick.
  */
-import { createReadStream, existsSync, statSync, watchFile, unwatchFile } from 'node:fs';
-import type { Admin } from 'kafkajs';
+import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
-import { DiamondError } from '../../shared/errors.ts';
-import { createKafka } from '../../shared/kafka.ts';
+import { loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { createRedis } from '../../shared/redis.ts';
-import { deployUsecase, jobStatuses, resolveUsecaseFolder, undeployUsecase, type JobStatus } from '../orchestrator/control.ts';
-import { defaultOrchestratorOptions, EventPublisher, Reconciler } from '../orchestrator/reconciler.ts';
-import { jobIdFor } from '../orchestrator/state.ts';
-import { DeploymentStore } from '../orchestrator/store.ts';
-import { tailFile } from '../services/processes.ts';
+import type { JobStatus } from '../orchestrator/control.ts';
+import { startControlApi } from '../orchestrator/control-api.ts';
+import { defaultOrchestratorOptions, Reconciler } from '../orchestrator/reconciler.ts';
+import type { Deployment } from '../orchestrator/state.ts';
+import { abortOnSigint, ControlClient, untilAborted } from './control-client.ts';
 
-/** Opens the store and an event publisher, runs `work`, closes both. */
-async function withControl<T>(config: DiamondConfig, work: (store: DeploymentStore, events: EventPublisher, admin: Admin) => Promise<T>): Promise<T> {
-  const options = defaultOrchestratorOptions(config);
-  const redis = createRedis(config, { keyPrefix: options.keyPrefix });
-  const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-cli`, retries: 1 });
-  const producer = kafka.producer();
-  const admin = kafka.admin();
-  await redis.connect();
-  await Promise.all([producer.connect(), admin.connect()]);
-  try {
-    return await work(new DeploymentStore(redis), new EventPublisher(producer, options.topics.events), admin);
-  } finally {
-    await Promise.all([producer.disconnect(), admin.disconnect()]);
-    redis.disconnect();
-  }
-}
+const segment = encodeURIComponent;
 
 interface DeployArgs { usecase: string; variant: string; dir: string | undefined; 'starting-offsets': string | undefined; trigger: string | undefined }
 
@@ -47,9 +29,14 @@ export const deployCommand: CommandModule<object, DeployArgs> = {
     .option('trigger', { type: 'string', describe: "override the manifest's trigger, e.g. 500ms" }),
   handler: async (args) => {
     const config = loadConfig(process.env);
-    const folder = resolveUsecaseFolder(config, args.usecase, args.dir);
-    const settings = { ...(args['starting-offsets'] ? { startingOffsets: args['starting-offsets'] as 'earliest' | 'latest' } : {}), ...(args.trigger ? { trigger: args.trigger } : {}) };
-    const deployment = await withControl(config, (store, events) => deployUsecase(config, store, events, { usecase: args.usecase, variant: args.variant, folder, settings }));
+    const client = ControlClient.fromConfig(config);
+    const { deployment } = await client.json<{ deployment: Deployment }>('POST', '/v1/deployments', {
+      usecase: args.usecase, variant: args.variant,
+      // The orchestrator resolves paths on its side: send an absolute one.
+      ...(args.dir ? { dir: resolve(args.dir) } : {}),
+      ...(args['starting-offsets'] ? { startingOffsets: args['starting-offsets'] } : {}),
+      ...(args.trigger ? { trigger: args.trigger } : {}),
+    });
     process.stdout.write(`deployed ${deployment.usecase} variant ${deployment.variant} version ${deployment.version} (generation ${deployment.generation}); the orchestrator starts or upgrades it on its next tick\n`);
   },
 };
@@ -60,8 +47,7 @@ export const undeployCommand: CommandModule<object, { usecase: string; variant: 
   builder: (y) => y.positional('usecase', { type: 'string', demandOption: true }).option('variant', { type: 'string', default: 'A' }),
   handler: async ({ usecase, variant }) => {
     const config = loadConfig(process.env);
-    const removed = await withControl(config, (store, events) => undeployUsecase(store, events, usecase, variant));
-    if (!removed) throw new DiamondError(`${usecase} variant ${variant} is not deployed`, { code: 'DIAMOND_NOT_DEPLOYED', hint: 'see what runs with `npx diamond status`' });
+    await ControlClient.fromConfig(config).json('DELETE', `/v1/deployments/${segment(usecase)}/${segment(variant)}`);
     process.stdout.write(`undeployed ${usecase} variant ${variant}; the orchestrator stops it after its current batch\n`);
   },
 };
@@ -79,25 +65,29 @@ function formatStatus(rows: readonly JobStatus[]): string {
   return [...table, ...errors].join('\n') + '\n';
 }
 
+interface StatusAnswer {
+  readonly leader: string | null;
+  readonly jobs: readonly JobStatus[];
+  readonly endpoints: Readonly<Record<string, string>>;
+}
+
 export const statusCommand: CommandModule<object, { json: boolean }> = {
   command: 'status',
-  describe: 'per job: version, state, pid, restarts, committed offsets and lag',
+  describe: "per job: version, state, pid, restarts, committed offsets and lag; the platform's endpoints",
   builder: (y) => y.option('json', { type: 'boolean', default: false }),
   handler: async ({ json }) => {
     const config = loadConfig(process.env);
-    const options = defaultOrchestratorOptions(config);
-    const rows = await withControl(config, async (store, _events, admin) => ({
-      leader: await store.leaseHolder(),
-      jobs: await jobStatuses(store, admin, options.topics.input),
-    }));
-    if (json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
-    else process.stdout.write((rows.leader ? '' : 'warning: no orchestrator is running (start one with `npx diamond serve orchestrator`)\n') + formatStatus(rows.jobs));
+    const status = await ControlClient.fromConfig(config).json<StatusAnswer>('GET', '/v1/status');
+    if (json) return void process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+    const warning = status.leader ? '' : 'warning: no orchestrator holds the leader lease, so nothing acts on deployments (start one with `npx diamond serve orchestrator`)\n';
+    const endpoints = Object.entries(status.endpoints).map(([name, url]) => `${name.replace(/Url$/, '')} ${url}`).join('  ');
+    process.stdout.write(warning + formatStatus(status.jobs) + `endpoints: ${endpoints}\n`);
   },
 };
 
 export const logsCommand: CommandModule<object, { usecase: string; variant: string; follow: boolean; lines: number }> = {
   command: 'logs <usecase>',
-  describe: "print a job's log (the latest process's, kept after it ends)",
+  describe: "print a job's log (the latest process's, kept after it ends); --follow streams it",
   builder: (y) => y
     .positional('usecase', { type: 'string', demandOption: true })
     .option('variant', { type: 'string', default: 'A' })
@@ -105,41 +95,37 @@ export const logsCommand: CommandModule<object, { usecase: string; variant: stri
     .option('lines', { alias: 'n', type: 'number', default: 100 }),
   handler: async ({ usecase, variant, follow, lines }) => {
     const config = loadConfig(process.env);
-    const options = defaultOrchestratorOptions(config);
-    const redis = createRedis(config, { keyPrefix: options.keyPrefix });
-    await redis.connect();
-    const record = await new DeploymentStore(redis).getJob(jobIdFor(usecase, variant, options.jobPrefix)).finally(() => redis.disconnect());
-    const logFile = record?.lastLogFile;
-    if (!logFile || !existsSync(logFile)) throw new DiamondError(`no log for ${usecase} variant ${variant}`, { code: 'DIAMOND_NO_LOG', hint: 'it has not been started yet; see `npx diamond status`' });
-    process.stdout.write(tailFile(logFile, lines) + '\n');
-    if (!follow) return;
-    let position = statSync(logFile).size;
-    await new Promise<void>((resolve) => {
-      watchFile(logFile, { interval: 500 }, (current) => {
-        if (current.size <= position) return;
-        createReadStream(logFile, { start: position, end: current.size - 1 }).pipe(process.stdout, { end: false });
-        position = current.size;
-      });
-      process.once('SIGINT', () => { unwatchFile(logFile); resolve(); });
+    const client = ControlClient.fromConfig(config);
+    const controller = abortOnSigint();
+    const query = new URLSearchParams({ lines: String(lines), ...(follow ? { follow: '1' } : {}) });
+    await untilAborted(controller, async () => {
+      for await (const chunk of await client.stream(`/v1/jobs/${segment(usecase)}/${segment(variant)}/logs?${query.toString()}`, controller.signal)) {
+        process.stdout.write(chunk);
+      }
     });
   },
 };
 
 export const serveOrchestratorCommand: CommandModule = {
   command: 'orchestrator',
-  describe: 'the orchestrator (reconcile loop over the deployed use cases) in the foreground',
+  describe: 'the orchestrator in the foreground: the reconcile loop over the deployed use cases and the control API',
   handler: async () => {
     const config = loadConfig(process.env);
     const log = createLogger(config, { bindings: { component: 'orchestrator' } });
-    const reconciler = new Reconciler(config, defaultOrchestratorOptions(config), log);
+    const options = defaultOrchestratorOptions(config);
+    const reconciler = new Reconciler(config, options, log);
     await reconciler.connect();
+    const api = await startControlApi(config, { options, logger: log }).catch(async (error: unknown) => {
+      await reconciler.stop();
+      throw error;
+    });
     const stop = (): void => {
       log.info('stopping the orchestrator; jobs keep running and are adopted by the next one');
-      reconciler.stop().catch((error: unknown) => log.error({ err: error }, 'stop failed'));
+      Promise.all([reconciler.stop(), api.close()]).catch((error: unknown) => log.error({ err: error }, 'stop failed'));
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    log.info({ orchestrator: reconciler.id, tickMs: config.orchestrator.tickMs }, 'orchestrator started');
+    log.info({ orchestrator: reconciler.id, tickMs: config.orchestrator.tickMs, controlApi: api.url }, `orchestrator started; control API at ${api.url}`);
     await reconciler.run();
   },
 };

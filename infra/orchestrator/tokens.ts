@@ -35,7 +35,7 @@ export class TokenStore {
   constructor(private readonly redis: Redis) {}
 
   /** Creates a token; the caller shows it once, it cannot be read back. */
-  async add(role: Role, name = role): Promise<string> {
+  async add(role: Role, name: string = role): Promise<string> {
     const token = `dmd_${randomBytes(24).toString('base64url')}`;
     const grant: TokenGrant = { role, name, createdAt: new Date().toISOString() };
     await this.redis.hset(TOKENS, digest(token), JSON.stringify(grant));

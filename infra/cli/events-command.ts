@@ -1,0 +1,58 @@
+/**
+ * `diamond events [--follow] [--since ISO | --last N] [--json]`: the orchestrator's lifecycle
+ * events (deployed, starting, running, failed, restarted, crash-looping, stopped, adopted,
+ * undeployed) through the control API's server-sent events. One line per event: time, job,
+ * event, version, error; `--json` prints each event's JSON on its own line.
+ */
+import type { CommandModule } from 'yargs';
+import { loadConfig } from '../../shared/config.ts';
+import { DiamondError } from '../../shared/errors.ts';
+import { abortOnSigint, ControlClient, untilAborted } from './control-client.ts';
+
+const text = (value: unknown): string => {
+  if (value === undefined || value === null || value === '') return '-';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+};
+
+/** `2026-11-01T10:10:00.000Z  uc.data_quality.A  running  3f2a9c1e  <error>` */
+export function formatEventLine(event: Record<string, unknown>): string {
+  const error = event['error'] ?? null;
+  return [text(event['at']), text(event['job']).padEnd(24), text(event['event']).padEnd(13), text(event['version'])].join('  ') + (error ? `  ${text(error)}` : '');
+}
+
+interface EventsArgs { follow: boolean; since: string | undefined; last: number | undefined; json: boolean }
+
+export const eventsCommand: CommandModule<object, EventsArgs> = {
+  command: 'events',
+  describe: "the use case jobs' lifecycle events (the recent ones; --follow streams new ones)",
+  builder: (y) => y
+    .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep streaming new events (Ctrl-C ends)' })
+    .option('since', { type: 'string', describe: 'replay events from this ISO time, e.g. 2026-11-01T10:00:00Z' })
+    .option('last', { alias: 'n', type: 'number', describe: 'replay this many of the latest events (default 20)' })
+    .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line' })
+    .conflicts('since', 'last'),
+  handler: async ({ follow, since, last, json }) => {
+    if (since !== undefined && Number.isNaN(Date.parse(since))) {
+      throw new DiamondError(`--since "${since}" is not a time`, { code: 'DIAMOND_BAD_ARGUMENT', hint: 'use an ISO-8601 time such as 2026-11-01T10:00:00Z' });
+    }
+    const config = loadConfig(process.env);
+    const client = ControlClient.fromConfig(config);
+    const query = new URLSearchParams({ follow: follow ? '1' : '0' });
+    if (since !== undefined) query.set('since', new Date(since).toISOString());
+    if (last !== undefined) query.set('last', String(last));
+    const controller = abortOnSigint();
+    let count = 0;
+    await untilAborted(controller, async () => {
+      for await (const message of client.events(`/v1/events?${query.toString()}`, controller.signal)) {
+        if (message.event === 'error') {
+          const { error } = JSON.parse(message.data) as { error?: string };
+          throw new DiamondError(`the events stream failed: ${error ?? message.data}`, { code: 'DIAMOND_EVENTS_FAILED', retriable: true, hint: 'retry; check Kafka with `npx diamond services status`' });
+        }
+        if (message.event !== 'lifecycle') continue;
+        count++;
+        process.stdout.write((json ? message.data : formatEventLine(JSON.parse(message.data) as Record<string, unknown>)) + '\n');
+      }
+    });
+    if (count === 0 && !follow && !json) process.stderr.write('no lifecycle events in that range (deploy a use case, or widen it with --since)\n');
+  },
+};

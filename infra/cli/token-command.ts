@@ -1,0 +1,58 @@
+/**
+ * `diamond token add --role <viewer|deployer|admin> [--name]` and `diamond token revoke
+ * <token>`: control API tokens, written to Redis directly (so the first token can be made
+ * before any API runs). The token is printed once; Redis keeps only its sha256.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
+import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
+import { createRedis } from '../../shared/redis.ts';
+import { defaultOrchestratorOptions } from '../orchestrator/reconciler.ts';
+import { ROLES, TokenStore, type Role } from '../orchestrator/tokens.ts';
+
+async function withTokens<T>(config: DiamondConfig, use: (tokens: TokenStore) => Promise<T>): Promise<T> {
+  const redis = createRedis(config, { keyPrefix: defaultOrchestratorOptions(config).keyPrefix });
+  redis.on('error', () => undefined); // reported by the failing call below
+  try {
+    await redis.connect().catch((cause: unknown) => {
+      throw new ServiceUnavailableError('Redis', config.redis.url, { cause });
+    });
+    return await use(new TokenStore(redis));
+  } finally {
+    redis.disconnect();
+  }
+}
+
+const tokenAdd: CommandModule<object, { role: string; name: string | undefined }> = {
+  command: 'add',
+  describe: 'create a control API token with a role; printed once (only its sha256 is stored)',
+  builder: (y) => y
+    .option('role', { type: 'string', choices: ROLES, demandOption: true, describe: 'viewer reads, deployer also deploys, admin also creates tokens' })
+    .option('name', { type: 'string', describe: 'a label for the token, shown in the orchestrator log (default: the role)' }),
+  handler: async ({ role, name }) => {
+    const config = loadConfig(process.env);
+    const token = await withTokens(config, (tokens) => tokens.add(role as Role, name ?? role));
+    process.stdout.write(`${token}\n`);
+    process.stderr.write(`${role} token "${name ?? role}" created; it is not shown again (use it as DIAMOND_TOKEN or Authorization: Bearer <token>)\n`);
+  },
+};
+
+const tokenRevoke: CommandModule<object, { token: string }> = {
+  command: 'revoke <token>',
+  describe: 'revoke a control API token',
+  builder: (y) => y.positional('token', { type: 'string', demandOption: true }),
+  handler: async ({ token }) => {
+    const config = loadConfig(process.env);
+    if (!(await withTokens(config, (tokens) => tokens.revoke(token)))) {
+      throw new DiamondError('no such token', { code: 'DIAMOND_TOKEN_UNKNOWN', hint: 'it was revoked already, or belongs to another Redis' });
+    }
+    process.stdout.write('revoked\n');
+  },
+};
+
+export const tokenCommand: CommandModule = {
+  command: 'token <command>',
+  describe: 'bearer tokens of the orchestrator control API',
+  builder: (y: Argv) => y.command(tokenAdd).command(tokenRevoke).demandCommand(1),
+  handler: () => undefined,
+};

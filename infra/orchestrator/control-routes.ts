@@ -1,0 +1,224 @@
+/**
+ * The control API's pure parts: the route table (method, path pattern, required role),
+ * matching a request to it, the authorization decision, and request-body parsing. No I/O
+ * here, so all of it is unit-tested beside this file; `control-api.ts` does the I/O.
+ */
+import { DiamondError } from '../../shared/errors.ts';
+import { isRole, roleAllows, type Role, type TokenGrant } from './tokens.ts';
+
+/** An answer other than 2xx, as `{ error, hint, code }`. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly hint: string,
+    readonly code: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Codes whose meaning is not a refusal (422) or, when retriable, an outage (503). */
+const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+  DIAMOND_NOT_DEPLOYED: 404,
+  DIAMOND_NO_LOG: 404,
+  DIAMOND_KEYSPACE_MISSING: 503,
+};
+
+/**
+ * The HTTP status of an error: HttpError says it; a DiamondError is a refusal the caller can
+ * fix (422: validation, budget) unless its code says otherwise or it is retriable (503: a
+ * service is down); anything else is ours (500).
+ */
+export function statusForError(error: unknown): number {
+  if (error instanceof HttpError) return error.status;
+  if (error instanceof DiamondError) return STATUS_BY_CODE[error.code] ?? (error.retriable ? 503 : 422);
+  return 500;
+}
+
+export type RouteName = 'healthz' | 'status' | 'deploy' | 'undeploy' | 'logs' | 'events' | 'ab' | 'createToken' | 'replay';
+
+export interface RouteSpec {
+  readonly name: RouteName;
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  /** Segments; `:name` captures one path segment. */
+  readonly path: string;
+  /** null = no token needed. */
+  readonly role: Role | null;
+}
+
+export const ROUTES: readonly RouteSpec[] = [
+  { name: 'healthz', method: 'GET', path: '/healthz', role: null },
+  { name: 'status', method: 'GET', path: '/v1/status', role: 'viewer' },
+  { name: 'deploy', method: 'POST', path: '/v1/deployments', role: 'deployer' },
+  { name: 'undeploy', method: 'DELETE', path: '/v1/deployments/:usecase/:variant', role: 'deployer' },
+  { name: 'logs', method: 'GET', path: '/v1/jobs/:usecase/:variant/logs', role: 'viewer' },
+  { name: 'events', method: 'GET', path: '/v1/events', role: 'viewer' },
+  { name: 'ab', method: 'GET', path: '/v1/ab/:usecase', role: 'viewer' },
+  { name: 'createToken', method: 'POST', path: '/v1/tokens', role: 'admin' },
+  // Replay (`diamond replay`): its handler in control-api.ts answers 501 until
+  // `replayUsecase` lands; the route, role and body shape are fixed here.
+  { name: 'replay', method: 'POST', path: '/v1/replay', role: 'deployer' },
+];
+
+export type RouteMatch =
+  | { readonly kind: 'route'; readonly route: RouteSpec; readonly params: Readonly<Record<string, string>> }
+  | { readonly kind: 'method-not-allowed'; readonly allow: readonly string[] }
+  | { readonly kind: 'not-found' };
+
+function matchPath(pattern: string, pathname: string): Record<string, string> | null {
+  const want = pattern.split('/');
+  const got = pathname.replace(/\/+$/, '').split('/');
+  if (want.length !== got.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const segment = want[i]!;
+    const actual = got[i]!;
+    if (segment.startsWith(':')) {
+      let value: string;
+      try {
+        value = decodeURIComponent(actual);
+      } catch {
+        return null;
+      }
+      if (value === '') return null;
+      params[segment.slice(1)] = value;
+    } else if (segment !== actual) {
+      return null;
+    }
+  }
+  return params;
+}
+
+export function matchRoute(method: string, pathname: string, routes: readonly RouteSpec[] = ROUTES): RouteMatch {
+  const allow: string[] = [];
+  for (const route of routes) {
+    const params = matchPath(route.path, pathname);
+    if (!params) continue;
+    if (route.method === method) return { kind: 'route', route, params };
+    allow.push(route.method);
+  }
+  return allow.length > 0 ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };
+}
+
+/** The token of `Authorization: Bearer <token>`, or null. */
+export function bearerToken(header: string | undefined): string | null {
+  return /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1] ?? null;
+}
+
+export type AuthDecision = { readonly ok: true } | { readonly ok: false; readonly error: HttpError };
+
+const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="diamond"' };
+
+/**
+ * No token or an unknown one → 401 (with the Bearer challenge); a known token whose role is
+ * below the route's → 403 naming the role needed.
+ */
+export function authorize(required: Role | null, presented: string | null, grant: TokenGrant | null): AuthDecision {
+  if (required === null) return { ok: true };
+  if (!presented) {
+    return { ok: false, error: new HttpError(401, 'this call needs a bearer token: Authorization: Bearer <token>', 'create one with `npx diamond token add --role viewer|deployer|admin`', 'DIAMOND_UNAUTHORIZED', CHALLENGE) };
+  }
+  if (!grant) {
+    return { ok: false, error: new HttpError(401, 'this token is not valid (unknown or revoked)', 'create a new one with `npx diamond token add --role <role>`', 'DIAMOND_UNAUTHORIZED', { 'WWW-Authenticate': 'Bearer realm="diamond", error="invalid_token"' }) };
+  }
+  if (!roleAllows(grant.role, required)) {
+    return { ok: false, error: new HttpError(403, `this call needs the ${required} role; token "${grant.name}" has the ${grant.role} role`, `ask an admin for a ${required} token (\`npx diamond token add --role ${required}\`)`, 'DIAMOND_FORBIDDEN') };
+  }
+  return { ok: true };
+}
+
+/** Names the SDK accepts (usecases/sdk/diamond_sdk/manifest.py). */
+const USECASE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
+const VARIANT_NAME = /^[A-Z]$/;
+
+const badField = (field: string, problem: string, hint: string): HttpError => new HttpError(400, `${field} ${problem}`, hint, 'DIAMOND_BAD_REQUEST');
+
+export function checkUsecaseName(value: unknown, field = 'usecase'): string {
+  if (typeof value !== 'string' || !USECASE_NAME.test(value)) throw badField(field, 'must be a use case name', 'lower_snake_case letters, digits and _, e.g. data_quality');
+  return value;
+}
+
+export function checkVariantName(value: unknown, field = 'variant'): string {
+  if (typeof value !== 'string' || !VARIANT_NAME.test(value)) throw badField(field, 'must be a variant name', 'one capital letter: A, B, …');
+  return value;
+}
+
+function optionalString(body: Record<string, unknown>, field: string, hint: string): string | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.trim() === '') throw badField(field, 'must be a non-empty string', hint);
+  return value;
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badField('body', 'must be a JSON object', 'send e.g. {"usecase": "data_quality"}');
+  return value as Record<string, unknown>;
+}
+
+export interface DeployBody {
+  readonly usecase: string;
+  readonly variant: string;
+  /** A folder on the orchestrator's machine; default usecases/<usecase>. */
+  readonly dir?: string;
+  readonly startingOffsets?: 'earliest' | 'latest';
+  readonly trigger?: string;
+}
+
+export function parseDeployBody(value: unknown): DeployBody {
+  const body = asObject(value);
+  const usecase = checkUsecaseName(body['usecase']);
+  const variant = body['variant'] === undefined ? 'A' : checkVariantName(body['variant']);
+  const dir = optionalString(body, 'dir', 'an absolute folder on the orchestrator\'s machine, or leave it out for usecases/<usecase>');
+  const startingOffsets = optionalString(body, 'startingOffsets', 'earliest or latest');
+  if (startingOffsets !== undefined && startingOffsets !== 'earliest' && startingOffsets !== 'latest') throw badField('startingOffsets', `is "${startingOffsets}"`, 'earliest or latest');
+  const trigger = optionalString(body, 'trigger', 'a duration such as 500ms or 10 seconds');
+  return { usecase, variant, ...(dir ? { dir } : {}), ...(startingOffsets ? { startingOffsets } : {}), ...(trigger ? { trigger } : {}) };
+}
+
+export interface TokenBody {
+  readonly role: Role;
+  readonly name?: string;
+}
+
+export function parseTokenBody(value: unknown): TokenBody {
+  const body = asObject(value);
+  const role = body['role'];
+  if (typeof role !== 'string' || !isRole(role)) throw badField('role', 'must be viewer, deployer or admin', 'send e.g. {"role": "deployer", "name": "ci"}');
+  const name = optionalString(body, 'name', 'a label for the token, e.g. ci or alice');
+  return { role, ...(name ? { name } : {}) };
+}
+
+export interface EventsQuery {
+  /** Replay events at or after this time (epoch ms). */
+  readonly since?: number;
+  /** Replay this many of the latest events. */
+  readonly last?: number;
+  readonly follow: boolean;
+}
+
+export const MAX_REPLAY_EVENTS = 10_000;
+/** What `/v1/events` replays when neither `since` nor `last` is given. */
+export const DEFAULT_LAST_EVENTS = 20;
+
+export function parseEventsQuery(params: URLSearchParams): EventsQuery {
+  const follow = !['0', 'false', 'no'].includes(params.get('follow') ?? '1');
+  const sinceText = params.get('since');
+  const lastText = params.get('last');
+  if (sinceText && lastText) throw badField('since', 'and last cannot both be given', 'use one of them');
+  if (sinceText) {
+    const since = /^\d+$/.test(sinceText) ? Number(sinceText) : Date.parse(sinceText);
+    if (!Number.isFinite(since)) throw badField('since', `is "${sinceText}"`, 'an ISO-8601 time such as 2026-11-01T10:00:00Z, or epoch milliseconds');
+    return { since, follow };
+  }
+  return { last: parseCount(lastText, 'last', DEFAULT_LAST_EVENTS, MAX_REPLAY_EVENTS), follow };
+}
+
+/** An integer query parameter from 0 to `max`. */
+export function parseCount(text: string | null, field: string, fallback: number, max: number): number {
+  if (text === null || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0 || value > max) throw badField(field, `is "${text}"`, `an integer from 0 to ${max}`);
+  return value;
+}
