@@ -1,0 +1,233 @@
+/**
+ * `diamond up` / `diamond down` on the real services, without Spark. The platform under
+ * test is isolated from the checkout's own (which may be running):
+ * - its own DIAMOND_HOME (pid files, logs, local.json, job folders): the services are
+ *   healthy, so `servicesUp` reuses them and never starts anything in that home (checked
+ *   first);
+ * - its own Redis database (claimed, flushed at the end): orchestrator state, lease and
+ *   tokens do not meet the real deployments;
+ * - its own HTTP ports (28000–28999);
+ * - upstream without the raw-topic normalizer and downstream with only its API, so the
+ *   test joins none of the real consumer groups (it would steal their partitions).
+ * The cold `up` runs in-process with those components; the warm `up` and `down` run the
+ * CLI as a child process and must reuse and stop exactly what the cold one started.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
+import { checkKafka } from '../../shared/kafka.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { checkRedis, createRedis } from '../../shared/redis.ts';
+import { readLocalPlatform } from '../../infra/cli/local-config.ts';
+import { writeLocalPlatformFile } from '../../infra/platform/admin-token.ts';
+import { componentPaths, platformComponents, platformUp, PLATFORM_COMPONENTS, stopComponent, type ComponentResult, type PlatformComponent } from '../../infra/platform/local-platform.ts';
+import { defaultOrchestratorOptions } from '../../infra/orchestrator/reconciler.ts';
+import { jobIdFor, type JobProcess } from '../../infra/orchestrator/state.ts';
+import { DeploymentStore } from '../../infra/orchestrator/store.ts';
+import { TokenStore } from '../../infra/orchestrator/tokens.ts';
+import { isAlive, startDetached } from '../../infra/services/processes.ts';
+import { servicesStatus, servicesUp } from '../../infra/services/local-services.ts';
+import { config as sharedConfig, uniqueName } from '../support/env.ts';
+
+const CLAIM_KEY = 'diamond:test:claim';
+
+/** A Redis database nobody uses (empty), claimed atomically with SET NX. */
+async function claimRedisDatabase(baseUrl: string): Promise<string> {
+  const databases = Array.from({ length: 15 }, (_, i) => i + 1).sort(() => Math.random() - 0.5);
+  for (const db of databases) {
+    const url = new URL(baseUrl);
+    url.pathname = `/${db}`;
+    const redis = new Redis(url.toString());
+    try {
+      if ((await redis.dbsize()) === 0 && (await redis.set(CLAIM_KEY, 'platform.test.ts', 'NX')) === 'OK') return url.toString();
+    } finally {
+      redis.disconnect();
+    }
+  }
+  throw new Error('no empty Redis database among 1–15 to isolate the test in');
+}
+
+async function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+async function freePortTriple(): Promise<[number, number, number]> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 28000 + Math.floor(Math.random() * 997);
+    const ports: [number, number, number] = [base, base + 1, base + 2];
+    if ((await Promise.all(ports.map(isPortFree))).every(Boolean)) return ports;
+  }
+  throw new Error('no three free ports in 28000–28999');
+}
+
+function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string; seconds: number }> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [join(sharedConfig.projectRoot, 'infra', 'cli', 'bin.js'), ...args], { env, cwd: sharedConfig.projectRoot, timeout: 180_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`diamond ${args.join(' ')} failed: ${error.message}\n${stdout}\n${stderr}`));
+      else resolve({ stdout, stderr, seconds: (performance.now() - started) / 1000 });
+    });
+  });
+}
+
+async function httpStatus(url: string, token?: string): Promise<number> {
+  const response = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(5000) });
+  await response.body?.cancel();
+  return response.status;
+}
+
+interface Platform {
+  readonly home: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly config: DiamondConfig;
+  readonly components: PlatformComponent[];
+  cold: ComponentResult[];
+  fakeJob: JobProcess | null;
+}
+
+let platform: Platform | null = null;
+
+test.before(async () => {
+  const unhealthy = (await servicesStatus(sharedConfig)).filter((s) => !s.healthy);
+  if (unhealthy.length > 0) throw new Error(`services down: ${unhealthy.map((s) => s.name).join(', ')}; run \`npx diamond services up\` first (the test must not start its own)`);
+  const home = mkdtempSync(join(tmpdir(), 'diamond-platform-test-'));
+  const [ingest, feedback, control] = await freePortTriple();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DIAMOND_HOME: home,
+    DIAMOND_REDIS_URL: await claimRedisDatabase(sharedConfig.redis.url),
+    DIAMOND_INGEST_PORT: String(ingest), DIAMOND_FEEDBACK_PORT: String(feedback), DIAMOND_CONTROL_PORT: String(control),
+    DIAMOND_TOKEN: '', DIAMOND_LOG_LEVEL: 'info',
+  };
+  const config = loadConfig(env);
+  const components = platformComponents(config).map((component) => ({
+    ...component,
+    args: component.name === 'upstream' ? [...component.args, '--no-raw-topics'] : component.name === 'downstream' ? [...component.args, '--parts', 'api'] : component.args,
+  }));
+  platform = { home, env, config, components, cold: [], fakeJob: null };
+});
+
+test.after.always(async () => {
+  if (!platform) return;
+  const { config, home, fakeJob } = platform;
+  for (const name of PLATFORM_COMPONENTS) await stopComponent(config, name, platform.components).catch(() => undefined);
+  if (fakeJob && isAlive(fakeJob.groupPid)) process.kill(-fakeJob.groupPid, 'SIGKILL');
+  const redis = new Redis(config.redis.url);
+  await redis.flushdb().finally(() => redis.disconnect()); // the claimed database, claim included
+  rmSync(home, { recursive: true, force: true });
+});
+
+test.serial('cold up starts the orchestrator, upstream and downstream, waits for their health and writes a working admin token', async (t) => {
+  const { config, env, components } = platform!;
+  const log = createLogger(config, { fd: 2, bindings: { test: 'platform' } });
+  const started = performance.now();
+  const services = await servicesUp(config, log);
+  t.true(services.every((s) => s.outcome === 'reused' || s.outcome === 'external'), 'the services are reused, never started in the test home');
+  const lines: string[] = [];
+  platform!.cold = await platformUp(config, log, { env, components, onResult: (r) => lines.push(`${r.name} ${r.outcome} ${r.seconds} s pid ${r.pid}`) });
+  const local = await writeLocalPlatformFile(config);
+  t.log(`cold up: ${((performance.now() - started) / 1000).toFixed(1)} s (${lines.join('; ')})`);
+
+  t.deepEqual(platform!.cold.map((r) => [r.name, r.outcome]), [['orchestrator', 'started'], ['upstream', 'started'], ['downstream', 'started']]);
+  for (const result of platform!.cold) {
+    t.is(await httpStatus(result.healthUrl), 200, `${result.name} answers at ${result.healthUrl}`);
+    t.true(existsSync(componentPaths(config, result.name).logFile));
+    t.true(readFileSync(`/proc/${result.pid}/cmdline`, 'utf8').includes(`diamond-${result.name}@${config.home}`), 'marked with its name and home');
+  }
+
+  t.true(local.tokenCreated);
+  const file = readLocalPlatform(config);
+  t.truthy(file?.token);
+  t.is(file?.controlUrl, `http://127.0.0.1:${config.http.controlPort}`);
+  t.is(file?.ingestUrl, `http://127.0.0.1:${config.http.ingestPort}`);
+  t.is(file?.feedbackUrl, `http://127.0.0.1:${config.http.feedbackPort}`);
+  const redis = createRedis(config, { keyPrefix: defaultOrchestratorOptions(config).keyPrefix });
+  await redis.connect();
+  t.is((await new TokenStore(redis).verify(file!.token))?.role, 'admin');
+  redis.disconnect();
+  t.is(await httpStatus(`${file!.controlUrl}/v1/status`, file!.token), 200, 'the control API accepts the token');
+  t.is(await httpStatus(`${file!.controlUrl}/v1/status`), 401);
+});
+
+test.serial('a second up (the CLI) reuses every process and the token within seconds', async (t) => {
+  const { env, cold } = platform!;
+  const { stdout, seconds } = await runCli(['up', '--json'], env);
+  const summary = JSON.parse(stdout) as { platform: ComponentResult[]; services: { outcome: string }[]; tokenCreated: boolean; localConfig: string; endpoints: Record<string, string> };
+  t.log(`warm up (CLI, incl. node start): ${seconds.toFixed(1)} s`);
+  t.deepEqual(summary.platform.map((r) => [r.name, r.outcome, r.pid]), cold.map((r) => [r.name, 'reused', r.pid]));
+  t.true(summary.services.every((s) => s.outcome === 'reused' || s.outcome === 'external'));
+  t.false(summary.tokenCreated);
+  t.is(summary.localConfig, join(platform!.home, 'local.json'));
+  t.true(seconds < 30, `a warm up takes seconds, took ${seconds.toFixed(1)} s`);
+});
+
+test.serial('down --keep-services stops exactly those processes and the live jobs (kept deployed, state stopped), and leaves the services up', async (t) => {
+  const { config, env, cold, home } = platform!;
+  // A stand-in job: a process group whose "driver" exits 0 on SIGTERM, like the runner after its batch.
+  const dir = join(home, 'fake-job');
+  mkdirSync(dir, { recursive: true });
+  const driverPidFile = join(dir, 'driver.pid');
+  const exitFile = join(dir, 'exit');
+  const logFile = join(dir, 'job.log');
+  const group = startDetached({
+    command: '/bin/sh', args: ['-c', `echo $$ > "$0"; trap 'echo 0 > "$1"; exit 0' TERM; while :; do sleep 0.1; done`, driverPidFile, exitFile],
+    logFile, pidFile: join(dir, 'group.pid'), marker: driverPidFile,
+  });
+  const fakeJob: JobProcess = { groupPid: group.pid, marker: driverPidFile, driverPidFile, exitFile, logFile, version: 'fake1', startedAt: Date.now() };
+  platform!.fakeJob = fakeJob;
+  while (!existsSync(driverPidFile) || readFileSync(driverPidFile, 'utf8').trim() === '') await sleep(50);
+
+  const usecase = uniqueName('platform_test').replaceAll('-', '_');
+  const jobId = jobIdFor(usecase, 'A');
+  const redis = createRedis(config, { keyPrefix: defaultOrchestratorOptions(config).keyPrefix });
+  await redis.connect();
+  const store = new DeploymentStore(redis);
+  try {
+    // Deployed with the version it runs, so the test's orchestrator leaves it running.
+    const deployment = await store.putDeployment({ usecase, variant: 'A', folder: join(dir, 'nowhere'), version: 'fake1' });
+    await store.putJob({
+      jobId, usecase, variant: 'A', state: 'running', generation: deployment.generation, current: fakeJob, next: null, retiring: [],
+      restarts: 0, crashes: [], nextStartAt: null, lastError: null, lastLogFile: logFile, updatedAt: Date.now(),
+    });
+
+    const { stdout, seconds } = await runCli(['down', '--keep-services', '--json'], env);
+    t.log(`down --keep-services (CLI, with one job): ${seconds.toFixed(1)} s`);
+    const summary = JSON.parse(stdout) as { platform: { name: string; pid: number | null; stopped: boolean; forced: boolean }[]; jobs: { job: string; pids: number[]; forced: boolean }[] | null; services: unknown };
+    const byName = new Map(summary.platform.map((s) => [s.name, s]));
+    for (const result of cold) {
+      t.like(byName.get(result.name), { pid: result.pid, stopped: true, forced: false }, `${result.name} stopped gracefully`);
+      t.false(isAlive(result.pid!), `${result.name} pid ${result.pid} is gone`);
+    }
+    t.deepEqual(summary.platform.map((s) => s.name), ['upstream', 'orchestrator', 'downstream']);
+    t.deepEqual(summary.jobs, [{ job: jobId, usecase, variant: 'A', pids: [group.pid], forced: false }]);
+    t.false(isAlive(group.pid));
+    t.is(readFileSync(exitFile, 'utf8').trim(), '0', 'the job was asked to stop, not killed');
+    t.is(summary.services, null);
+
+    const record = await store.getJob(jobId);
+    t.like(record, { state: 'stopped', current: null, next: null, retiring: [] });
+    t.truthy(await store.getDeployment(usecase, 'A'), 'the deployment stays, so the next up starts it again');
+    t.is(await store.leaseHolder(), null, 'down released the lease it held while stopping jobs');
+  } finally {
+    redis.disconnect();
+  }
+
+  await t.notThrowsAsync(checkRedis(sharedConfig));
+  await t.notThrowsAsync(checkKafka(sharedConfig));
+  for (const name of PLATFORM_COMPONENTS) t.false(existsSync(componentPaths(config, name).pidFile));
+
+  // Nothing left to stop: a second down is a no-op.
+  const again = JSON.parse((await runCli(['down', '--keep-services', '--json'], env)).stdout) as { platform: { stopped: boolean }[]; jobs: unknown[] };
+  t.true(again.platform.every((s) => !s.stopped));
+  t.deepEqual(again.jobs, []);
+});
