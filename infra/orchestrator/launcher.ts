@@ -5,12 +5,17 @@
  * pid file, the exit-code file) goes into the JobProcess stored in Redis, so a restarted
  * orchestrator can adopt the job instead of starting a duplicate.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { DiamondConfig } from '../../shared/config.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { isAlive, startDetached, tailFile } from '../services/processes.ts';
 import { sparkSubmit } from '../services/spark.ts';
 import type { Deployment, JobProcess } from './state.ts';
+import { isUsecaseEnvReady, usecaseEnvAt, usecaseSparkSettings, type UsecaseSparkSettings } from './usecase-env.ts';
+
+const REBUILD_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'usecase-env-rebuild.ts');
 
 /** Topics and subjects jobs read and write; injectable so tests run isolated. */
 export interface JobTopics {
@@ -34,6 +39,7 @@ export class JobLauncher {
     private readonly config: DiamondConfig,
     private readonly topics: JobTopics,
     private readonly dirs: { readonly jobs: string; readonly checkpoints: string },
+    private readonly log?: Pick<Logger, 'warn'>,
   ) {}
 
   static directories(config: DiamondConfig): { jobs: string; checkpoints: string } {
@@ -47,6 +53,7 @@ export class JobLauncher {
     const driverPidFile = join(dir, `${stamp}.driver.pid`);
     const exitFile = join(dir, `${stamp}.exit`);
     const logFile = join(dir, `${stamp}.log`);
+    const python = this.pythonSettings(deployment, logFile);
     const submit = sparkSubmit(this.config, join(this.config.projectRoot, 'usecases', 'sdk', 'launch_job.py'), [
       '--usecase-dir', deployment.folder, '--variant', deployment.variant, '--job-id', jobId,
       '--brokers', this.config.kafka.brokers.join(','), '--registry-url', this.config.registry.url,
@@ -57,12 +64,15 @@ export class JobLauncher {
       ...(this.topics.feedbackSubject ? ['--feedback-subject', this.topics.feedbackSubject] : []),
       ...(deployment.settings.trigger ? ['--trigger', deployment.settings.trigger] : []),
       '--checkpoint-root', join(this.dirs.checkpoints, jobId), '--pid-file', driverPidFile,
-    ], { 'spark.app.name': jobId });
+    ], { 'spark.app.name': jobId, ...python.conf }, { archives: python.archives, env: python.env });
     // A shell leads the group and records spark-submit's exit code when the job ends on
     // its own; the driver pid file path is unique per start and marks the command line.
+    // A vanished Python environment is rebuilt first, inside the group (pip can take a
+    // minute; the reconcile loop must not wait for it), its output in the job's log.
+    const rebuild = python.rebuild ? `${shellQuote(python.rebuild)} && ` : '';
     const record = startDetached({
       command: '/bin/sh',
-      args: ['-c', '"$@"; echo $? > "$0"', exitFile, submit.command, ...submit.args],
+      args: ['-c', `${rebuild}"$@"; echo $? > "$0"`, exitFile, submit.command, ...submit.args],
       env: submit.env,
       cwd: this.config.projectRoot,
       logFile,
@@ -70,6 +80,25 @@ export class JobLauncher {
       marker: driverPidFile,
     });
     return { groupPid: record.pid, marker: driverPidFile, driverPidFile, exitFile, logFile, version: deployment.version, startedAt: Date.now() };
+  }
+
+  /**
+   * The job's own Python environment (deployment.pythonEnv): its interpreter for this job
+   * only, its archive on a cluster master, and the command that rebuilds it first when it
+   * vanished from the cache since the deploy.
+   */
+  private pythonSettings(deployment: Deployment, logFile: string): UsecaseSparkSettings & { rebuild: string[] | null } {
+    if (!deployment.pythonEnv) return { env: {}, archives: [], conf: {}, rebuild: null };
+    const env = usecaseEnvAt(this.config, deployment.pythonEnv);
+    const settings = usecaseSparkSettings(env, this.config.spark.master);
+    if (isUsecaseEnvReady(env)) return { ...settings, rebuild: null };
+    const msg = `the Python environment ${env.dir} of ${deployment.usecase} is gone from the cache; rebuilding it before the job starts`;
+    this.log?.warn({ usecase: deployment.usecase, variant: deployment.variant, pythonEnv: env.dir, logFile }, msg);
+    appendFileSync(logFile, JSON.stringify({ level: 'warn', time: Date.now(), msg }) + '\n');
+    return {
+      ...settings,
+      rebuild: [process.execPath, '--import', 'tsx', REBUILD_SCRIPT, deployment.folder, env.dir, this.config.cacheDir, this.config.spark.master],
+    };
   }
 
   /** Alive and still the process we started (not a reused pid). */
@@ -131,4 +160,8 @@ function signal(pid: number, name: NodeJS.Signals): void {
   } catch {
     // already gone
   }
+}
+
+function shellQuote(words: readonly string[]): string {
+  return words.map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(' ');
 }

@@ -12,7 +12,11 @@ CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 
 class RegistryError(RuntimeError):
-    """The registry refused a request or could not be reached."""
+    """The registry refused a request or could not be reached (`status` None)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class SchemaRegistry:
@@ -28,7 +32,7 @@ class SchemaRegistry:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
-            raise RegistryError(f"{method} {self.url}{path} answered {error.code}: {error.read().decode(errors='replace')}") from error
+            raise RegistryError(f"{method} {self.url}{path} answered {error.code}: {error.read().decode(errors='replace')}", error.code) from error
         except urllib.error.URLError as error:
             raise RegistryError(f"schema registry not reachable at {self.url}: {error.reason}; run `npx diamond services up`") from error
 
@@ -49,3 +53,13 @@ class SchemaRegistry:
 
     def schema_id(self, subject: str, version: int | str = "latest") -> int:
         return int(self._request("GET", f"/subjects/{subject}/versions/{version}")["id"])
+
+    def latest(self, subject: str) -> dict[str, Any] | None:
+        """The latest version of `subject` as {"id", "version", "schema": parsed JSON}; None when nothing is registered under it."""
+        try:
+            body = self._request("GET", f"/subjects/{subject}/versions/latest")
+        except RegistryError as error:
+            if error.status == 404:
+                return None
+            raise
+        return {"id": int(body["id"]), "version": int(body["version"]), "schema": json.loads(body["schema"])}
