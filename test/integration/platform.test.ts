@@ -21,19 +21,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
-import { checkKafka } from '../../shared/kafka.ts';
+import { checkKafka, ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { checkRedis, createRedis } from '../../shared/redis.ts';
 import { readLocalPlatform } from '../../infra/cli/local-config.ts';
 import { writeLocalPlatformFile } from '../../infra/platform/admin-token.ts';
 import { componentPaths, platformComponents, platformUp, PLATFORM_COMPONENTS, stopComponent, type ComponentResult, type PlatformComponent } from '../../infra/platform/local-platform.ts';
-import { defaultOrchestratorOptions } from '../../infra/orchestrator/reconciler.ts';
-import { jobIdFor, type JobProcess } from '../../infra/orchestrator/state.ts';
+import { stopJobs } from '../../infra/platform/job-shutdown.ts';
+import { readJobOffsets } from '../../infra/orchestrator/offsets.ts';
+import { defaultOrchestratorOptions, type OrchestratorOptions } from '../../infra/orchestrator/reconciler.ts';
+import { jobIdFor, type JobProcess, type JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { TokenStore } from '../../infra/orchestrator/tokens.ts';
 import { isAlive, startDetached } from '../../infra/services/processes.ts';
 import { servicesStatus, servicesUp } from '../../infra/services/local-services.ts';
-import { config as sharedConfig, uniqueName } from '../support/env.ts';
+import { config as sharedConfig, consumeUntil, testKafka, uniqueName } from '../support/env.ts';
 
 const CLAIM_KEY = 'diamond:test:claim';
 
@@ -86,6 +88,27 @@ async function httpStatus(url: string, token?: string): Promise<number> {
   return response.status;
 }
 
+/** A stand-in job: a process group whose "driver" exits 0 on SIGTERM, like the runner after its batch. */
+async function startFakeJob(dir: string): Promise<JobProcess> {
+  mkdirSync(dir, { recursive: true });
+  const driverPidFile = join(dir, 'driver.pid');
+  const exitFile = join(dir, 'exit');
+  const logFile = join(dir, 'job.log');
+  const group = startDetached({
+    command: '/bin/sh', args: ['-c', `echo $$ > "$0"; trap 'echo 0 > "$1"; exit 0' TERM; while :; do sleep 0.1; done`, driverPidFile, exitFile],
+    logFile, pidFile: join(dir, 'group.pid'), marker: driverPidFile,
+  });
+  while (!existsSync(driverPidFile) || readFileSync(driverPidFile, 'utf8').trim() === '') await sleep(50);
+  return { groupPid: group.pid, marker: driverPidFile, driverPidFile, exitFile, logFile, version: 'fake1', startedAt: Date.now() };
+}
+
+function runningRecord(jobId: string, usecase: string, generation: number, job: JobProcess): JobRecord {
+  return {
+    jobId, usecase, variant: 'A', state: 'running', generation, current: job, next: null, retiring: [],
+    restarts: 0, crashes: [], nextStartAt: null, lastError: null, lastLogFile: job.logFile, updatedAt: Date.now(),
+  };
+}
+
 interface Platform {
   readonly home: string;
   readonly env: NodeJS.ProcessEnv;
@@ -129,7 +152,7 @@ test.after.always(async () => {
 
 test.serial('cold up starts the orchestrator, upstream and downstream, waits for their health and writes a working admin token', async (t) => {
   const { config, env, components } = platform!;
-  const log = createLogger(config, { fd: 2, bindings: { test: 'platform' } });
+  const log = createLogger({ logLevel: 'warn' }, { fd: 2, bindings: { test: 'platform' } });
   const started = performance.now();
   const services = await servicesUp(config, log);
   t.true(services.every((s) => s.outcome === 'reused' || s.outcome === 'external'), 'the services are reused, never started in the test home');
@@ -173,19 +196,9 @@ test.serial('a second up (the CLI) reuses every process and the token within sec
 
 test.serial('down --keep-services stops exactly those processes and the live jobs (kept deployed, state stopped), and leaves the services up', async (t) => {
   const { config, env, cold, home } = platform!;
-  // A stand-in job: a process group whose "driver" exits 0 on SIGTERM, like the runner after its batch.
-  const dir = join(home, 'fake-job');
-  mkdirSync(dir, { recursive: true });
-  const driverPidFile = join(dir, 'driver.pid');
-  const exitFile = join(dir, 'exit');
-  const logFile = join(dir, 'job.log');
-  const group = startDetached({
-    command: '/bin/sh', args: ['-c', `echo $$ > "$0"; trap 'echo 0 > "$1"; exit 0' TERM; while :; do sleep 0.1; done`, driverPidFile, exitFile],
-    logFile, pidFile: join(dir, 'group.pid'), marker: driverPidFile,
-  });
-  const fakeJob: JobProcess = { groupPid: group.pid, marker: driverPidFile, driverPidFile, exitFile, logFile, version: 'fake1', startedAt: Date.now() };
+  const fakeJob = await startFakeJob(join(home, 'fake-job'));
   platform!.fakeJob = fakeJob;
-  while (!existsSync(driverPidFile) || readFileSync(driverPidFile, 'utf8').trim() === '') await sleep(50);
+  const { exitFile } = fakeJob;
 
   const usecase = uniqueName('platform_test').replaceAll('-', '_');
   const jobId = jobIdFor(usecase, 'A');
@@ -194,11 +207,8 @@ test.serial('down --keep-services stops exactly those processes and the live job
   const store = new DeploymentStore(redis);
   try {
     // Deployed with the version it runs, so the test's orchestrator leaves it running.
-    const deployment = await store.putDeployment({ usecase, variant: 'A', folder: join(dir, 'nowhere'), version: 'fake1' });
-    await store.putJob({
-      jobId, usecase, variant: 'A', state: 'running', generation: deployment.generation, current: fakeJob, next: null, retiring: [],
-      restarts: 0, crashes: [], nextStartAt: null, lastError: null, lastLogFile: logFile, updatedAt: Date.now(),
-    });
+    const deployment = await store.putDeployment({ usecase, variant: 'A', folder: join(home, 'nowhere'), version: 'fake1' });
+    await store.putJob(runningRecord(jobId, usecase, deployment.generation, fakeJob));
 
     const { stdout, seconds } = await runCli(['down', '--keep-services', '--json'], env);
     t.log(`down --keep-services (CLI, with one job): ${seconds.toFixed(1)} s`);
@@ -209,8 +219,8 @@ test.serial('down --keep-services stops exactly those processes and the live job
       t.false(isAlive(result.pid!), `${result.name} pid ${result.pid} is gone`);
     }
     t.deepEqual(summary.platform.map((s) => s.name), ['upstream', 'orchestrator', 'downstream']);
-    t.deepEqual(summary.jobs, [{ job: jobId, usecase, variant: 'A', pids: [group.pid], forced: false }]);
-    t.false(isAlive(group.pid));
+    t.deepEqual(summary.jobs, [{ job: jobId, usecase, variant: 'A', pids: [fakeJob.groupPid], forced: false }]);
+    t.false(isAlive(fakeJob.groupPid));
     t.is(readFileSync(exitFile, 'utf8').trim(), '0', 'the job was asked to stop, not killed');
     t.is(summary.services, null);
 
@@ -230,4 +240,42 @@ test.serial('down --keep-services stops exactly those processes and the live job
   const again = JSON.parse((await runCli(['down', '--keep-services', '--json'], env)).stdout) as { platform: { stopped: boolean }[]; jobs: unknown[] };
   t.true(again.platform.every((s) => !s.stopped));
   t.deepEqual(again.jobs, []);
+});
+
+test.serial('stopping jobs commits their last progress reports with the orchestrator\'s handler and publishes stopped events', async (t) => {
+  const { config, home } = platform!;
+  const options: OrchestratorOptions = {
+    ...defaultOrchestratorOptions(config),
+    keyPrefix: `${uniqueName('platform-test')}:`,
+    jobPrefix: `${uniqueName('pt')}.`,
+    topics: { input: uniqueName('pt-records'), output: uniqueName('pt-feedback'), rejected: uniqueName('pt-rejected'), progress: uniqueName('pt-progress'), events: uniqueName('pt-events') },
+    progressGroup: uniqueName('pt-orchestrator'),
+    jobsDir: join(home, 'drain', 'jobs'),
+    checkpointsDir: join(home, 'drain', 'checkpoints'),
+  };
+  const kafka = testKafka();
+  const admin = kafka.admin();
+  const producer = kafka.producer();
+  await Promise.all([admin.connect(), producer.connect()]);
+  const redis = createRedis(config, { keyPrefix: options.keyPrefix });
+  await redis.connect();
+  const fakeJob = await startFakeJob(join(home, 'drain', 'fake-job'));
+  try {
+    await ensureTopics(admin, [{ topic: options.topics.input, partitions: 1 }, { topic: options.topics.progress, partitions: 1 }, { topic: options.topics.events, partitions: 1 }]);
+    await producer.send({ topic: options.topics.input, messages: [{ value: 'a' }, { value: 'b' }, { value: 'c' }] });
+    const jobId = jobIdFor('drained', 'A', options.jobPrefix);
+    await new DeploymentStore(redis).putJob(runningRecord(jobId, 'drained', 1, fakeJob));
+    // The job's last finished batch, reported while no orchestrator consumed the progress topic.
+    await producer.send({ topic: options.topics.progress, messages: [{ key: jobId, value: JSON.stringify({ job: jobId, version: 'fake1', event: 'progress', end_offsets: { '0': 3 }, at: new Date().toISOString() }) }] });
+
+    const stopped = await stopJobs(config, options, createLogger({ logLevel: 'warn' }, { fd: 2, bindings: { test: 'platform' } }), { graceMs: 10_000 });
+    t.deepEqual(stopped.map((job) => [job.job, job.forced]), [[jobId, false]]);
+    t.deepEqual(await readJobOffsets(admin, jobId, options.topics.input), { '0': 3 }, 'the next start resumes after the last reported batch');
+    const events = await consumeUntil(kafka, options.topics.events, (messages) => messages.length >= 1, 30_000);
+    t.like(JSON.parse(events[0]!.value!.toString()), { event: 'stopped', job: jobId, exitCode: 0, by: 'diamond down' });
+  } finally {
+    if (isAlive(fakeJob.groupPid)) process.kill(-fakeJob.groupPid, 'SIGKILL');
+    redis.disconnect();
+    await Promise.all([admin.disconnect(), producer.disconnect()]);
+  }
 });
