@@ -43,6 +43,7 @@ export const upCommand: CommandModule<object, { json: boolean }> = {
     });
     const platform: ComponentResult[] = await platformUp(config, logger, {
       env: process.env,
+      onStep: (name, message) => { if (!json) out(`… ${name.padEnd(12)} ${message}`); },
       onResult: (r) => { if (!json) out(upLine(r.name, r.healthUrl, r.outcome, r.seconds, r.pid)); },
     });
     const local = await writeLocalPlatformFile(config);

@@ -65,6 +65,8 @@ export interface PlatformUpOptions {
   readonly env: NodeJS.ProcessEnv;
   /** Default `platformComponents(config)`. */
   readonly components?: readonly PlatformComponent[];
+  /** A component is being started or waited for (before its result). */
+  readonly onStep?: (name: ComponentName, message: string) => void;
   readonly onResult?: (result: ComponentResult) => void;
 }
 
@@ -88,7 +90,7 @@ export async function platformUp(config: DiamondConfig, log: Logger, options: Pl
   const started = performance.now();
   const secondsSoFar = (): number => Math.round((performance.now() - started) / 100) / 10;
   // Every component starts and is waited for at once; results are reported in order.
-  const waits = components.map((component) => bringUp(config, component, options.env, log).then(
+  const waits = components.map((component) => bringUp(config, component, options, log).then(
     ({ outcome, pid }) => ({ ok: true as const, outcome, pid, seconds: secondsSoFar() }),
     (error: unknown) => ({ ok: false as const, message: error instanceof Error ? error.message : String(error) }),
   ));
@@ -110,7 +112,7 @@ export async function platformUp(config: DiamondConfig, log: Logger, options: Pl
 }
 
 /** Reuses the component when it serves, else starts it; resolves once it serves. */
-async function bringUp(config: DiamondConfig, component: PlatformComponent, env: NodeJS.ProcessEnv, log: Logger): Promise<{ outcome: ComponentOutcome; pid: number | null }> {
+async function bringUp(config: DiamondConfig, component: PlatformComponent, options: PlatformUpOptions, log: Logger): Promise<{ outcome: ComponentOutcome; pid: number | null }> {
   const { logFile, pidFile } = componentPaths(config, component.name);
   const ours = runningProcess(pidFile);
   if (await isHealthy(component.healthUrl)) {
@@ -118,14 +120,18 @@ async function bringUp(config: DiamondConfig, component: PlatformComponent, env:
     return { outcome: ours ? 'reused' : 'external', pid: ours?.pid ?? null };
   }
   // Ours and alive but not answering: still starting (another `up`) or wedged; wait for it.
-  if (ours) return { outcome: 'reused', pid: await waitHealthy(component, ours.pid) };
+  if (ours) {
+    options.onStep?.(component.name, `pid ${ours.pid} is running but does not answer yet; waiting`);
+    return { outcome: 'reused', pid: await waitHealthy(component, ours.pid) };
+  }
   const marker = componentMarker(config, component.name);
   const record = startDetached({
     command: process.execPath,
     args: [`--title=${marker}`, join(config.projectRoot, 'infra', 'cli', 'bin.js'), ...component.args],
-    env, cwd: config.projectRoot, logFile, pidFile, marker,
+    env: options.env, cwd: config.projectRoot, logFile, pidFile, marker,
   });
   log.debug({ component: component.name, pid: record.pid, logFile }, 'started');
+  options.onStep?.(component.name, `starting, pid ${record.pid} (log: ${logFile})`);
   return { outcome: 'started', pid: await waitHealthy(component, record.pid) };
 }
 
