@@ -32,9 +32,9 @@ import { AbSource } from './ab-source.ts';
 import { deployUsecase, jobStatuses, resolveUsecaseFolder, undeployUsecase } from './control.ts';
 import {
   authorize, bearerToken, checkUsecaseName, checkVariantName, HttpError, matchRoute, parseCount, parseDeployBody, parseEventsQuery, parseTokenBody,
-  statusForError, type RouteName,
+  statusForError, type EventsQuery, type RouteName,
 } from './control-routes.ts';
-import { feedRange, openEventFeed, type OpenFeed } from './event-feed.ts';
+import { feedRange, openEventFeed, type FeedRange, type OpenFeed } from './event-feed.ts';
 import { followLog, tailLines } from './log-tail.ts';
 import { EventPublisher, type OrchestratorOptions } from './reconciler.ts';
 import { jobIdFor } from './state.ts';
@@ -128,7 +128,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   });
   const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-control-api`, logger: log });
   const admin = kafka.admin();
-  const producer = kafka.producer({ idempotent: true });
+  const producer = kafka.producer();
   try {
     await Promise.all([admin.connect(), producer.connect()]);
     await ensureTopics(admin, [{ topic: options.topics.events, partitions: 1 }]);
@@ -144,15 +144,10 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   const abSource = new AbSource(config, rolloutRedis);
   /** Open streams (events, followed logs), ended by `close()`. */
   const streams = new Set<() => void>();
-  /** Event feeds disconnecting their consumers; `close()` waits for them. */
-  const closingFeeds = new Set<Promise<void>>();
-  const closeFeed = (feed: OpenFeed): void => {
-    const closing = feed.close().catch(() => undefined);
-    closingFeeds.add(closing);
-    void closing.finally(() => closingFeeds.delete(closing));
-  };
-  let eventStreams = 0;
+  /** Event streams until their consumer is disconnected; `close()` waits for them. */
+  const eventStreams = new Set<Promise<void>>();
   const heartbeatMs = listen.heartbeatMs ?? 15_000;
+  let endpoints = platformEndpoints(config);
 
   const handlers: Record<RouteName, (call: Call) => Promise<void>> = {
     healthz: async ({ response }) => {
@@ -162,7 +157,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
 
     status: async ({ response }) => {
       const [leader, jobs] = await Promise.all([store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix)]);
-      sendJson(response, 200, { leader, jobs, endpoints: platformEndpoints(config) });
+      sendJson(response, 200, { leader, jobs, endpoints });
     },
 
     deploy: async ({ request, response, caller }) => {
@@ -214,51 +209,17 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
 
     events: async ({ request, response, query }) => {
       const parsed = parseEventsQuery(query);
-      if (eventStreams >= MAX_EVENT_STREAMS) {
-        throw new HttpError(503, `${eventStreams} event streams are open already`, 'close another `diamond events --follow` or retry later', 'DIAMOND_TOO_MANY_STREAMS', { 'retry-after': '5' });
+      if (eventStreams.size >= MAX_EVENT_STREAMS) {
+        throw new HttpError(503, `${eventStreams.size} event streams are open already`, 'close another `diamond events --follow` or retry later', 'DIAMOND_TOO_MANY_STREAMS', { 'retry-after': '5' });
       }
       // Offsets are taken before the answer starts: whatever is published once a client
       // sees the 200 reaches it.
       const range = await feedRange(admin, options.topics.events, parsed);
       response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       response.write(': connected\n\n');
-      eventStreams++;
-      let feed: OpenFeed | null = null;
-      let ended = false;
-      const heartbeat = setInterval(() => response.write(': keep-alive\n\n'), heartbeatMs);
-      const end = (): void => {
-        if (ended) return;
-        ended = true;
-        eventStreams--;
-        clearInterval(heartbeat);
-        streams.delete(end);
-        response.end();
-        if (feed) closeFeed(feed);
-      };
-      streams.add(end);
-      request.once('close', end);
-      try {
-        feed = await openEventFeed(kafka, admin, options.topics.events, parsed, range, {
-          onEvent: (event) => {
-            if (!ended) response.write(`id: ${event.partition}-${event.offset}\nevent: lifecycle\ndata: ${JSON.stringify(event.value)}\n\n`);
-          },
-          onCaughtUp: (replayed) => {
-            if (!parsed.follow) end();
-            else if (!ended) response.write(`: caught up (${replayed} replayed)\n\n`);
-          },
-          onError: (error) => {
-            log.warn({ error: errorMessage(error) }, 'events stream failed');
-            if (!ended) response.write(`event: error\ndata: ${JSON.stringify({ error: errorMessage(error) })}\n\n`);
-            end();
-          },
-        }, log);
-      } catch (error) {
-        log.warn({ error: errorMessage(error) }, 'could not open the events stream');
-        if (!ended) response.write(`event: error\ndata: ${JSON.stringify({ error: errorMessage(error) })}\n\n`);
-        end();
-        return;
-      }
-      if (ended) closeFeed(feed); // the client left while the consumer was joining
+      const stream = serveEvents(request, response, parsed, range);
+      eventStreams.add(stream);
+      await stream.finally(() => eventStreams.delete(stream));
     },
 
     ab: async ({ response, params, query }) => {
@@ -282,6 +243,47 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     },
   };
 
+  /** One SSE client: its feed's events until it leaves, the feed ends, or `close()`. */
+  async function serveEvents(request: IncomingMessage, response: ServerResponse, query: EventsQuery, range: FeedRange): Promise<void> {
+    let ended = false;
+    let onEnded = (): void => undefined;
+    const gone = new Promise<void>((resolve) => { onEnded = resolve; });
+    const heartbeat = setInterval(() => response.write(': keep-alive\n\n'), heartbeatMs);
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      clearInterval(heartbeat);
+      streams.delete(end);
+      response.end();
+      onEnded();
+    };
+    const fail = (error: unknown): void => {
+      log.warn({ error: errorMessage(error) }, 'events stream failed');
+      if (!ended) response.write(`event: error\ndata: ${JSON.stringify({ error: errorMessage(error) })}\n\n`);
+      end();
+    };
+    streams.add(end);
+    request.once('close', end);
+    let feed: OpenFeed;
+    try {
+      feed = await openEventFeed(kafka, admin, options.topics.events, query, range, {
+        onEvent: (event) => {
+          if (!ended) response.write(`id: ${event.partition}-${event.offset}\nevent: lifecycle\ndata: ${JSON.stringify(event.value)}\n\n`);
+        },
+        onCaughtUp: (replayed) => {
+          if (!query.follow) end();
+          else if (!ended) response.write(`: caught up (${replayed} replayed)\n\n`);
+        },
+        onError: fail,
+      }, log);
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    await gone;
+    await feed.close();
+  }
+
   async function handle(request: IncomingMessage, response: ServerResponse, noteCaller: (grant: TokenGrant) => void): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const match = matchRoute(request.method ?? 'GET', url.pathname);
@@ -299,7 +301,8 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
 
   function answerError(request: IncomingMessage, response: ServerResponse, error: unknown): void {
     const status = statusForError(error);
-    if (status >= 500 && status !== 501) log.warn({ err: error, method: request.method, path: request.url }, 'control request failed');
+    if (status === 500) log.error({ err: error, method: request.method, path: request.url }, 'control request failed');
+    else if (status === 503) log.warn({ error: errorMessage(error), method: request.method, path: request.url }, 'control request failed: a service is unavailable');
     if (response.headersSent) {
       response.end();
       return;
@@ -337,6 +340,8 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   }
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  // What /v1/status reports: the configured endpoints, with the port this API really got.
+  endpoints = platformEndpoints({ http: { ...config.http, controlPort: address.port } });
   log.info({ url }, 'control API listening');
 
   async function shutdownClients(): Promise<void> {
@@ -352,7 +357,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
-      await Promise.all([...closingFeeds]);
+      await Promise.all([...eventStreams]);
       await shutdownClients();
     },
   };

@@ -89,7 +89,8 @@ export async function openEventFeed(kafka: Kafka, admin: Admin, topic: string, q
   }
 
   const groupId = `diamond.control-api.events.${randomUUID()}`;
-  const consumer: Consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 3000, allowAutoTopicCreation: false });
+  // Short fetch long-polls: disconnecting waits for the one in flight.
+  const consumer: Consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 3000, maxWaitTimeInMs: 500, allowAutoTopicCreation: false });
   let history: FeedEvent[] = [];
   let heldBack: FeedEvent[] = [];
   let replaying = true;
