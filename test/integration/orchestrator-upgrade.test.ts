@@ -3,10 +3,11 @@
  * a restarted orchestrator adopts the running job (same pid, no second start); a second
  * orchestrator on the same state does not lead; deploying a changed folder starts the new
  * version from the committed offsets and stops the old one gracefully (exit 0), with no
- * feedback missing; undeploy stops it gracefully. Two Spark starts; serial.
+ * feedback missing; undeploy stops it gracefully. A second use case runs beside it the
+ * whole time: its process is never restarted and its output has no gap. Serial.
  */
 import test from 'ava';
-import { appendFileSync, cpSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRegistry } from '../../shared/registry.ts';
@@ -18,10 +19,10 @@ import { customerRecord, startTestOrchestrator } from '../support/orchestrator.t
 
 const kafka = testKafka();
 
-interface LifecycleMessage { event: string; version?: string; exitCode?: number | null; pid?: number }
+interface LifecycleMessage { event: string; job?: string; version?: string; exitCode?: number | null; pid?: number }
 const lifecycle = (messages: ConsumedMessage[]): LifecycleMessage[] => messages.map((m) => JSON.parse(m.value!.toString()) as LifecycleMessage);
 
-test.serial('adopt after an orchestrator restart, one leader, then upgrade one job without a gap', async (t) => {
+test.serial('adopt after an orchestrator restart, one leader, then upgrade one job without a gap; the other job is untouched', async (t) => {
   const o = await startTestOrchestrator('orch-up');
   t.teardown(() => o.teardown());
   const registry = createRegistry(o.config);
@@ -29,11 +30,23 @@ test.serial('adopt after an orchestrator restart, one leader, then upgrade one j
   cpSync(join(o.config.projectRoot, 'usecases', 'data_quality'), folder, { recursive: true });
   const jobId = jobIdFor('data_quality', 'A', o.options.jobPrefix);
   const deploy = () => deployUsecase(o.config, o.reconciler.store, null, { usecase: 'data_quality', variant: 'A', folder }, o.options.jobPrefix);
+  // The bystander: the same logic under another name, deployed first and never touched.
+  const bystanderFolder = join(mkdtempSync(join(tmpdir(), 'diamond-bystander-')), 'bystander');
+  cpSync(join(o.config.projectRoot, 'usecases', 'data_quality'), bystanderFolder, { recursive: true });
+  const manifest = join(bystanderFolder, 'usecase.yaml');
+  writeFileSync(manifest, readFileSync(manifest, 'utf8').replace('name: data_quality', 'name: bystander'));
+  const bystanderId = jobIdFor('bystander', 'A', o.options.jobPrefix);
+  const feedbackOf = async (usecase: string, messages: ConsumedMessage[]): Promise<string[]> => {
+    const rows = await Promise.all(messages.map(async (m) => (await registry.decode(m.value!)) as Feedback));
+    return [...new Set(rows.filter((f) => f.usecase === usecase).map((f) => f.record_ids.join(',')))].sort();
+  };
 
   await o.produce([1, 2].map((i) => customerRecord(`v1-${i}`, `c${i}`, { amount: -i })));
+  await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'bystander', variant: 'A', folder: bystanderFolder }, o.options.jobPrefix);
+  const bystander = await o.waitForJob(bystanderId, (r) => r.state === 'running');
   const v1 = await deploy();
   const running = await o.waitForJob(jobId, (r) => r.state === 'running');
-  await consumeUntil(kafka, o.options.topics.output, (m) => m.length >= 2, 120_000);
+  await consumeUntil(kafka, o.options.topics.output, (m) => m.length >= 4, 120_000);
 
   // Restart the orchestrator: it adopts the live job instead of starting another.
   await o.restartOrchestrator();
@@ -69,9 +82,8 @@ test.serial('adopt after an orchestrator restart, one leader, then upgrade one j
 
   await o.produce([5].map((i) => customerRecord(`v2-${i}`, `c${i}`, { amount: -i })));
   // The overlap may emit v2-3/v2-4 twice (harmless: downstream upserts by feedback_id); wait for v2-5.
-  const all = await consumeUntil(kafka, o.options.topics.output, (m) => m.some((x) => x.value!.toString('latin1').includes('v2-5')), 120_000);
-  const ids = new Set(await Promise.all(all.map(async (m) => ((await registry.decode(m.value!)) as Feedback).record_ids.join(','))));
-  t.deepEqual([...ids].sort(), ['v1-1', 'v1-2', 'v2-3', 'v2-4', 'v2-5'], 'no record skipped across the upgrade');
+  const all = await consumeUntil(kafka, o.options.topics.output, (m) => m.some((x) => x.value!.toString('latin1').includes('v2-5') && x.value!.toString('latin1').includes('data_quality')), 120_000);
+  t.deepEqual(await feedbackOf('data_quality', all), ['v1-1', 'v1-2', 'v2-3', 'v2-4', 'v2-5'], 'no record skipped across the upgrade');
 
   // Undeploy: the job finishes its batch and exits 0; the record stays, stopped, with its log.
   t.true(await undeployUsecase(o.reconciler.store, null, 'data_quality', 'A'));
@@ -80,4 +92,14 @@ test.serial('adopt after an orchestrator restart, one leader, then upgrade one j
   t.truthy(stopped.lastLogFile);
   const after = lifecycle(await consumeUntil(kafka, o.options.topics.events, (m) => lifecycle(m).filter((e) => e.event === 'stopped').length >= 2, 30_000));
   t.like(after.filter((e) => e.event === 'stopped')[1], { version: v2.version, exitCode: 0 });
+
+  // The bystander lived through the deploy, the upgrade and the undeploy of the other job.
+  await o.produce([6].map((i) => customerRecord(`v2-${i}`, `c${i}`, { amount: -i })));
+  const everything = await consumeUntil(kafka, o.options.topics.output, (m) => m.some((x) => x.value!.toString('latin1').includes('v2-6') && x.value!.toString('latin1').includes('bystander')), 120_000);
+  const untouched = await o.reconciler.store.getJob(bystanderId);
+  t.is(untouched?.current?.groupPid, bystander.current!.groupPid, "the other job's process never changed");
+  t.is(untouched?.restarts, 0);
+  t.is(untouched?.state, 'running');
+  t.deepEqual(await feedbackOf('bystander', everything), ['v1-1', 'v1-2', 'v2-3', 'v2-4', 'v2-5', 'v2-6'], 'its output has no gap');
+  t.deepEqual([...new Set(after.filter((e) => e.job === bystanderId).map((e) => e.event))].sort(), ['adopted', 'running', 'starting'], 'the other job: started once, adopted by the restarted orchestrator, nothing else');
 });
