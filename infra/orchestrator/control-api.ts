@@ -185,29 +185,31 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       sendJson(response, 200, { undeployed: { usecase, variant } });
     },
 
-    logs: async ({ request, response, params, query }) => {
+    logs: async ({ response, params, query }) => {
       const usecase = checkUsecaseName(params['usecase']);
       const variant = checkVariantName(params['variant']);
       const lines = parseCount(query.get('lines'), 'lines', 100, 100_000);
       const jobId = jobIdFor(usecase, variant, options.jobPrefix);
       const latestFile = async (): Promise<string | null> => (await store.getJob(jobId))?.lastLogFile ?? null;
+      const noLog = new HttpError(404, `no log for ${usecase} variant ${variant}`, 'it has not been started yet; see `npx diamond status`', 'DIAMOND_NO_LOG');
       const logFile = await latestFile();
-      if (!logFile || !existsSync(logFile)) throw new HttpError(404, `no log for ${usecase} variant ${variant}`, 'it has not been started yet; see `npx diamond status`', 'DIAMOND_NO_LOG');
-      const { text, size } = await tailLines(logFile, lines);
+      if (!logFile || !existsSync(logFile)) throw noLog;
+      const { text, size } = await tailLines(logFile, lines).catch(() => { throw noLog; });
       response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-log-file': logFile });
       response.write(text);
       if (!isOn(query.get('follow'))) return void response.end();
-      const follower = followLog(logFile, size, { write: (chunk) => response.write(chunk), latestFile });
+      // A poll in flight may finish after the client left: never write after the end.
+      const follower = followLog(logFile, size, { write: (chunk) => { if (!response.writableEnded) response.write(chunk); }, latestFile });
       const end = (): void => {
         follower.stop();
         streams.delete(end);
-        response.end();
+        if (!response.writableEnded) response.end();
       };
       streams.add(end);
-      request.once('close', end);
+      response.once('close', end);
     },
 
-    events: async ({ request, response, query }) => {
+    events: async ({ response, query }) => {
       const parsed = parseEventsQuery(query);
       if (eventStreams.size >= MAX_EVENT_STREAMS) {
         throw new HttpError(503, `${eventStreams.size} event streams are open already`, 'close another `diamond events --follow` or retry later', 'DIAMOND_TOO_MANY_STREAMS', { 'retry-after': '5' });
@@ -217,7 +219,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       const range = await feedRange(admin, options.topics.events, parsed);
       response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       response.write(': connected\n\n');
-      const stream = serveEvents(request, response, parsed, range);
+      const stream = serveEvents(response, parsed, range);
       eventStreams.add(stream);
       await stream.finally(() => eventStreams.delete(stream));
     },
@@ -244,11 +246,14 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   };
 
   /** One SSE client: its feed's events until it leaves, the feed ends, or `close()`. */
-  async function serveEvents(request: IncomingMessage, response: ServerResponse, query: EventsQuery, range: FeedRange): Promise<void> {
+  async function serveEvents(response: ServerResponse, query: EventsQuery, range: FeedRange): Promise<void> {
     let ended = false;
     let onEnded = (): void => undefined;
     const gone = new Promise<void>((resolve) => { onEnded = resolve; });
-    const heartbeat = setInterval(() => response.write(': keep-alive\n\n'), heartbeatMs);
+    const write = (text: string): void => {
+      if (!ended) response.write(text);
+    };
+    const heartbeat = setInterval(() => write(': keep-alive\n\n'), heartbeatMs);
     const end = (): void => {
       if (ended) return;
       ended = true;
@@ -259,20 +264,20 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     };
     const fail = (error: unknown): void => {
       log.warn({ error: errorMessage(error) }, 'events stream failed');
-      if (!ended) response.write(`event: error\ndata: ${JSON.stringify({ error: errorMessage(error) })}\n\n`);
+      write(`event: error\ndata: ${JSON.stringify({ error: errorMessage(error) })}\n\n`);
       end();
     };
     streams.add(end);
-    request.once('close', end);
+    response.once('close', end); // the client left (or the answer ended)
     let feed: OpenFeed;
     try {
       feed = await openEventFeed(kafka, admin, options.topics.events, query, range, {
         onEvent: (event) => {
-          if (!ended) response.write(`id: ${event.partition}-${event.offset}\nevent: lifecycle\ndata: ${JSON.stringify(event.value)}\n\n`);
+          write(`id: ${event.partition}-${event.offset}\nevent: lifecycle\ndata: ${JSON.stringify(event.value)}\n\n`);
         },
         onCaughtUp: (replayed) => {
           if (!query.follow) end();
-          else if (!ended) response.write(`: caught up (${replayed} replayed)\n\n`);
+          else write(`: caught up (${replayed} replayed)\n\n`);
         },
         onError: fail,
       }, log);
