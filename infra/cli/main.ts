@@ -13,7 +13,7 @@ import { abCommand, customerCommand, rolloutCommand } from './downstream-command
 import { serveCommand } from './serve-command.ts';
 import { ingestCommand, sourceCommand } from './upstream-command.ts';
 import { usecaseCommand } from './usecase-command.ts';
-import { deployCommand, logsCommand, statusCommand, undeployCommand } from './orchestrator-command.ts';
+import { deployCommand, logsCommand, replayCommand, statusCommand, undeployCommand } from './orchestrator-command.ts';
 import { eventsCommand } from './events-command.ts';
 import { tokenCommand } from './token-command.ts';
 
@@ -34,6 +34,7 @@ try {
     .command(deployCommand)
     .command(undeployCommand)
     .command(statusCommand)
+    .command(replayCommand)
     .command(logsCommand)
     .command(eventsCommand)
     .command(tokenCommand)

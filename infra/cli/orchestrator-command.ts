@@ -52,12 +52,27 @@ export const undeployCommand: CommandModule<object, { usecase: string; variant: 
   },
 };
 
+export const replayCommand: CommandModule<object, { usecase: string; variant: string; since: string }> = {
+  command: 'replay <usecase>',
+  describe: 'reprocess a job\'s input from a point in time (Kafka record time): the job stops after its batch, its group moves back, it starts again',
+  builder: (y) => y
+    .positional('usecase', { type: 'string', demandOption: true })
+    .option('variant', { type: 'string', default: 'A' })
+    .option('since', { type: 'string', demandOption: true, describe: 'ISO-8601 time, e.g. 2026-11-22T10:00:00Z' }),
+  handler: async ({ usecase, variant, since }) => {
+    const config = loadConfig(process.env);
+    const answer = await ControlClient.fromConfig(config).json<{ replay: { job: string; since: string } }>('POST', '/v1/replay', { usecase, variant, since });
+    process.stdout.write(`replaying ${usecase} variant ${variant} from ${answer.replay.since}: the orchestrator stops it after its batch, moves group ${answer.replay.job} back and starts it again (watch with \`npx diamond events --follow\`)\n`);
+  },
+};
+
 function formatStatus(rows: readonly JobStatus[]): string {
   if (rows.length === 0) return 'no use case is deployed (deploy one with `npx diamond deploy <usecase>`)\n';
-  const header = ['USECASE', 'VARIANT', 'VERSION', 'STATE', 'PID', 'RESTARTS', 'COMMITTED', 'LAG'];
+  const header = ['USECASE', 'VARIANT', 'VERSION', 'STATE', 'PID', 'RESTARTS', 'COMMITTED', 'LAG', 'REC/S', 'CPU', 'MEM'];
   const lines = rows.map((r) => [
     r.usecase, r.variant, r.version ?? r.deployedVersion ?? '-', r.state, r.pid === null ? '-' : String(r.pid), String(r.restarts),
     Object.entries(r.committedOffsets).map(([p, o]) => `${p}:${o}`).join(',') || '-', r.lag === null ? '?' : String(r.lag),
+    r.recordsPerSecond === null ? '-' : String(r.recordsPerSecond), r.cpu === null ? '-' : r.cpu.toFixed(2), r.memoryMb === null ? '-' : `${r.memoryMb}M`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const table = [header, ...lines].map((l) => l.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());

@@ -10,7 +10,7 @@
  *   GET    /v1/events                                 viewer    server-sent events; ?since=ISO | ?last=N, ?follow=0
  *   GET    /v1/ab/<usecase>                           viewer    ?days=N&variants=A,B (what `diamond ab --json` prints)
  *   POST   /v1/tokens                                 admin     { role, name? } → 201 { token, role, name }
- *   POST   /v1/replay                                 deployer  (not wired yet: 501)
+ *   POST   /v1/replay                                 deployer
  *
  * Errors are `{ error, hint, code }`: 400 malformed request (naming the field), 401 no or
  * unknown token (with `WWW-Authenticate: Bearer`), 403 role too low (naming the role), 404,
@@ -29,7 +29,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { platformEndpoints } from '../cli/local-config.ts';
 import { AbSource } from './ab-source.ts';
-import { deployUsecase, jobStatuses, resolveUsecaseFolder, undeployUsecase } from './control.ts';
+import { deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undeployUsecase } from './control.ts';
 import {
   authorize, bearerToken, checkUsecaseName, checkVariantName, HttpError, matchRoute, parseCount, parseDeployBody, parseEventsQuery, parseTokenBody,
   statusForError, type EventsQuery, type RouteName,
@@ -166,7 +166,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       const settings = { ...(body.startingOffsets ? { startingOffsets: body.startingOffsets } : {}), ...(body.trigger ? { trigger: body.trigger } : {}) };
       const who = { caller: caller?.name, usecase: body.usecase, variant: body.variant };
       try {
-        const deployment = await deployUsecase(config, store, events, { usecase: body.usecase, variant: body.variant, folder, settings }, options.jobPrefix);
+        const deployment = await deployUsecase(config, store, events, { usecase: body.usecase, variant: body.variant, folder, settings }, options.jobPrefix, options.topics.feedbackSubject ? { feedbackSubject: options.topics.feedbackSubject } : {});
         log.info({ ...who, version: deployment.version, generation: deployment.generation, folder }, 'deployed');
         sendJson(response, 202, { deployment });
       } catch (error) {
@@ -239,9 +239,15 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       sendJson(response, 201, { token, role: body.role, name });
     },
 
-    // Replay: the lead engineer wires `replayUsecase` here (body { usecase, variant?, since }).
-    replay: async () => {
-      throw new HttpError(501, 'replay is not available in this version', 'move the group by hand with kafka-consumer-groups.sh --reset-offsets, then redeploy', 'DIAMOND_NOT_IMPLEMENTED');
+    replay: async ({ request, response, caller }) => {
+      const body = await readJson(request);
+      const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+      const usecase = checkUsecaseName(fields['usecase']);
+      const variant = fields['variant'] === undefined ? 'A' : checkVariantName(fields['variant']);
+      if (typeof fields['since'] !== 'string') throw new HttpError(400, 'since is missing', 'give an ISO-8601 time, e.g. {"since": "2026-11-22T10:00:00Z"}', 'DIAMOND_BAD_REQUEST');
+      const replay = await replayUsecase(store, events, { usecase, variant, since: fields['since'] }, options.jobPrefix);
+      log.info({ caller: caller?.name, usecase, variant, since: replay.since }, 'replay requested');
+      sendJson(response, 202, { replay });
     },
   };
 

@@ -22,6 +22,7 @@ export class HttpError extends Error {
 /** Codes whose meaning is not a refusal (422) or, when retriable, an outage (503). */
 const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   DIAMOND_NOT_DEPLOYED: 404,
+  DIAMOND_BAD_REQUEST: 400,
   DIAMOND_NO_LOG: 404,
   DIAMOND_KEYSPACE_MISSING: 503,
 };
@@ -57,8 +58,6 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'events', method: 'GET', path: '/v1/events', role: 'viewer' },
   { name: 'ab', method: 'GET', path: '/v1/ab/:usecase', role: 'viewer' },
   { name: 'createToken', method: 'POST', path: '/v1/tokens', role: 'admin' },
-  // Replay (`diamond replay`): its handler in control-api.ts answers 501 until
-  // `replayUsecase` lands; the route, role and body shape are fixed here.
   { name: 'replay', method: 'POST', path: '/v1/replay', role: 'deployer' },
 ];
 

@@ -12,7 +12,7 @@ import type { EventPublisher } from './reconciler.ts';
 import { jobIdFor, lagOf, type Deployment, type DeploymentSettings, type JobState } from './state.ts';
 import type { DeploymentStore } from './store.ts';
 import { admit } from './admission.ts';
-import { validateUsecase } from './validation.ts';
+import { validateUsecase, type ValidationOptions } from './validation.ts';
 
 export function resolveUsecaseFolder(config: DiamondConfig, usecase: string, dir?: string): string {
   return resolve(dir ?? join(config.projectRoot, 'usecases', usecase));
@@ -26,8 +26,8 @@ export interface DeployRequest {
 }
 
 /** Validates, then records the desired state. A changed folder means a new version: an upgrade. */
-export async function deployUsecase(config: DiamondConfig, store: DeploymentStore, events: EventPublisher | null, request: DeployRequest, jobPrefix = ''): Promise<Deployment> {
-  const validated = await validateUsecase(config, request.folder, request.variant);
+export async function deployUsecase(config: DiamondConfig, store: DeploymentStore, events: EventPublisher | null, request: DeployRequest, jobPrefix = '', validation: ValidationOptions = {}): Promise<Deployment> {
+  const validated = await validateUsecase(config, request.folder, request.variant, validation);
   if (validated.name !== request.usecase) {
     throw new DiamondError(`${request.folder}/usecase.yaml names "${validated.name}", not "${request.usecase}"`, { code: 'DIAMOND_USECASE_INVALID', hint: 'make the manifest name equal the folder name' });
   }

@@ -109,7 +109,7 @@ export class Reconciler {
     this.admin = this.kafka.admin();
     this.producer = this.kafka.producer({ idempotent: true });
     this.events = new EventPublisher(this.producer, options.topics.events);
-    this.launcher = new JobLauncher(config, options.topics, { jobs: options.jobsDir, checkpoints: options.checkpointsDir });
+    this.launcher = new JobLauncher(config, options.topics, { jobs: options.jobsDir, checkpoints: options.checkpointsDir }, log);
     this.policy = config.orchestrator;
   }
 

@@ -216,15 +216,19 @@ test.serial('a folder without usecase.yaml is refused with 422 and the hint; mal
   t.is(huge.status, 413);
 });
 
-test.serial('unknown routes are 404, wrong methods 405 with Allow; replay answers 501 until it is wired', async (t) => {
+test.serial('unknown routes are 404, wrong methods 405 with Allow; replay refuses a job that is not deployed and a bad time', async (t) => {
   const missing = await call('GET', '/v1/nothing', token.viewer);
   t.is(missing.status, 404);
   const method = await call('GET', '/v1/deployments', token.viewer);
   t.is(method.status, 405);
   t.is(method.headers.get('allow'), 'POST');
   const replay = await call('POST', '/v1/replay', token.deployer, { usecase: 'data_quality', since: '2026-11-01T00:00:00Z' });
-  t.is(replay.status, 501);
-  t.is(replay.body['code'], 'DIAMOND_NOT_IMPLEMENTED');
+  t.is(replay.status, 404);
+  t.is(replay.body['code'], 'DIAMOND_NOT_DEPLOYED');
+  const badTime = await call('POST', '/v1/replay', token.deployer, { usecase: 'data_quality', since: 'last tuesday' });
+  t.is(badTime.status, 400);
+  t.regex(String(badTime.body['error']), /not a time/);
+  t.is((await call('POST', '/v1/replay', token.deployer, { usecase: 'data_quality' })).status, 400);
 });
 
 test.serial('an admin creates a token; it works with its role', async (t) => {
