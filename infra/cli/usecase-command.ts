@@ -11,6 +11,7 @@ import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import { pythonEnvironment } from '../services/artifacts.ts';
 import { pythonProcessEnv, sparkService, sparkSubmit } from '../services/spark.ts';
+import { prepareUsecaseEnv, usecaseSparkSettings } from '../orchestrator/usecase-env.ts';
 
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
@@ -78,9 +79,11 @@ const testUsecase: CommandModule<object, { name: string; variant: string | undef
     await sparkService.check(config).catch((cause: unknown) => {
       throw new DiamondError('the Python environment is not installed', { code: 'DIAMOND_PYTHON_MISSING', hint: 'run `npx diamond services up spark` once', cause });
     });
-    const { python } = pythonEnvironment(config);
-    const env = pythonProcessEnv(config);
     const log = (line: string): void => { if (!json) process.stdout.write(line + '\n'); };
+    // The use case's own requirements.txt, if any: the same cached environment a deploy uses.
+    const own = await prepareUsecaseEnv(config, folder, (step) => log(`── ${step}`));
+    const python = own?.python ?? pythonEnvironment(config).python;
+    const env = { ...pythonProcessEnv(config), ...(own ? { PYSPARK_PYTHON: own.python, PYSPARK_DRIVER_PYTHON: own.python } : {}) };
     if (existsSync(join(folder, 'tests'))) {
       log(`── pytest ${relative(config.projectRoot, folder)}/tests`);
       const code = await runInherit(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--import-mode=importlib', '--rootdir', folder, join(folder, 'tests')], env, config.projectRoot);
@@ -107,10 +110,12 @@ const runUsecase: CommandModule<object, { name: string; variant: string; 'starti
     const config = loadConfig(process.env);
     const folder = usecaseFolder(config, args.name, args.root);
     if (!existsSync(folder)) throw new DiamondError(`no use case ${args.name}`, { code: 'DIAMOND_USECASE_UNKNOWN', hint: `create it with \`npx diamond usecase new ${args.name}\`` });
+    const own = await prepareUsecaseEnv(config, folder, (step) => process.stdout.write(`${step}\n`));
+    const settings = own ? usecaseSparkSettings(own, config.spark.master) : null;
     const submit = sparkSubmit(config, join(config.projectRoot, 'usecases', 'sdk', 'launch_job.py'), [
       '--usecase-dir', folder, '--variant', args.variant, '--brokers', config.kafka.brokers.join(','),
       '--registry-url', config.registry.url, '--starting-offsets', args['starting-offsets'],
-    ]);
+    ], { ...settings?.conf }, settings ? { archives: settings.archives, env: settings.env } : {});
     // The driver handles SIGINT/SIGTERM itself (finish the batch, report, exit 0).
     process.on('SIGINT', () => undefined);
     const code = await runInherit(submit.command, submit.args, submit.env, config.projectRoot);

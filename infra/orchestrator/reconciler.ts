@@ -170,7 +170,8 @@ export class Reconciler {
   }
 
   private async startProgressConsumer(): Promise<void> {
-    const consumer = this.kafka.consumer({ groupId: this.options.progressGroup });
+    // A short fetch wait: stop() (and a lost lease) would otherwise wait out kafkajs' 5 s default.
+    const consumer = this.kafka.consumer({ groupId: this.options.progressGroup, maxWaitTimeInMs: 500 });
     await consumer.connect();
     await consumer.subscribe({ topic: this.options.topics.progress, fromBeginning: true });
     await consumer.run({ eachMessage: async ({ message }) => { if (message.value) await this.onProgress(message.value.toString()); } });
