@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DiamondError, errorMessage } from '../../shared/errors.ts';
 import { servicesCommand } from './services-command.ts';
+import { kafkaCommand } from './kafka-command.ts';
 import { downCommand, upCommand } from './platform-command.ts';
 import { configCommand } from './config-command.ts';
 import { abCommand, customerCommand, rolloutCommand } from './downstream-command.ts';
@@ -23,6 +24,7 @@ try {
     .command(upCommand)
     .command(downCommand)
     .command(servicesCommand)
+    .command(kafkaCommand)
     .command(configCommand)
     .command(rolloutCommand)
     .command(customerCommand)
