@@ -1,0 +1,293 @@
+/**
+ * The demo's dataset: a few hours of activity of eight customers of a shop, generated from a
+ * seed (same seed and anchor → the same records, byte for byte). Pure: no I/O, no clock.
+ *
+ * Each customer has a profile that makes the A/B test visible — spending_spike variant A
+ * flags a window whose spend is above 1,000; variant B needs spend above 600 over at least
+ * 3 purchases:
+ *   burst, big-burst  several large purchases within half an hour → both variants flag it
+ *   single-big        one purchase of ~1,300 and no others        → only A flags it
+ *   many-medium       four purchases of ~170 within 20 minutes    → only B flags it
+ *   steady            small purchases all along                   → neither
+ * About 8 % of the records are faulty: some are accepted and flagged by data_quality
+ * (missing or negative amounts, …), the others are rejected by upstream (malformed JSON,
+ * wrong types, missing required fields) and go to records.rejected.
+ *
+ * Event times lie in the hours before `anchor` (the demo passes "now"), so the use cases'
+ * event-time windows close with the watermark while the demo watches; patterns sit at least
+ * 100 minutes before the anchor so both sliding windows that hold them close.
+ */
+import { SeededRandom } from './seeded-random.ts';
+
+export type Profile = 'burst' | 'big-burst' | 'single-big' | 'many-medium' | 'steady';
+
+export interface DemoCustomer {
+  readonly id: string;
+  readonly profile: Profile;
+  readonly currency: string;
+}
+
+/**
+ * Names chosen so that a 50/50 rollout of spending_spike puts one customer of each profile
+ * in A and one in B (the assignment is a hash of use case and customer id).
+ */
+export const DEMO_CUSTOMERS: readonly DemoCustomer[] = [
+  { id: 'acme', profile: 'burst', currency: 'EUR' },
+  { id: 'wayne', profile: 'big-burst', currency: 'USD' },
+  { id: 'initech', profile: 'single-big', currency: 'EUR' },
+  { id: 'umbrella', profile: 'single-big', currency: 'GBP' },
+  { id: 'globex', profile: 'many-medium', currency: 'EUR' },
+  { id: 'soylent', profile: 'many-medium', currency: 'USD' },
+  { id: 'tyrell', profile: 'steady', currency: 'EUR' },
+  { id: 'hooli', profile: 'steady', currency: 'USD' },
+];
+
+/** What a profile does, in words (printed beside the customer's feedback). */
+export const PROFILE_STORY: Readonly<Record<Profile, string>> = {
+  burst: 'six large purchases within 25 minutes',
+  'big-burst': 'nine purchases of ~400 within half an hour',
+  'single-big': 'one purchase of ~1,300, otherwise browsing',
+  'many-medium': 'four purchases of ~170 within 20 minutes',
+  steady: 'small purchases all along',
+};
+
+/** Accepted records that data_quality flags, by the kind of feedback they get. */
+export const FLAGGED_FAULTS = ['missing_amount', 'missing_currency', 'negative_amount', 'amount_out_of_range', 'future_timestamp'] as const;
+/** Records upstream rejects (they never reach a use case). */
+export const REJECTED_FAULTS = ['malformed_json', 'wrong_type', 'bad_timestamp', 'missing_customer_id', 'missing_type'] as const;
+export type Fault = (typeof FLAGGED_FAULTS)[number] | (typeof REJECTED_FAULTS)[number];
+
+/** A record as upstream normalizes it (what the use cases see). */
+export interface DemoRecord {
+  readonly record_id: string;
+  readonly customer_id: string;
+  readonly event_time: number;
+  readonly type: string;
+  readonly amount: number | null;
+  readonly currency: string | null;
+}
+
+export interface DemoItem {
+  /** The NDJSON line sent to the ingest API. */
+  readonly line: string;
+  /** Send order (event time, except for faults dated elsewhere). */
+  readonly sendAt: number;
+  readonly customerId: string;
+  readonly fault: Fault | null;
+  /** What upstream turns the line into; null when upstream rejects it. */
+  readonly record: DemoRecord | null;
+}
+
+export interface DemoDataset {
+  readonly seed: number;
+  readonly anchor: number;
+  readonly start: number;
+  /** Prefix of every record id of this run, e.g. `demo-t5x3k1`: tells this run's feedback apart. */
+  readonly tag: string;
+  readonly customers: readonly DemoCustomer[];
+  /** In send order. */
+  readonly items: readonly DemoItem[];
+}
+
+export interface DatasetOptions {
+  readonly seed: number;
+  /** Epoch millis; the newest event time is just before it. */
+  readonly anchor: number;
+  readonly customers?: readonly DemoCustomer[];
+  readonly spanMinutes?: number;
+}
+
+const MINUTE = 60_000;
+const FAULT_RATE = 0.08;
+const PAGES = ['/', '/products', '/products/42', '/products/7', '/cart', '/checkout', '/account', '/help'];
+const CHANNELS = ['web', 'web', 'app', 'app', 'store'];
+
+/** Events per hour by profile (purchases and refunds carry amounts; the rest is browsing). */
+const RATES: Readonly<Record<Profile, { view: number; login: number; purchase: number; refund: number; payment: number }>> = {
+  burst: { view: 30, login: 2, purchase: 2.5, refund: 0.3, payment: 0 },
+  'big-burst': { view: 30, login: 2, purchase: 2.5, refund: 0.3, payment: 0 },
+  'single-big': { view: 25, login: 2, purchase: 0, refund: 0, payment: 0.7 },
+  'many-medium': { view: 30, login: 2, purchase: 1, refund: 0.3, payment: 0 },
+  steady: { view: 30, login: 2, purchase: 4, refund: 0.3, payment: 0 },
+};
+
+interface EventSpec {
+  customer: DemoCustomer;
+  time: number;
+  sendAt: number;
+  type: string;
+  amount: number | null;
+  currency: string | null;
+  channel: string;
+  page: string | null;
+  /** Part of a profile's pattern: never turned into a fault. */
+  pattern: boolean;
+  fault: Fault | null;
+}
+
+export function runTag(anchor: number): string {
+  return `demo-${Math.floor(anchor / 1000).toString(36)}`;
+}
+
+export function generateDataset(options: DatasetOptions): DemoDataset {
+  const random = new SeededRandom(options.seed);
+  const customers = options.customers ?? DEMO_CUSTOMERS;
+  const span = (options.spanMinutes ?? 180) * MINUTE;
+  const anchor = Math.floor(options.anchor / 1000) * 1000;
+  const start = anchor - span;
+  const end = anchor - 10_000; // nothing "now": the ingest clock may lag the demo's by a little
+
+  const specs: EventSpec[] = [];
+  for (const customer of customers) {
+    specs.push(...background(random, customer, start, end));
+    specs.push(...pattern(random, customer, anchor));
+  }
+  // A steady purchase just before the anchor: it moves the spending watermark up to
+  // anchor − 10 min, which closes every window that holds a pattern.
+  const closer = customers.find((c) => c.profile === 'steady') ?? customers[0]!;
+  specs.push(event(random, closer, anchor - 15_000, 'purchase', random.amount(8, 30), true));
+
+  injectFaults(random, specs, anchor);
+  specs.sort((a, b) => a.sendAt - b.sendAt || a.time - b.time);
+  const tag = runTag(anchor);
+  const items = specs.map((spec, index) => render(random, spec, `${tag}-${String(index + 1).padStart(5, '0')}`));
+  return { seed: options.seed, anchor, start, tag, customers, items };
+}
+
+function event(random: SeededRandom, customer: DemoCustomer, time: number, type: string, amount: number | null, pattern = false): EventSpec {
+  const money = amount !== null;
+  return {
+    customer, time, sendAt: time, type, amount, currency: money ? customer.currency : null,
+    channel: random.pick(CHANNELS), page: type === 'view' ? random.pick(PAGES) : null, pattern, fault: null,
+  };
+}
+
+/** Poisson arrivals of every event type over [start, end). */
+function background(random: SeededRandom, customer: DemoCustomer, start: number, end: number): EventSpec[] {
+  const rates = RATES[customer.profile];
+  const specs: EventSpec[] = [];
+  for (const [type, perHour] of Object.entries(rates)) {
+    if (perHour <= 0) continue;
+    const mean = (60 / perHour) * MINUTE;
+    for (let time = start + random.exponential(mean); time < end; time += random.exponential(mean)) {
+      const at = Math.round(time);
+      if (type === 'purchase') specs.push(event(random, customer, at, type, random.amount(4, customer.profile === 'steady' ? 55 : 40)));
+      else if (type === 'refund') specs.push(event(random, customer, at, type, random.amount(5, 40)));
+      else if (type === 'payment') specs.push(event(random, customer, at, type, random.amount(50, 300)));
+      else specs.push(event(random, customer, at, type, null));
+    }
+  }
+  return specs;
+}
+
+/** The profile's purchases: `count` of them spread over `minutes`, starting 100–165 minutes before the anchor. */
+function pattern(random: SeededRandom, customer: DemoCustomer, anchor: number): EventSpec[] {
+  const shape = {
+    burst: { count: 6, minutes: 25, min: 230, max: 420 },
+    'big-burst': { count: 9, minutes: 28, min: 360, max: 480 },
+    'single-big': { count: 1, minutes: 0, min: 1180, max: 1490 },
+    'many-medium': { count: 4, minutes: 20, min: 160, max: 185 },
+    steady: { count: 0, minutes: 0, min: 0, max: 0 },
+  }[customer.profile];
+  const begin = anchor - Math.round(random.between(100, 165) * MINUTE);
+  const specs: EventSpec[] = [];
+  for (let i = 0; i < shape.count; i++) {
+    const offset = shape.count === 1 ? 0 : Math.round((i / (shape.count - 1)) * shape.minutes * MINUTE * random.between(0.9, 1));
+    specs.push(event(random, customer, begin + offset, 'purchase', random.amount(shape.min, shape.max), true));
+  }
+  return specs;
+}
+
+/**
+ * Turns about 8 % of the background events into faults: every kind at least once, then at
+ * random. Future timestamps go on refunds, not purchases: a purchase dated in the future
+ * would move spending_spike's watermark days ahead and make all later purchases "late".
+ */
+function injectFaults(random: SeededRandom, specs: EventSpec[], anchor: number): void {
+  const candidates = specs.filter((s) => !s.pattern);
+  const count = Math.max(FAULT_RATE * specs.length, FLAGGED_FAULTS.length + REJECTED_FAULTS.length);
+  const kinds: Fault[] = [...FLAGGED_FAULTS, ...REJECTED_FAULTS];
+  const chosen = new Set<EventSpec>();
+  for (let i = 0; i < count && chosen.size < candidates.length; i++) {
+    let spec = random.pick(candidates);
+    while (chosen.has(spec)) spec = random.pick(candidates);
+    chosen.add(spec);
+    const fault = kinds[i] ?? (random.next() < 0.5 ? random.pick(FLAGGED_FAULTS) : random.pick(REJECTED_FAULTS));
+    applyFault(random, spec, fault, anchor);
+  }
+}
+
+function applyFault(random: SeededRandom, spec: EventSpec, fault: Fault, anchor: number): void {
+  spec.fault = fault;
+  const currency = spec.customer.currency;
+  switch (fault) {
+    case 'missing_amount':
+      Object.assign(spec, { type: 'purchase', amount: null, currency, page: null });
+      break;
+    case 'missing_currency':
+      Object.assign(spec, { type: 'purchase', amount: random.amount(5, 50), currency: null, page: null });
+      break;
+    case 'negative_amount':
+      Object.assign(spec, { type: 'purchase', amount: -random.amount(5, 80), currency, page: null });
+      break;
+    case 'amount_out_of_range':
+      Object.assign(spec, { type: 'payment', amount: random.amount(2_000_000, 9_000_000), currency, page: null });
+      break;
+    case 'future_timestamp':
+      Object.assign(spec, { type: 'refund', amount: random.amount(10, 80), currency, page: null, time: anchor + Math.round(random.between(1, 3) * 24 * 60) * MINUTE });
+      break;
+    default:
+      if (spec.amount === null) Object.assign(spec, { type: 'purchase', amount: random.amount(5, 50), currency, page: null });
+  }
+}
+
+/** The line as sent, and the record upstream makes of it (null when it rejects it). */
+function render(random: SeededRandom, spec: EventSpec, recordId: string): DemoItem {
+  const fields: Record<string, unknown> = {
+    record_id: recordId,
+    customer_id: spec.customer.id,
+    event_time: new Date(spec.time).toISOString(),
+    type: spec.type,
+  };
+  if (spec.amount !== null || spec.fault === 'missing_amount') fields.amount = spec.amount;
+  if (spec.currency !== null) fields.currency = spec.currency;
+  fields.channel = spec.channel;
+  if (spec.page !== null) fields.page = spec.page;
+
+  switch (spec.fault) {
+    case 'malformed_json': {
+      const text = JSON.stringify(fields);
+      return item(text.slice(0, Math.floor(text.length * random.between(0.4, 0.8))), spec, null);
+    }
+    case 'wrong_type':
+      fields.amount = random.pick(['twelve', true, [12.5]]);
+      break;
+    case 'bad_timestamp':
+      fields.event_time = random.pick(['yesterday', '2026-13-45T10:00:00Z', '22/11/2026 10:00']);
+      break;
+    case 'missing_customer_id':
+      delete fields.customer_id;
+      break;
+    case 'missing_type':
+      delete fields.type;
+      break;
+    default:
+      break;
+  }
+  const rejected = spec.fault !== null && (REJECTED_FAULTS as readonly string[]).includes(spec.fault);
+  const record: DemoRecord | null = rejected ? null : {
+    record_id: recordId, customer_id: spec.customer.id, event_time: spec.time, type: spec.type, amount: spec.amount, currency: spec.currency,
+  };
+  return item(JSON.stringify(fields), spec, record);
+}
+
+function item(line: string, spec: EventSpec, record: DemoRecord | null): DemoItem {
+  return { line, sendAt: spec.sendAt, customerId: spec.customer.id, fault: spec.fault, record };
+}
+
+/** How many records of each outcome the dataset holds. */
+export function datasetCounts(dataset: DemoDataset): { records: number; accepted: number; rejected: number; flagged: number } {
+  const accepted = dataset.items.filter((i) => i.record !== null).length;
+  const flagged = dataset.items.filter((i) => i.record !== null && i.fault !== null).length;
+  return { records: dataset.items.length, accepted, rejected: dataset.items.length - accepted, flagged };
+}
