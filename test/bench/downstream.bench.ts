@@ -19,12 +19,14 @@ import { utcDay } from '../../downstream/cassandra-rows.ts';
 import { FeedbackWriter } from '../../downstream/feedback-writer.ts';
 import { migrateKeyspace, VARIANT_SHARDS } from '../../downstream/migrations.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
+import type { BenchResult } from './results.ts';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');
 };
 
-export async function run(): Promise<void> {
+export async function run(): Promise<BenchResult> {
+  const benchStarted = performance.now();
   const config = loadConfig(process.env);
   const count = Number(process.env['DIAMOND_BENCH_ROWS'] ?? 20_000);
   const id = randomUUID().replaceAll('-', '').slice(0, 8);
@@ -97,6 +99,17 @@ export async function run(): Promise<void> {
     out(`writer peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB (bench process; ${((peakRss - baseRss) / 2 ** 20).toFixed(0)} MiB above its start)`);
     const check = await client.execute(`SELECT count(*) AS n FROM ${writerKs}.feedback_by_variant`);
     out(`rows in the writer's feedback_by_variant: ${String(check.first()?.get('n'))}`);
+    return {
+      bench: 'downstream',
+      seconds: (performance.now() - benchStarted) / 1000,
+      rows: [
+        { component: 'downstream', metric: 'throughput, feedback writer (Kafka → 2 tables)', unit: 'rows/s', value: writerRate, baseline: bareRate, baselineIs: 'bare cassandra-driver executeConcurrent', better: 'higher', target: '≥ 0.8', note: `incl. ${joinSeconds.toFixed(1)} s group join` },
+        { component: 'downstream', metric: 'peak memory, writer (bench process)', unit: 'MiB', value: peakRss / 2 ** 20, baseline: baseRss / 2 ** 20, baselineIs: 'same process before the writer started', better: 'lower', note: `${count} rows held by the bench` },
+      ],
+      // Each feedback is 2 Cassandra rows: the bare driver's feedback/s, for the end-to-end bench.
+      refs: { 'bare cassandra-driver (feedback/s)': bareRate / 2 },
+      details: { count, bareSeconds, writerSeconds, joinSeconds },
+    };
   } finally {
     await client.execute(`DROP KEYSPACE IF EXISTS ${bareKs}`).catch(() => undefined);
     await client.execute(`DROP KEYSPACE IF EXISTS ${writerKs}`).catch(() => undefined);

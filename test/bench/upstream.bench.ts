@@ -19,6 +19,7 @@ import { resolveMapping } from '../../upstream/mapping.ts';
 import { SourceStore } from '../../upstream/sources.ts';
 import { createUpstreamProducer, registerCustomerRecord } from '../../upstream/service.ts';
 import { uniqueName } from '../support/env.ts';
+import { bareNodeFloorMiB, type BenchResult } from './results.ts';
 
 const config = loadConfig(process.env);
 const RECORDS = Number(process.env['BENCH_RECORDS'] ?? 200_000);
@@ -49,7 +50,8 @@ function peakMemoryMiB(pid: number): number {
   return kib / 1024;
 }
 
-export async function run(): Promise<void> {
+export async function run(): Promise<BenchResult> {
+  const benchStarted = performance.now();
   const suffix = uniqueName('bench');
   const subject = `${suffix}-records-value`;
   const bareTopic = `${suffix}.bare`;
@@ -110,6 +112,8 @@ export async function run(): Promise<void> {
   await admin.disconnect();
   await redis.del('source:bench');
   redis.disconnect();
+  // Memory baseline: the same runtime and clients, idle (what any Node ingest service starts from).
+  const floor = await bareNodeFloorMiB(config.projectRoot, ['kafka', 'redis']);
 
   const line = (name: string, result: { seconds: number; rate: number }): string => `  ${name.padEnd(34)} ${Math.round(result.rate).toLocaleString('en').padStart(9)} records/s  (${result.seconds.toFixed(2)} s)`;
   process.stdout.write([
@@ -117,8 +121,18 @@ export async function run(): Promise<void> {
     line('(a) bare kafkajs producer', bare),
     line('(b) HTTP ingest (NDJSON → Avro)', http),
     `  ratio b/a                          ${(http.rate / bare.rate).toFixed(2)}  (target ≥ 0.8)`,
-    `  ingest service peak memory (VmHWM) ${peak.toFixed(0)} MiB`,
+    `  ingest service peak memory (VmHWM) ${peak.toFixed(0)} MiB  (idle Node + kafkajs + ioredis: ${floor.toFixed(0)} MiB)`,
     `  accepted via HTTP                  ${accepted.toLocaleString('en')}`,
     '',
   ].join('\n'));
+  return {
+    bench: 'upstream',
+    seconds: (performance.now() - benchStarted) / 1000,
+    rows: [
+      { component: 'upstream', metric: 'throughput, HTTP ingest (NDJSON → Avro → Kafka)', unit: 'records/s', value: http.rate, baseline: bare.rate, baselineIs: 'bare kafkajs producer, pre-encoded Avro', better: 'higher', target: '≥ 0.8' },
+      { component: 'upstream', metric: 'peak memory, ingest service (VmHWM)', unit: 'MiB', value: peak, baseline: floor, baselineIs: 'idle Node+tsx, kafkajs+ioredis connected', better: 'lower' },
+    ],
+    refs: { 'bare kafkajs producer': bare.rate },
+    details: { records: RECORDS, batch: BATCH, concurrency: CONCURRENCY, accepted },
+  };
 }

@@ -7,7 +7,11 @@
  *   2. latency: 2,000 records/s with a 500 ms trigger, 10 s of warm-up then 20 s measured,
  *      from the moment a record is sent to the moment its feedback arrives on feedback.raw
  *      (p50/p99);
- *   3. peak memory of the job's driver (JVM) and of its whole process tree.
+ *   3. peak memory of the job's driver (JVM) and of its whole process tree, beside the bare
+ *      copy's (sampled the same way).
+ * The latency's baseline is the bare Spark hop (Kafka → bare Spark copy, same trigger →
+ * Kafka) measured by the end-to-end bench of the same run, at the same rate.
+ * Env: BENCH_USECASE_RECORDS (400000).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,8 +26,9 @@ import type { CustomerRecord, Feedback } from '../../shared/schemas.ts';
 import { config, consumeUntil, testKafka, uniqueName } from '../support/env.ts';
 import { mib, sampleMemory } from '../support/process-memory.ts';
 import { startUsecaseJob, type JobTopics } from '../support/usecase-job.ts';
+import type { BenchResult } from './results.ts';
 
-const RECORDS = 400_000;
+const RECORDS = Number(process.env['BENCH_USECASE_RECORDS'] ?? 400_000);
 const PER_BATCH = 50_000;
 const RATE = 2_000;
 const RATE_SECONDS = 20;
@@ -71,7 +76,7 @@ async function endOffsets(kafka: Kafka, topic: string): Promise<Record<string, n
   return Object.fromEntries(offsets.map((p) => [String(p.partition), Number(p.high)]));
 }
 
-async function bareSparkCopy(kafka: Kafka, values: Buffer[]): Promise<number> {
+async function bareSparkCopy(kafka: Kafka, values: Buffer[]): Promise<{ rate: number; peakDriver: number; peakTree: number }> {
   const source = uniqueName('bench-bare-in');
   const target = uniqueName('bench-bare-out');
   const admin = kafka.admin();
@@ -81,16 +86,19 @@ async function bareSparkCopy(kafka: Kafka, values: Buffer[]): Promise<number> {
   await preload(kafka, source, values);
   const checkpoint = mkdtempSync(join(tmpdir(), 'diamond-bench-'));
   const submit = sparkSubmit(config, join(config.projectRoot, 'test', 'integration', 'fixtures', 'copy_topic.py'), [config.kafka.brokers.join(','), source, target, checkpoint, String(PER_BATCH)]);
+  let memory: ReturnType<typeof sampleMemory> | undefined;
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(submit.command, submit.args, { env: submit.env });
+    memory = sampleMemory(child.pid!);
     let text = '';
     child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`bare Spark copy exited with ${code}`))));
   });
+  const peak = memory!.stop();
   rmSync(checkpoint, { recursive: true, force: true });
   const summary = JSON.parse(output.split('\n').find((line) => line.startsWith('{"rows"')) ?? '{}') as { rows: number; busy_ms: number };
-  return summary.rows / (summary.busy_ms / 1000);
+  return { rate: summary.rows / (summary.busy_ms / 1000), peakDriver: peak.peakRootBytes, peakTree: peak.peakTreeBytes };
 }
 
 async function diamondThroughput(kafka: Kafka, values: Buffer[]): Promise<{ rate: number; peakDriver: number; peakTree: number }> {
@@ -175,14 +183,16 @@ async function diamondLatency(kafka: Kafka): Promise<{ p50: number; p99: number;
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), received: latencies.length, sent: measured, peakDriver: peak.peakRootBytes, batchMs };
 }
 
-export async function run(): Promise<void> {
+export async function run(): Promise<BenchResult> {
+  const benchStarted = performance.now();
   const kafka = testKafka();
   process.stdout.write(`usecase bench: data_quality on ${config.spark.master}, ${RECORDS.toLocaleString()} records (10% flagged)\n`);
   const schemaId = await registerContract(registry, 'CustomerRecord', uniqueName('bench-encode-value'));
   const values = await Promise.all(Array.from({ length: RECORDS }, (_, i) => registry.encode(schemaId, benchRecord(i, i % 10 === 0))));
 
   process.stdout.write('… bare Spark Kafka→Kafka copy (baseline)\n');
-  const bare = await bareSparkCopy(kafka, values);
+  const bareCopy = await bareSparkCopy(kafka, values);
+  const bare = bareCopy.rate;
   process.stdout.write('… Diamond data_quality job, preloaded records\n');
   const diamond = await diamondThroughput(kafka, values);
   process.stdout.write(`… Diamond data_quality job, ${RATE} records/s for ${WARMUP_SECONDS} s warm-up + ${RATE_SECONDS} s measured, 500 ms trigger\n`);
@@ -195,8 +205,24 @@ export async function run(): Promise<void> {
     [`latency p99 at ${RATE}/s (ms)`, String(latency.p99), 'target ≤ 3,000 ms'],
     ['driver JVM peak RSS', mib(Math.max(diamond.peakDriver, latency.peakDriver)), 'target ≤ 1.2 GB'],
     ['job process tree peak RSS', mib(diamond.peakTree), 'driver + Python workers'],
+    ['bare copy driver / tree peak RSS', `${mib(bareCopy.peakDriver)} / ${mib(bareCopy.peakTree)}`, 'baseline'],
   ];
   for (const [what, value, note] of rows) process.stdout.write(`${what!.padEnd(32)} ${value!.padStart(10)}  ${note}\n`);
   process.stdout.write(`where a batch's time goes at ${RATE}/s (mean ms): ${JSON.stringify(latency.batchMs)}\n`);
   process.stdout.write(JSON.stringify({ bench: 'usecase', bare_records_per_s: bare, records_per_s: diamond.rate, ratio: diamond.rate / bare, latency_p50_ms: latency.p50, latency_p99_ms: latency.p99, driver_peak_bytes: Math.max(diamond.peakDriver, latency.peakDriver), tree_peak_bytes: diamond.peakTree, batch_ms: latency.batchMs }) + '\n');
+  const driverPeak = Math.max(diamond.peakDriver, latency.peakDriver) / 2 ** 20;
+  const hop = 'bare Spark hop (Kafka→copy→Kafka, 500 ms trigger), e2e bench';
+  return {
+    bench: 'usecase',
+    seconds: (performance.now() - benchStarted) / 1000,
+    rows: [
+      { component: 'use case job', metric: 'throughput, data_quality (preloaded)', unit: 'records/s', value: diamond.rate, baseline: bare, baselineIs: 'bare Spark Kafka→Kafka copy', better: 'higher', target: '≥ 20,000 rec/s' },
+      { component: 'use case job', metric: `latency p50 @ ${RATE.toLocaleString('en')}/s, Kafka→job→Kafka`, unit: 'ms', value: latency.p50, baseline: null, baselineRefs: ['bare Spark hop p50 @ 2000/s'], baselineIs: hop, better: 'lower' },
+      { component: 'use case job', metric: `latency p99 @ ${RATE.toLocaleString('en')}/s, Kafka→job→Kafka`, unit: 'ms', value: latency.p99, baseline: null, baselineRefs: ['bare Spark hop p99 @ 2000/s'], baselineIs: hop, better: 'lower', target: '≤ 3,000 ms' },
+      { component: 'use case job', metric: 'peak memory, driver JVM', unit: 'MiB', value: driverPeak, baseline: bareCopy.peakDriver / 2 ** 20, baselineIs: 'bare Spark copy, driver JVM', better: 'lower', target: '≤ 1.2 GB' },
+      { component: 'use case job', metric: 'peak memory, process tree (driver + Python)', unit: 'MiB', value: diamond.peakTree / 2 ** 20, baseline: bareCopy.peakTree / 2 ** 20, baselineIs: 'bare Spark copy, process tree', better: 'lower' },
+    ],
+    refs: { 'bare Spark copy': bare },
+    details: { records: RECORDS, perBatch: PER_BATCH, rate: RATE, latency: { ...latency }, bareCopy },
+  };
 }
