@@ -14,8 +14,8 @@
  * wrong types, missing required fields) and go to records.rejected.
  *
  * Event times lie in the hours before `anchor` (the demo passes "now"), so the use cases'
- * event-time windows close with the watermark while the demo watches; patterns sit at least
- * 100 minutes before the anchor so both sliding windows that hold them close.
+ * event-time windows close with the watermark while the demo watches; patterns start 100–130
+ * minutes before the anchor so both sliding windows that hold them close.
  */
 import { SeededRandom } from './seeded-random.ts';
 
@@ -98,6 +98,8 @@ export interface DatasetOptions {
 }
 
 const MINUTE = 60_000;
+/** The earliest a pattern starts, in minutes before the anchor (see spendingRows: a rerun needs its patterns after the previous watermark). */
+export const PATTERN_EARLIEST_MINUTES = 130;
 const FAULT_RATE = 0.08;
 const PAGES = ['/', '/products', '/products/42', '/products/7', '/cart', '/checkout', '/account', '/help'];
 const CHANNELS = ['web', 'web', 'app', 'app', 'store'];
@@ -180,7 +182,7 @@ function background(random: SeededRandom, customer: DemoCustomer, start: number,
   return specs;
 }
 
-/** The profile's purchases: `count` of them spread over `minutes`, starting 100–165 minutes before the anchor. */
+/** The profile's purchases: `count` of them spread over `minutes`, starting 100–130 minutes before the anchor. */
 function pattern(random: SeededRandom, customer: DemoCustomer, anchor: number): EventSpec[] {
   const shape = {
     burst: { count: 6, minutes: 25, min: 230, max: 420 },
@@ -189,7 +191,7 @@ function pattern(random: SeededRandom, customer: DemoCustomer, anchor: number): 
     'many-medium': { count: 4, minutes: 20, min: 160, max: 185 },
     steady: { count: 0, minutes: 0, min: 0, max: 0 },
   }[customer.profile];
-  const begin = anchor - Math.round(random.between(100, 165) * MINUTE);
+  const begin = anchor - Math.round(random.between(PATTERN_EARLIEST_MINUTES - 30, PATTERN_EARLIEST_MINUTES) * MINUTE);
   const specs: EventSpec[] = [];
   for (let i = 0; i < shape.count; i++) {
     const offset = shape.count === 1 ? 0 : Math.round((i / (shape.count - 1)) * shape.minutes * MINUTE * random.between(0.9, 1));
@@ -201,7 +203,8 @@ function pattern(random: SeededRandom, customer: DemoCustomer, anchor: number): 
 /**
  * Turns about 8 % of the background events into faults: every kind at least once, then at
  * random. Future timestamps go on refunds, not purchases: a purchase dated in the future
- * would move spending_spike's watermark days ahead and make all later purchases "late".
+ * would move spending_spike's watermark hours ahead and make all later purchases "late".
+ * They stay within 20 hours: the feedback API lists a customer's days up to tomorrow.
  */
 function injectFaults(random: SeededRandom, specs: EventSpec[], anchor: number): void {
   const candidates = specs.filter((s) => !s.pattern);
@@ -234,7 +237,7 @@ function applyFault(random: SeededRandom, spec: EventSpec, fault: Fault, anchor:
       Object.assign(spec, { type: 'payment', amount: random.amount(2_000_000, 9_000_000), currency, page: null });
       break;
     case 'future_timestamp':
-      Object.assign(spec, { type: 'refund', amount: random.amount(10, 80), currency, page: null, time: anchor + Math.round(random.between(1, 3) * 24 * 60) * MINUTE });
+      Object.assign(spec, { type: 'refund', amount: random.amount(10, 80), currency, page: null, time: anchor + Math.round(random.between(2, 20) * 60) * MINUTE });
       break;
     default:
       if (spec.amount === null) Object.assign(spec, { type: 'purchase', amount: random.amount(5, 50), currency, page: null });
