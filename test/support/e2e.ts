@@ -1,0 +1,560 @@
+/**
+ * A whole, isolated diamond for one end-to-end test, on the real services and real Spark:
+ *
+ *   HTTP ingest (upstream, in this process) → records topic → orchestrator (its own process,
+ *   so it can be kill -9'd) running use case jobs (spark-submit process groups) → feedback
+ *   topic → feedback writer (downstream/main.ts as a child process, idem) → a migrated keyspace
+ *
+ * Every name is unique per fixture (topics, subjects, consumer groups through the job
+ * prefix, Redis prefixes, keyspace, directories), so tests run beside other suites. The
+ * teardown stops every process the fixture started, by pid, and removes what it created;
+ * it keeps the work directory (job logs) when the test failed.
+ *
+ *   const d = await startDiamond(t, 'baseline');
+ *   await d.deploy('data_quality', 'A');
+ *   const stream = d.stream(generateDataset(), 200);
+ *   await d.settle(t, stream, { jobs: [...] });   // asserts every row
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ExecutionContext } from 'ava';
+import type { Admin, Kafka } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
+import { createCassandra, type CassandraClient } from '../../shared/cassandra.ts';
+import { ensureTopics } from '../../shared/kafka.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { createRedis } from '../../shared/redis.ts';
+import { createRegistry } from '../../shared/registry.ts';
+import type { CustomerRecord } from '../../shared/schemas.ts';
+import { RolloutStore } from '../../downstream/rollout-store.ts';
+import { deployUsecase } from '../../infra/orchestrator/control.ts';
+import { readJobOffsets, topicEndOffsets } from '../../infra/orchestrator/offsets.ts';
+import type { OrchestratorOptions } from '../../infra/orchestrator/reconciler.ts';
+import { jobIdFor, type Deployment, type JobRecord } from '../../infra/orchestrator/state.ts';
+import { DeploymentStore } from '../../infra/orchestrator/store.ts';
+import { startUpstream, type UpstreamService } from '../../upstream/service.ts';
+import { checkManifestParams, expectedFeedback, inputOf, SPENDING_WEIGHTS, type Dataset, type Expected, type ExpectedRow, type InputRecord } from './e2e-dataset.ts';
+import { killHard, startDownstreamProcess, type DownstreamProcess } from './downstream-process.ts';
+import { consumeUntil, testKafka, uniqueKeyspace, uniqueName } from './env.ts';
+
+/** Fast supervision so faults heal in seconds; a short lease so a kill -9'd leader is replaced quickly. */
+const ORCHESTRATOR_ENV = {
+  DIAMOND_ORCHESTRATOR_TICK: '300ms', DIAMOND_ORCHESTRATOR_BACKOFF: '500ms', DIAMOND_ORCHESTRATOR_STARTING_OFFSETS: 'earliest',
+  DIAMOND_ORCHESTRATOR_STOP_GRACE: '30s', DIAMOND_ORCHESTRATOR_LEASE: '3s',
+};
+
+export interface LifecycleEvent {
+  readonly event: string;
+  readonly job: string;
+  readonly version?: string | null;
+  readonly exitCode?: number | null;
+  readonly pid?: number;
+}
+
+export interface Stream {
+  readonly dataset: Dataset;
+  readonly total: number;
+  /** Requests acknowledged with 202 so far. */
+  sent(): number;
+  /** Resolves when every request was acknowledged; counts from the 202 answers. */
+  readonly done: Promise<{ accepted: number; rejected: number; refused: number }>;
+}
+
+export interface SettleOptions {
+  /** Jobs whose committed offsets must reach the end of the records topic. */
+  readonly jobs: readonly string[];
+  /** Copies of data_quality deployed under other names. */
+  readonly copies?: readonly string[];
+  /** A record may land twice (a 503'd request that Kafka acknowledged late, sent again). */
+  readonly duplicatesAllowed?: boolean;
+  readonly timeoutMs?: number;
+}
+
+export interface Settled {
+  readonly expected: Expected;
+  readonly landed: readonly InputRecord[];
+  readonly delivered: readonly ActualRow[];
+}
+
+export interface ActualRow extends ExpectedRow {
+  readonly version: string;
+}
+
+export interface Diamond {
+  readonly config: DiamondConfig;
+  readonly options: OrchestratorOptions;
+  readonly store: DeploymentStore;
+  readonly kafka: Kafka;
+  readonly admin: Admin;
+  readonly cassandra: CassandraClient;
+  readonly keyspace: string;
+  readonly workDir: string;
+  jobId(usecase: string, variant: string): string;
+  /** Validates and deploys a folder (default: usecases/<usecase>) from the earliest offsets. */
+  deploy(usecase: string, variant: string, folder?: string): Promise<Deployment>;
+  /** A copy of usecases/<from> in the work directory, renamed to `name` when given. */
+  copyUsecase(from: string, name?: string): string;
+  job(jobId: string): Promise<JobRecord>;
+  waitForJob(jobId: string, done: (record: JobRecord) => boolean, timeoutMs?: number): Promise<JobRecord>;
+  /** Polls until the job's group committed more than `records` input offsets. */
+  waitForProcessed(jobId: string, records: number, timeoutMs?: number): Promise<void>;
+  orchestratorPid(): number | null;
+  killOrchestrator(): Promise<void>;
+  startOrchestrator(): Promise<void>;
+  writerPid(): number | null;
+  /** Exit code or signal of the writer process when it ended on its own or was killed; null while it runs. */
+  writerExit(): string | null;
+  killWriter(): Promise<void>;
+  startWriter(): Promise<void>;
+  /** Posts the dataset's requests in order, `pauseMs` apart, retrying refused ones. */
+  stream(dataset: Dataset, pauseMs: number): Stream;
+  /** Waits until the stream is done and every row is delivered; asserts the rows. */
+  settle(t: ExecutionContext, stream: Stream, options: SettleOptions): Promise<Settled>;
+  /** Lifecycle events published so far. */
+  events(): Promise<LifecycleEvent[]>;
+  /** Polls until the writer has written more than `rows` rows (any variant). */
+  waitForWritten(rows: number, timeoutMs?: number): Promise<void>;
+}
+
+export async function startDiamond(t: ExecutionContext, name: string): Promise<Diamond> {
+  const config = loadConfig({ ...process.env, ...ORCHESTRATOR_ENV });
+  checkManifestParams(config.projectRoot);
+  const prefix = `e2e-${name}`;
+  const workDir = mkdtempSync(join(tmpdir(), `diamond-${prefix}-`));
+  const options: OrchestratorOptions = {
+    keyPrefix: `${uniqueName(`test-${prefix}-orch`)}:`,
+    jobPrefix: `${uniqueName(prefix)}.`,
+    topics: {
+      input: uniqueName(`${prefix}-records`), output: uniqueName(`${prefix}-feedback`), rejected: uniqueName(`${prefix}-feedback-rejected`),
+      progress: uniqueName(`${prefix}-progress`), events: uniqueName(`${prefix}-events`),
+      recordsSubject: uniqueName(`${prefix}-records-value`), feedbackSubject: uniqueName(`${prefix}-feedback-value`),
+    },
+    progressGroup: uniqueName(`${prefix}-orchestrator`),
+    jobsDir: join(workDir, 'jobs'),
+    checkpointsDir: join(workDir, 'checkpoints'),
+  };
+  const upstreamRejected = uniqueName(`${prefix}-records-rejected`);
+  const writerRejected = uniqueName(`${prefix}-writer-rejected`);
+  const writerGroup = uniqueName(`${prefix}-writer`);
+  const keyspace = uniqueKeyspace(`e2e_${name.replaceAll('-', '_')}`);
+  const downstreamPrefix = `${uniqueName(`test-${prefix}-down`)}:`;
+  const upstreamPrefix = `${uniqueName(`test-${prefix}-up`)}:`;
+  const topics = [options.topics.input, options.topics.output, options.topics.rejected, options.topics.progress, options.topics.events, upstreamRejected, writerRejected];
+
+  const kafka = testKafka();
+  const admin = kafka.admin();
+  const cassandra = createCassandra(config);
+  const redis: Redis = createRedis(config);
+  const store = new DeploymentStore(createRedis(config, { keyPrefix: options.keyPrefix }));
+  const registry = createRegistry(config);
+  await Promise.all([admin.connect(), cassandra.connect()]);
+
+  let upstream: UpstreamService | null = null;
+  let orchestrator: ChildProcess | null = null;
+  let orchestratorLog = '';
+  let writer: DownstreamProcess | null = null;
+  t.teardown(async () => {
+    // The orchestrator first, or it would restart the jobs killed next.
+    if (orchestrator) await killChild(orchestrator);
+    for (const record of await store.listJobs().catch(() => [])) {
+      for (const job of [record.current, record.next, ...record.retiring.map((r) => r.job)]) {
+        if (job) signalGroup(job.groupPid);
+      }
+    }
+    if (writer) await killHard(writer.child);
+    await upstream?.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    const groups = [writerGroup, options.progressGroup, ...(await store.listDeployments().catch(() => [])).map((d) => jobIdFor(d.usecase, d.variant, options.jobPrefix))];
+    await admin.deleteGroups(groups).catch(() => undefined);
+    await admin.deleteTopics({ topics }).catch(() => undefined);
+    await admin.disconnect();
+    await cassandra.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => undefined);
+    await cassandra.shutdown();
+    for (const keyPrefix of [options.keyPrefix, downstreamPrefix, upstreamPrefix]) {
+      const keys = await redis.keys(`${keyPrefix}*`).catch(() => []);
+      if (keys.length > 0) await redis.del(...keys).catch(() => undefined);
+    }
+    redis.disconnect();
+    if (t.passed) rmSync(workDir, { recursive: true, force: true });
+    else t.log(`kept ${workDir} (job logs under jobs/)`);
+  });
+
+  // Created up front with two partitions each, so that ordering across partitions is exercised.
+  await ensureTopics(admin, [
+    { topic: options.topics.input, partitions: 2 }, { topic: options.topics.output, partitions: 2 },
+    { topic: options.topics.rejected, partitions: 1 }, { topic: upstreamRejected, partitions: 1 }, { topic: writerRejected, partitions: 1 },
+  ]);
+  upstream = await startUpstream(config, {
+    logger: createLogger({ logLevel: 'silent' }), port: 0, topics: { normalized: options.topics.input, rejected: upstreamRejected },
+    subject: options.topics.recordsSubject, redisKeyPrefix: upstreamPrefix, produceTimeoutMs: 5_000,
+  });
+  const ingestUrl = upstream.url;
+  const { apiKey } = await upstream.sources.add('e2e');
+  // Weights before B is deployed: without them downstream passes every variant through.
+  const rolloutRedis = createRedis(config, { keyPrefix: downstreamPrefix });
+  await new RolloutStore(rolloutRedis).set('spending_spike', SPENDING_WEIGHTS);
+  rolloutRedis.disconnect();
+
+  const writerArgs = ['--parts', 'feedback-writer', '--keyspace', keyspace, '--feedback-topic', options.topics.output,
+    '--rejected-feedback-topic', writerRejected, '--feedback-group', writerGroup, '--redis-key-prefix', downstreamPrefix];
+  const startWriter = async (): Promise<void> => {
+    writer = await startDownstreamProcess(writerArgs, 90_000);
+  };
+  const startOrchestrator = async (): Promise<void> => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(config.projectRoot, 'test', 'support', 'orchestrator-main.ts'), JSON.stringify(options)], {
+      cwd: config.projectRoot,
+      env: { ...process.env, ...ORCHESTRATOR_ENV, DIAMOND_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stderr.on('data', (chunk: Buffer) => (orchestratorLog = (orchestratorLog + chunk.toString()).slice(-30_000)));
+    await waitForReadyLine(child, 60_000, () => orchestratorLog);
+    orchestrator = child;
+  };
+  await startWriter();
+  await startOrchestrator();
+
+  const jobId = (usecase: string, variant: string): string => jobIdFor(usecase, variant, options.jobPrefix);
+  const job = async (id: string): Promise<JobRecord> => {
+    const record = await store.getJob(id);
+    if (!record) throw new Error(`no job record for ${id}`);
+    return record;
+  };
+  const waitForJob = async (id: string, done: (record: JobRecord) => boolean, timeoutMs = 240_000): Promise<JobRecord> => {
+    const deadline = Date.now() + timeoutMs;
+    let last: JobRecord | null = null;
+    while (Date.now() < deadline) {
+      last = await store.getJob(id).catch(() => last);
+      if (last && done(last)) return last;
+      await sleep(250);
+    }
+    throw new Error(`job ${id} did not reach the expected state in ${timeoutMs} ms; last record: ${JSON.stringify(last)}\norchestrator log:\n${orchestratorLog.slice(-4000)}`);
+  };
+
+  const events = async (): Promise<LifecycleEvent[]> => {
+    const total = (await admin.fetchTopicOffsets(options.topics.events)).reduce((sum, p) => sum + Number(p.high), 0);
+    if (total === 0) return [];
+    const messages = await consumeUntil(kafka, options.topics.events, (m) => m.length >= total, 30_000);
+    return messages.map((m) => JSON.parse(m.value!.toString()) as LifecycleEvent);
+  };
+
+  const readLanded = async (): Promise<InputRecord[]> => {
+    const total = (await admin.fetchTopicOffsets(options.topics.input)).reduce((sum, p) => sum + Number(p.high), 0);
+    const messages = await consumeUntil(kafka, options.topics.input, (m) => m.length >= total, 120_000);
+    return Promise.all(messages.map(async (m) => inputOf((await registry.decode(m.value!)) as CustomerRecord)));
+  };
+
+  const readRows = async (table: 'feedback_by_customer' | 'feedback_by_variant'): Promise<ActualRow[]> => {
+    const rows: ActualRow[] = [];
+    let pageState: string | undefined;
+    do {
+      const result = await cassandra.execute(
+        `SELECT feedback_id, customer_id, usecase, variant, version, kind, severity, score, event_time, record_ids FROM ${keyspace}.${table}`,
+        [], { fetchSize: 5000, pageState },
+      );
+      for (const row of result.rows) {
+        rows.push({
+          feedback_id: row.get('feedback_id') as string, customer_id: row.get('customer_id') as string, usecase: row.get('usecase') as string,
+          variant: row.get('variant') as string, version: row.get('version') as string, kind: row.get('kind') as string,
+          severity: row.get('severity') as string, score: (row.get('score') as number | null) ?? null,
+          event_time: (row.get('event_time') as Date).getTime(), record_ids: (row.get('record_ids') as string[] | null) ?? [],
+        });
+      }
+      pageState = result.pageState ?? undefined;
+    } while (pageState);
+    return rows;
+  };
+
+  const caughtUp = async (jobs: readonly string[]): Promise<string[]> => {
+    const behind: string[] = [];
+    const ends = await topicEndOffsets(admin, options.topics.input);
+    for (const id of jobs) {
+      const committed = await readJobOffsets(admin, id, options.topics.input);
+      if (Object.entries(ends).some(([p, end]) => end > 0 && committed[p] !== end)) behind.push(`${id} at ${JSON.stringify(committed)} of ${JSON.stringify(ends)}`);
+    }
+    const outputEnds = await topicEndOffsets(admin, options.topics.output);
+    const [writerOffsets] = await admin.fetchOffsets({ groupId: writerGroup, topics: [options.topics.output] });
+    const written = Object.fromEntries((writerOffsets?.partitions ?? []).map((p) => [String(p.partition), Number(p.offset)]));
+    if (Object.entries(outputEnds).some(([p, end]) => end > 0 && written[p] !== end)) behind.push(`writer at ${JSON.stringify(written)} of ${JSON.stringify(outputEnds)}`);
+    return behind;
+  };
+
+  const diamond: Diamond = {
+    config, options, store, kafka, admin, cassandra, keyspace, workDir, jobId, job, waitForJob, events, startWriter, startOrchestrator,
+
+    deploy: (usecase, variant, folder) =>
+      deployUsecase(config, store, null, { usecase, variant, folder: folder ?? join(config.projectRoot, 'usecases', usecase), settings: { startingOffsets: 'earliest' } }, options.jobPrefix),
+
+    copyUsecase(from, newName) {
+      const folder = join(workDir, 'usecases', newName ?? from);
+      cpSync(join(config.projectRoot, 'usecases', from), folder, { recursive: true, filter: (path) => !path.includes('__pycache__') });
+      if (newName) {
+        const manifest = join(folder, 'usecase.yaml');
+        writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(`name: ${from}`, `name: ${newName}`));
+      }
+      return folder;
+    },
+
+    async waitForProcessed(id, records, timeoutMs = 180_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const committed = Object.values(await readJobOffsets(admin, id, options.topics.input)).filter((o) => o > 0).reduce((a, b) => a + b, 0);
+        if (committed > records) return;
+        await sleep(250);
+      }
+      throw new Error(`${id} did not process ${records} records in ${timeoutMs} ms`);
+    },
+
+    async waitForWritten(rows, timeoutMs = 180_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const result = await cassandra.execute(`SELECT count(*) AS n FROM ${keyspace}.feedback_by_variant`).catch(() => null);
+        if (Number(result?.first()?.get('n') ?? 0) > rows) return;
+        await sleep(250);
+      }
+      throw new Error(`the writer did not write ${rows} rows in ${timeoutMs} ms`);
+    },
+
+    orchestratorPid: () => orchestrator?.pid ?? null,
+    async killOrchestrator() {
+      if (orchestrator) await killChild(orchestrator);
+      orchestrator = null;
+    },
+
+    writerPid: () => writer?.child.pid ?? null,
+    writerExit: () => {
+      const child = writer?.child;
+      if (!child) return null;
+      return child.exitCode !== null ? `exit ${child.exitCode}` : child.signalCode ?? null;
+    },
+    async killWriter() {
+      if (writer) await killHard(writer.child);
+    },
+
+    stream(dataset, pauseMs) {
+      let sent = 0;
+      const post = async (body: string): Promise<{ status: number; retryAfter: number; answer?: { accepted: number; rejected: number } }> => {
+        try {
+          const response = await fetch(`${ingestUrl}/v1/records`, {
+            method: 'POST', headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/x-ndjson' }, body, signal: AbortSignal.timeout(30_000),
+          });
+          const retryAfter = Number(response.headers.get('retry-after') ?? '1');
+          if (response.status !== 202) {
+            await response.arrayBuffer();
+            return { status: response.status, retryAfter };
+          }
+          return { status: 202, retryAfter, answer: (await response.json()) as { accepted: number; rejected: number } };
+        } catch {
+          return { status: 0, retryAfter: 1 }; // connection refused or timed out: retry like a 503
+        }
+      };
+      const done = (async () => {
+        let accepted = 0;
+        let rejected = 0;
+        let refused = 0;
+        for (const batch of dataset.batches) {
+          const body = batch.map((record) => JSON.stringify(record)).join('\n');
+          const deadline = Date.now() + 300_000;
+          let retried = false;
+          for (;;) {
+            const { status, retryAfter, answer } = await post(body);
+            if (answer) {
+              accepted += answer.accepted;
+              rejected += answer.rejected;
+              break;
+            }
+            if (status !== 503 && status !== 0) throw new Error(`ingest answered ${status}`);
+            if (Date.now() > deadline) throw new Error('ingest refused the same request for 5 minutes');
+            refused++;
+            retried = true;
+            await sleep(Math.max(1, retryAfter) * 1000);
+          }
+          sent++;
+          // A refused request may still have been written (Kafka acknowledged it late): let
+          // that copy land before the next request, so records stay in event-time order.
+          await sleep(retried ? 3_000 : pauseMs);
+        }
+        return { accepted, rejected, refused };
+      })();
+      done.catch(() => undefined); // settle() awaits it; no unhandled rejection meanwhile
+      return { dataset, total: dataset.batches.length, sent: () => sent, done };
+    },
+
+    async settle(t, stream, settleOptions) {
+      const { dataset } = stream;
+      const answered = await stream.done;
+      // Each request is counted from its one 202 answer, so these are exact even when a refused request landed.
+      t.is(answered.accepted, dataset.accepted.size, 'ingest accepted every good record');
+      t.is(answered.rejected, dataset.rejected, 'ingest rejected every malformed record');
+      if (answered.refused > 0) t.log(`ingest refused ${answered.refused} requests (sent again)`);
+      const landed = await readLanded();
+      // Upstream: every accepted record landed as generated, nothing else did.
+      const landedIds = new Map<string, number>();
+      for (const record of landed) landedIds.set(record.record_id, (landedIds.get(record.record_id) ?? 0) + 1);
+      const changed = landed.filter((r) => JSON.stringify(r) !== JSON.stringify(dataset.accepted.get(r.record_id))).slice(0, 5);
+      t.deepEqual(changed, [], 'every landed record is an accepted record, normalized as generated');
+      t.deepEqual([...dataset.accepted.keys()].filter((id) => !landedIds.has(id)), [], 'every accepted record landed');
+      const twice = [...landedIds].filter(([, n]) => n > 1).map(([id]) => id);
+      if (settleOptions.duplicatesAllowed) {
+        if (twice.length > 0) t.log(`${twice.length} records landed twice (refused, then acknowledged late, then sent again)`);
+      } else {
+        t.deepEqual(twice, [], 'no record landed twice');
+      }
+
+      const expected = expectedFeedback(landed, { copies: settleOptions.copies });
+      const deadline = Date.now() + (settleOptions.timeoutMs ?? 300_000);
+      let verdict: Verdict = { customer: diff(expected.delivered, []), variant: diff(expected.all, []), behind: ['not checked yet'] };
+      let matchedAt: number | null = null;
+      while (Date.now() < deadline) {
+        try {
+          const [customer, variant] = await Promise.all([readRows('feedback_by_customer'), readRows('feedback_by_variant')]);
+          verdict = { customer: diff(expected.delivered, customer), variant: diff(expected.all, variant), behind: await caughtUp(settleOptions.jobs), rows: customer };
+          if (isClean(verdict)) {
+            // Stable for a few seconds with everything caught up: nothing more is coming.
+            if (matchedAt !== null && Date.now() - matchedAt >= 3_000) break;
+            matchedAt ??= Date.now();
+          } else {
+            matchedAt = null;
+          }
+        } catch (error) {
+          verdict = { ...verdict, behind: [`reading failed: ${String(error)}`] };
+          matchedAt = null;
+        }
+        await sleep(1_000);
+      }
+      if (!isClean(verdict)) {
+        t.log(`behind: ${verdict.behind.join('; ')}`);
+        t.log(`writer: ${writer?.logs().slice(-3000) ?? ''}`);
+        t.log(`orchestrator: ${orchestratorLog.slice(-3000)}`);
+      }
+      for (const [table, d] of [['feedback_by_customer', verdict.customer], ['feedback_by_variant', verdict.variant]] as const) {
+        t.deepEqual(d.missing.slice(0, 5), [], `${table}: no expected row missing (${d.missing.length} missing)`);
+        t.deepEqual(d.extra.slice(0, 5), [], `${table}: no unexpected row (${d.extra.length} extra)`);
+        t.deepEqual(d.duplicated, [], `${table}: no feedback_id twice`);
+        t.deepEqual(d.mismatched.slice(0, 5), [], `${table}: every row as computed (${d.mismatched.length} differ)`);
+      }
+      t.deepEqual(verdict.behind, [], 'every job and the writer caught up with their input');
+      return { expected, landed, delivered: verdict.rows ?? [] };
+    },
+  };
+
+  return diamond;
+}
+
+interface Diff {
+  readonly missing: ExpectedRow[];
+  readonly extra: ActualRow[];
+  readonly duplicated: string[];
+  readonly mismatched: { expected: ExpectedRow; actual: ActualRow }[];
+}
+
+interface Verdict {
+  readonly customer: Diff;
+  readonly variant: Diff;
+  readonly behind: string[];
+  readonly rows?: ActualRow[];
+}
+
+const comparable = (row: ExpectedRow): string =>
+  JSON.stringify([row.feedback_id, row.customer_id, row.usecase, row.variant, row.kind, row.severity, row.score, row.event_time, row.record_ids]);
+
+function diff(expected: readonly ExpectedRow[], actual: readonly ActualRow[]): Diff {
+  const want = new Map(expected.map((row) => [row.feedback_id, row]));
+  const seen = new Map<string, number>();
+  for (const row of actual) seen.set(row.feedback_id, (seen.get(row.feedback_id) ?? 0) + 1);
+  const mismatched: Diff['mismatched'] = [];
+  for (const row of actual) {
+    const expectedRow = want.get(row.feedback_id);
+    if (expectedRow && comparable(expectedRow) !== comparable(row)) mismatched.push({ expected: expectedRow, actual: row });
+  }
+  return {
+    missing: expected.filter((row) => !seen.has(row.feedback_id)),
+    extra: actual.filter((row) => !want.has(row.feedback_id)),
+    duplicated: [...seen].filter(([, n]) => n > 1).map(([id]) => id),
+    mismatched,
+  };
+}
+
+function isClean(verdict: Verdict): boolean {
+  const clean = (d: Diff): boolean => d.missing.length === 0 && d.extra.length === 0 && d.duplicated.length === 0 && d.mismatched.length === 0;
+  return clean(verdict.customer) && clean(verdict.variant) && verdict.behind.length === 0;
+}
+
+/** Records each job's process group, to prove later that it was never restarted. */
+export async function jobSnapshot(d: Diamond, jobIds: readonly string[]): Promise<Map<string, JobRecord>> {
+  return new Map(await Promise.all(jobIds.map(async (id) => [id, await d.job(id)] as const)));
+}
+
+/**
+ * The jobs a fault did not involve: same process group, no restart, still running, and no
+ * lifecycle event but starting, running (and adopted, after an orchestrator restart).
+ */
+export async function assertUntouched(t: ExecutionContext, d: Diamond, before: Map<string, JobRecord>, allowed: readonly string[] = ['starting', 'running']): Promise<void> {
+  const events = await d.events();
+  for (const [id, earlier] of before) {
+    const now = await d.job(id);
+    t.is(now.current?.groupPid, earlier.current?.groupPid, `${id}: same process group`);
+    t.is(now.restarts, 0, `${id}: never restarted`);
+    t.is(now.state, 'running', `${id}: running`);
+    const names = [...new Set(events.filter((e) => e.job === id).map((e) => e.event))].sort();
+    t.deepEqual(names.filter((name) => !allowed.includes(name)), [], `${id}: lifecycle events ${names.join(', ')}`);
+  }
+}
+
+/** Deploys data_quality A (from `qualityFolder` when given) and spending_spike A and B, and waits until all three report. */
+export async function deployExamples(d: Diamond, qualityFolder?: string): Promise<{ quality: string; spendingA: string; spendingB: string }> {
+  // Validation is a Python process per deploy: run the three side by side.
+  await Promise.all([d.deploy('data_quality', 'A', qualityFolder), d.deploy('spending_spike', 'A'), d.deploy('spending_spike', 'B')]);
+  const jobs = { quality: d.jobId('data_quality', 'A'), spendingA: d.jobId('spending_spike', 'A'), spendingB: d.jobId('spending_spike', 'B') };
+  await Promise.all(Object.values(jobs).map((id) => d.waitForJob(id, (r) => r.state === 'running')));
+  return jobs;
+}
+
+/** Resolves when `fraction` of the stream's requests were acknowledged. */
+export async function waitForSent(stream: Stream, fraction: number): Promise<void> {
+  while (stream.sent() < Math.ceil(stream.total * fraction)) await sleep(100);
+}
+
+/** The Python driver of a job's current process (the process a graceful stop signals). */
+export function driverPid(record: JobRecord): number {
+  const pid = Number(readFileSync(record.current!.driverPidFile, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no driver pid in ${record.current!.driverPidFile}`);
+  return pid;
+}
+
+function signalGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+function killChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+function waitForReadyLine(child: ChildProcess, timeoutMs: number, logs: () => string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    const timer = setTimeout(() => reject(new Error(`orchestrator not ready in ${timeoutMs} ms:\n${logs()}`)), timeoutMs);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (stdout.includes('"ready":true')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`orchestrator exited with ${code} before it was ready:\n${logs()}`));
+    });
+  });
+}
