@@ -89,6 +89,8 @@ export interface DiamondConfig {
     readonly leaseMs: number;
     /** A live job whose committed offsets do not move while its lag grows this long is stalled (restarted). */
     readonly stallTimeoutMs: number;
+    /** A job that has not reported (started) this long after its launch is restarted. */
+    readonly startTimeoutMs: number;
     /** What the jobs' declared resources may add up to, times the over-commit ratio. */
     readonly budget: { readonly cores: number; readonly memoryMb: number; readonly overcommit: number };
   };
@@ -147,6 +149,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_ORCHESTRATOR_STOP_GRACE', description: 'time a job gets to finish its batch after SIGTERM before SIGKILL', default: '60s' },
     { env: 'DIAMOND_ORCHESTRATOR_LEASE', description: 'leader lease of the orchestrator in Redis (renewed every third of it)', default: '15s' },
     { env: 'DIAMOND_ORCHESTRATOR_STALL_TIMEOUT', description: 'a live job whose offsets do not advance while its lag grows this long is restarted', default: '2m' },
+    { env: 'DIAMOND_ORCHESTRATOR_START_TIMEOUT', description: 'a job that has not reported this long after its launch is killed and restarted', default: '5m' },
     { env: 'DIAMOND_ORCHESTRATOR_BUDGET_CORES', description: 'cores the deployed jobs may declare in total (before over-commit)', default: String(cpus().length) },
     { env: 'DIAMOND_ORCHESTRATOR_BUDGET_MEMORY', description: 'memory the deployed jobs may declare in total (before over-commit), e.g. 12g', default: `${Math.max(1024, Math.floor((totalmem() / 2 ** 20) * 0.5))}m` },
     { env: 'DIAMOND_ORCHESTRATOR_OVERCOMMIT', description: 'over-commit ratio applied to the budget (jobs rarely use all they declare)', default: '2' },
@@ -222,6 +225,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       stopGraceMs: parseDurationMs('DIAMOND_ORCHESTRATOR_STOP_GRACE', read('DIAMOND_ORCHESTRATOR_STOP_GRACE')),
       leaseMs: parseDurationMs('DIAMOND_ORCHESTRATOR_LEASE', read('DIAMOND_ORCHESTRATOR_LEASE')),
       stallTimeoutMs: parseDurationMs('DIAMOND_ORCHESTRATOR_STALL_TIMEOUT', read('DIAMOND_ORCHESTRATOR_STALL_TIMEOUT')),
+      startTimeoutMs: parseDurationMs('DIAMOND_ORCHESTRATOR_START_TIMEOUT', read('DIAMOND_ORCHESTRATOR_START_TIMEOUT')),
       budget: {
         cores: parsePositiveNumber('DIAMOND_ORCHESTRATOR_BUDGET_CORES', read('DIAMOND_ORCHESTRATOR_BUDGET_CORES')),
         memoryMb: parseMemoryMb('DIAMOND_ORCHESTRATOR_BUDGET_MEMORY', read('DIAMOND_ORCHESTRATOR_BUDGET_MEMORY')),

@@ -338,6 +338,9 @@ export class Reconciler {
     if (record.state === 'running') {
       const stalled = await this.checkStalled(record.jobId, current, now);
       if (stalled) return this.stalled(record, current, stalled, now);
+    } else if (now - current.startedAt > this.config.orchestrator.startTimeoutMs) {
+      const seconds = Math.round((now - current.startedAt) / 1000);
+      return this.stalled(record, current, `stalled: never reported in the ${seconds} s since its launch (see its log)`, now);
     }
     return this.retireDead(record);
   }

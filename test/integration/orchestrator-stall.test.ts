@@ -45,3 +45,14 @@ test.serial('a job that exits with a code is reported with it', async (t) => {
   t.regex(looping.lastError ?? '', /^exited with code 7/);
   t.is(looping.restarts, 0);
 });
+
+test.serial('a job that never reports after its launch is restarted (start timeout)', async (t) => {
+  // A start timeout shorter than Spark's startup: the job cannot report in time.
+  const o = await startTestOrchestrator('orch-start', { DIAMOND_ORCHESTRATOR_START_TIMEOUT: '2s', DIAMOND_ORCHESTRATOR_CRASH_LOOP_MAX: '2' });
+  t.teardown(() => o.teardown());
+  const jobId = jobIdFor('data_quality', 'A', o.options.jobPrefix);
+  await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'data_quality', variant: 'A', folder: join(o.config.projectRoot, 'usecases', 'data_quality') }, o.options.jobPrefix);
+  const looping = await o.waitForJob(jobId, (r) => r.state === 'crash-looping' && r.retiring.length === 0, 120_000);
+  t.is(looping.restarts, 1);
+  t.regex(looping.lastError ?? '', /never reported in the \d+ s since its launch/);
+});
