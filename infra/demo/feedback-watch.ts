@@ -43,6 +43,8 @@ export interface FeedbackWait extends FeedbackCounts {
   readonly elapsedMs: number;
   /** This run's rows per customer, oldest first. */
   readonly byCustomer: ReadonlyMap<string, readonly Feedback[]>;
+  /** Every row since `since` per customer (earlier runs' too), as last read. */
+  readonly allByCustomer: ReadonlyMap<string, readonly Feedback[]>;
 }
 
 export interface WaitOptions {
@@ -67,17 +69,20 @@ export async function waitForFeedback(options: WaitOptions): Promise<FeedbackWai
   const expectedByCustomer = new Map<string, number>();
   for (const row of options.expected) expectedByCustomer.set(row.customerId, (expectedByCustomer.get(row.customerId) ?? 0) + 1);
   const byCustomer = new Map<string, readonly Feedback[]>();
+  const allByCustomer = new Map<string, readonly Feedback[]>();
   for (;;) {
     for (const [customer, key] of Object.entries(options.customerKeys)) {
       // A customer that already shows all its rows is not asked again.
       if ((byCustomer.get(customer)?.length ?? -1) >= (expectedByCustomer.get(customer) ?? 0) && byCustomer.has(customer)) continue;
-      byCustomer.set(customer, (await fetchFeedback(options.feedbackUrl, key, options.since)).filter(ofRun(options.tag)));
+      const all = await fetchFeedback(options.feedbackUrl, key, options.since);
+      allByCustomer.set(customer, all);
+      byCustomer.set(customer, all.filter(ofRun(options.tag)));
     }
     const arrived = countBy([...byCustomer.values()].flat());
     const elapsedMs = performance.now() - started;
     options.onProgress?.({ arrived, expected }, elapsedMs);
     const complete = Object.entries(expected).every(([usecase, count]) => (arrived[usecase] ?? 0) >= count);
-    if (complete || elapsedMs > options.timeoutMs) return { complete, elapsedMs, arrived, expected, byCustomer };
+    if (complete || elapsedMs > options.timeoutMs) return { complete, elapsedMs, arrived, expected, byCustomer, allByCustomer };
     await sleep(2000);
   }
 }

@@ -22,7 +22,7 @@ import { platformEndpoints } from '../cli/local-config.ts';
 import { datasetCounts, DEMO_CUSTOMERS, generateDataset, PATTERN_EARLIEST_MINUTES, type DemoDataset } from './dataset.ts';
 import { demoStatePath, readDemoState, withRun, writeDemoState } from './demo-state.ts';
 import { expectedFeedback, readDemoParams } from './expected-feedback.ts';
-import { waitForFeedback } from './feedback-watch.ts';
+import { ofRun, waitForFeedback } from './feedback-watch.ts';
 import { streamRecords } from './ingest-stream.ts';
 import { ensureDeployed, ensureKeys, ensureRollout, bringUpPlatform, waitForJobs } from './platform-setup.ts';
 import { bar, DemoOutput, thousands } from './progress-line.ts';
@@ -187,9 +187,11 @@ async function main(): Promise<void> {
   } else {
     out.line();
     out.line('What customers see: GET /v1/feedback with each customer\'s own key (this run\'s rows)');
+    const earlierTags = runs.slice(0, -1).map((r) => r.tag);
     for (const id of SHOWN_CUSTOMERS) {
       const customer = DEMO_CUSTOMERS.find((c) => c.id === id);
-      if (customer) out.line(customerLines(customer, assignments.get(id) ?? null, feedback.byCustomer.get(id) ?? []).join('\n'));
+      const earlier = (feedback.allByCustomer.get(id) ?? []).filter((f) => f.usecase === 'spending_spike' && earlierTags.some((tag) => ofRun(tag)(f)));
+      if (customer) out.line(customerLines(customer, assignments.get(id) ?? null, feedback.byCustomer.get(id) ?? [], earlier).join('\n'));
     }
     const others = DEMO_CUSTOMERS.filter((c) => !SHOWN_CUSTOMERS.includes(c.id)).map((c) => `${c.id} ${feedback.byCustomer.get(c.id)?.length ?? 0}`);
     out.line(`  others (items): ${others.join(', ')}`);

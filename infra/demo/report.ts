@@ -21,13 +21,19 @@ export function orderForDisplay(items: readonly Feedback[]): Feedback[] {
 
 const clip = (text: string, width: number): string => (text.length > width ? `${text.slice(0, width - 1)}…` : text);
 
-export function customerLines(customer: DemoCustomer, variant: string | null, items: readonly Feedback[], maxLines = 5): string[] {
+/**
+ * A customer's header and its rows: this run's, plus `earlier` spending spikes of earlier
+ * demo runs (a rerun within the hour adds none: its purchases are behind the watermark).
+ */
+export function customerLines(customer: DemoCustomer, variant: string | null, items: readonly Feedback[], earlier: readonly Feedback[] = [], maxLines = 5): string[] {
   const spikes = items.filter((f) => f.usecase === 'spending_spike').length;
   const header = `${customer.id} — ${PROFILE_STORY[customer.profile]}; sees spending_spike ${variant ? `variant ${variant}` : 'every variant'}: ${items.length} item(s), ${spikes} spending spike(s)`;
-  const shown = orderForDisplay(items).slice(0, maxLines);
-  const lines = shown.map((f) => `    ${f.severity.padEnd(8)} ${`${f.usecase}/${f.variant}`.padEnd(16)} ${f.kind.padEnd(19)} ${clip(f.message, 96)}`);
+  const shownEarlier = spikes === 0 ? orderForDisplay(earlier).slice(0, 2) : [];
+  const shown = orderForDisplay(items).slice(0, maxLines - shownEarlier.length);
+  const line = (f: Feedback, note = ''): string => `    ${f.severity.padEnd(8)} ${`${f.usecase}/${f.variant}`.padEnd(16)} ${f.kind.padEnd(19)} ${clip(f.message, 96)}${note}`;
+  const lines = [...shownEarlier.map((f) => line(f, '  (earlier run)')), ...shown.map((f) => line(f))];
   if (items.length > shown.length) lines.push(`    … and ${items.length - shown.length} more`);
-  if (items.length === 0) lines.push('    (nothing for this run)');
+  if (items.length === 0 && shownEarlier.length === 0) lines.push('    (nothing for this run)');
   return [`  ${header}`, ...lines];
 }
 
@@ -38,7 +44,7 @@ export function abLines(report: AbReport, expected: readonly ExpectedRow[], assi
   }
   if (report.variants.length === 0) lines.push('  (no spending_spike rows in feedback_by_variant yet)');
   for (const a of report.agreement) lines.push(`  agreement ${a.variants.join('/')}: ${(a.ratio * 100).toFixed(1)} % (${a.both} of ${a.either} findings on the same records), over the last ${report.days} day(s)`);
-  const flaggedBy = (variant: string): string => [...new Set(expected.filter((r) => r.usecase === 'spending_spike' && r.variant === variant).map((r) => r.customerId))].sort().join(', ') || 'nobody';
+  const flaggedBy = (variant: string): string => [...new Set(expected.filter((r) => r.usecase === 'spending_spike' && r.variant === variant).map((r) => r.customerId))].sort().join(', ') || 'nobody (see the note on late purchases above)';
   lines.push(`  this run, A (spend > 1,000) flags: ${flaggedBy('A')}`);
   lines.push(`  this run, B (spend > 600 over ≥ 3 purchases) flags: ${flaggedBy('B')}`);
   const seeing = (variant: string): string => [...assignments].filter(([, v]) => v === variant).map(([c]) => c).sort().join(', ');
