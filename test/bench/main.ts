@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../shared/config.ts';
 import { errorMessage } from '../../shared/errors.ts';
-import { out, ratioOf, renderTable, resolveRefs, type BenchModule, type BenchResult } from './results.ts';
+import { describeMachine, machineContext, out, ratioOf, renderTable, resolveRefs, type BenchModule, type BenchResult } from './results.ts';
 
 const ORDER = ['upstream', 'usecase', 'downstream', 'orchestrator', 'e2e'];
 
@@ -35,8 +35,11 @@ const config = loadConfig(process.env);
 const startedAt = new Date();
 const results: BenchResult[] = [];
 const failures: { bench: string; error: string }[] = [];
+const contexts: Record<string, ReturnType<typeof machineContext>> = {};
 for (const name of names) {
   out(`\n=== ${name} ===`);
+  contexts[name] = machineContext();
+  out(`machine before ${name}: ${describeMachine(contexts[name])}`);
   const began = performance.now();
   try {
     const module = (await import(join(dir, `${name}.bench.ts`))) as BenchModule;
@@ -54,13 +57,15 @@ const totalSeconds = (Date.now() - startedAt.getTime()) / 1000;
 out(`\n=== results (${names.join(', ')}; ${Math.round(totalSeconds)} s; ${config.spark.master}) ===`);
 out(renderTable(resolved));
 for (const failure of failures) out(`FAILED: ${failure.bench}: ${failure.error.split('\n')[0]}`);
+const disturbed = Object.entries(contexts).filter(([, c]) => c.sparkApps > 0 || c.platformProcesses.length > 0).map(([name]) => name);
+if (disturbed.length > 0) out(`note: other Spark applications or platform processes were running before ${disturbed.join(', ')} (see machine in the JSON)`);
 
 const json = {
   startedAt: startedAt.toISOString(),
   seconds: totalSeconds,
   complete: failures.length === 0 && names.length === available.length,
   benches: names,
-  machine: { cores: (await import('node:os')).cpus().length, sparkMaster: config.spark.master, node: process.version },
+  machine: { cores: (await import('node:os')).cpus().length, sparkMaster: config.spark.master, node: process.version, beforeEachBench: contexts, atEnd: machineContext() },
   failures,
   rows: resolved.flatMap((result) => result.rows.map((row) => ({ bench: result.bench, ...row, ratio: ratioOf(row) }))),
   results: resolved,

@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -148,4 +148,61 @@ export function renderTable(results: readonly BenchResult[]): string {
   const render = (cells: string[]): string => cells.map((cell, i) => (i === 2 || i === 3 || i === 4 ? cell.padStart(widths[i]!) : cell.padEnd(i === cells.length - 1 ? 0 : widths[i]!))).join('  ').trimEnd();
   return [render(header), widths.map((w) => '─'.repeat(w)).join('  '), ...lines.map(render)].join('\n')
     + '\nratio = Diamond / baseline; ↑ higher is better, ↓ lower is better.';
+}
+
+/** What else runs on the machine: load average and Spark applications / platform processes not started by this run. */
+export function machineContext(): { loadavg: number[]; sparkApps: number; platformProcesses: string[] } {
+  const loadavg = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
+  let sparkApps = 0;
+  const platformProcesses: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue;
+    }
+    if (cmdline.includes('org.apache.spark.deploy.SparkSubmit')) sparkApps++;
+    const platform = /^(diamond-\w+@\S+)/.exec(cmdline);
+    if (platform) platformProcesses.push(platform[1]!);
+  }
+  return { loadavg, sparkApps, platformProcesses };
+}
+
+export function describeMachine(context: ReturnType<typeof machineContext>): string {
+  const busy = context.sparkApps > 0 || context.platformProcesses.length > 0;
+  return `load average ${context.loadavg.join(' ')}; other Spark applications running: ${context.sparkApps}; platform processes: ${context.platformProcesses.join(', ') || 'none'}`
+    + (busy ? '  ← figures are disturbed by them' : '');
+}
+
+/** CPU seconds (user + system) used so far by these processes (0 for gone ones). */
+export function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/** Pids of the local services by the marker their command line carries (-Ddiamond.service=<name>@…). */
+export function servicePids(names: readonly string[]): Record<string, number[]> {
+  const found: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const name of names) if (cmdline.includes(`-Ddiamond.service=${name}@`)) found[name]!.push(Number(entry));
+  }
+  return found;
 }
