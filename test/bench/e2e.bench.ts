@@ -53,9 +53,8 @@ import { SourceStore } from '../../upstream/sources.ts';
 import { sparkSubmit } from '../../infra/services/spark.ts';
 import { config, testKafka, uniqueKeyspace, uniqueName } from '../support/env.ts';
 import { killHard, startDownstreamProcess } from '../support/downstream-process.ts';
-import { processTree, sampleMemory } from '../support/process-memory.ts';
 import { startUsecaseJob, type JobTopics } from '../support/usecase-job.ts';
-import { bareNodeFloorMiB, cpuSeconds, out, peakRssMiB, percentile, servicePids, type BenchResult, type BenchRow } from './results.ts';
+import { bareNodeFloorMiB, cpuSeconds, descendantsOf, out, peakRssMiB, percentile, sampleTree, servicePids, type BenchResult, type BenchRow } from './results.ts';
 import { json, TopicWatcher } from './watch.ts';
 
 const BASE_RATE = 2_000;
@@ -363,7 +362,7 @@ export async function run(): Promise<BenchResult> {
     watchers.push(progress);
     const job = startUsecaseJob(join(config.projectRoot, 'usecases', 'data_quality'), 'A', topics);
     kills.set(job.child, killer(job.child, false));
-    const jobMemory = sampleMemory(job.child.pid!);
+    const jobMemory = sampleTree(job.child.pid!);
     await progress.waitFor('data_quality job: first batch', (seen) => seen.find((m) => m.value['event'] === 'progress')?.value, 300_000).catch((error: unknown) => {
       throw new Error(`${String(error)}\n${job.log().slice(-3000)}`);
     });
@@ -386,7 +385,7 @@ export async function run(): Promise<BenchResult> {
         if (job.child.exitCode !== null) throw new Error(`the data_quality job exited (${job.child.exitCode}):\n${job.log().slice(-4000)}`);
       },
       batches: (from, to) => batchStats(progress.seen.map((m) => m.value as Progress), from, to),
-      components: () => ({ job: processTree(job.child.pid!), ingest: [ingest.pid!], writer: [downstream.child.pid!], 'bench client': [process.pid], ...services }),
+      components: () => ({ job: descendantsOf(job.child.pid!), ingest: [ingest.pid!], writer: [downstream.child.pid!], 'bench client': [process.pid], ...services }),
     };
     // Warm-up: the first records through every hop (connections, JIT, Spark's first batches).
     const warm = range(diamond.nextSeq, 200);
@@ -434,7 +433,7 @@ export async function run(): Promise<BenchResult> {
     kills.set(copy, killer(copy, true));
     let copyLog = '';
     copy.stderr!.on('data', (chunk: Buffer) => (copyLog = (copyLog + chunk.toString()).slice(-5000)));
-    const copyMemory = sampleMemory(copy.pid!);
+    const copyMemory = sampleTree(copy.pid!);
     await Promise.race([
       once(createInterface({ input: copy.stdout! }), 'line'),
       once(copy, 'exit').then(() => { throw new Error(`bare Spark copy exited:\n${copyLog}`); }),
@@ -475,7 +474,7 @@ export async function run(): Promise<BenchResult> {
         if (copy.exitCode !== null || copy.signalCode !== null) throw new Error(`the bare Spark copy exited:\n${copyLog}`);
       },
       batches: () => null,
-      components: () => ({ 'bare copy': processTree(copy.pid!), 'bench client (producer, consumer, inserts)': [process.pid], ...services }),
+      components: () => ({ 'bare copy': descendantsOf(copy.pid!), 'bench client (producer, consumer, inserts)': [process.pid], ...services }),
     };
     const bareWarm = range(0, 200);
     bare.nextSeq = 200;
@@ -485,7 +484,7 @@ export async function run(): Promise<BenchResult> {
     // The rate Diamond sustained (for the latency beside it), then up like Diamond's ladder.
     const top = ours.best?.rate ?? BASE_RATE;
     const bareRates = [...new Set([top, ...LADDER])].filter((rate) => rate !== BASE_RATE).sort((a, b) => a - b);
-    out(`… bare chain: ${BASE_RATE.toLocaleString('en')} rec/s, then ${bareRates.map((r) => r.toLocaleString('en')).join(', ')} until one is not sustained`);
+    out(`… bare chain: ${BASE_RATE.toLocaleString('en')} rec/s, then ${bareRates.map((r) => r.toLocaleString('en')).join(', ')} (Diamond's highest sustained rate included) until one is not sustained`);
     const theirs = await ladder(barePipeline, bareRates);
     const bareAtTop = ours.best ? (theirs.steps.find((s) => s.rate === top) ?? null) : null;
     const copyPeak = copyMemory.stop();
@@ -513,7 +512,7 @@ export async function run(): Promise<BenchResult> {
         baselineIs: 'bare chain at the same rate', better: 'lower',
       },
       { component: 'end to end', metric: 'peak memory, ingest service (under load)', unit: 'MiB', value: memory.ingest, baseline: floors.ingest, baselineIs: 'idle Node+tsx, kafkajs+ioredis connected', better: 'lower' },
-      { component: 'end to end', metric: 'peak memory, data_quality job tree', unit: 'MiB', value: memory.job.peakTreeBytes / 2 ** 20, baseline: copyPeak.peakTreeBytes / 2 ** 20, baselineIs: 'bare Spark copy job tree', better: 'lower' },
+      { component: 'end to end', metric: 'peak memory, data_quality job tree', unit: 'MiB', value: memory.job.treeMiB, baseline: copyPeak.treeMiB, baselineIs: 'bare Spark copy job tree', better: 'lower' },
       { component: 'end to end', metric: 'peak memory, feedback writer (under load)', unit: 'MiB', value: memory.writer, baseline: floors.writer, baselineIs: 'idle Node+tsx, kafkajs+ioredis+cassandra', better: 'lower' },
     ];
     out(`  Diamond highest sustained ${ours.best?.rate ?? 'none'} rec/s; bare chain ${bareBest?.rate ?? 'none'}${bareAll ? ' (sustained every step tried)' : ''}`);

@@ -206,3 +206,50 @@ export function servicePids(names: readonly string[]): Record<string, number[]> 
   }
   return found;
 }
+
+/**
+ * A process and all its descendants, by parent pid from /proc/<pid>/stat. (Reading
+ * /proc/<pid>/task/<pid>/children misses what a JVM starts from other threads, such as
+ * PySpark's Python driver and workers.)
+ */
+export function descendantsOf(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // gone
+    }
+  }
+  const all = [root];
+  for (let i = 0; i < all.length; i++) all.push(...(children.get(all[i]!) ?? []));
+  return all;
+}
+
+export interface TreeMemory {
+  /** Peak RSS of the root process and of the whole tree (sum at one sample), MiB. */
+  stop(): { rootMiB: number; treeMiB: number };
+}
+
+/** Samples the RSS of a process tree every `everyMs`. */
+export function sampleTree(root: number, everyMs = 250): TreeMemory {
+  let rootMiB = 0;
+  let treeMiB = 0;
+  const sample = (): void => {
+    const pids = descendantsOf(root);
+    rootMiB = Math.max(rootMiB, rssMiB(root));
+    treeMiB = Math.max(treeMiB, pids.reduce((sum, pid) => sum + rssMiB(pid), 0));
+  };
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return { rootMiB, treeMiB };
+    },
+  };
+}

@@ -24,9 +24,15 @@ import { ensureTopics } from '../../shared/kafka.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import type { CustomerRecord, Feedback } from '../../shared/schemas.ts';
 import { config, consumeUntil, testKafka, uniqueName } from '../support/env.ts';
-import { mib, sampleMemory } from '../support/process-memory.ts';
+import { mib } from '../support/process-memory.ts';
 import { startUsecaseJob, type JobTopics } from '../support/usecase-job.ts';
-import type { BenchResult } from './results.ts';
+import { sampleTree, type BenchResult } from './results.ts';
+
+/** Peak RSS of a process tree in bytes (root alone and the whole tree, Python driver and workers included). */
+function sampleMemory(pid: number): { stop(): { peakRootBytes: number; peakTreeBytes: number } } {
+  const tree = sampleTree(pid);
+  return { stop: () => { const peak = tree.stop(); return { peakRootBytes: peak.rootMiB * 2 ** 20, peakTreeBytes: peak.treeMiB * 2 ** 20 }; } };
+}
 
 const RECORDS = Number(process.env['BENCH_USECASE_RECORDS'] ?? 400_000);
 const PER_BATCH = 50_000;
