@@ -60,6 +60,9 @@ export interface Stream {
   readonly total: number;
   /** Requests acknowledged with 202 so far. */
   sent(): number;
+  /** Sends no request past the first `fraction` of them until `release()`; returns that request's index. */
+  holdAt(fraction: number): number;
+  release(): void;
   /** Resolves when every request was acknowledged; counts from the 202 answers. */
   readonly done: Promise<{ accepted: number; rejected: number; refused: number }>;
 }
@@ -336,6 +339,7 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
 
     stream(dataset, pauseMs) {
       let sent = 0;
+      const gate: { hold: { at: number; released: Promise<void>; release: () => void } | null } = { hold: null };
       const post = async (body: string): Promise<{ status: number; retryAfter: number; answer?: { accepted: number; rejected: number } }> => {
         try {
           const response = await fetch(`${ingestUrl}/v1/records`, {
@@ -355,7 +359,8 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
         let accepted = 0;
         let rejected = 0;
         let refused = 0;
-        for (const batch of dataset.batches) {
+        for (const [index, batch] of dataset.batches.entries()) {
+          if (gate.hold && index >= gate.hold.at) await gate.hold.released;
           const body = batch.map((record) => JSON.stringify(record)).join('\n');
           const deadline = Date.now() + 300_000;
           let retried = false;
@@ -380,7 +385,16 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
         return { accepted, rejected, refused };
       })();
       done.catch(() => undefined); // settle() awaits it; no unhandled rejection meanwhile
-      return { dataset, total: dataset.batches.length, sent: () => sent, done };
+      return {
+        dataset, total: dataset.batches.length, sent: () => sent, done,
+        holdAt(fraction) {
+          let release = (): void => undefined;
+          const released = new Promise<void>((resolve) => (release = resolve));
+          gate.hold = { at: Math.ceil(dataset.batches.length * fraction), released, release };
+          return gate.hold.at;
+        },
+        release: () => gate.hold?.release(),
+      };
     },
 
     async settle(t, stream, settleOptions) {
