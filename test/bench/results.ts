@@ -117,7 +117,7 @@ export function resolveRefs(results: readonly BenchResult[]): BenchResult[] {
       const found = row.baselineRefs.filter((name) => refs.has(name)).map((name) => ({ name, value: refs.get(name)! }));
       if (found.length === 0) return { ...row, note: [row.note, `baseline needs ${row.baselineRefs.join(', ')} (run every bench)`].filter(Boolean).join('; ') };
       const smallest = found.reduce((a, b) => (b.value < a.value ? b : a));
-      return { ...row, baseline: smallest.value, baselineIs: `${row.baselineIs}: ${smallest.name}` };
+      return { ...row, baseline: smallest.value, baselineIs: row.baselineRefs.length > 1 ? `${row.baselineIs}: ${smallest.name}` : row.baselineIs };
     }),
   }));
 }
