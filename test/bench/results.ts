@@ -236,7 +236,11 @@ export interface TreeMemory {
   stop(): { rootMiB: number; treeMiB: number };
 }
 
-/** Samples the RSS of a process tree every `everyMs`. */
+/**
+ * Samples the RSS of a process tree every `everyMs`. The tree's figure is the sum of its
+ * processes' RSS, so pages they share (forked Python workers) count once per process: an
+ * upper bound, measured the same way for Diamond's job and the bare Spark baseline.
+ */
 export function sampleTree(root: number, everyMs = 250): TreeMemory {
   let rootMiB = 0;
   let treeMiB = 0;
