@@ -8,7 +8,7 @@ export default {
   nodeArguments: ['--import=tsx'],
   concurrency: 1,
   serial: true,
-  timeout: '10m',
+  timeout: '15m', // a whole diamond per test: Spark starts, a stream, the faults' recovery
   workerThreads: false,
   // The order above must hold; AVA would otherwise run previously failing files first.
   cache: false,

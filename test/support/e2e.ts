@@ -419,7 +419,7 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
       }
 
       const expected = expectedFeedback(landed, { copies: settleOptions.copies });
-      const deadline = Date.now() + (settleOptions.timeoutMs ?? 300_000);
+      const deadline = Date.now() + (settleOptions.timeoutMs ?? 420_000);
       let verdict: Verdict = { customer: diff(expected.delivered, []), variant: diff(expected.all, []), behind: ['not checked yet'] };
       let matchedAt: number | null = null;
       while (Date.now() < deadline) {
