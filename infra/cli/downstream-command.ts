@@ -5,14 +5,13 @@
  *   diamond ab <usecase> [--days 7] [--json] compare the variants' output
  *   diamond serve downstream [--parts …]    (registered through serve-command.ts)
  */
+import { AbSource } from '../orchestrator/ab-source.ts';
 import type { Argv, CommandModule } from 'yargs';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
-import { createCassandra } from '../../shared/cassandra.ts';
-import { DiamondError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { bucketRanges, formatWeights, parseWeights, type Weights } from '../../downstream/assign-variant.ts';
-import { compareVariants, readVariantRows, type AbReport } from '../../downstream/ab-report.ts';
+import type { AbReport } from '../../downstream/ab-report.ts';
 import { CustomerKeys } from '../../downstream/customer-keys.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import { DOWNSTREAM_PARTS, startDownstream, type DownstreamPart } from '../../downstream/service.ts';
@@ -95,22 +94,18 @@ export const abCommand: CommandModule<object, { usecase: string; days: number; v
     .option('json', { type: 'boolean', default: false }),
   handler: async ({ usecase, days, variants, json }) => {
     const config = loadConfig(process.env);
-    const weights = await withRedis(config, (redis) => new RolloutStore(redis).get(usecase));
-    const names = variants?.split(',').map((v) => v.trim()).filter(Boolean) ?? (weights ? Object.keys(weights).sort() : ['A', 'B']);
-    const cassandra = createCassandra(config);
-    try {
-      await cassandra.connect();
-      const keyspace = await cassandra.execute('SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?', [config.downstream.keyspace], { prepare: true });
-      if (keyspace.rowLength === 0) {
-        throw new DiamondError(`keyspace ${config.downstream.keyspace} does not exist yet`, { code: 'DIAMOND_KEYSPACE_MISSING', hint: 'run `diamond serve downstream` once (it migrates the keyspace), or set DIAMOND_CASSANDRA_KEYSPACE' });
+    const names = variants?.split(',').map((v) => v.trim()).filter(Boolean);
+    // The same comparison the control API serves (GET /v1/ab/<usecase>).
+    const report = await withRedis(config, async (redis) => {
+      const source = new AbSource(config, redis);
+      try {
+        return await source.compare(usecase, days, names?.length ? names : undefined);
+      } finally {
+        await source.close();
       }
-      const rows = await readVariantRows(cassandra, config.downstream.keyspace, usecase, names, days);
-      const report = compareVariants(usecase, days, rows);
-      if (json) out(JSON.stringify({ ...report, weights }, null, 2));
-      else printReport(report);
-    } finally {
-      await cassandra.shutdown();
-    }
+    });
+    if (json) out(JSON.stringify(report, null, 2));
+    else printReport(report);
   },
 };
 

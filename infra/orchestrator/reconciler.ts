@@ -23,7 +23,7 @@ import { Topics } from '../../shared/topics.ts';
 import { JobLauncher, type JobTopics } from './launcher.ts';
 import { commitJobOffsets, readJobOffsets, startingOffsetsFor, topicEndOffsets } from './offsets.ts';
 import { decideAfterCrash, jobIdFor, lagOf, watchProgress, type Deployment, type JobProcess, type JobRecord, type ProgressWatch, type SupervisionPolicy } from './state.ts';
-import { DeploymentStore } from './store.ts';
+import { DeploymentStore, type ReplayRequest } from './store.ts';
 import { sampleProcessGroups, usageBetween, type GroupSample } from './usage.ts';
 
 export const LIFECYCLE_EVENTS = ['deployed', 'undeployed', 'starting', 'running', 'failed', 'stalled', 'restarted', 'crash-looping', 'stopped', 'adopted', 'replay-requested', 'replayed'] as const;
@@ -215,11 +215,12 @@ export class Reconciler {
   async tick(now = Date.now()): Promise<void> {
     const deployments = new Map((await this.store.listDeployments()).map((d) => [jobIdFor(d.usecase, d.variant, this.options.jobPrefix), d]));
     const records = new Map((await this.store.listJobs()).map((r) => [r.jobId, r]));
+    const replays = await this.store.pendingReplays();
     this.inputEnds = await topicEndOffsets(this.admin, this.options.topics.input).catch(() => null);
     await this.sampleUsage([...records.values()], now);
     for (const jobId of new Set([...deployments.keys(), ...records.keys()])) {
       try {
-        await this.reconcile(jobId, deployments.get(jobId) ?? null, records.get(jobId) ?? null, now);
+        await this.reconcile(jobId, deployments.get(jobId) ?? null, records.get(jobId) ?? null, replays.get(jobId) ?? null, now);
       } catch (error) {
         this.log.error({ job: jobId, err: error }, 'reconciling the job failed; retrying next tick');
       }
@@ -249,7 +250,7 @@ export class Reconciler {
     }
   }
 
-  private async reconcile(jobId: string, desired: Deployment | null, found: JobRecord | null, now: number): Promise<void> {
+  private async reconcile(jobId: string, desired: Deployment | null, found: JobRecord | null, replay: ReplayRequest | null, now: number): Promise<void> {
     let record = found;
     if (record) record = await this.retireDead(await this.adopt(record));
     if (!desired) {
@@ -261,7 +262,6 @@ export class Reconciler {
       return;
     }
     if (record.generation !== desired.generation) record = redeployed(record, desired, now);
-    const replay = await this.store.pendingReplay(jobId);
     const next = replay ? await this.handleReplay(record, desired, replay.since) : await this.handlers[record.state](record, desired, now);
     await this.save(next, found);
   }

@@ -112,24 +112,24 @@ export class DeploymentStore {
     return raw ? (JSON.parse(raw) as ReportedFailure) : null;
   }
 
-  /** Merges `metrics` into what is stored for the job. */
+  /** Merges `metrics` into what is stored for the job: one HSET, no read. */
   async mergeMetrics(jobId: string, metrics: JobMetrics): Promise<void> {
-    const before = await this.jobMetrics(jobId);
-    await this.redis.hset(METRICS, jobId, JSON.stringify({ ...before, ...metrics }));
+    const fields = Object.entries(metrics).filter(([, value]) => value !== undefined).flatMap(([name, value]) => [name, JSON.stringify(value)]);
+    if (fields.length > 0) await this.redis.hset(`${METRICS}:${jobId}`, ...fields);
   }
 
   async jobMetrics(jobId: string): Promise<JobMetrics> {
-    const raw = await this.redis.hget(METRICS, jobId);
-    return raw ? (JSON.parse(raw) as JobMetrics) : {};
+    const fields = await this.redis.hgetall(`${METRICS}:${jobId}`);
+    return Object.fromEntries(Object.entries(fields).map(([name, raw]) => [name, JSON.parse(raw)]));
   }
 
   async requestReplay(jobId: string, request: ReplayRequest): Promise<void> {
     await this.redis.hset(REPLAYS, jobId, JSON.stringify(request));
   }
 
-  async pendingReplay(jobId: string): Promise<ReplayRequest | null> {
-    const raw = await this.redis.hget(REPLAYS, jobId);
-    return raw ? (JSON.parse(raw) as ReplayRequest) : null;
+  /** Every pending replay, by job id (one read per tick). */
+  async pendingReplays(): Promise<Map<string, ReplayRequest>> {
+    return new Map(Object.entries(await this.redis.hgetall(REPLAYS)).map(([jobId, raw]) => [jobId, JSON.parse(raw) as ReplayRequest]));
   }
 
   async completeReplay(jobId: string): Promise<void> {

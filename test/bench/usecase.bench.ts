@@ -24,7 +24,7 @@ import { ensureTopics } from '../../shared/kafka.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import type { CustomerRecord, Feedback } from '../../shared/schemas.ts';
 import { config, consumeUntil, testKafka, uniqueName } from '../support/env.ts';
-import { mib } from '../support/process-memory.ts';
+const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 import { startUsecaseJob, type JobTopics } from '../support/usecase-job.ts';
 import { sampleTree, type BenchResult } from './results.ts';
 
