@@ -84,6 +84,13 @@ def test_an_exception_in_transform_names_the_users_file_and_line():
     assert "KeyError" in error.user_message
 
 
+def test_a_transform_that_returns_no_dataframe_is_an_output_error(tmp_path):
+    folder = write_manifest(tmp_path, "name: my_case\ndescription: d\nowner: o\nvariants: {A: job.py}\n")
+    (folder / "job.py").write_text("def transform(records, ctx):\n    return [records]\n")
+    with pytest.raises(OutputContractError, match=r"'transform\(\)' returned list; return a DataFrame"):
+        run_usecase(folder, [record("r1")])
+
+
 # ── per-record functions ─────────────────────────────────────────────────────
 
 def test_one_records_exception_rejects_that_record_only():
