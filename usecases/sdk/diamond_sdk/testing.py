@@ -51,7 +51,6 @@ class DryRun:
 
 def run_usecase(folder: str | Path, records: Iterable[dict[str, Any]] | None = None, variant: str = "A") -> DryRun:
     """Runs one variant over `records` (default: the folder's sample.jsonl) and returns its output."""
-
     manifest = load_manifest(folder)
     job = load_user_job(manifest.name, variant, manifest.variant_file(variant))
     ctx = Context(manifest.name, variant, code_version(manifest.folder), manifest.params)
