@@ -33,7 +33,7 @@ import { defaultOrchestratorOptions, type OrchestratorOptions } from '../../infr
 import { jobIdFor, type JobProcess, type JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { TokenStore } from '../../infra/orchestrator/tokens.ts';
-import { isAlive, startDetached } from '../../infra/services/processes.ts';
+import { isAlive, startDetached } from '../../shared/process-group.ts';
 import { servicesStatus, servicesUp } from '../../infra/services/local-services.ts';
 import { config as sharedConfig, consumeUntil, testKafka, uniqueName } from '../support/env.ts';
 
