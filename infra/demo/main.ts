@@ -18,7 +18,7 @@ import type { AbReport } from '../../downstream/ab-report.ts';
 import { assignVariant, formatWeights, type Weights } from '../../downstream/assign-variant.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import { ControlClient } from '../cli/control-client.ts';
-import { platformEndpoints } from '../cli/local-config.ts';
+import { platformEndpoints } from '../platform/platform-file.ts';
 import { datasetCounts, DEMO_CUSTOMERS, generateDataset, PATTERN_EARLIEST_MINUTES, type DemoDataset } from './dataset.ts';
 import { demoStatePath, readDemoState, withRun, writeDemoState } from './demo-state.ts';
 import { expectedFeedback, readDemoParams } from './expected-feedback.ts';

@@ -24,7 +24,7 @@ import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { checkKafka, ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { checkRedis, createRedis } from '../../shared/redis.ts';
-import { readLocalPlatform } from '../../infra/cli/local-config.ts';
+import { readLocalPlatform } from '../../infra/platform/platform-file.ts';
 import { writeLocalPlatformFile } from '../../infra/platform/admin-token.ts';
 import { componentPaths, platformComponents, platformUp, PLATFORM_COMPONENTS, stopComponent, type ComponentResult, type PlatformComponent } from '../../infra/platform/local-platform.ts';
 import { stopJobs } from '../../infra/platform/job-shutdown.ts';
