@@ -12,7 +12,7 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../shared/config.ts';
 import { checkRedis } from '../../shared/redis.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { defaultOrchestratorOptions } from '../orchestrator/reconciler.ts';
+import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
 import { writeLocalPlatformFile } from '../platform/admin-token.ts';
 import { stopJobs, type StoppedJob } from '../platform/job-shutdown.ts';
 import { platformUp, stopComponent, type ComponentResult, type ComponentStop } from '../platform/local-platform.ts';

@@ -35,7 +35,8 @@ import {
 } from './control-routes.ts';
 import { feedRange, openEventFeed, type FeedRange, type OpenFeed } from './event-feed.ts';
 import { followLog, tailLines } from './log-tail.ts';
-import { EventPublisher, type OrchestratorOptions } from './reconciler.ts';
+import { EventPublisher } from './events.ts';
+import type { OrchestratorOptions } from './options.ts';
 import { jobIdFor } from './state.ts';
 import { DeploymentStore } from './store.ts';
 import { TokenStore, type TokenGrant } from './tokens.ts';

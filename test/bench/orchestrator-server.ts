@@ -10,7 +10,8 @@ import { loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { startControlApi } from '../../infra/orchestrator/control-api.ts';
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
-import { Reconciler, type OrchestratorOptions } from '../../infra/orchestrator/reconciler.ts';
+import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
+import { Reconciler } from '../../infra/orchestrator/reconciler.ts';
 
 const config = loadConfig(process.env);
 const options = JSON.parse(process.argv[2] ?? '') as OrchestratorOptions;

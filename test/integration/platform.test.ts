@@ -29,7 +29,7 @@ import { writeLocalPlatformFile } from '../../infra/platform/admin-token.ts';
 import { componentPaths, platformComponents, platformUp, PLATFORM_COMPONENTS, stopComponent, type ComponentResult, type PlatformComponent } from '../../infra/platform/local-platform.ts';
 import { stopJobs } from '../../infra/platform/job-shutdown.ts';
 import { readJobOffsets } from '../../infra/orchestrator/offsets.ts';
-import { defaultOrchestratorOptions, type OrchestratorOptions } from '../../infra/orchestrator/reconciler.ts';
+import { defaultOrchestratorOptions, type OrchestratorOptions } from '../../infra/orchestrator/options.ts';
 import { jobIdFor, type JobProcess, type JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { TokenStore } from '../../infra/orchestrator/tokens.ts';
