@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiamondError } from '../../shared/errors.ts';
 import { controlToken, SseParser } from './control-client.ts';
-import { writeLocalPlatform } from './local-config.ts';
+import { writeLocalPlatform } from '../platform/platform-file.ts';
 
 test('the SSE parser joins chunks, skips comments and splits messages', (t) => {
   const parser = new SseParser();

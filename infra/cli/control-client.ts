@@ -6,7 +6,7 @@
  */
 import type { DiamondConfig } from '../../shared/config.ts';
 import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
-import { localConfigPath, platformEndpoints, readLocalPlatform } from './local-config.ts';
+import { localConfigPath, platformEndpoints, readLocalPlatform } from '../platform/platform-file.ts';
 
 /** A non-2xx answer of the control API, with its status. */
 export class ControlApiError extends DiamondError {

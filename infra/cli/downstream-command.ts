@@ -10,11 +10,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
-import { bucketRanges, formatWeights, parseWeights, type Weights } from '../../downstream/assign-variant.ts';
-import type { AbReport } from '../../downstream/ab-report.ts';
-import { CustomerKeys } from '../../downstream/customer-keys.ts';
-import { RolloutStore } from '../../downstream/rollout-store.ts';
-import { DOWNSTREAM_PARTS, startDownstream, type DownstreamPart } from '../../downstream/service.ts';
+import { type AbReport, bucketRanges, CustomerKeys, DOWNSTREAM_PARTS, type DownstreamPart, formatWeights, parseWeights, RolloutStore, startDownstream, type Weights } from '../../downstream/index.ts';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');

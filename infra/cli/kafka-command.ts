@@ -11,7 +11,7 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../shared/config.ts';
 import { installMavenJars } from '../services/artifacts.ts';
 import { javaBinary } from '../services/service.ts';
-import { Versions } from '../services/versions.ts';
+import { Versions } from '../../shared/versions.ts';
 
 const TOOLS = {
   'consumer-groups': 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand',

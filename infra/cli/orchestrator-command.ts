@@ -10,8 +10,10 @@ import { loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import type { JobStatus } from '../orchestrator/control.ts';
 import { startControlApi } from '../orchestrator/control-api.ts';
-import { defaultOrchestratorOptions, Reconciler } from '../orchestrator/reconciler.ts';
+import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
+import { Reconciler } from '../orchestrator/reconciler.ts';
 import type { Deployment } from '../orchestrator/state.ts';
+import { platformEndpoints } from '../platform/platform-file.ts';
 import { abortOnSigint, ControlClient, untilAborted } from './control-client.ts';
 
 const segment = encodeURIComponent;
@@ -130,7 +132,7 @@ export const serveOrchestratorCommand: CommandModule = {
     const options = defaultOrchestratorOptions(config);
     const reconciler = new Reconciler(config, options, log);
     await reconciler.connect();
-    const api = await startControlApi(config, { options, logger: log }).catch(async (error: unknown) => {
+    const api = await startControlApi(config, { options, logger: log, endpoints: platformEndpoints(config) }).catch(async (error: unknown) => {
       await reconciler.stop();
       throw error;
     });

@@ -12,12 +12,12 @@ import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../shared/config.ts';
 import { checkRedis } from '../../shared/redis.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { defaultOrchestratorOptions } from '../orchestrator/reconciler.ts';
+import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
 import { writeLocalPlatformFile } from '../platform/admin-token.ts';
 import { stopJobs, type StoppedJob } from '../platform/job-shutdown.ts';
 import { platformUp, stopComponent, type ComponentResult, type ComponentStop } from '../platform/local-platform.ts';
 import { servicesDown, servicesUp, type DownResult, type UpResult } from '../services/local-services.ts';
-import { platformEndpoints } from './local-config.ts';
+import { platformEndpoints } from '../platform/platform-file.ts';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');

@@ -6,7 +6,7 @@ import { DiamondError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { serviceByName, servicesDown, servicesStatus, servicesUp, type UpResult } from '../services/local-services.ts';
 import { servicePaths, SERVICE_NAMES, type ServiceName } from '../services/service.ts';
-import { tailFile } from '../services/processes.ts';
+import { tailFile } from '../../shared/process-group.ts';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');

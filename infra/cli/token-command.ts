@@ -7,7 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
 import { createRedis } from '../../shared/redis.ts';
-import { defaultOrchestratorOptions } from '../orchestrator/reconciler.ts';
+import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
 import { ROLES, TokenStore, type Role } from '../orchestrator/tokens.ts';
 
 async function withTokens<T>(config: DiamondConfig, use: (tokens: TokenStore) => Promise<T>): Promise<T> {

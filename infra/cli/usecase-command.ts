@@ -9,8 +9,8 @@ import { join, relative } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
-import { pythonEnvironment } from '../services/artifacts.ts';
-import { pythonProcessEnv, sparkService, sparkSubmit } from '../services/spark.ts';
+import { pythonEnvironment, pythonProcessEnv, sparkSubmit } from '../../shared/runtime-paths.ts';
+import { sparkService } from '../services/spark.ts';
 import { prepareUsecaseEnv, usecaseSparkSettings } from '../orchestrator/usecase-env.ts';
 
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;

@@ -1,7 +1,6 @@
 import test from 'ava';
-import { assignVariant } from '../../downstream/assign-variant.ts';
-import { resolveMapping } from '../../upstream/mapping.ts';
-import { normalizeRecord } from '../../upstream/normalize.ts';
+import { assignVariant } from '../../downstream/index.ts';
+import { normalizeRecord, resolveMapping } from '../../upstream/index.ts';
 import { datasetCounts, DEMO_CUSTOMERS, FLAGGED_FAULTS, generateDataset, REJECTED_FAULTS, type Profile } from './dataset.ts';
 import { expectedFeedback, readDemoParams } from './expected-feedback.ts';
 

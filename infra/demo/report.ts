@@ -3,7 +3,7 @@
  * without the platform): each shown customer's feedback, the A/B comparison, the rejected
  * records, and how to look around.
  */
-import type { AbReport } from '../../downstream/ab-report.ts';
+import type { AbReport } from '../../downstream/index.ts';
 import type { Feedback } from '../../shared/schemas.ts';
 import type { RejectedEnvelope } from '../../upstream/index.ts';
 import { PROFILE_STORY, type DemoCustomer } from './dataset.ts';

@@ -5,9 +5,7 @@
  * unreachable every report is a ServiceUnavailableError (503) with the fix.
  */
 import type { Redis } from 'ioredis';
-import type { Weights } from '../../downstream/assign-variant.ts';
-import { compareVariants, readVariantRows, type AbReport } from '../../downstream/ab-report.ts';
-import { RolloutStore } from '../../downstream/rollout-store.ts';
+import { type AbReport, compareVariants, readVariantRows, RolloutStore, type Weights } from '../../downstream/index.ts';
 import { createCassandra, type CassandraClient } from '../../shared/cassandra.ts';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';

@@ -27,7 +27,6 @@ import { DiamondError, errorMessage, ServiceUnavailableError } from '../../share
 import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
-import { platformEndpoints } from '../cli/local-config.ts';
 import { AbSource } from './ab-source.ts';
 import { deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undeployUsecase } from './control.ts';
 import {
@@ -36,7 +35,8 @@ import {
 } from './control-routes.ts';
 import { feedRange, openEventFeed, type FeedRange, type OpenFeed } from './event-feed.ts';
 import { followLog, tailLines } from './log-tail.ts';
-import { EventPublisher, type OrchestratorOptions } from './reconciler.ts';
+import { EventPublisher } from './events.ts';
+import type { OrchestratorOptions } from './options.ts';
 import { jobIdFor } from './state.ts';
 import { DeploymentStore } from './store.ts';
 import { TokenStore, type TokenGrant } from './tokens.ts';
@@ -45,6 +45,12 @@ export interface ControlApiDeps {
   /** Where state and events live (tests pass isolated ones). */
   readonly options: OrchestratorOptions;
   readonly logger: Logger;
+  /**
+   * The platform's endpoints, reported by /v1/status; the caller (the CLI, the platform)
+   * knows them, so the orchestrator never reads the platform's file. The control URL's
+   * port is replaced by the one this API really listens on.
+   */
+  readonly endpoints: { readonly controlUrl: string; readonly ingestUrl: string; readonly feedbackUrl: string };
 }
 
 export interface ControlApiListen {
@@ -147,7 +153,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   /** Event streams until their consumer is disconnected; `close()` waits for them. */
   const eventStreams = new Set<Promise<void>>();
   const heartbeatMs = listen.heartbeatMs ?? 15_000;
-  let endpoints = platformEndpoints(config);
+  let endpoints = deps.endpoints;
 
   const handlers: Record<RouteName, (call: Call) => Promise<void>> = {
     healthz: async ({ response }) => {
@@ -352,7 +358,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   // What /v1/status reports: the configured endpoints, with the port this API really got.
-  endpoints = platformEndpoints({ http: { ...config.http, controlPort: address.port } });
+  endpoints = { ...deps.endpoints, controlUrl: withPort(deps.endpoints.controlUrl, address.port) };
   log.info({ url }, 'control API listening');
 
   async function shutdownClients(): Promise<void> {
@@ -372,4 +378,9 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       await shutdownClients();
     },
   };
+}
+
+/** `url` (`http://host:port`) with another port; the host stays as the caller gave it. */
+function withPort(url: string, port: number): string {
+  return url.replace(/:\d+$/, `:${port}`);
 }

@@ -8,7 +8,7 @@ import type { Admin } from 'kafkajs';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import { readJobOffsets, topicEndOffsets } from './offsets.ts';
-import type { EventPublisher } from './reconciler.ts';
+import type { EventPublisher } from './events.ts';
 import { jobIdFor, lagOf, type Deployment, type DeploymentSettings, type JobState } from './state.ts';
 import type { DeploymentStore } from './store.ts';
 import { admit } from './admission.ts';

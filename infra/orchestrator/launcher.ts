@@ -10,8 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DiamondConfig } from '../../shared/config.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { isAlive, startDetached, tailFile } from '../services/processes.ts';
-import { sparkSubmit } from '../services/spark.ts';
+import { isAlive, startDetached, tailFile } from '../../shared/process-group.ts';
+import { sparkSubmit } from '../../shared/runtime-paths.ts';
 import type { Deployment, JobProcess } from './state.ts';
 import { isUsecaseEnvReady, usecaseEnvAt, usecaseSparkSettings, type UsecaseSparkSettings } from './usecase-env.ts';
 

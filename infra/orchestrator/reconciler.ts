@@ -1,80 +1,44 @@
 /**
  * The orchestrator: a level-based reconcile loop. Each tick reads the desired state
- * (deployments) and the stored actual state (job records) from Redis, observes the
- * processes, and calls one small handler per job state. Handlers are idempotent: running a
- * tick twice, or after an orchestrator restart, does the same thing, which is also how
- * still-running jobs are adopted (their records name a live process group).
+ * (deployments, pending replays) and the stored actual state (job records) from Redis,
+ * observes the processes, and switches on each job's state to one small handler. Handlers
+ * are idempotent: running a tick twice, or after an orchestrator restart, does the same
+ * thing, which is also how still-running jobs are adopted (their records name a live
+ * process group). Only the holder of the leader lease (lease.ts) acts; progress reports
+ * are committed alongside by progress-ingest.ts.
  *
- * Alongside the loop, a consumer of the progress topic commits each job's reported end
- * offsets to its consumer group (never backwards) and notes which version reported.
- * Only the holder of the leader lease in Redis acts.
+ *                   first report                     new version (stateless)
+ *   deploy ─► starting ─────────────► running ────────────────────────────► upgrading
+ *               ▲  │ crash, or no       │  │ crash, stall, or new version     │ new one reports: promote it,
+ *               │  │ report in time     │  │ of a stateful job (stop first)   │   stop the old → running
+ *               │  ▼                    ▼  ▼                                  │ new one crashes: old keeps
+ *               └── backoff ◄───────────────────────────────────────────────┘   serving → running / backoff
+ *     delay over     │ too many crashes in the window
+ *                    ▼
+ *               crash-looping ── redeploy ──► backoff
+ *
+ *   replay requested (any state) ─► replaying ─ old processes gone, group moved back ─► starting
+ *   undeployed (any state) ─► stopped ─ deployed again ─► starting
  */
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
-import { Topics } from '../../shared/topics.ts';
-import { JobLauncher, type JobTopics } from './launcher.ts';
-import { commitJobOffsets, readJobOffsets, startingOffsetsFor, topicEndOffsets } from './offsets.ts';
+import { EventPublisher, LifecycleEvents, type LifecycleEvent } from './events.ts';
+import { JobLauncher } from './launcher.ts';
+import { LeaderLease } from './lease.ts';
+import { readJobOffsets, startingOffsetsFor, topicEndOffsets } from './offsets.ts';
+import type { OrchestratorOptions } from './options.ts';
+import { ProgressIngest } from './progress-ingest.ts';
 import { decideAfterCrash, jobIdFor, lagOf, watchProgress, type Deployment, type JobProcess, type JobRecord, type ProgressWatch, type SupervisionPolicy } from './state.ts';
 import { DeploymentStore, type ReplayRequest } from './store.ts';
-import { sampleProcessGroups, usageBetween, type GroupSample } from './usage.ts';
-
-export const LIFECYCLE_EVENTS = ['deployed', 'undeployed', 'starting', 'running', 'failed', 'stalled', 'restarted', 'crash-looping', 'stopped', 'adopted', 'replay-requested', 'replayed'] as const;
-export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
-
-/** Where the orchestrator keeps and finds things; every name injectable for isolated tests. */
-export interface OrchestratorOptions {
-  /** Redis key prefix of deployments, jobs and the lease. */
-  readonly keyPrefix: string;
-  /** Prefix of job ids and thus of consumer groups (`<prefix>uc.<usecase>.<variant>`). */
-  readonly jobPrefix: string;
-  readonly topics: JobTopics & { readonly events: string };
-  /** Consumer group of the orchestrator's own progress consumer. */
-  readonly progressGroup: string;
-  readonly jobsDir: string;
-  readonly checkpointsDir: string;
-}
-
-export function defaultOrchestratorOptions(config: DiamondConfig): OrchestratorOptions {
-  const dirs = JobLauncher.directories(config);
-  return {
-    keyPrefix: 'diamond:orchestrator:',
-    jobPrefix: '',
-    topics: { input: Topics.normalizedRecords, output: Topics.rawFeedback, rejected: Topics.rejectedFeedback, progress: Topics.progress, events: Topics.events },
-    progressGroup: 'diamond.orchestrator',
-    jobsDir: dirs.jobs,
-    checkpointsDir: dirs.checkpoints,
-  };
-}
-
-interface ProgressMessage {
-  readonly job?: string;
-  readonly version?: string;
-  readonly event?: string;
-  readonly end_offsets?: Record<string, number>;
-  readonly at?: string;
-  readonly message?: string;
-  readonly error?: string;
-  readonly file?: string;
-  readonly line?: number;
-  readonly processed_rows_per_second?: number | null;
-}
-
-/** Publishes lifecycle events as JSON, keyed by job id. */
-export class EventPublisher {
-  constructor(private readonly producer: Producer, private readonly topic: string) {}
-
-  async publish(event: LifecycleEvent, fields: { job: string; usecase: string; variant: string; version?: string | null } & Record<string, unknown>): Promise<void> {
-    await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: fields.job, value: JSON.stringify({ event, at: new Date().toISOString(), ...fields }) }] });
-  }
-}
+import { UsageSampler } from './usage-sampler.ts';
 
 export class Reconciler {
   readonly id = `orchestrator-${randomUUID().slice(0, 8)}`;
@@ -83,18 +47,17 @@ export class Reconciler {
   private readonly kafka: Kafka;
   private readonly admin: Admin;
   private readonly producer: Producer;
-  private consumer: Consumer | null = null;
   private readonly events: EventPublisher;
   private readonly launcher: JobLauncher;
   private readonly policy: SupervisionPolicy;
-  private leader = false;
+  private readonly lease: LeaderLease;
+  private readonly progress: ProgressIngest;
+  private readonly usage: UsageSampler;
   private stopped = false;
   private wake: (() => void) | null = null;
   private readonly adopted = new Set<string>();
   /** Per live process group: committed offsets and lag when they last moved (stall detection). */
   private readonly watches = new Map<number, ProgressWatch>();
-  /** Previous CPU/memory sample per process group. */
-  private readonly samples = new Map<number, GroupSample>();
   /** End offsets of the input topic, read once per tick. */
   private inputEnds: Record<string, number> | null = null;
 
@@ -111,10 +74,13 @@ export class Reconciler {
     this.events = new EventPublisher(this.producer, options.topics.events);
     this.launcher = new JobLauncher(config, options.topics, { jobs: options.jobsDir, checkpoints: options.checkpointsDir }, log);
     this.policy = config.orchestrator;
+    this.lease = new LeaderLease(this.store, this.id, config.orchestrator.leaseMs);
+    this.progress = new ProgressIngest(this.kafka, this.admin, this.store, options, log);
+    this.usage = new UsageSampler(this.store);
   }
 
   get isLeader(): boolean {
-    return this.leader;
+    return this.lease.isHeld;
   }
 
   async connect(): Promise<void> {
@@ -130,7 +96,7 @@ export class Reconciler {
     while (!this.stopped) {
       try {
         await this.ensureLeadership();
-        if (this.leader) await this.tick();
+        if (this.lease.isHeld) await this.tick();
       } catch (error) {
         this.log.error({ err: error }, 'reconcile failed; retrying next tick');
       }
@@ -146,68 +112,22 @@ export class Reconciler {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake?.();
-    await this.consumer?.disconnect().catch(() => undefined);
-    this.consumer = null;
-    if (this.leader) await this.store.releaseLease(this.id).catch(() => undefined);
-    this.leader = false;
+    await this.progress.stop();
+    await this.lease.release();
     await this.producer.disconnect().catch(() => undefined);
     await this.admin.disconnect().catch(() => undefined);
     this.redis.disconnect();
   }
 
+  /** The leader ingests progress; a follower must not (it would commit on a stale view). */
   private async ensureLeadership(): Promise<void> {
-    const leads = await this.store.acquireLease(this.id, this.config.orchestrator.leaseMs);
-    if (leads && !this.leader) {
+    const change = await this.lease.renew();
+    if (change === 'acquired') {
       this.log.info({ orchestrator: this.id }, 'leader lease acquired; supervising jobs');
-      this.leader = true;
-      await this.startProgressConsumer();
-    } else if (!leads && this.leader) {
+      await this.progress.start();
+    } else if (change === 'lost') {
       this.log.warn({ orchestrator: this.id }, 'leader lease lost; no longer supervising');
-      this.leader = false;
-      await this.consumer?.disconnect().catch(() => undefined);
-      this.consumer = null;
-    }
-  }
-
-  private async startProgressConsumer(): Promise<void> {
-    // A short fetch wait: stop() (and a lost lease) would otherwise wait out kafkajs' 5 s default.
-    const consumer = this.kafka.consumer({ groupId: this.options.progressGroup, maxWaitTimeInMs: 500 });
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.options.topics.progress, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => { if (message.value) await this.onProgress(message.value.toString()); } });
-    this.consumer = consumer;
-  }
-
-  /** One progress message: commit its end offsets to the job's group, note who reported. */
-  async onProgress(raw: string): Promise<void> {
-    let message: ProgressMessage;
-    try {
-      message = JSON.parse(raw) as ProgressMessage;
-    } catch {
-      this.log.warn({ progress: { raw: raw.slice(0, 200) } }, 'ignored a progress message that is not JSON');
-      return;
-    }
-    const jobId = message.job;
-    if (!jobId || !jobId.startsWith(`${this.options.jobPrefix}uc.`)) return; // another orchestrator's jobs
-    // The runner's own timestamp: a late-consumed report of a killed process must not
-    // count for its successor of the same version, nor undo a replay.
-    const parsed = Date.parse(message.at ?? '');
-    const at = Number.isNaN(parsed) ? Date.now() : parsed;
-    if (message.event === 'progress' && message.end_offsets) {
-      if (at < await this.store.offsetFence(jobId)) {
-        this.log.debug({ job: jobId, at: message.at }, 'ignored a progress report from before a replay');
-        return;
-      }
-      const advanced = await commitJobOffsets(this.admin, jobId, this.options.topics.input, message.end_offsets);
-      if (Object.keys(advanced).length > 0) this.log.debug({ job: jobId, offsets: advanced }, 'committed');
-      await this.store.mergeMetrics(jobId, { recordsPerSecond: message.processed_rows_per_second ?? null, lastBatchAt: at });
-    }
-    if ((message.event === 'progress' || message.event === 'started') && message.version) {
-      await this.store.markReported(jobId, message.version, at);
-    }
-    if (message.event === 'failed') {
-      const where = message.file ? ` (${message.file}:${message.line ?? '?'})` : '';
-      await this.store.markFailure(jobId, { at, message: `${message.message ?? message.error ?? 'failed'}${where}` });
+      await this.progress.stop();
     }
   }
 
@@ -217,7 +137,7 @@ export class Reconciler {
     const records = new Map((await this.store.listJobs()).map((r) => [r.jobId, r]));
     const replays = await this.store.pendingReplays();
     this.inputEnds = await topicEndOffsets(this.admin, this.options.topics.input).catch(() => null);
-    await this.sampleUsage([...records.values()], now);
+    await this.usage.sample([...records.values()], now);
     for (const jobId of new Set([...deployments.keys(), ...records.keys()])) {
       try {
         await this.reconcile(jobId, deployments.get(jobId) ?? null, records.get(jobId) ?? null, replays.get(jobId) ?? null, now);
@@ -227,154 +147,70 @@ export class Reconciler {
     }
   }
 
-  /** CPU and memory of every live job process group, stored for status. */
-  private async sampleUsage(records: readonly JobRecord[], now: number): Promise<void> {
-    const groups = new Map<number, string>();
-    for (const record of records) {
-      for (const job of [record.current, record.next]) if (job) groups.set(job.groupPid, record.jobId);
-    }
-    const samples = sampleProcessGroups(new Set(groups.keys()), now);
-    const perJob = new Map<string, { cpu: number | null; memoryMb: number; processes: number }>();
-    for (const [group, sample] of samples) {
-      const usage = usageBetween(this.samples.get(group), sample);
-      const jobId = groups.get(group)!;
-      const sum = perJob.get(jobId);
-      perJob.set(jobId, sum
-        ? { cpu: sum.cpu === null || usage.cpu === null ? null : sum.cpu + usage.cpu, memoryMb: sum.memoryMb + usage.memoryMb, processes: sum.processes + usage.processes }
-        : { cpu: usage.cpu, memoryMb: usage.memoryMb, processes: usage.processes });
-    }
-    for (const group of this.samples.keys()) if (!samples.has(group)) this.samples.delete(group);
-    for (const [group, sample] of samples) this.samples.set(group, sample);
-    for (const [jobId, usage] of perJob) {
-      await this.store.mergeMetrics(jobId, { ...usage, usageAt: now }).catch(() => undefined);
-    }
-  }
-
   private async reconcile(jobId: string, desired: Deployment | null, found: JobRecord | null, replay: ReplayRequest | null, now: number): Promise<void> {
     let record = found;
     if (record) record = await this.retireDead(await this.adopt(record));
     if (!desired) {
-      if (record) await this.save(await this.handleUndeployed(record), found);
+      if (record) await this.save(await this.reconcileUndeployed(record), found);
       return;
     }
     if (!record) {
-      await this.save(await this.startJob(newRecord(jobId, desired, now), desired, 'starting'), null);
+      await this.save(await this.startJob(newRecord(jobId, desired, now), desired, LifecycleEvents.STARTING), null);
       return;
     }
     if (record.generation !== desired.generation) record = redeployed(record, desired, now);
-    const next = replay ? await this.handleReplay(record, desired, replay.since) : await this.handlers[record.state](record, desired, now);
-    await this.save(next, found);
+    // Level-based: while a replay is pending the job is replaying, whatever it was doing.
+    if (replay && record.state !== 'replaying') record = { ...record, state: 'replaying' };
+    await this.save(await this.reconcileState(record, desired, replay, now), found);
   }
 
-  /**
-   * Replay: stop the job's processes (after their batch), move its group back to the
-   * offsets at `since`, fence off their late progress reports, drop a stateful job's
-   * checkpoint (Spark would resume from it, not from the group), start it again.
-   */
-  private async handleReplay(record: JobRecord, desired: Deployment, since: number): Promise<JobRecord> {
-    let result = record;
-    for (const job of [record.current, record.next]) {
-      if (job && this.launcher.isRunning(job)) result = await this.retire(result, job);
+  /** The state switch: one handler per state, each returns the new record (or the same one). */
+  private async reconcileState(record: JobRecord, desired: Deployment, replay: ReplayRequest | null, now: number): Promise<JobRecord> {
+    switch (record.state) {
+      case 'starting': return this.reconcileStarting(record, desired, now);
+      case 'running': return this.reconcileRunning(record, desired, now);
+      case 'upgrading': return this.reconcileUpgrading(record, desired, now);
+      case 'backoff': return this.reconcileBackoff(record, desired, now);
+      case 'replaying': return this.reconcileReplaying(record, desired, replay, now);
+      case 'crash-looping': return this.reconcileCrashLooping(record);
+      case 'stopped': return this.reconcileStopped(record, desired);
     }
-    result = { ...result, state: 'backoff', current: null, next: null, nextStartAt: null };
-    if (result.retiring.length > 0) return result; // next tick, once they have exited
-    const fence = Date.now();
-    await this.store.setOffsetFence(record.jobId, fence);
-    const offsets = await this.admin.fetchTopicOffsetsByTimestamp(this.options.topics.input, since);
-    try {
-      await this.admin.setOffsets({ groupId: record.jobId, topic: this.options.topics.input, partitions: offsets.map((p) => ({ partition: p.partition, offset: String(p.offset) })) });
-    } catch (error) {
-      // kafkajs sets offsets by briefly joining the group; a commit of the stopped
-      // process's last report may still hold it. Try again next tick.
-      if (!/no running instances/.test(errorMessage(error))) throw error;
-      this.log.info({ job: record.jobId }, 'replay waits for the consumer group to be idle');
-      return result;
-    }
-    if (desired.stateful) rmSync(join(this.options.checkpointsDir, record.jobId), { recursive: true, force: true });
-    await this.store.completeReplay(record.jobId);
-    const moved = Object.fromEntries(offsets.map((p) => [String(p.partition), Number(p.offset)]));
-    this.log.info({ job: record.jobId, since: new Date(since).toISOString(), offsets: moved }, 'replaying');
-    await this.emit('replayed', record, { since: new Date(since).toISOString(), offsets: moved });
-    return this.startJob(result, desired, 'starting');
   }
 
-  /** One small handler per state; each returns the new record (or the same one). */
-  private readonly handlers: Record<JobRecord['state'], (record: JobRecord, desired: Deployment, now: number) => Promise<JobRecord>> = {
-    starting: (record, desired, now) => this.handleLive(record, desired, now),
-    running: (record, desired, now) => this.handleLive(record, desired, now),
-    upgrading: (record, desired, now) => this.handleUpgrading(record, desired, now),
-    backoff: (record, desired, now) => this.handleBackoff(record, desired, now),
-    'crash-looping': async (record) => this.retireDead(record),
-    stopped: (record, desired) => this.startJob({ ...record, crashes: [], restarts: 0 }, desired, 'starting'),
-  };
-
-  private async handleBackoff(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
-    if (record.retiring.length > 0 && desired.stateful) return record; // the old process still holds the checkpoint
-    if (record.nextStartAt !== null && now < record.nextStartAt) return record;
-    const afterCrash = record.crashes.length > 0;
-    return this.startJob({ ...record, restarts: record.restarts + (afterCrash ? 1 : 0) }, desired, afterCrash ? 'restarted' : 'starting');
-  }
-
-  private async handleLive(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
+  /** Launched, not reported yet: running at its first report, stalled past the start timeout. */
+  private async reconcileStarting(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
     const current = record.current;
     if (!current || !this.launcher.isRunning(current)) return this.crashed(await this.retireDead(record), current, now);
-    if (current.version !== desired.version && record.blockedVersion !== desired.version) {
-      if (record.nextStartAt !== null && now < record.nextStartAt) return record;
-      if (desired.stateful) {
-        // One checkpoint, one query: stop the old version, then the backoff handler starts
-        // the new one once the old has exited.
-        this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading a stateful job: stop, then start');
-        return this.retire({ ...record, state: 'backoff', current: null, nextStartAt: now }, current);
-      }
-      this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading');
-      const next = await this.launch(record.jobId, desired);
-      await this.emit('starting', record, { version: desired.version, upgradeFrom: current.version });
-      return { ...record, state: 'upgrading', next, lastLogFile: next.logFile };
-    }
-    if (record.state === 'starting' && (await this.store.reportedAt(record.jobId, current.version) ?? 0) >= current.startedAt) {
-      await this.emit('running', record, { version: current.version, pid: this.launcher.driverPid(current) });
+    const upgrade = await this.upgradeIfOutdated(record, current, desired, now);
+    if (upgrade) return upgrade;
+    if ((await this.store.reportedAt(record.jobId, current.version) ?? 0) >= current.startedAt) {
+      await this.emit(LifecycleEvents.RUNNING, record, { version: current.version, pid: this.launcher.driverPid(current) });
       return { ...record, state: 'running' };
     }
-    if (record.state === 'running') {
-      const stalled = await this.checkStalled(record.jobId, current, now);
-      if (stalled) return this.stalled(record, current, stalled, now);
-    } else if (now - current.startedAt > this.config.orchestrator.startTimeoutMs) {
+    if (now - current.startedAt > this.config.orchestrator.startTimeoutMs) {
       const seconds = Math.round((now - current.startedAt) / 1000);
       return this.stalled(record, current, `stalled: never reported in the ${seconds} s since its launch (see its log)`, now);
     }
     return this.retireDead(record);
   }
 
-  /** The stall reason when the job's committed offsets stand still while input waits. */
-  private async checkStalled(jobId: string, job: JobProcess, now: number): Promise<string | null> {
-    if (!this.inputEnds) return null;
-    const committed = Object.fromEntries(Object.entries(await readJobOffsets(this.admin, jobId, this.options.topics.input)).filter(([, o]) => o >= 0));
-    const position = Object.values(committed).reduce((sum, offset) => sum + offset, 0);
-    const verdict = watchProgress(this.watches.get(job.groupPid) ?? null, position, lagOf(committed, this.inputEnds), now, this.config.orchestrator.stallTimeoutMs);
-    this.watches.set(job.groupPid, verdict.watch);
-    return verdict.kind === 'stalled' ? verdict.reason : null;
+  /** Reporting: watched for a crash, a stall and a new version to upgrade to. */
+  private async reconcileRunning(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
+    const current = record.current;
+    if (!current || !this.launcher.isRunning(current)) return this.crashed(await this.retireDead(record), current, now);
+    const upgrade = await this.upgradeIfOutdated(record, current, desired, now);
+    if (upgrade) return upgrade;
+    const stalled = await this.checkStalled(record.jobId, current, now);
+    if (stalled) return this.stalled(record, current, stalled, now);
+    return this.retireDead(record);
   }
 
-  /** A hung job cannot finish its batch: kill it, then restart like after a crash. */
-  private async stalled(record: JobRecord, job: JobProcess, reason: string, now: number): Promise<JobRecord> {
-    this.log.warn({ job: record.jobId, pid: job.groupPid, reason }, 'job stalled; killing and restarting it');
-    await this.emit('stalled', record, { version: job.version, pid: job.groupPid, error: reason });
-    this.launcher.kill(job);
-    this.watches.delete(job.groupPid);
-    const decision = decideAfterCrash(record, now, this.policy);
-    const killed = { ...record, retiring: [...record.retiring, { job, stopRequestedAt: 0 }], current: null, crashes: decision.crashes, lastError: reason };
-    if (decision.kind === 'crash-looping') {
-      await this.emit('crash-looping', record, { version: job.version, crashes: decision.crashes.length, error: reason });
-      return { ...killed, state: 'crash-looping', nextStartAt: null };
-    }
-    return { ...killed, state: 'backoff', nextStartAt: now + decision.delayMs };
-  }
-
-  private async handleUpgrading(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
+  /** Two versions overlap (stateless jobs): promote the new one once it reports. */
+  private async reconcileUpgrading(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
     const { current, next } = record;
     if (!next) return { ...record, state: current ? 'running' : 'backoff' };
     if (next.version !== desired.version) {
-      // Deployed again mid-upgrade: drop the half-started version; the live handler starts the newest.
+      // Deployed again mid-upgrade: drop the half-started version; the running handler starts the newest.
       return this.retire({ ...record, state: 'running', next: null }, next);
     }
     if (!this.launcher.isRunning(next)) {
@@ -390,23 +226,121 @@ export class Reconciler {
       return { ...failed, state, current: oldAlive ? current : null, lastLogFile: next.logFile };
     }
     if ((await this.store.reportedAt(record.jobId, next.version) ?? 0) >= next.startedAt || !current || !this.launcher.isRunning(current)) {
-      await this.emit('running', record, { version: next.version, pid: this.launcher.driverPid(next), upgradedFrom: current?.version });
+      await this.emit(LifecycleEvents.RUNNING, record, { version: next.version, pid: this.launcher.driverPid(next), upgradedFrom: current?.version });
       const promoted: JobRecord = { ...record, state: 'running', current: next, next: null, nextStartAt: null };
       return current ? this.retire(promoted, current) : promoted;
     }
     return record;
   }
 
-  private async handleUndeployed(record: JobRecord): Promise<JobRecord> {
+  /** Nothing runs: start once the delay is over (and a stateful job's old process is gone). */
+  private async reconcileBackoff(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
+    if (record.retiring.length > 0 && desired.stateful) return record; // the old process still holds the checkpoint
+    if (record.nextStartAt !== null && now < record.nextStartAt) return record;
+    const afterCrash = record.crashes.length > 0;
+    return this.startJob({ ...record, restarts: record.restarts + (afterCrash ? 1 : 0) }, desired, afterCrash ? LifecycleEvents.RESTARTED : LifecycleEvents.STARTING);
+  }
+
+  /**
+   * Replay: stop the job's processes (after their batch), move its group back to the
+   * offsets at `since`, fence off their late progress reports, drop a stateful job's
+   * checkpoint (Spark would resume from it, not from the group), start it again.
+   */
+  private async reconcileReplaying(record: JobRecord, desired: Deployment, replay: ReplayRequest | null, now: number): Promise<JobRecord> {
+    let result = record;
+    for (const job of [record.current, record.next]) {
+      if (job && this.launcher.isRunning(job)) result = await this.retire(result, job);
+    }
+    result = { ...result, current: null, next: null, nextStartAt: null };
+    // The request is gone (completed by a pass whose start then failed): start as after a stop.
+    if (!replay) return this.reconcileBackoff({ ...result, state: 'backoff' }, desired, now);
+    if (result.retiring.length > 0) return result; // next tick, once they have exited
+    const fence = Date.now();
+    await this.store.setOffsetFence(record.jobId, fence);
+    const offsets = await this.admin.fetchTopicOffsetsByTimestamp(this.options.topics.input, replay.since);
+    try {
+      await this.admin.setOffsets({ groupId: record.jobId, topic: this.options.topics.input, partitions: offsets.map((p) => ({ partition: p.partition, offset: String(p.offset) })) });
+    } catch (error) {
+      // kafkajs sets offsets by briefly joining the group; a commit of the stopped
+      // process's last report may still hold it. Try again next tick.
+      if (!/no running instances/.test(errorMessage(error))) throw error;
+      this.log.info({ job: record.jobId }, 'replay waits for the consumer group to be idle');
+      return result;
+    }
+    if (desired.stateful) rmSync(join(this.options.checkpointsDir, record.jobId), { recursive: true, force: true });
+    await this.store.completeReplay(record.jobId);
+    const moved = Object.fromEntries(offsets.map((p) => [String(p.partition), Number(p.offset)]));
+    const since = new Date(replay.since).toISOString();
+    this.log.info({ job: record.jobId, since, offsets: moved }, 'replaying');
+    await this.emit(LifecycleEvents.REPLAYED, record, { since, offsets: moved });
+    return this.startJob(result, desired, LifecycleEvents.STARTING);
+  }
+
+  /** Given up until redeployed (redeployed() moves it to backoff); only its leftovers are reaped. */
+  private async reconcileCrashLooping(record: JobRecord): Promise<JobRecord> {
+    return this.retireDead(record);
+  }
+
+  /** Stopped (by `diamond down`) but still deployed: start it again with fresh counters. */
+  private async reconcileStopped(record: JobRecord, desired: Deployment): Promise<JobRecord> {
+    return this.startJob({ ...record, crashes: [], restarts: 0 }, desired, LifecycleEvents.STARTING);
+  }
+
+  /** No deployment any more: stop its processes after their batch; `stopped` once they are gone. */
+  private async reconcileUndeployed(record: JobRecord): Promise<JobRecord> {
     let result = record;
     for (const job of [record.current, record.next]) {
       if (job && this.launcher.isRunning(job)) result = await this.retire(result, job);
     }
     result = await this.retireDead({ ...result, current: null, next: null });
     if (record.state !== 'stopped' && (!record.current || !this.launcher.isRunning(record.current))) {
-      await this.emit('stopped', record, { version: record.current?.version ?? null });
+      await this.emit(LifecycleEvents.STOPPED, record, { version: record.current?.version ?? null });
     }
     return { ...result, state: 'stopped', nextStartAt: null };
+  }
+
+  /**
+   * A live job whose deployment names another version: the upgrade's first step (null when
+   * it is current, or that version already failed to start and is blocked until redeployed).
+   */
+  private async upgradeIfOutdated(record: JobRecord, current: JobProcess, desired: Deployment, now: number): Promise<JobRecord | null> {
+    if (current.version === desired.version || record.blockedVersion === desired.version) return null;
+    if (record.nextStartAt !== null && now < record.nextStartAt) return record;
+    if (desired.stateful) {
+      // One checkpoint, one query: stop the old version, then the backoff handler starts
+      // the new one once the old has exited.
+      this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading a stateful job: stop, then start');
+      return this.retire({ ...record, state: 'backoff', current: null, nextStartAt: now }, current);
+    }
+    this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading');
+    const next = await this.launch(record.jobId, desired);
+    await this.emit(LifecycleEvents.STARTING, record, { version: desired.version, upgradeFrom: current.version });
+    return { ...record, state: 'upgrading', next, lastLogFile: next.logFile };
+  }
+
+  /** The stall reason when the job's committed offsets stand still while input waits. */
+  private async checkStalled(jobId: string, job: JobProcess, now: number): Promise<string | null> {
+    if (!this.inputEnds) return null;
+    const committed = Object.fromEntries(Object.entries(await readJobOffsets(this.admin, jobId, this.options.topics.input)).filter(([, o]) => o >= 0));
+    const position = Object.values(committed).reduce((sum, offset) => sum + offset, 0);
+    const verdict = watchProgress(this.watches.get(job.groupPid) ?? null, position, lagOf(committed, this.inputEnds), now, this.config.orchestrator.stallTimeoutMs);
+    this.watches.set(job.groupPid, verdict.watch);
+    return verdict.kind === 'stalled' ? verdict.reason : null;
+  }
+
+  /** A hung job cannot finish its batch: kill it, then restart like after a crash. */
+  private async stalled(record: JobRecord, job: JobProcess, reason: string, now: number): Promise<JobRecord> {
+    this.log.warn({ job: record.jobId, pid: job.groupPid, reason }, 'job stalled; killing and restarting it');
+    await this.emit(LifecycleEvents.STALLED, record, { version: job.version, pid: job.groupPid, error: reason });
+    this.launcher.kill(job);
+    this.watches.delete(job.groupPid);
+    const decision = decideAfterCrash(record, now, this.policy);
+    const killed = { ...record, retiring: [...record.retiring, { job, stopRequestedAt: 0 }], current: null, crashes: decision.crashes, lastError: reason };
+    if (decision.kind === 'crash-looping') {
+      await this.emit(LifecycleEvents.CRASH_LOOPING, record, { version: job.version, crashes: decision.crashes.length, error: reason });
+      return { ...killed, state: 'crash-looping', nextStartAt: null };
+    }
+    return { ...killed, state: 'backoff', nextStartAt: now + decision.delayMs };
   }
 
   /** A process we did not ask to stop is gone: restart with backoff, or give up. */
@@ -416,17 +350,17 @@ export class Reconciler {
     const cause = reported && job && reported.at >= job.startedAt ? reported.message : job ? this.launcher.lastError(job) : 'no process';
     const lastError = `${exitCode === null ? 'killed' : `exited with code ${exitCode}`}: ${cause}`.slice(0, 2000);
     const decision = decideAfterCrash(record, now, this.policy);
-    await this.emit('failed', record, { version: job?.version ?? null, exitCode, error: lastError });
+    await this.emit(LifecycleEvents.FAILED, record, { version: job?.version ?? null, exitCode, error: lastError });
     if (decision.kind === 'crash-looping') {
       this.log.error({ job: record.jobId, crashes: decision.crashes.length, error: lastError }, 'crash-looping; no more restarts until redeployed');
-      await this.emit('crash-looping', record, { version: job?.version ?? null, crashes: decision.crashes.length, error: lastError });
+      await this.emit(LifecycleEvents.CRASH_LOOPING, record, { version: job?.version ?? null, crashes: decision.crashes.length, error: lastError });
       return { ...record, state: 'crash-looping', current: null, crashes: decision.crashes, lastError, nextStartAt: null };
     }
     this.log.warn({ job: record.jobId, restartInMs: decision.delayMs, error: lastError }, 'job crashed; restarting after backoff');
     return { ...record, state: 'backoff', current: null, crashes: decision.crashes, lastError, nextStartAt: now + decision.delayMs };
   }
 
-  private async startJob(record: JobRecord, desired: Deployment, event: 'starting' | 'restarted'): Promise<JobRecord> {
+  private async startJob(record: JobRecord, desired: Deployment, event: typeof LifecycleEvents.STARTING | typeof LifecycleEvents.RESTARTED): Promise<JobRecord> {
     const current = await this.launch(record.jobId, desired);
     await this.emit(event, record, { version: desired.version, restarts: record.restarts });
     return { ...record, state: 'starting', current, next: null, nextStartAt: null, lastLogFile: current.logFile, updatedAt: Date.now() };
@@ -452,7 +386,7 @@ export class Reconciler {
     const remaining = [];
     for (const entry of record.retiring ?? []) {
       if (!this.launcher.isRunning(entry.job)) {
-        await this.emit('stopped', record, { version: entry.job.version, exitCode: this.launcher.exitCode(entry.job) });
+        await this.emit(LifecycleEvents.STOPPED, record, { version: entry.job.version, exitCode: this.launcher.exitCode(entry.job) });
         continue;
       }
       if (Date.now() - entry.stopRequestedAt > this.config.orchestrator.stopGraceMs) {
@@ -471,7 +405,7 @@ export class Reconciler {
     const live = [record.current, record.next].filter((job): job is JobProcess => job !== null && this.launcher.isRunning(job));
     if (live.length > 0) {
       this.log.info({ job: record.jobId, pids: live.map((job) => job.groupPid) }, 'adopted running job');
-      await this.emit('adopted', record, { version: live[0]!.version, pid: live[0]!.groupPid });
+      await this.emit(LifecycleEvents.ADOPTED, record, { version: live[0]!.version, pid: live[0]!.groupPid });
     }
     return record;
   }

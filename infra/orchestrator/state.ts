@@ -42,7 +42,8 @@ export interface DeploymentSettings {
   readonly trigger?: string;
 }
 
-export const JOB_STATES = ['starting', 'running', 'upgrading', 'backoff', 'crash-looping', 'stopped'] as const;
+/** The reconciler's states (its opening comment draws the transitions). */
+export const JOB_STATES = ['starting', 'running', 'upgrading', 'backoff', 'replaying', 'crash-looping', 'stopped'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 /** One spark-submit process group we started (or adopted). */

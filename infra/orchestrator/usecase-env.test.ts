@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../shared/config.ts';
-import { pythonEnvironment } from '../services/artifacts.ts';
-import { sparkSubmit } from '../services/spark.ts';
+import { pythonEnvironment, sparkSubmit } from '../../shared/runtime-paths.ts';
 import {
   ARCHIVE_ALIAS, failedRequirement, isClusterMaster, normalizeRequirements, packPackages, platformPins, readRequirements,
   usecaseEnvAt, usecaseEnvHash, usecaseEnvLocation, usecaseSparkSettings,

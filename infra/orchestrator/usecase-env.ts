@@ -19,8 +19,8 @@ import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
-import { cached, isBuilt, pythonEnvironment, pythonRequirementsFile, runLogged, type InstallContext } from '../services/artifacts.ts';
-import type { SparkSubmitExtras } from '../services/spark.ts';
+import { cached, isBuilt, runLogged, type InstallContext } from '../../shared/install-cache.ts';
+import { pythonEnvironment, pythonRequirementsFile, type SparkSubmitExtras } from '../../shared/runtime-paths.ts';
 
 const execFileAsync = promisify(execFile);
 

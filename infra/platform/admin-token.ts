@@ -5,8 +5,8 @@
  */
 import type { DiamondConfig } from '../../shared/config.ts';
 import { createRedis } from '../../shared/redis.ts';
-import { platformEndpoints, readLocalPlatform, writeLocalPlatform } from '../cli/local-config.ts';
-import { defaultOrchestratorOptions } from '../orchestrator/reconciler.ts';
+import { platformEndpoints, readLocalPlatform, writeLocalPlatform } from './platform-file.ts';
+import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
 import { TokenStore } from '../orchestrator/tokens.ts';
 
 export interface LocalPlatformFile {

@@ -15,7 +15,9 @@ import { createKafka } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { JobLauncher } from '../orchestrator/launcher.ts';
-import { EventPublisher, Reconciler, type OrchestratorOptions } from '../orchestrator/reconciler.ts';
+import { EventPublisher } from '../orchestrator/events.ts';
+import type { OrchestratorOptions } from '../orchestrator/options.ts';
+import { ProgressIngest } from '../orchestrator/progress-ingest.ts';
 import type { JobProcess, JobRecord } from '../orchestrator/state.ts';
 import { DeploymentStore } from '../orchestrator/store.ts';
 
@@ -144,17 +146,21 @@ async function commitLastProgress(config: DiamondConfig, orchestrator: Orchestra
   }
   if (ends.size === 0) return;
 
-  const handler = new Reconciler(config, orchestrator, log); // only its progress handler is used; it never leads
+  // The orchestrator's own progress handler, on its store and an admin client of ours.
+  const redis = createRedis(config, { keyPrefix: orchestrator.keyPrefix });
+  const handlerAdmin = kafka.admin();
+  const handler = new ProgressIngest(kafka, handlerAdmin, new DeploymentStore(redis), orchestrator, log);
   const consumer = kafka.consumer({ groupId: orchestrator.progressGroup });
   try {
-    await handler.connect();
+    await redis.connect();
+    await handlerAdmin.connect();
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`progress not consumed within ${timeoutMs / 1000} s`)), timeoutMs);
       consumer.run({
         eachMessage: async ({ partition, message }) => {
-          if (message.value) await handler.onProgress(message.value.toString());
+          if (message.value) await handler.handle(message.value.toString());
           if (Number(message.offset) + 1 >= (ends.get(partition) ?? 0)) ends.delete(partition);
           if (ends.size === 0) {
             clearTimeout(timer);
@@ -165,6 +171,7 @@ async function commitLastProgress(config: DiamondConfig, orchestrator: Orchestra
     });
   } finally {
     await consumer.disconnect().catch(() => undefined); // commits what was handled
-    await handler.stop();
+    await handlerAdmin.disconnect().catch(() => undefined);
+    redis.disconnect();
   }
 }

@@ -11,8 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { platformEndpoints } from '../cli/local-config.ts';
-import { isAlive, runningProcess, startDetached, stopProcess, tailFile } from '../services/processes.ts';
+import { platformEndpoints } from './platform-file.ts';
+import { isAlive, runningProcess, startDetached, stopProcess, tailFile } from '../../shared/process-group.ts';
 
 export const PLATFORM_COMPONENTS = ['orchestrator', 'upstream', 'downstream'] as const;
 export type ComponentName = (typeof PLATFORM_COMPONENTS)[number];

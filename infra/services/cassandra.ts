@@ -6,7 +6,7 @@ import { parseHostPort, type DiamondConfig } from '../../shared/config.ts';
 import { ServiceStartError } from '../../shared/errors.ts';
 import { installMavenJars } from './artifacts.ts';
 import { javaBinary, jvmMarker, servicePaths, type LocalService } from './service.ts';
-import { Versions } from './versions.ts';
+import { Versions } from '../../shared/versions.ts';
 
 function nativeEndpoint(config: DiamondConfig): { host: string; port: number } {
   return parseHostPort('DIAMOND_CASSANDRA_CONTACT_POINTS', config.cassandra.contactPoints[0] ?? '');

@@ -4,9 +4,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseHostPort, type DiamondConfig } from '../../shared/config.ts';
 import { checkKafka } from '../../shared/kafka.ts';
-import { installMavenJars, runLogged } from './artifacts.ts';
+import { runLogged } from '../../shared/install-cache.ts';
+import { installMavenJars } from './artifacts.ts';
 import { javaBinary, jvmMarker, servicePaths, type LocalService } from './service.ts';
-import { Versions } from './versions.ts';
+import { Versions } from '../../shared/versions.ts';
 
 function firstBroker(config: DiamondConfig): { host: string; port: number } {
   return parseHostPort('DIAMOND_KAFKA_BROKERS', config.kafka.brokers[0] ?? '');

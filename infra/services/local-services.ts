@@ -10,7 +10,7 @@ import { DiamondError, ServiceStartError, ServiceUnavailableError } from '../../
 import type { Logger } from '../../shared/logger.ts';
 import { cassandraService } from './cassandra.ts';
 import { kafkaService } from './kafka.ts';
-import { isAlive, runningProcess, startDetached, stopProcess, tailFile } from './processes.ts';
+import { isAlive, runningProcess, startDetached, stopProcess, tailFile } from '../../shared/process-group.ts';
 import { redisService } from './redis.ts';
 import { registryService } from './registry.ts';
 import { servicePaths, SERVICE_NAMES, type LocalService, type ServiceName } from './service.ts';

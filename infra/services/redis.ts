@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { parseHostPort } from '../../shared/config.ts';
 import { ServiceStartError } from '../../shared/errors.ts';
 import { checkRedis } from '../../shared/redis.ts';
-import { runLogged } from './artifacts.ts';
+import { runLogged } from '../../shared/install-cache.ts';
 import { servicePaths, type LocalService } from './service.ts';
 
 const REDIS_SERVER = '/usr/bin/redis-server';

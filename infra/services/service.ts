@@ -1,7 +1,7 @@
 /** What every local service provides to `diamond services …`. */
 import { join } from 'node:path';
 import type { DiamondConfig } from '../../shared/config.ts';
-import type { InstallContext } from './artifacts.ts';
+import type { InstallContext } from '../../shared/install-cache.ts';
 
 export const SERVICE_NAMES = ['redis', 'kafka', 'registry', 'cassandra', 'spark'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -11,7 +11,7 @@ export interface Launch {
   readonly args: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
-  /** Part of the command line that identifies this instance (see processes.ts). */
+  /** Part of the command line that identifies this instance (see shared/process-group.ts). */
   readonly marker: string;
 }
 

@@ -50,7 +50,7 @@ import { createRegistry, registerContract } from '../../shared/registry.ts';
 import type { CustomerRecord, Feedback } from '../../shared/schemas.ts';
 import { utcDay } from '../../downstream/cassandra-rows.ts';
 import { SourceStore } from '../../upstream/sources.ts';
-import { sparkSubmit } from '../../infra/services/spark.ts';
+import { sparkSubmit } from '../../shared/runtime-paths.ts';
 import { config, testKafka, uniqueKeyspace, uniqueName } from '../support/env.ts';
 import { killHard, startDownstreamProcess } from '../support/downstream-process.ts';
 import { startUsecaseJob, type JobTopics } from '../support/usecase-job.ts';

@@ -9,14 +9,16 @@
 import { loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { startControlApi } from '../../infra/orchestrator/control-api.ts';
-import { Reconciler, type OrchestratorOptions } from '../../infra/orchestrator/reconciler.ts';
+import { platformEndpoints } from '../../infra/platform/platform-file.ts';
+import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
+import { Reconciler } from '../../infra/orchestrator/reconciler.ts';
 
 const config = loadConfig(process.env);
 const options = JSON.parse(process.argv[2] ?? '') as OrchestratorOptions;
 const log = createLogger(config, { fd: 2, bindings: { component: 'orchestrator', bench: true } });
 const reconciler = new Reconciler(config, options, log);
 await reconciler.connect();
-const api = await startControlApi(config, { options, logger: log }, { port: 0 });
+const api = await startControlApi(config, { options, logger: log, endpoints: platformEndpoints(config) }, { port: 0 });
 const loop = reconciler.run();
 process.stdout.write(`${JSON.stringify({ ready: true, url: api.url, pid: process.pid, tickMs: config.orchestrator.tickMs, backoffMs: config.orchestrator.backoffInitialMs })}\n`);
 process.once('SIGTERM', () => {

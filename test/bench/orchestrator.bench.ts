@@ -31,7 +31,7 @@ import { createRedis } from '../../shared/redis.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import type { CustomerRecord, Feedback } from '../../shared/schemas.ts';
 import type { JobStatus } from '../../infra/orchestrator/control.ts';
-import type { OrchestratorOptions } from '../../infra/orchestrator/reconciler.ts';
+import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
 import { jobIdFor } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { TokenStore } from '../../infra/orchestrator/tokens.ts';

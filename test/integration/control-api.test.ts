@@ -18,7 +18,9 @@ import { createLogger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { ControlClient, SseParser, type SseMessage } from '../../infra/cli/control-client.ts';
 import { startControlApi, type ControlApi } from '../../infra/orchestrator/control-api.ts';
-import { EventPublisher, type OrchestratorOptions } from '../../infra/orchestrator/reconciler.ts';
+import { platformEndpoints } from '../../infra/platform/platform-file.ts';
+import { EventPublisher } from '../../infra/orchestrator/events.ts';
+import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
 import type { JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { TokenStore } from '../../infra/orchestrator/tokens.ts';
@@ -56,7 +58,7 @@ test.before(async () => {
   producer = kafka.producer();
   await producer.connect();
   publisher = new EventPublisher(producer, options.topics.events);
-  api = await startControlApi(config, { options, logger }, { port: 0, heartbeatMs: 200 });
+  api = await startControlApi(config, { options, logger, endpoints: platformEndpoints(config) }, { port: 0, heartbeatMs: 200 });
   token.viewer = await tokenStore.add('viewer', 'test-viewer');
   token.deployer = await tokenStore.add('deployer', 'test-deployer');
   token.admin = await tokenStore.add('admin', 'test-admin');
@@ -322,7 +324,7 @@ test.serial("logs: the job's latest log file, its last lines, and followed appen
 });
 
 test.serial('A/B data: 503 with the fix when Cassandra is unreachable or its keyspace is missing', async (t) => {
-  const down = await startControlApi(loadConfig({ ...process.env, DIAMOND_CASSANDRA_CONTACT_POINTS: '127.0.0.1:1' }), { options, logger }, { port: 0 });
+  const down = await startControlApi(loadConfig({ ...process.env, DIAMOND_CASSANDRA_CONTACT_POINTS: '127.0.0.1:1' }), { options, logger, endpoints: platformEndpoints(config) }, { port: 0 });
   extraApis.push(down);
   const unreachable = await call('GET', '/v1/ab/data_quality', token.viewer, undefined, down.url);
   t.is(unreachable.status, 503);
@@ -331,7 +333,7 @@ test.serial('A/B data: 503 with the fix when Cassandra is unreachable or its key
   t.regex(String(unreachable.body['hint']), /diamond services up/);
 
   const keyspace = uniqueKeyspace('control');
-  const fresh = await startControlApi(loadConfig({ ...process.env, DIAMOND_CASSANDRA_KEYSPACE: keyspace }), { options, logger }, { port: 0 });
+  const fresh = await startControlApi(loadConfig({ ...process.env, DIAMOND_CASSANDRA_KEYSPACE: keyspace }), { options, logger, endpoints: platformEndpoints(config) }, { port: 0 });
   extraApis.push(fresh);
   const missing = await call('GET', '/v1/ab/data_quality?days=2&variants=A,B', token.viewer, undefined, fresh.url);
   t.is(missing.status, 503);

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sparkSubmit } from '../../infra/services/spark.ts';
+import { sparkSubmit } from '../../shared/runtime-paths.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
 import { config, consumeAll, testKafka, uniqueName } from '../support/env.ts';
 

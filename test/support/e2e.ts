@@ -33,7 +33,7 @@ import type { CustomerRecord } from '../../shared/schemas.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import { deployUsecase } from '../../infra/orchestrator/control.ts';
 import { readJobOffsets, topicEndOffsets } from '../../infra/orchestrator/offsets.ts';
-import type { OrchestratorOptions } from '../../infra/orchestrator/reconciler.ts';
+import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
 import { jobIdFor, type Deployment, type JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { startUpstream, type UpstreamService } from '../../upstream/service.ts';

@@ -10,7 +10,8 @@
  */
 import { loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { Reconciler, type OrchestratorOptions } from '../../infra/orchestrator/reconciler.ts';
+import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
+import { Reconciler } from '../../infra/orchestrator/reconciler.ts';
 
 const options = JSON.parse(process.argv[2] ?? '') as OrchestratorOptions;
 const config = loadConfig(process.env);

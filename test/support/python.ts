@@ -1,7 +1,6 @@
 /** Runs Python from the platform's virtualenv with the SDK importable. */
 import { spawn } from 'node:child_process';
-import { pythonEnvironment } from '../../infra/services/artifacts.ts';
-import { pythonProcessEnv } from '../../infra/services/spark.ts';
+import { pythonEnvironment, pythonProcessEnv } from '../../shared/runtime-paths.ts';
 import { config } from './env.ts';
 
 export interface PythonResult {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, existsSync, createWriteStream } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sparkSubmit } from '../../infra/services/spark.ts';
+import { sparkSubmit } from '../../shared/runtime-paths.ts';
 import { config } from './env.ts';
 
 export interface JobTopics {

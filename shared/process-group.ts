@@ -1,6 +1,7 @@
 /**
- * Background processes of the local services: each runs in its own process group with
- * its output in a log file and its pid in a pid file. `stopProcess` stops exactly the
+ * Background processes in their own process groups (the local services, the platform's
+ * servers, the orchestrator's jobs): each with its output in a log file and its pid in a
+ * pid file. `stopProcess` stops exactly the
  * process recorded there (and its group), never anything found by name.
  */
 import { spawn } from 'node:child_process';

@@ -1,7 +1,9 @@
 /**
  * The local platform's connection file, written by `diamond up`: where its HTTP endpoints
  * listen and the admin token the local CLI uses when DIAMOND_TOKEN is not set. It lives
- * under DIAMOND_HOME with mode 0600 (it holds a credential).
+ * under DIAMOND_HOME with mode 0600 (it holds a credential). Also the endpoints a config
+ * names. The CLI, the demo and the platform read it from here; the orchestrator never does
+ * (its caller injects the endpoints it reports).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -1,0 +1,33 @@
+/**
+ * Where the orchestrator keeps and finds things. One object, built from the config by
+ * `defaultOrchestratorOptions` and passed down to the reconciler, the control API and the
+ * launchers' job shutdown; tests and benches pass isolated names instead.
+ */
+import type { DiamondConfig } from '../../shared/config.ts';
+import { Topics } from '../../shared/topics.ts';
+import { JobLauncher, type JobTopics } from './launcher.ts';
+
+/** Every name injectable for isolated tests. */
+export interface OrchestratorOptions {
+  /** Redis key prefix of deployments, jobs and the lease. */
+  readonly keyPrefix: string;
+  /** Prefix of job ids and thus of consumer groups (`<prefix>uc.<usecase>.<variant>`). */
+  readonly jobPrefix: string;
+  readonly topics: JobTopics & { readonly events: string };
+  /** Consumer group of the orchestrator's own progress consumer. */
+  readonly progressGroup: string;
+  readonly jobsDir: string;
+  readonly checkpointsDir: string;
+}
+
+export function defaultOrchestratorOptions(config: DiamondConfig): OrchestratorOptions {
+  const dirs = JobLauncher.directories(config);
+  return {
+    keyPrefix: 'diamond:orchestrator:',
+    jobPrefix: '',
+    topics: { input: Topics.normalizedRecords, output: Topics.rawFeedback, rejected: Topics.rejectedFeedback, progress: Topics.progress, events: Topics.events },
+    progressGroup: 'diamond.orchestrator',
+    jobsDir: dirs.jobs,
+    checkpointsDir: dirs.checkpoints,
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * Where the platform's runtime lives on this machine: the Python virtualenv (pyspark and
+ * the SDK's dependencies, keyed by the hash of its requirements), the Spark connector jars,
+ * and the spark-submit command line every job and local session uses. Pure path and
+ * command building: the local services install these things (infra/services), the
+ * orchestrator and the CLI run them.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DiamondConfig } from './config.ts';
+import { Versions } from './versions.ts';
+
+export interface PythonEnvironment {
+  readonly root: string;
+  readonly python: string;
+  readonly sparkSubmit: string;
+}
+
+export function pythonRequirementsFile(config: DiamondConfig): string {
+  return join(config.projectRoot, 'usecases', 'sdk', 'requirements.txt');
+}
+
+/** Where the virtualenv for the current requirements lives (keyed by their hash). */
+export function pythonEnvironment(config: DiamondConfig): PythonEnvironment {
+  const hash = createHash('sha256').update(readFileSync(pythonRequirementsFile(config))).digest('hex').slice(0, 12);
+  const root = join(config.cacheDir, `venv-${hash}`);
+  return { root, python: join(root, 'bin', 'python'), sparkSubmit: join(root, 'bin', 'spark-submit') };
+}
+
+/** The cache folder of the Spark connector jars (installed by `diamond services up`). */
+export const SPARK_CONNECTORS = `spark-connectors-${Versions.spark}`;
+
+export function connectorJarsDir(config: DiamondConfig): string {
+  return join(config.cacheDir, SPARK_CONNECTORS, 'libs');
+}
+
+/** The connector jars every Spark job (and the local test session) loads. */
+export function connectorJars(config: DiamondConfig): string[] {
+  const dir = connectorJarsDir(config);
+  return readdirSync(dir).filter((file) => file.endsWith('.jar')).map((file) => join(dir, file));
+}
+
+/** Environment for running the platform's Python (SDK, pytest, dry runs) outside spark-submit. */
+export function pythonProcessEnv(config: DiamondConfig): NodeJS.ProcessEnv {
+  const { python } = pythonEnvironment(config);
+  return {
+    ...process.env,
+    PYTHONPATH: join(config.projectRoot, 'usecases', 'sdk'),
+    JAVA_HOME: config.javaHome,
+    PYSPARK_PYTHON: python,
+    DIAMOND_SPARK_JARS: connectorJars(config).join(','),
+  };
+}
+
+export interface SparkSubmit {
+  readonly command: string;
+  readonly args: string[];
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** What one job adds to the platform's spark-submit (a use case's own Python environment). */
+export interface SparkSubmitExtras {
+  /** `--archives` entries (`file#alias`), unpacked in each executor's working directory. */
+  readonly archives?: readonly string[];
+  /** Environment variables that override the platform's (e.g. PYSPARK_PYTHON). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The spark-submit command line for a Python application on the configured master, with
+ * the connector jars, a small local driver, and the SDK importable.
+ */
+export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: readonly string[] = [], conf: Record<string, string> = {}, extras: SparkSubmitExtras = {}): SparkSubmit {
+  const env = pythonEnvironment(config);
+  const jars = connectorJars(config);
+  const settings: Record<string, string> = {
+    'spark.ui.enabled': 'false',
+    'spark.driver.host': '127.0.0.1',
+    'spark.driver.bindAddress': '127.0.0.1',
+    'spark.sql.shuffle.partitions': '2',
+    'spark.sql.session.timeZone': 'UTC',
+    'spark.ui.showConsoleProgress': 'false',
+    ...conf,
+  };
+  return {
+    command: env.sparkSubmit,
+    args: [
+      '--master', config.spark.master,
+      '--driver-memory', config.spark.driverMemory,
+      '--jars', jars.join(','),
+      ...(extras.archives && extras.archives.length > 0 ? ['--archives', extras.archives.join(',')] : []),
+      '--driver-java-options', `-Dlog4j2.configurationFile=${join(config.projectRoot, 'infra', 'services', 'spark-log4j2.properties')}`,
+      ...Object.entries(settings).flatMap(([key, value]) => ['--conf', `${key}=${value}`]),
+      script,
+      ...scriptArgs,
+    ],
+    env: {
+      ...process.env,
+      JAVA_HOME: config.javaHome,
+      PYSPARK_PYTHON: env.python,
+      PYSPARK_DRIVER_PYTHON: env.python,
+      PYTHONPATH: join(config.projectRoot, 'usecases', 'sdk'),
+      SPARK_LOCAL_IP: '127.0.0.1',
+      ...extras.env,
+    },
+  };
+}
