@@ -18,7 +18,8 @@ export function isPermanentWriteError(error: unknown): boolean {
   if (error instanceof RangeError) return (error as NodeJS.ErrnoException).code === 'ERR_OUT_OF_RANGE';
   if (!(error instanceof cassandra.errors.ResponseError)) return false;
   const codes = cassandra.types.responseErrorCodes;
-  return error.code === codes.invalid || error.code === codes.syntaxError;
+  const code: number = error.code;
+  return code === Number(codes.invalid) || code === Number(codes.syntaxError);
 }
 
 /** The poison policy both writers use: a message refused `maxAttempts` times goes to the rejected topic. */
