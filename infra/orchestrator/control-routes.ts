@@ -128,7 +128,7 @@ export function authorize(required: Role | null, presented: string | null, grant
   return { ok: true };
 }
 
-/** Names the SDK accepts (usecases/sdk/diamond_sdk/manifest.py). */
+/** Names the SDK accepts (usecases/sdk/diamond_sdk/_runtime/manifest.py). */
 const USECASE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const VARIANT_NAME = /^[A-Z]$/;
 

@@ -4,7 +4,7 @@
  * installed is refused and later launches are instant): the manifest is valid, the variant
  * exists and its code imports, the SDK's Feedback output fits the Feedback schema in the
  * registry, and the variant's output on its sample.jsonl has the Feedback columns
- * (usecases/sdk/diamond_sdk/validate.py). A refusal is a DiamondError saying what to fix.
+ * (usecases/sdk/diamond_sdk/_runtime/validate.py). A refusal is a DiamondError saying what to fix.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -81,7 +81,7 @@ export async function validateUsecase(config: DiamondConfig, folder: string, var
   const passed = sampleCheckMarker(config, folder, variant, python);
   const cached = options.checkSample !== false && existsSync(passed);
   const skipSample = options.checkSample === false || cached;
-  const args = ['-m', 'diamond_sdk.validate', folder, variant, '--registry-url', config.registry.url, '--feedback-subject', feedbackSubject, ...(skipSample ? ['--no-sample'] : [])];
+  const args = ['-m', 'diamond_sdk._runtime.validate', folder, variant, '--registry-url', config.registry.url, '--feedback-subject', feedbackSubject, ...(skipSample ? ['--no-sample'] : [])];
   const { stdout } = await execFileAsync(python, args, { env: { ...pythonProcessEnv(config), PYSPARK_PYTHON: python }, cwd: config.projectRoot, timeout: 180_000, maxBuffer: 16 * 2 ** 20 }).catch((cause: unknown) => {
     throw new DiamondError(`could not validate ${folder}`, { code: 'DIAMOND_USECASE_INVALID', hint: 'check that the Python environment is installed (`npx diamond services up spark`)', cause });
   });

@@ -7,7 +7,7 @@ import { runPython } from '../../test/support/python.ts';
 import { codeVersion } from './version.ts';
 
 async function pythonVersion(folder: string): Promise<string> {
-  const result = await runPython(['-c', 'import sys; from diamond_sdk.version import code_version; print(code_version(sys.argv[1]))', folder]);
+  const result = await runPython(['-c', 'import sys; from diamond_sdk._runtime.version import code_version; print(code_version(sys.argv[1]))', folder]);
   if (result.code !== 0) throw new Error(result.stderr);
   return result.stdout.trim();
 }

@@ -1,6 +1,6 @@
 /**
  * The code version of a use case folder: the same hash as the SDK's
- * `diamond_sdk.version.code_version` (sha256 over relative path and bytes of every file,
+ * `diamond_sdk._runtime.version.code_version` (sha256 over relative path and bytes of every file,
  * sorted by path, leaving out tests/, __pycache__/, .pytest_cache/, *.pyc and *.jsonl; 12 hex).
  * A changed folder is a new version, which the orchestrator rolls out as an upgrade.
  */

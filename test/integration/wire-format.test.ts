@@ -1,6 +1,6 @@
 /**
  * The Confluent wire format proven on both sides: TypeScript (@kafkajs/confluent-schema-registry)
- * encodes and Python (diamond_sdk.wire + fastavro) decodes, and the other way round, with
+ * encodes and Python (diamond_sdk._runtime.wire + fastavro) decodes, and the other way round, with
  * schema ids resolved through the real registry.
  */
 import test from 'ava';

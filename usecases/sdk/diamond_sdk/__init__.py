@@ -10,10 +10,13 @@ A use case is plain PySpark or a plain function; this package hides Kafka, Avro 
         return [{"kind": "...", "severity": "warning", "message": "..."}]
 
 Test it with `diamond_sdk.testing.run_usecase(folder, records)` in pytest.
+
+That is the whole API: this module and `diamond_sdk.testing`. What runs the job (Kafka,
+Avro, the registry, progress reports) lives in `diamond_sdk._runtime`, which is private.
 """
+from ._runtime.conform import OutputContractError
+from ._runtime.manifest import ManifestError
+from ._runtime.usercode import UserCodeError
 from .context import Context
-from .conform import OutputContractError
-from .manifest import ManifestError
-from .usercode import UserCodeError
 
 __all__ = ["Context", "ManifestError", "OutputContractError", "UserCodeError"]

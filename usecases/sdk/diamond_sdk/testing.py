@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .conform import conform, invalid_row_reason
+from ._runtime.conform import conform, invalid_row_reason
+from ._runtime.local_spark import local_spark_session
+from ._runtime.manifest import load_manifest
+from ._runtime.records import apply_feedback_function, feedback_items, read_jsonl, records_dataframe, rejected_records
+from ._runtime.user_transform import transform_feedback
+from ._runtime.usercode import load_user_job
+from ._runtime.version import code_version
 from .context import Context
-from .manifest import load_manifest
-from .records import apply_feedback_function, feedback_items, records_dataframe, rejected_records
-from .usercode import load_user_job, wrap_user_exception
-from .version import code_version
+
+__all__ = ["DryRun", "local_spark", "read_jsonl", "run_usecase"]
 
 _session: Any = None
 
@@ -32,20 +35,8 @@ def local_spark() -> Any:
     """One small local SparkSession per test process (starting one takes seconds)."""
     global _session
     if _session is None:
-        from pyspark.sql import SparkSession
-
-        # Python workers must run this interpreter (the one with pandas and pyarrow).
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        _session = (
-            SparkSession.builder.master("local[2]").appName("diamond-usecase-test")
-            .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
-            .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.sql.session.timeZone", "UTC")
-            # The Avro and Kafka connector jars; `diamond usecase test` and npm test set this.
-            .config("spark.jars", os.environ.get("DIAMOND_SPARK_JARS", ""))
-            .getOrCreate()
-        )
-        _session.sparkContext.setLogLevel("ERROR")
+        # The Avro and Kafka connector jars; `diamond usecase test` and npm test set this.
+        _session = local_spark_session("diamond-usecase-test", 2, {"spark.jars": os.environ.get("DIAMOND_SPARK_JARS", "")})
     return _session
 
 
@@ -58,15 +49,8 @@ class DryRun:
     rows that break the contract)."""
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
 def run_usecase(folder: str | Path, records: Iterable[dict[str, Any]] | None = None, variant: str = "A") -> DryRun:
     """Runs one variant over `records` (default: the folder's sample.jsonl) and returns its output."""
-    from pyspark.sql import functions as F
-
     manifest = load_manifest(folder)
     job = load_user_job(manifest.name, variant, manifest.variant_file(variant))
     ctx = Context(manifest.name, variant, code_version(manifest.folder), manifest.params)
@@ -75,11 +59,7 @@ def run_usecase(folder: str | Path, records: Iterable[dict[str, Any]] | None = N
     frame = records_dataframe(spark, data)
     rejected: list[dict[str, Any]] = []
     if job.kind == "transform":
-        try:
-            output = job.function(frame, ctx)
-        except Exception as error:
-            raise wrap_user_exception(manifest.name, manifest.folder, error) from error
-        conformed = conform(output, ctx)
+        conformed = transform_feedback(job, frame, ctx, manifest.folder)
     else:
         results = apply_feedback_function(frame, job.function, ctx, job.takes_context).cache()
         conformed = conform(feedback_items(results), ctx)

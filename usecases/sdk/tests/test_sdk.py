@@ -7,12 +7,13 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from diamond_sdk import contracts, wire
-from diamond_sdk.conform import OutputContractError
-from diamond_sdk.manifest import ManifestError, load_manifest
+import diamond_sdk
+import diamond_sdk.testing
+from diamond_sdk import ManifestError, OutputContractError, UserCodeError
+from diamond_sdk._runtime import contracts, wire
+from diamond_sdk._runtime.manifest import load_manifest
+from diamond_sdk._runtime.version import code_version
 from diamond_sdk.testing import local_spark, run_usecase
-from diamond_sdk.usercode import UserCodeError
-from diamond_sdk.version import code_version
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -21,6 +22,14 @@ def record(record_id, **fields):
     base = {"record_id": record_id, "customer_id": "c1", "source": "t", "event_time": "2026-11-01T10:00:00Z", "type": "purchase",
             "amount": 1.0, "currency": "EUR", "attributes": {}, "ingested_at": "2026-11-01T10:00:01Z"}
     return {**base, **fields}
+
+
+# ── the public face ──────────────────────────────────────────────────────────
+
+def test_data_scientists_see_a_small_api_and_the_runtime_stays_private():
+    assert sorted(diamond_sdk.__all__) == ["Context", "ManifestError", "OutputContractError", "UserCodeError"]
+    assert sorted(diamond_sdk.testing.__all__) == ["DryRun", "local_spark", "read_jsonl", "run_usecase"]
+    assert all(hasattr(diamond_sdk.testing, name) for name in diamond_sdk.testing.__all__)
 
 
 # ── manifests ────────────────────────────────────────────────────────────────
@@ -75,6 +84,13 @@ def test_an_exception_in_transform_names_the_users_file_and_line():
     assert "KeyError" in error.user_message
 
 
+def test_a_transform_that_returns_no_dataframe_is_an_output_error(tmp_path):
+    folder = write_manifest(tmp_path, "name: my_case\ndescription: d\nowner: o\nvariants: {A: job.py}\n")
+    (folder / "job.py").write_text("def transform(records, ctx):\n    return [records]\n")
+    with pytest.raises(OutputContractError, match=r"'transform\(\)' returned list; return a DataFrame"):
+        run_usecase(folder, [record("r1")])
+
+
 # ── per-record functions ─────────────────────────────────────────────────────
 
 def test_one_records_exception_rejects_that_record_only():
@@ -109,7 +125,7 @@ def test_code_version_changes_with_code_not_with_tests(tmp_path):
 # ── decoding every writer version ────────────────────────────────────────────
 
 def test_records_of_every_writer_version_decode_to_the_same_columns():
-    from diamond_sdk.codec import decode_records
+    from diamond_sdk._runtime.codec import decode_records
 
     current = contracts.schema_json("CustomerRecord")
     older = copy.deepcopy(current)

@@ -1,13 +1,13 @@
-"""The checks `diamond deploy` runs before a use case starts (diamond_sdk.validate): the
+"""The checks `diamond deploy` runs before a use case starts (diamond_sdk._runtime.validate): the
 SDK's Feedback contract against the registry's, and a variant's output on its sample."""
 import copy
 import json
 
 import pytest
 
-from diamond_sdk import contracts, validate
-from diamond_sdk.conform import OutputContractError
-from diamond_sdk.validate import check_feedback_items, contract_problems, resolves
+from diamond_sdk import OutputContractError
+from diamond_sdk._runtime import contracts, validate
+from diamond_sdk._runtime.validate import check_feedback_items, contract_problems, resolves
 
 SAMPLE = {"record_id": "s1", "customer_id": "acme", "source": "t", "event_time": "2026-11-01T10:00:00Z", "type": "purchase",
           "amount": 5000.0, "currency": "EUR", "attributes": {}, "ingested_at": "2026-11-01T10:00:01Z"}
@@ -76,7 +76,7 @@ class FakeRegistry:
 
 
 def test_the_registry_check_names_the_subject_version_and_field(monkeypatch, tmp_path):
-    from diamond_sdk import registry
+    from diamond_sdk._runtime import registry
 
     other = sdk_schema()
     field(other, "message")["type"] = "long"

@@ -4,7 +4,7 @@ import copy
 import fastavro
 import pytest
 
-from diamond_sdk import contracts, wire
+from diamond_sdk._runtime import contracts, wire
 
 RECORD = {
     "record_id": "r-1", "customer_id": "acme", "source": "http", "event_time": 1_793_534_400_123,

@@ -20,7 +20,7 @@ def schema_dir() -> Path:
     override = os.environ.get("DIAMOND_SCHEMA_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / "shared" / "schemas"
+    return Path(__file__).resolve().parents[4] / "shared" / "schemas"
 
 
 @lru_cache(maxsize=None)

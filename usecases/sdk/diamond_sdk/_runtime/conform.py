@@ -11,7 +11,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .context import Context
+from ..context import Context
 
 SEVERITIES = ("info", "warning", "critical")
 

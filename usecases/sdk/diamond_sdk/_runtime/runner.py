@@ -28,11 +28,12 @@ from typing import Any
 
 from . import contracts
 from .conform import OutputContractError, conform, invalid_row_reason
-from .context import Context
+from ..context import Context
 from .manifest import ManifestError, load_manifest
 from .progress import ProgressPublisher, end_offsets
 from .registry import SchemaRegistry
-from .usercode import UserCodeError, UserJob, load_user_job, user_error_from_text, wrap_user_exception
+from .user_transform import transform_feedback
+from .usercode import UserCodeError, UserJob, load_user_job, user_error_from_text
 from .version import code_version
 
 EXIT_OK, EXIT_PLATFORM, EXIT_USER_CODE, EXIT_INVALID = 0, 1, 2, 3
@@ -122,12 +123,10 @@ class BatchSink:
             records = batch.where(F.col("record").isNotNull()).select("record.*")
             if self.job.kind == "transform":
                 try:
-                    output = self.job.function(records, self.ctx)
-                except Exception as error:
-                    self.user_error = wrap_user_exception(self.ctx.usecase, self.job.file.parent.resolve(), error)
-                    raise self.user_error from error
-                try:
-                    conformed = conform(output, self.ctx)
+                    conformed = transform_feedback(self.job, records, self.ctx)
+                except UserCodeError as error:
+                    self.user_error = error
+                    raise
                 except OutputContractError as error:
                     self.contract_error = error
                     raise
@@ -257,11 +256,7 @@ def run(args: argparse.Namespace) -> int:
         # state lives in the checkpoint, which survives restarts.
         checkpoint = os.path.join(args.checkpoint_root, manifest.name, args.variant)
         records = decoded.where(F.col("record").isNotNull()).select("record.*")
-        try:
-            output = job.function(records, ctx)
-        except Exception as error:
-            raise wrap_user_exception(manifest.name, manifest.folder, error) from error
-        stream = conform(output, ctx)
+        stream = transform_feedback(job, records, ctx, manifest.folder)
     else:
         # Stateless: no checkpoint survives the run; the orchestrator hands over offsets.
         checkpoint = tempfile.mkdtemp(prefix=f"diamond-{job_id}-")

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import traceback
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .context import Context
+from ..context import Context
 
 RECORD_SCHEMA = T.StructType([
     T.StructField("record_id", T.StringType(), False),
@@ -45,7 +46,14 @@ _ITEM_SCHEMA = T.StructType([
 _ITEM_KEYS = {field.name for field in _ITEM_SCHEMA.fields}
 
 
-def _to_millis(value: Any) -> int:
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a sample.jsonl (blank lines skipped)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def to_millis(value: Any) -> int:
+    """Epoch millis of a datetime (naive means UTC), a number, or an ISO-8601 string."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
@@ -53,7 +61,7 @@ def _to_millis(value: Any) -> int:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, str):
-        return _to_millis(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return to_millis(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
     raise TypeError(f"cannot read {value!r} as a time")
 
 
@@ -63,7 +71,7 @@ def records_dataframe(spark: SparkSession, records: Iterable[dict[str, Any]]) ->
     for record in records:
         row = dict(record)
         for name in TIMESTAMP_FIELDS:
-            row[name] = dt.datetime.fromtimestamp(_to_millis(row.get(name, 0)) / 1000, tz=dt.timezone.utc)
+            row[name] = dt.datetime.fromtimestamp(to_millis(row.get(name, 0)) / 1000, tz=dt.timezone.utc)
         row.setdefault("attributes", {})
         row.setdefault("amount", None)
         row.setdefault("currency", None)
@@ -89,7 +97,7 @@ def _normalise_item(record: dict[str, Any], item: Any) -> dict[str, Any]:
         "details": {str(k): str(v) for k, v in details.items()},
         "record_ids": [str(r) for r in item.get("record_ids", [record["record_id"]])],
         "key": item.get("key", record["record_id"]),
-        "event_time": _to_millis(item.get("event_time", record["event_time"])),
+        "event_time": to_millis(item.get("event_time", record["event_time"])),
     }
 
 
