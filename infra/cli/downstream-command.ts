@@ -15,6 +15,7 @@ import type { AbReport } from '../../downstream/ab-report.ts';
 import { CustomerKeys } from '../../downstream/customer-keys.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import { DOWNSTREAM_PARTS, startDownstream, type DownstreamPart } from '../../downstream/service.ts';
+import { customerRevoke, customerRotate } from './key-commands.ts';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');
@@ -70,7 +71,7 @@ const customerAdd: CommandModule<object, { id: string }> = {
 export const customerCommand: CommandModule = {
   command: 'customer <command>',
   describe: 'customers of the feedback API',
-  builder: (y: Argv) => y.command(customerAdd).demandCommand(1),
+  builder: (y: Argv) => y.command(customerAdd).command(customerRotate).command(customerRevoke).demandCommand(1),
   handler: () => undefined,
 };
 
