@@ -7,6 +7,24 @@ export function utcDay(epochMillis: number): cassandra.types.LocalDate {
   return cassandra.types.LocalDate.fromString(new Date(epochMillis).toISOString().slice(0, 10));
 }
 
+/**
+ * The write itself is refused, so it will fail again whatever happens to the cluster:
+ * Cassandra answered "invalid request" (an oversized mutation) or the driver could not encode
+ * a value (a key over 65,535 bytes is a RangeError before anything is sent). Everything else
+ * (no host available, timeouts, unavailable, overloaded) is an outage and is retried.
+ * Classified by the error's type and code, never by its message text.
+ */
+export function isPermanentWriteError(error: unknown): boolean {
+  if (error instanceof RangeError) return (error as NodeJS.ErrnoException).code === 'ERR_OUT_OF_RANGE';
+  if (!(error instanceof cassandra.errors.ResponseError)) return false;
+  const codes = cassandra.types.responseErrorCodes;
+  const code: number = error.code;
+  return code === Number(codes.invalid) || code === Number(codes.syntaxError);
+}
+
+/** The poison policy both writers use: a message refused `maxAttempts` times goes to the rejected topic. */
+export const WRITE_ATTEMPTS_BEFORE_REJECT = 3;
+
 export interface Statement {
   readonly query: string;
   readonly params: readonly unknown[];

@@ -39,6 +39,18 @@ export class CustomerKeys {
     return this.#redis.get(`apikey:${hashKey(key)}`);
   }
 
+  /** Revokes every key of the customer and creates a new one, in one transaction. */
+  async rotate(customerId: string): Promise<{ key: string; revoked: number }> {
+    if (!CUSTOMER_ID.test(customerId)) throw new InvalidCustomerIdError(customerId);
+    const hashes = await this.#redis.smembers(`customer:${customerId}:keys`);
+    const key = `dmd_${randomBytes(24).toString('base64url')}`;
+    const hash = hashKey(key);
+    const transaction = this.#redis.multi();
+    if (hashes.length > 0) transaction.del(...hashes.map((old) => `apikey:${old}`), `customer:${customerId}:keys`);
+    await transaction.set(`apikey:${hash}`, customerId).sadd(`customer:${customerId}:keys`, hash).exec();
+    return { key, revoked: hashes.length };
+  }
+
   /** Revokes every key of the customer; returns how many there were. */
   async revokeAll(customerId: string): Promise<number> {
     const hashes = await this.#redis.smembers(`customer:${customerId}:keys`);

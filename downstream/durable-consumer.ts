@@ -11,6 +11,12 @@
  * When `handle` throws (Cassandra or Redis unreachable), the partition is paused — no more
  * fetching — and the same batch is retried with exponential backoff while heartbeats keep
  * the group membership; on success the partition resumes. Nothing is lost or skipped.
+ *
+ * No message can wedge a partition: when a batch fails `poison.maxAttempts` times with an
+ * error no retry can fix (`poison.isPermanent`: Cassandra refused the statement itself), its
+ * messages are retried one by one, and each one that still fails permanently goes to the
+ * rejected topic with its reason (`poison.reject`); then the batch is committed. Outages are
+ * never permanent, so they are retried for as long as they last and reject nothing.
  */
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import { errorMessage } from '../shared/errors.ts';
@@ -35,8 +41,29 @@ export interface DurableConsumerOptions {
   /** Called after every committed batch (for metrics). */
   readonly onCommitted?: (context: BatchContext & { readonly messages: number; readonly offset: string }) => void;
   readonly onRetry?: (context: BatchContext & { readonly attempt: number; readonly error: unknown }) => void;
+  /** Called after a poison message was rejected (for metrics). */
+  readonly onPoison?: (context: BatchContext & { readonly offset: string; readonly reason: string }) => void;
+  /** What to do with a message that keeps failing for a reason no retry can fix. */
+  readonly poison?: PoisonPolicy;
   /** kafkajs gave up and will not restart the consumer: the owner must (a stopped writer must not look alive). */
   readonly onFatal?: (error: Error) => void;
+}
+
+export interface PoisonPolicy {
+  /** Permanent failures of a batch before its messages are tried one by one (and of one message before it is rejected). */
+  readonly maxAttempts: number;
+  readonly isPermanent: (error: unknown) => boolean;
+  /** Must resolve only once the rejection is durable (acknowledged by Kafka). */
+  readonly reject: (message: KafkaMessage, reason: string, context: BatchContext) => Promise<void>;
+}
+
+type Outcome = { readonly kind: 'handled' } | { readonly kind: 'abandoned' } | { readonly kind: 'permanent'; readonly error: unknown };
+
+interface BatchRun {
+  readonly context: BatchContext;
+  readonly isCurrent: () => boolean;
+  readonly heartbeat: () => Promise<void>;
+  readonly pause: () => void;
 }
 
 export class DurableConsumer {
@@ -74,22 +101,18 @@ export class DurableConsumer {
         const last = batch.messages.at(-1);
         if (!last) return;
         const context = { topic: batch.topic, partition: batch.partition };
-        const { initialMs, maxMs } = this.#options.backoff ?? { initialMs: 250, maxMs: 15_000 };
         let resume: (() => void) | undefined;
-        for (let attempt = 1; ; attempt++) {
+        const run: BatchRun = {
+          context,
           // A stale batch belongs to another member now; leaving without a commit replays it there.
-          if (!payload.isRunning() || payload.isStale()) return;
-          try {
-            await this.#options.handle(batch.messages, context);
-            break;
-          } catch (error) {
+          isCurrent: () => payload.isRunning() && !payload.isStale(),
+          heartbeat,
+          pause: () => {
             resume ??= payload.pause();
-            this.#options.onRetry?.({ ...context, attempt, error });
-            const delay = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 16)) * (0.75 + Math.random() * 0.5);
-            logger.warn({ ...context, attempt, delayMs: Math.round(delay), error: errorMessage(error).split('\n')[0]?.slice(0, 300) }, 'batch not written; partition paused, retrying');
-            if (!(await this.#sleepWithHeartbeats(delay, heartbeat))) return;
-          }
-        }
+          },
+        };
+        const outcome = await this.#handleBatch(batch.messages, run);
+        if (outcome.kind === 'abandoned') return;
         const next = (BigInt(last.offset) + 1n).toString();
         payload.resolveOffset(last.offset);
         await this.#consumer.commitOffsets([{ ...context, offset: next }]);
@@ -102,6 +125,49 @@ export class DurableConsumer {
       },
     });
     logger.info({ topic, groupId }, 'consuming');
+  }
+
+  /** The whole batch, then, if it keeps failing permanently, message by message. */
+  async #handleBatch(messages: readonly KafkaMessage[], run: BatchRun): Promise<Outcome> {
+    const poison = this.#options.poison;
+    const whole = await this.#retry(messages, run);
+    if (whole.kind !== 'permanent' || !poison) return whole;
+    this.#options.logger.warn({ ...run.context, messages: messages.length, error: firstLine(whole.error) }, 'batch keeps failing permanently; trying its messages one by one');
+    for (const message of messages) {
+      const single = await this.#retry([message], run);
+      if (single.kind === 'abandoned') return single;
+      if (single.kind === 'permanent') {
+        const reason = `not written after ${poison.maxAttempts} attempts: ${firstLine(single.error)}`;
+        await poison.reject(message, reason, run.context);
+        this.#options.onPoison?.({ ...run.context, offset: message.offset, reason });
+        this.#options.logger.error({ ...run.context, offset: message.offset, reason }, 'message sent to the rejected topic; the partition moves on');
+      }
+    }
+    return { kind: 'handled' };
+  }
+
+  /**
+   * Retries `handle(messages)` with backoff until it succeeds, the batch stops being ours,
+   * or (with a poison policy) it failed permanently `maxAttempts` times.
+   */
+  async #retry(messages: readonly KafkaMessage[], run: BatchRun): Promise<Outcome> {
+    const { initialMs, maxMs } = this.#options.backoff ?? { initialMs: 250, maxMs: 15_000 };
+    const poison = this.#options.poison;
+    let permanent = 0;
+    for (let attempt = 1; ; attempt++) {
+      if (!run.isCurrent()) return { kind: 'abandoned' };
+      try {
+        await this.#options.handle(messages, run.context);
+        return { kind: 'handled' };
+      } catch (error) {
+        run.pause();
+        this.#options.onRetry?.({ ...run.context, attempt, error });
+        if (poison?.isPermanent(error) && ++permanent >= poison.maxAttempts) return { kind: 'permanent', error };
+        const delay = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 16)) * (0.75 + Math.random() * 0.5);
+        this.#options.logger.warn({ ...run.context, attempt, messages: messages.length, delayMs: Math.round(delay), error: firstLine(error) }, 'batch not written; partition paused, retrying');
+        if (!(await this.#sleepWithHeartbeats(delay, run.heartbeat))) return { kind: 'abandoned' };
+      }
+    }
   }
 
   async stop(): Promise<void> {
@@ -124,4 +190,8 @@ export class DurableConsumer {
     }
     return true;
   }
+}
+
+function firstLine(error: unknown): string {
+  return (errorMessage(error).split('\n')[0] ?? '').slice(0, 300);
 }

@@ -18,7 +18,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Feedback } from '../shared/schemas.ts';
 import { Topics } from '../shared/topics.ts';
 import { bucketOf, variantForBucket, type Weights } from './assign-variant.ts';
-import { utcDay, WritePool, type Statement } from './cassandra-rows.ts';
+import { isPermanentWriteError, utcDay, WRITE_ATTEMPTS_BEFORE_REJECT, WritePool, type Statement } from './cassandra-rows.ts';
 import { DurableConsumer, type BatchContext } from './durable-consumer.ts';
 import { toFeedback } from './feedback-contract.ts';
 import { Metrics } from './metrics.ts';
@@ -85,6 +85,12 @@ export class FeedbackWriter {
       onCommitted: ({ topic, partition, messages }) => this.metrics.inc('diamond_feedback_messages_total', 'messages of feedback.raw committed', messages, { topic, partition: String(partition) }),
       onFatal: options.onFatal,
       onRetry: () => this.metrics.inc('diamond_feedback_batch_retries_total', 'batches retried because Cassandra, Redis or the registry failed'),
+      poison: {
+        maxAttempts: WRITE_ATTEMPTS_BEFORE_REJECT,
+        isPermanent: isPermanentWriteError,
+        reject: (message, reason, { topic, partition }) => sendRejections(this.#producer, this.#rejectedTopic, 'downstream.feedback-writer', [{ reason, topic, partition, message }]),
+      },
+      onPoison: () => this.metrics.inc('diamond_feedback_rejected_total', 'messages sent to the rejected topic'),
     });
   }
 

@@ -64,6 +64,12 @@ export interface DiamondConfig {
   readonly upstream: {
     /** Largest request body the ingest API accepts (413 above). */
     readonly maxBodyBytes: number;
+    /**
+     * Largest single record, as received (the one size limit through ingest, Kafka, Spark and
+     * Cassandra: below Kafka's topic limit and Cassandra's largest mutation, which is half a
+     * commit log segment). Larger records are refused at the door with their reason.
+     */
+    readonly maxRecordBytes: number;
   };
   readonly downstream: {
     /** Keyspace of the feedback and history tables. */
@@ -137,6 +143,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_FEEDBACK_PORT', description: 'port of the customer feedback API (downstream)', default: '18090' },
     { env: 'DIAMOND_CONTROL_PORT', description: 'port of the orchestrator control API', default: '18070' },
     { env: 'DIAMOND_INGEST_MAX_BODY_BYTES', description: 'largest ingest request body; larger ones get 413', default: String(32 * 1024 * 1024) },
+    { env: 'DIAMOND_RECORD_MAX_BYTES', description: 'largest single record as received (JSON/CSV bytes); larger ones go to records.rejected with their reason. At most 1 MiB: Kafka topics and Cassandra mutations are sized from it', default: String(256 * 1024) },
     { env: 'DIAMOND_CASSANDRA_KEYSPACE', description: 'keyspace of the feedback and history tables', default: 'diamond' },
     { env: 'DIAMOND_SPARK_MASTER', description: 'spark-submit master: local[N] or spark://host:port', default: 'local[2]' },
     { env: 'DIAMOND_SPARK_DRIVER_MEMORY', description: 'driver memory of each Spark job', default: '1g' },
@@ -212,7 +219,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       feedbackPort: parsePort('DIAMOND_FEEDBACK_PORT', read('DIAMOND_FEEDBACK_PORT')),
       controlPort: parsePort('DIAMOND_CONTROL_PORT', read('DIAMOND_CONTROL_PORT')),
     },
-    upstream: { maxBodyBytes: parsePositiveInt('DIAMOND_INGEST_MAX_BODY_BYTES', read('DIAMOND_INGEST_MAX_BODY_BYTES')) },
+    upstream: {
+      maxBodyBytes: parsePositiveInt('DIAMOND_INGEST_MAX_BODY_BYTES', read('DIAMOND_INGEST_MAX_BODY_BYTES')),
+      maxRecordBytes: parseRecordLimit(read('DIAMOND_RECORD_MAX_BYTES')),
+    },
     downstream: { keyspace: parseIdentifier('DIAMOND_CASSANDRA_KEYSPACE', read('DIAMOND_CASSANDRA_KEYSPACE')) },
     spark: { master, driverMemory },
     orchestrator: {
@@ -271,6 +281,15 @@ function parsePositiveInt(name: string, value: string): number {
   const number = Number(value);
   if (!Number.isSafeInteger(number) || number < 1) throw new ConfigError(`${name} is "${value}"`, 'use a positive integer');
   return number;
+}
+
+/** The record limit must stay under what Kafka and Cassandra take (1 MiB topic limit, 4 MiB mutations). */
+export const RECORD_MAX_BYTES_CEILING = 1024 * 1024;
+
+function parseRecordLimit(value: string): number {
+  const bytes = parsePositiveInt('DIAMOND_RECORD_MAX_BYTES', value);
+  if (bytes > RECORD_MAX_BYTES_CEILING) throw new ConfigError(`DIAMOND_RECORD_MAX_BYTES is ${bytes}`, `use at most ${RECORD_MAX_BYTES_CEILING} (1 MiB): Kafka's messages and Cassandra's mutations are sized from it`);
+  return bytes;
 }
 
 /** '500ms', '2s', '5m', '1h' (or a bare number of milliseconds) → milliseconds. */

@@ -36,8 +36,13 @@ export interface PipelineOptions {
   readonly maxInFlightMessages?: number;
   /** How long a batch may wait for Kafka's acknowledgement before the caller hears "no". */
   readonly produceTimeoutMs?: number;
+  /** Largest record as received; larger ones are rejected with their reason (config.upstream.maxRecordBytes). */
+  readonly maxRecordBytes?: number;
   readonly clock?: () => number;
 }
+
+/** The default of DIAMOND_RECORD_MAX_BYTES. */
+export const DEFAULT_MAX_RECORD_BYTES = 256 * 1024;
 
 export interface SourceRef {
   readonly name: string;
@@ -108,6 +113,7 @@ export class RecordPipeline {
   readonly #maxInFlight: number;
   readonly #timeoutMs: number;
   readonly #clock: () => number;
+  readonly #maxRecordBytes: number;
 
   constructor(options: PipelineOptions) {
     this.#options = options;
@@ -115,6 +121,7 @@ export class RecordPipeline {
     this.#maxInFlight = options.maxInFlightMessages ?? 200_000;
     this.#timeoutMs = options.produceTimeoutMs ?? 10_000;
     this.#clock = options.clock ?? Date.now;
+    this.#maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   }
 
   /** False after a batch Kafka did not acknowledge, until the next one it does. */
@@ -141,7 +148,9 @@ export class RecordPipeline {
     const rejectedMessages: Message[] = [];
     const rejected: { index: number; reasons: readonly Reason[] }[] = [];
     items.forEach((item, index) => {
-      const result = item.parsed ? normalizeRecord(item.value, { source: source.name, mapping: source.mapping, ingestedAt: now }) : { ok: false as const, reasons: item.reasons };
+      const result = item.raw.length > this.#maxRecordBytes
+        ? { ok: false as const, reasons: [{ field: '(record)', problem: `is ${item.raw.length} bytes; at most ${this.#maxRecordBytes} are accepted per record (DIAMOND_RECORD_MAX_BYTES)` }] }
+        : item.parsed ? normalizeRecord(item.value, { source: source.name, mapping: source.mapping, ingestedAt: now }) : { ok: false as const, reasons: item.reasons };
       if (result.ok) {
         normalized.push({ key: result.record.customer_id, value: this.#options.encoder.encode(result.record) });
         return;

@@ -54,7 +54,11 @@ export async function registerCustomerRecord(registry: SchemaRegistry, subject: 
   }
 }
 
-/** Topic settings: rejected envelopes carry the raw input, which may be as large as a whole request. */
+/**
+ * Topic settings: rejected envelopes carry the raw input, which may be as large as a whole
+ * request. (Kafka's limit applies to a producer's whole batch, not to one record, so the
+ * per-record limit is enforced by the pipeline, not by the topic.)
+ */
 export function upstreamTopicSpecs(config: Pick<DiamondConfig, 'upstream'>, topics: PipelineTopics = DEFAULT_TOPICS): { topic: string; config: Record<string, string> }[] {
   const maxMessageBytes = String(Math.max(2 * config.upstream.maxBodyBytes + 1024 * 1024, 8 * 1024 * 1024));
   return [
@@ -168,6 +172,7 @@ export async function openUpstream(config: DiamondConfig, options: UpstreamOptio
     logger: logger.child({ component: 'pipeline' }),
     produceTimeoutMs: options.produceTimeoutMs,
     maxInFlightMessages: options.maxInFlightMessages,
+    maxRecordBytes: config.upstream.maxRecordBytes,
   });
   return {
     kafka: link.kafka,

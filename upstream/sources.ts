@@ -67,6 +67,28 @@ export class SourceStore {
     return { apiKey };
   }
 
+  /** A new key for an existing source, its mapping kept; the old key stops working. */
+  async rotate(name: string): Promise<{ apiKey: string }> {
+    const source = await this.#redis.hget(`source:${validateSourceName(name)}`, 'mapping');
+    if (source === null) throw new UnknownSourceError(name);
+    return this.add(name, JSON.parse(source) as Partial<SourceMapping>, { rotateKey: true });
+  }
+
+  /**
+   * The source's key stops working (its mapping is kept, so `rotate` can issue a new key).
+   * Ingest processes cache a key's source for at most CACHE_MS, so a revocation takes
+   * effect everywhere within that time. False when the source had no key.
+   */
+  async revoke(name: string): Promise<boolean> {
+    const previous = await this.#redis.hget(`source:${validateSourceName(name)}`, 'key_sha256');
+    if (previous === null) {
+      if ((await this.#redis.exists(`source:${name}`)) === 0) throw new UnknownSourceError(name);
+      return false;
+    }
+    await this.#redis.multi().del(`apikey:${previous}`).hdel(`source:${name}`, 'key_sha256').exec();
+    return true;
+  }
+
   /** The source a key belongs to, or null for a wrong key. */
   async authenticate(apiKey: string): Promise<SourceRef | null> {
     const keyHash = hashApiKey(apiKey);

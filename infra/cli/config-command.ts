@@ -1,19 +1,45 @@
-/** `diamond config [--json]`: the resolved configuration and where each value comes from. */
+/**
+ * `diamond config [--json]`: the resolved configuration and where each value comes from.
+ * Secrets never appear: tokens are shown as set/unset and passwords inside URLs are masked,
+ * so the output can be pasted into an issue.
+ */
 import type { CommandModule } from 'yargs';
 import { loadConfig, settingDocs } from '../../shared/config.ts';
 
+const SECRET_SETTINGS = new Set(['DIAMOND_TOKEN']);
+const MASK = '***';
+
+/** `redis://user:pw@host` → `redis://user:***@host`; other text unchanged. */
+export function maskUrlPassword(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@/\s]+@/i, `$1:${MASK}@`);
+}
+
+export function shownValue(env: string, value: string): string {
+  if (SECRET_SETTINGS.has(env)) return value === '' ? '' : `${MASK} (set)`;
+  return maskUrlPassword(value);
+}
+
+/** The config object with every string that could carry a secret masked. */
+export function redactConfig(value: unknown, key = ''): unknown {
+  if (typeof value === 'string') return key === 'token' ? (value === '' ? '' : MASK) : maskUrlPassword(value);
+  if (Array.isArray(value)) return value.map((item) => redactConfig(item));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, redactConfig(item, name)]));
+  return value;
+}
+
 export const configCommand: CommandModule<object, { json: boolean }> = {
   command: 'config',
-  describe: 'print the resolved configuration and its DIAMOND_* variables',
+  describe: 'print the resolved configuration and its DIAMOND_* variables (secrets masked)',
   builder: (y) => y.option('json', { type: 'boolean', default: false, describe: 'print JSON' }),
   handler: ({ json }) => {
     const config = loadConfig(process.env);
     if (json) {
-      process.stdout.write(JSON.stringify(config, null, 2) + '\n');
+      process.stdout.write(JSON.stringify(redactConfig(config), null, 2) + '\n');
       return;
     }
     for (const doc of settingDocs(process.env)) {
-      const value = process.env[doc.env] ?? `${doc.default} (default)`;
+      const given = process.env[doc.env];
+      const value = given === undefined ? `${shownValue(doc.env, doc.default)} (default)` : shownValue(doc.env, given);
       process.stdout.write(`${doc.env.padEnd(34)} ${value}\n${''.padEnd(34)} ${doc.description}\n`);
     }
   },

@@ -11,6 +11,7 @@ import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { type AbReport, bucketRanges, CustomerKeys, DOWNSTREAM_PARTS, type DownstreamPart, formatWeights, parseWeights, RolloutStore, startDownstream, type Weights } from '../../downstream/index.ts';
+import { customerRevoke, customerRotate } from './key-commands.ts';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');
@@ -66,7 +67,7 @@ const customerAdd: CommandModule<object, { id: string }> = {
 export const customerCommand: CommandModule = {
   command: 'customer <command>',
   describe: 'customers of the feedback API',
-  builder: (y: Argv) => y.command(customerAdd).demandCommand(1),
+  builder: (y: Argv) => y.command(customerAdd).command(customerRotate).command(customerRevoke).demandCommand(1),
   handler: () => undefined,
 };
 

@@ -13,6 +13,7 @@ import {
   loadFile, openUpstream, parseMapping, parsePairs, RawTopicNormalizer, SourceStore, startUpstream, UPSTREAM_KEY_PREFIX,
   type FileFormat, type LoadProgress, type SourceMapping,
 } from '../../upstream/index.ts';
+import { sourceRevoke, sourceRotate } from './key-commands.ts';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');
@@ -89,7 +90,7 @@ const sourceAdd: CommandModule<object, SourceAddArgs> = {
 export const sourceCommand: CommandModule = {
   command: 'source <command>',
   describe: 'sources that send records (API keys, field mappings)',
-  builder: (y: Argv) => y.command(sourceAdd).demandCommand(1),
+  builder: (y: Argv) => y.command(sourceAdd).command(sourceRotate).command(sourceRevoke).demandCommand(1),
   handler: () => undefined,
 };
 

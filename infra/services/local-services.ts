@@ -82,7 +82,14 @@ async function bringUp(service: LocalService, config: DiamondConfig, log: Logger
   const started = performance.now();
   const paths = servicePaths(config, service.name);
   const address = service.address(config);
-  const finish = (outcome: UpOutcome, pid: number | null): UpResult => ({
+  const finish = async (outcome: UpOutcome, pid: number | null): Promise<UpResult> => {
+    if (outcome !== 'external') {
+      const changed = await service.ensureConfigured?.(config);
+      if (changed) options.onStep?.(service.name, changed);
+    }
+    return finishNow(outcome, pid);
+  };
+  const finishNow = (outcome: UpOutcome, pid: number | null): UpResult => ({
     name: service.name, address, healthy: true, pid, outcome, logFile: paths.logFile,
     seconds: Math.round((performance.now() - started) / 100) / 10,
   });

@@ -1,12 +1,24 @@
-/** Redis from Debian's redis-server package, one instance on loopback without persistence. */
+/**
+ * Redis from Debian's redis-server package, one durable instance on loopback.
+ *
+ * Redis holds everything the platform is told (deployments, job records, tokens, source and
+ * customer keys, rollout weights, the cursor secret), so it runs with the append-only file:
+ * every acknowledged write is in the AOF (written before the reply), so a restart or a
+ * `kill -9` of Redis loses nothing; `appendfsync everysec` bounds what a crash of the
+ * machine itself can lose to the last second of writes.
+ */
 import { existsSync, mkdirSync } from 'node:fs';
 import { parseHostPort } from '../../shared/config.ts';
 import { ServiceStartError } from '../../shared/errors.ts';
-import { checkRedis } from '../../shared/redis.ts';
+import { checkRedis, createRedis } from '../../shared/redis.ts';
 import { runLogged } from '../../shared/install-cache.ts';
 import { servicePaths, type LocalService } from './service.ts';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
+
+/** AOF on, fsync every second; RDB snapshots off (the AOF, with its RDB preamble, is the copy). */
+const DURABILITY: Readonly<Record<string, string>> = { appendonly: 'yes', appendfsync: 'everysec', save: '' };
+const DURABILITY_ARGS = Object.entries(DURABILITY).flatMap(([name, value]) => [`--${name}`, value]);
 
 function redisHostPort(url: string): { host: string; port: number } {
   const parsed = new URL(url);
@@ -20,6 +32,25 @@ export const redisService: LocalService = {
   host: (config) => redisHostPort(config.redis.url).host,
   check: async (config) => {
     await checkRedis(config);
+  },
+  // An instance started by an earlier version of this file runs without the AOF: switch it
+  // on in place (Redis rewrites the AOF from memory first), so `up` never leaves state volatile.
+  ensureConfigured: async (config) => {
+    const client = createRedis(config);
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const changed: string[] = [];
+      for (const [name, value] of Object.entries(DURABILITY)) {
+        const [, current] = (await client.config('GET', name)) as [string, string];
+        if (current === value) continue;
+        await client.config('SET', name, value);
+        changed.push(`${name}=${value || "''"}`);
+      }
+      return changed.length > 0 ? `made durable: ${changed.join(' ')}` : null;
+    } finally {
+      client.disconnect();
+    }
   },
   prepare: async (ctx) => {
     if (!existsSync(REDIS_SERVER)) {
@@ -35,7 +66,7 @@ export const redisService: LocalService = {
     return {
       command: REDIS_SERVER,
       // Redis rewrites its process title to "redis-server 127.0.0.1:<port>", hence the marker.
-      args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dataDir, '--daemonize', 'no'],
+      args: ['--port', String(port), '--bind', '127.0.0.1', ...DURABILITY_ARGS, '--dir', dataDir, '--daemonize', 'no'],
       marker: `127.0.0.1:${port}`,
     };
   },

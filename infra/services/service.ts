@@ -23,6 +23,11 @@ export interface LocalService {
   host(config: DiamondConfig): string;
   /** A real client call; throws ServiceUnavailableError when it does not answer. */
   check(config: DiamondConfig): Promise<void>;
+  /**
+   * Brings a running local instance to the settings this file wants (for one started by an
+   * older version); returns what it changed, or null. Optional: most services need nothing.
+   */
+  ensureConfigured?(config: DiamondConfig): Promise<string | null>;
   /** Installs what is missing and returns how to start it (null: nothing to run). */
   prepare(ctx: InstallContext): Promise<Launch | null>;
   /** How long a cold start may take on 2 cores before `up` gives up. */

@@ -1,0 +1,16 @@
+import test from 'ava';
+import { loadConfig } from '../../shared/config.ts';
+import { maskUrlPassword, redactConfig, shownValue } from './config-command.ts';
+
+test('passwords in URLs and tokens are masked; everything else is shown as is', (t) => {
+  t.is(maskUrlPassword('redis://diamond:s3cret@127.0.0.1:16379'), 'redis://diamond:***@127.0.0.1:16379');
+  t.is(maskUrlPassword('redis://:s3cret@127.0.0.1:16379/0'), 'redis://:***@127.0.0.1:16379/0');
+  t.is(maskUrlPassword('http://127.0.0.1:18081/apis/ccompat/v7'), 'http://127.0.0.1:18081/apis/ccompat/v7');
+  t.is(shownValue('DIAMOND_TOKEN', 'dmd_abc'), '*** (set)');
+  t.is(shownValue('DIAMOND_TOKEN', ''), '');
+  const config = loadConfig({ DIAMOND_REDIS_URL: 'redis://u:hunter2@127.0.0.1:16379', DIAMOND_TOKEN: 'dmd_secret_token' });
+  const shown = JSON.stringify(redactConfig(config));
+  t.false(shown.includes('hunter2'));
+  t.false(shown.includes('dmd_secret_token'));
+  t.true(shown.includes('redis://u:***@127.0.0.1:16379'));
+});
