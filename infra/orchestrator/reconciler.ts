@@ -18,6 +18,7 @@ import type { DiamondConfig } from '../../shared/config.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { buildLifecycleEvent, parseProgressMessage, type LifecycleEvent, type LifecycleEventFields } from '../../shared/messages.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { Topics } from '../../shared/topics.ts';
 import { JobLauncher, type JobTopics } from './launcher.ts';
@@ -26,8 +27,8 @@ import { decideAfterCrash, jobIdFor, lagOf, watchProgress, type Deployment, type
 import { DeploymentStore, type ReplayRequest } from './store.ts';
 import { sampleProcessGroups, usageBetween, type GroupSample } from './usage.ts';
 
-export const LIFECYCLE_EVENTS = ['deployed', 'undeployed', 'starting', 'running', 'failed', 'stalled', 'restarted', 'crash-looping', 'stopped', 'adopted', 'replay-requested', 'replayed'] as const;
-export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
+// The event names live in shared/schemas/lifecycle-event.schema.json; re-exported for existing importers.
+export { LIFECYCLE_EVENTS, type LifecycleEvent } from '../../shared/messages.ts';
 
 /** Where the orchestrator keeps and finds things; every name injectable for isolated tests. */
 export interface OrchestratorOptions {
@@ -54,25 +55,14 @@ export function defaultOrchestratorOptions(config: DiamondConfig): OrchestratorO
   };
 }
 
-interface ProgressMessage {
-  readonly job?: string;
-  readonly version?: string;
-  readonly event?: string;
-  readonly end_offsets?: Record<string, number>;
-  readonly at?: string;
-  readonly message?: string;
-  readonly error?: string;
-  readonly file?: string;
-  readonly line?: number;
-  readonly processed_rows_per_second?: number | null;
-}
-
 /** Publishes lifecycle events as JSON, keyed by job id. */
 export class EventPublisher {
   constructor(private readonly producer: Producer, private readonly topic: string) {}
 
-  async publish(event: LifecycleEvent, fields: { job: string; usecase: string; variant: string; version?: string | null } & Record<string, unknown>): Promise<void> {
-    await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: fields.job, value: JSON.stringify({ event, at: new Date().toISOString(), ...fields }) }] });
+  /** Throws MessageContractError (before sending) when the event breaks lifecycle-event.schema.json. */
+  async publish(event: LifecycleEvent, fields: LifecycleEventFields): Promise<void> {
+    const message = buildLifecycleEvent(event, fields);
+    await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: fields.job, value: JSON.stringify(message) }] });
   }
 }
 
@@ -180,19 +170,18 @@ export class Reconciler {
 
   /** One progress message: commit its end offsets to the job's group, note who reported. */
   async onProgress(raw: string): Promise<void> {
-    let message: ProgressMessage;
-    try {
-      message = JSON.parse(raw) as ProgressMessage;
-    } catch {
-      this.log.warn({ progress: { raw: raw.slice(0, 200) } }, 'ignored a progress message that is not JSON');
+    const parsed = parseProgressMessage(raw);
+    if (!parsed.ok) {
+      this.log.warn({ field: parsed.field, problem: parsed.problem, progress: { raw: raw.slice(0, 200) } }, `ignored a malformed progress message: ${parsed.field} ${parsed.problem}`);
       return;
     }
+    const message = parsed.message;
     const jobId = message.job;
-    if (!jobId || !jobId.startsWith(`${this.options.jobPrefix}uc.`)) return; // another orchestrator's jobs
+    if (!jobId.startsWith(`${this.options.jobPrefix}uc.`)) return; // another orchestrator's jobs
     // The runner's own timestamp: a late-consumed report of a killed process must not
     // count for its successor of the same version, nor undo a replay.
-    const parsed = Date.parse(message.at ?? '');
-    const at = Number.isNaN(parsed) ? Date.now() : parsed;
+    const stamped = Date.parse(message.at); // the schema checks its shape; an impossible date (month 13) still falls back
+    const at = Number.isNaN(stamped) ? Date.now() : stamped;
     if (message.event === 'progress' && message.end_offsets) {
       if (at < await this.store.offsetFence(jobId)) {
         this.log.debug({ job: jobId, at: message.at }, 'ignored a progress report from before a replay');
@@ -482,7 +471,7 @@ export class Reconciler {
     await this.store.putJob({ ...record, updatedAt: Date.now() });
   }
 
-  private async emit(event: LifecycleEvent, record: JobRecord, fields: Record<string, unknown>): Promise<void> {
+  private async emit(event: LifecycleEvent, record: JobRecord, fields: Omit<LifecycleEventFields, 'job' | 'usecase' | 'variant'>): Promise<void> {
     try {
       await this.events.publish(event, { job: record.jobId, usecase: record.usecase, variant: record.variant, ...fields });
     } catch (error) {

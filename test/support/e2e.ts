@@ -27,6 +27,7 @@ import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { createCassandra, type CassandraClient } from '../../shared/cassandra.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { parseLifecycleEvent, type LifecycleEventMessage } from '../../shared/messages.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { createRegistry } from '../../shared/registry.ts';
 import type { CustomerRecord } from '../../shared/schemas.ts';
@@ -47,13 +48,6 @@ const ORCHESTRATOR_ENV = {
   DIAMOND_ORCHESTRATOR_STOP_GRACE: '30s', DIAMOND_ORCHESTRATOR_LEASE: '3s',
 };
 
-export interface LifecycleEvent {
-  readonly event: string;
-  readonly job: string;
-  readonly version?: string | null;
-  readonly exitCode?: number | null;
-  readonly pid?: number;
-}
 
 export interface Stream {
   readonly dataset: Dataset;
@@ -118,7 +112,7 @@ export interface Diamond {
   /** Waits until the stream is done and every row is delivered; asserts the rows. */
   settle(t: ExecutionContext, stream: Stream, options: SettleOptions): Promise<Settled>;
   /** Lifecycle events published so far. */
-  events(): Promise<LifecycleEvent[]>;
+  events(): Promise<LifecycleEventMessage[]>;
   /** Polls until the writer has written more than `rows` rows (any variant). */
   waitForWritten(rows: number, timeoutMs?: number): Promise<void>;
 }
@@ -237,11 +231,15 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
     throw new Error(`job ${id} did not reach the expected state in ${timeoutMs} ms; last record: ${JSON.stringify(last)}\norchestrator log:\n${orchestratorLog.slice(-4000)}`);
   };
 
-  const events = async (): Promise<LifecycleEvent[]> => {
+  const events = async (): Promise<LifecycleEventMessage[]> => {
     const total = (await admin.fetchTopicOffsets(options.topics.events)).reduce((sum, p) => sum + Number(p.high), 0);
     if (total === 0) return [];
     const messages = await consumeUntil(kafka, options.topics.events, (m) => m.length >= total, 30_000);
-    return messages.map((m) => JSON.parse(m.value!.toString()) as LifecycleEvent);
+    return messages.map((m) => {
+      const parsed = parseLifecycleEvent(m.value);
+      if (!parsed.ok) throw new Error(`a message on ${options.topics.events} breaks lifecycle-event.schema.json: ${parsed.field} ${parsed.problem}`);
+      return parsed.message;
+    });
   };
 
   const readLanded = async (): Promise<InputRecord[]> => {
