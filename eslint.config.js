@@ -3,6 +3,8 @@
 // rooms of infra/ have one-way doors (docs/ARCHITECTURE.md, "Layout"):
 //   orchestrator (production)       → shared/ and its own files only
 //   services + platform (launchers) → shared/, the orchestrator
+//   dataset (generator + oracle)    → shared/ and its own files only (its tests may check
+//                                     predictions against the sides' real code)
 //   cli, demo (leaves)              → anything; nothing imports them
 //   infra/ → upstream/ and downstream/ only through their index.ts
 // test/architecture.test.ts proves each door both ways.
@@ -42,6 +44,10 @@ export default tseslint.config(
             message: 'the orchestrator (production) imports only shared/ and its own files; what the launchers or the CLI know is injected by its caller',
           },
           { target: './infra/orchestrator', from: ['./upstream', './usecases'], message: 'the orchestrator talks to the sides only through processes, Kafka and Redis' },
+          {
+            target: './infra/dataset/**/!(*.test).ts', from: ['./infra', './upstream', './downstream', './usecases'], except: ['./dataset'],
+            message: 'the dataset and its oracle are independent of the code they check: shared/ and their own files only',
+          },
           {
             target: ['./infra/orchestrator', './infra/services', './infra/platform', './infra/setup', './shared', ...sides.map((side) => `./${side}`)], from: leaves,
             message: 'the CLI and the demo are leaves: nothing imports them (move what both need to infra/platform or shared/)',

@@ -31,13 +31,15 @@ const forbidden: readonly { title: string; file: string; from: string; says: Reg
   { title: 'the orchestrator does not import the platform (nor its file)', file: 'infra/orchestrator/x.ts', from: '../platform/platform-file.ts', says: /orchestrator \(production\) imports only shared/ },
   { title: 'the orchestrator does not import upstream', file: 'infra/orchestrator/x.ts', from: '../../upstream/index.ts', says: /only through processes, Kafka and Redis/ },
   { title: 'the launchers do not import the CLI', file: 'infra/platform/x.ts', from: '../cli/control-client.ts', says: /CLI and the demo are leaves/ },
-  { title: 'the local services do not import the demo', file: 'infra/services/x.ts', from: '../demo/dataset.ts', says: /CLI and the demo are leaves/ },
+  { title: 'the local services do not import the demo', file: 'infra/services/x.ts', from: '../demo/main.ts', says: /CLI and the demo are leaves/ },
   { title: 'shared/ does not import the CLI', file: 'shared/x.ts', from: '../infra/cli/control-client.ts', says: /CLI and the demo are leaves/ },
   { title: 'shared/ does not import the orchestrator', file: 'shared/x.ts', from: '../infra/orchestrator/state.ts', says: /shared\/ must not depend on infra/ },
   { title: 'upstream does not import downstream', file: 'upstream/x.ts', from: '../downstream/service.ts', says: /meet only through Kafka topics/ },
   { title: 'downstream does not import the control plane', file: 'downstream/x.ts', from: '../infra/orchestrator/state.ts', says: /do not import the control plane/ },
   { title: 'infra imports downstream only through its index', file: 'infra/cli/x.ts', from: '../../downstream/rollout-store.ts', says: /only through downstream\/index\.ts/ },
   { title: 'infra imports upstream only through its index', file: 'infra/demo/x.ts', from: '../../upstream/normalize.ts', says: /only through upstream\/index\.ts/ },
+  { title: 'the oracle does not import the code it checks', file: 'infra/dataset/x.ts', from: '../../downstream/index.ts', says: /independent of the code they check/ },
+  { title: 'the dataset does not import the demo', file: 'infra/dataset/x.ts', from: '../demo/main.ts', says: /independent of the code they check|CLI and the demo are leaves/ },
   { title: 'production code in infra does not import test support', file: 'infra/orchestrator/x.ts', from: '../../test/support/env.ts', says: /does not import test support/ },
 ];
 

@@ -1,12 +1,14 @@
 /**
  * `diamond events [--follow] [--since ISO | --last N] [--json]`: the orchestrator's lifecycle
- * events (deployed, starting, running, failed, restarted, crash-looping, stopped, adopted,
- * undeployed) through the control API's server-sent events. One line per event: time, job,
- * event, version, error; `--json` prints each event's JSON on its own line.
+ * events (LIFECYCLE_EVENTS of shared/schemas/lifecycle-event.schema.json) through the control
+ * API's server-sent events. One line per event: time, job, event, version, error; `--json`
+ * prints each event's JSON on its own line. A message that breaks the contract is printed
+ * raw with the reason, not dropped.
  */
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
+import { parseLifecycleEvent, type LifecycleEventMessage } from '../../shared/messages.ts';
 import { abortOnSigint, ControlClient, untilAborted } from './control-client.ts';
 
 const text = (value: unknown): string => {
@@ -15,9 +17,15 @@ const text = (value: unknown): string => {
 };
 
 /** `2026-11-01T10:10:00.000Z  uc.data_quality.A  running  3f2a9c1e  <error>` */
-export function formatEventLine(event: Record<string, unknown>): string {
-  const error = event['error'] ?? null;
-  return [text(event['at']), text(event['job']).padEnd(24), text(event['event']).padEnd(13), text(event['version'])].join('  ') + (error ? `  ${text(error)}` : '');
+export function formatEventLine(event: LifecycleEventMessage): string {
+  const error = event.error ?? null;
+  return [text(event.at), text(event.job).padEnd(24), text(event.event).padEnd(13), text(event.version)].join('  ') + (error ? `  ${text(error)}` : '');
+}
+
+/** A line for any message of the topic: the event's, or the raw text and why it is not one. */
+export function formatMessageLine(data: string): string {
+  const parsed = parseLifecycleEvent(data);
+  return parsed.ok ? formatEventLine(parsed.message) : `(not a lifecycle event: ${parsed.field} ${parsed.problem})  ${data.slice(0, 500)}`;
 }
 
 interface EventsArgs { follow: boolean; since: string | undefined; last: number | undefined; json: boolean }
@@ -50,7 +58,7 @@ export const eventsCommand: CommandModule<object, EventsArgs> = {
         }
         if (message.event !== 'lifecycle') continue;
         count++;
-        process.stdout.write((json ? message.data : formatEventLine(JSON.parse(message.data) as Record<string, unknown>)) + '\n');
+        process.stdout.write((json ? message.data : formatMessageLine(message.data)) + '\n');
       }
     });
     if (count === 0 && !follow && !json) process.stderr.write('no lifecycle events in that range (deploy a use case, or widen it with --since)\n');

@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
 import type { Feedback } from '../../shared/schemas.ts';
-import type { ExpectedRow } from './expected-feedback.ts';
+import type { ExpectedRow } from '../dataset/oracle.ts';
 
 export async function fetchFeedback(feedbackUrl: string, key: string, since: number): Promise<Feedback[]> {
   const items: Feedback[] = [];
@@ -67,7 +67,7 @@ export async function waitForFeedback(options: WaitOptions): Promise<FeedbackWai
   const started = performance.now();
   const expected = countBy(options.expected);
   const expectedByCustomer = new Map<string, number>();
-  for (const row of options.expected) expectedByCustomer.set(row.customerId, (expectedByCustomer.get(row.customerId) ?? 0) + 1);
+  for (const row of options.expected) expectedByCustomer.set(row.customer_id, (expectedByCustomer.get(row.customer_id) ?? 0) + 1);
   const byCustomer = new Map<string, readonly Feedback[]>();
   const allByCustomer = new Map<string, readonly Feedback[]>();
   for (;;) {

@@ -17,9 +17,10 @@ import { Topics } from '../../shared/topics.ts';
 import { type AbReport, assignVariant, formatWeights, RolloutStore, type Weights } from '../../downstream/index.ts';
 import { ControlClient } from '../cli/control-client.ts';
 import { platformEndpoints } from '../platform/platform-file.ts';
-import { datasetCounts, DEMO_CUSTOMERS, generateDataset, PATTERN_EARLIEST_MINUTES, type DemoDataset } from './dataset.ts';
+import { datasetCounts, DEMO_CUSTOMERS, generateDataset, PATTERN_EARLIEST_MINUTES, type Dataset } from '../dataset/generator.ts';
+import { readOracleParams } from '../dataset/manifest-params.ts';
+import { expectedFeedback } from '../dataset/oracle.ts';
 import { demoStatePath, readDemoState, withRun, writeDemoState } from './demo-state.ts';
-import { expectedFeedback, readDemoParams } from './expected-feedback.ts';
 import { ofRun, waitForFeedback } from './feedback-watch.ts';
 import { streamRecords } from './ingest-stream.ts';
 import { ensureDeployed, ensureKeys, ensureRollout, bringUpPlatform, waitForJobs } from './platform-setup.ts';
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
   // The dataset is made now, so its event times end just before the records are sent.
   const dataset = generateDataset({ seed, anchor: Date.now() });
   const counts = datasetCounts(dataset);
-  const runs: DemoDataset[] = [...state.runs.filter((r) => r.tag !== dataset.tag).map((r) => generateDataset({ seed: r.seed, anchor: r.anchor })), dataset];
+  const runs: Dataset[] = [...state.runs.filter((r) => r.tag !== dataset.tag).map((r) => generateDataset({ seed: r.seed, anchor: r.anchor })), dataset];
   out.line();
   out.line(`3/4 Streaming ${thousands(counts.records)} records (seed ${seed}, event times ${hhmm(dataset.start)}–${hhmm(dataset.anchor)} UTC, ids ${dataset.tag}-*) to ${endpoints.ingestUrl}/v1/records`);
   t = performance.now();
@@ -137,11 +138,10 @@ async function main(): Promise<void> {
   out.line('4/4 Waiting for the feedback to reach the customers (use case jobs → feedback.raw → writer → Cassandra → feedback API)');
   t = performance.now();
   const weights = await readWeights(config);
-  const visibleTo = (usecase: string, customer: string, variant: string): boolean => {
-    const w = weights.get(usecase);
-    return !w || assignVariant(customer, usecase, w) === variant;
-  };
-  const expected = expectedFeedback(runs, readDemoParams(config.projectRoot), visibleTo, Date.now());
+  // This run's rows only (a window emitted now may hold only an earlier run's purchases; the watch counts this run's ids).
+  const oracle = expectedFeedback(runs.map((d) => d.items.flatMap((i) => (i.record ? [i.record] : []))), readOracleParams(config.projectRoot), { processedAt: Date.now(), weights: Object.fromEntries([...weights].filter((entry): entry is [string, Weights] => entry[1] !== null)) });
+  const ofThisRun = (row: { record_ids: readonly string[] }): boolean => row.record_ids.some((id) => id.startsWith(`${dataset.tag}-`));
+  const expected = { rows: oracle.all.filter(ofThisRun), visible: oracle.delivered.filter(ofThisRun), spending: oracle.spending };
   if (expected.spending.latePurchases > 0 && expected.spending.watermarkBefore !== null) {
     out.line(`  note: an earlier demo run left spending_spike's watermark at ${hhmm(expected.spending.watermarkBefore)} UTC; ${expected.spending.latePurchases} purchases of this run are older, so Spark drops them as late`);
     out.line(`        (event-time windows are final once the watermark passes them); fresh spikes again on a run after ${hhmm(expected.spending.watermarkBefore + (PATTERN_EARLIEST_MINUTES + 1) * 60_000)} UTC`);

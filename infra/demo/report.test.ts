@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { Feedback } from '../../shared/schemas.ts';
-import { DEMO_CUSTOMERS } from './dataset.ts';
+import { DEMO_CUSTOMERS } from '../dataset/generator.ts';
 import { ofRun } from './feedback-watch.ts';
 import { problemKind } from './rejected-records.ts';
 import { customerLines, orderForDisplay, rejectedLines } from './report.ts';

@@ -6,8 +6,8 @@
 import type { AbReport } from '../../downstream/index.ts';
 import type { Feedback } from '../../shared/schemas.ts';
 import type { RejectedEnvelope } from '../../upstream/index.ts';
-import { PROFILE_STORY, type DemoCustomer } from './dataset.ts';
-import type { ExpectedRow } from './expected-feedback.ts';
+import { PROFILE_STORY, type DemoCustomer } from '../dataset/generator.ts';
+import type { ExpectedRow } from '../dataset/oracle.ts';
 import { thousands } from './progress-line.ts';
 import type { RejectedSummary } from './rejected-records.ts';
 
@@ -44,7 +44,7 @@ export function abLines(report: AbReport, expected: readonly ExpectedRow[], assi
   }
   if (report.variants.length === 0) lines.push('  (no spending_spike rows in feedback_by_variant yet)');
   for (const a of report.agreement) lines.push(`  agreement ${a.variants.join('/')}: ${(a.ratio * 100).toFixed(1)} % (${a.both} of ${a.either} findings on the same records), over the last ${report.days} day(s)`);
-  const flaggedBy = (variant: string): string => [...new Set(expected.filter((r) => r.usecase === 'spending_spike' && r.variant === variant).map((r) => r.customerId))].sort().join(', ') || 'nobody (see the note on late purchases above)';
+  const flaggedBy = (variant: string): string => [...new Set(expected.filter((r) => r.usecase === 'spending_spike' && r.variant === variant).map((r) => r.customer_id))].sort().join(', ') || 'nobody (see the note on late purchases above)';
   lines.push(`  this run, A (spend > 1,000) flags: ${flaggedBy('A')}`);
   lines.push(`  this run, B (spend > 600 over ≥ 3 purchases) flags: ${flaggedBy('B')}`);
   const seeing = (variant: string): string => [...assignments].filter(([, v]) => v === variant).map(([c]) => c).sort().join(', ');

@@ -4,6 +4,7 @@
  * events stay in order on one partition.
  */
 import type { Producer } from 'kafkajs';
+import { buildLifecycleEvent, LIFECYCLE_EVENTS as CONTRACT_EVENTS, type LifecycleEvent, type LifecycleEventFields } from '../../shared/messages.ts';
 
 export const LifecycleEvents = {
   DEPLOYED: 'deployed',
@@ -20,14 +21,21 @@ export const LifecycleEvents = {
   REPLAYED: 'replayed',
 } as const;
 
-export type LifecycleEvent = (typeof LifecycleEvents)[keyof typeof LifecycleEvents];
-export const LIFECYCLE_EVENTS: readonly LifecycleEvent[] = Object.values(LifecycleEvents);
+/**
+ * The names themselves are defined once, in shared/schemas/lifecycle-event.schema.json; these
+ * constants are checked against them (events.test.ts) and give the code readable names.
+ */
+export type { LifecycleEvent };
+export const LIFECYCLE_EVENTS: readonly LifecycleEvent[] = CONTRACT_EVENTS;
+export const LIFECYCLE_EVENT_NAMES: Readonly<Record<keyof typeof LifecycleEvents, LifecycleEvent>> = LifecycleEvents; // a compile-time check that every constant is a contract name
 
 /** Publishes lifecycle events as JSON, keyed by job id. */
 export class EventPublisher {
   constructor(private readonly producer: Producer, private readonly topic: string) {}
 
-  async publish(event: LifecycleEvent, fields: { job: string; usecase: string; variant: string; version?: string | null } & Record<string, unknown>): Promise<void> {
-    await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: fields.job, value: JSON.stringify({ event, at: new Date().toISOString(), ...fields }) }] });
+  /** Throws MessageContractError (before sending) when the event breaks lifecycle-event.schema.json. */
+  async publish(event: LifecycleEvent, fields: LifecycleEventFields): Promise<void> {
+    const message = buildLifecycleEvent(event, fields);
+    await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: fields.job, value: JSON.stringify(message) }] });
   }
 }

@@ -7,22 +7,10 @@
  */
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../shared/logger.ts';
+import { parseProgressMessage } from '../../shared/messages.ts';
 import { commitJobOffsets } from './offsets.ts';
 import type { OrchestratorOptions } from './options.ts';
 import type { DeploymentStore } from './store.ts';
-
-interface ProgressMessage {
-  readonly job?: string;
-  readonly version?: string;
-  readonly event?: string;
-  readonly end_offsets?: Record<string, number>;
-  readonly at?: string;
-  readonly message?: string;
-  readonly error?: string;
-  readonly file?: string;
-  readonly line?: number;
-  readonly processed_rows_per_second?: number | null;
-}
 
 export class ProgressIngest {
   private consumer: Consumer | null = null;
@@ -53,19 +41,20 @@ export class ProgressIngest {
 
   /** One progress message: commit its end offsets to the job's group, note who reported. */
   async handle(raw: string): Promise<void> {
-    let message: ProgressMessage;
-    try {
-      message = JSON.parse(raw) as ProgressMessage;
-    } catch {
-      this.log.warn({ progress: { raw: raw.slice(0, 200) } }, 'ignored a progress message that is not JSON');
+    // The contract (shared/schemas/progress.schema.json) is checked here: a malformed
+    // report is skipped with the field that is wrong, never half-applied.
+    const parsed = parseProgressMessage(raw);
+    if (!parsed.ok) {
+      this.log.warn({ field: parsed.field, problem: parsed.problem, progress: { raw: raw.slice(0, 200) } }, `ignored a malformed progress message: ${parsed.field} ${parsed.problem}`);
       return;
     }
+    const message = parsed.message;
     const jobId = message.job;
-    if (!jobId || !jobId.startsWith(`${this.options.jobPrefix}uc.`)) return; // another orchestrator's jobs
+    if (!jobId.startsWith(`${this.options.jobPrefix}uc.`)) return; // another orchestrator's jobs
     // The runner's own timestamp: a late-consumed report of a killed process must not
     // count for its successor of the same version, nor undo a replay.
-    const parsed = Date.parse(message.at ?? '');
-    const at = Number.isNaN(parsed) ? Date.now() : parsed;
+    const stamped = Date.parse(message.at); // the schema checks its shape; an impossible date (month 13) still falls back
+    const at = Number.isNaN(stamped) ? Date.now() : stamped;
     if (message.event === 'progress' && message.end_offsets) {
       if (at < await this.store.offsetFence(jobId)) {
         this.log.debug({ job: jobId, at: message.at }, 'ignored a progress report from before a replay');

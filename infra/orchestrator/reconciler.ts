@@ -30,6 +30,7 @@ import { errorMessage } from '../../shared/errors.ts';
 import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
+import type { LifecycleEventFields } from '../../shared/messages.ts';
 import { EventPublisher, LifecycleEvents, type LifecycleEvent } from './events.ts';
 import { JobLauncher } from './launcher.ts';
 import { LeaderLease } from './lease.ts';
@@ -416,7 +417,7 @@ export class Reconciler {
     await this.store.putJob({ ...record, updatedAt: Date.now() });
   }
 
-  private async emit(event: LifecycleEvent, record: JobRecord, fields: Record<string, unknown>): Promise<void> {
+  private async emit(event: LifecycleEvent, record: JobRecord, fields: Omit<LifecycleEventFields, 'job' | 'usecase' | 'variant'>): Promise<void> {
     try {
       await this.events.publish(event, { job: record.jobId, usecase: record.usecase, variant: record.variant, ...fields });
     } catch (error) {

@@ -8,14 +8,13 @@
 import test from 'ava';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateDataset } from '../support/e2e-dataset.ts';
-import { assertUntouched, deployExamples, jobSnapshot, startDiamond, waitForSent } from '../support/e2e.ts';
+import { assertUntouched, e2eDataset, deployExamples, jobSnapshot, startDiamond, waitForSent } from '../support/e2e.ts';
 
 test.serial('hot-deploy a third use case mid-stream: it delivers for every record, the running jobs are untouched', async (t) => {
   const d = await startDiamond(t, 'hot-deploy');
   const jobs = await deployExamples(d);
   const all = await jobSnapshot(d, Object.values(jobs));
-  const stream = d.stream(generateDataset(), 150);
+  const stream = d.stream(e2eDataset(), 150);
   await waitForSent(stream, 0.3);
   const third = d.jobId('quality_copy', 'A');
   await d.deploy('quality_copy', 'A', d.copyUsecase('data_quality', 'quality_copy'));
@@ -31,7 +30,7 @@ test.serial('upgrade data_quality mid-stream: the new version takes over without
   const jobs = await deployExamples(d, folder);
   const spending = await jobSnapshot(d, [jobs.spendingA, jobs.spendingB]);
   const v1 = await d.job(jobs.quality);
-  const dataset = generateDataset();
+  const dataset = e2eDataset();
   const stream = d.stream(dataset, 150);
   // Records keep coming while the new version validates, starts and overlaps the old one;
   // the last 40% wait until the old one is gone, so that only the new version can see them.
@@ -49,7 +48,7 @@ test.serial('upgrade data_quality mid-stream: the new version takes over without
   const { delivered } = await d.settle(t, stream, { jobs: Object.values(jobs) });
   const quality = delivered.filter((row) => row.usecase === 'data_quality');
   t.deepEqual([...new Set(quality.map((row) => row.version))].filter((v) => v !== v1.current!.version && v !== v2.version), [], 'only the two versions wrote');
-  const late = new Set(dataset.batches.slice(after).flat().map((record) => String(record['record_id'])));
+  const late = new Set(dataset.batches.slice(after).flat().map((item) => item.recordId));
   const lateRows = quality.filter((row) => late.has(row.record_ids[0]!));
   t.true(lateRows.length > 0);
   t.deepEqual([...new Set(lateRows.map((row) => row.version))], [v2.version], 'records sent after the old version stopped: feedback from the new one');

@@ -6,15 +6,14 @@
  */
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateDataset } from '../support/e2e-dataset.ts';
-import { assertUntouched, deployExamples, driverPid, jobSnapshot, startDiamond, waitForSent } from '../support/e2e.ts';
+import { assertUntouched, e2eDataset, deployExamples, driverPid, jobSnapshot, startDiamond, waitForSent } from '../support/e2e.ts';
 
 test.serial('kill -9 a use case driver mid-stream: it restarts from its checkpoint, the others are untouched', async (t) => {
   const d = await startDiamond(t, 'kill-driver');
   const jobs = await deployExamples(d);
   const others = await jobSnapshot(d, [jobs.quality, jobs.spendingB]);
   const victim = await d.job(jobs.spendingA);
-  const stream = d.stream(generateDataset(), 150);
+  const stream = d.stream(e2eDataset(), 150);
   await waitForSent(stream, 0.4);
   // Mid-stream for the job too: it has state (open windows) and committed offsets to lose.
   await d.waitForProcessed(jobs.spendingA, 0);
@@ -31,7 +30,7 @@ test.serial('kill -9 the feedback writer mid-stream, start it again: every row o
   const d = await startDiamond(t, 'kill-writer');
   const jobs = await deployExamples(d);
   const all = await jobSnapshot(d, Object.values(jobs));
-  const stream = d.stream(generateDataset(), 150);
+  const stream = d.stream(e2eDataset(), 150);
   await waitForSent(stream, 0.4);
   await d.waitForWritten(0);
   const killed = d.writerPid();
@@ -49,7 +48,7 @@ test.serial('kill -9 the orchestrator mid-stream, start another: it adopts every
   const d = await startDiamond(t, 'kill-orchestrator');
   const jobs = await deployExamples(d);
   const all = await jobSnapshot(d, Object.values(jobs));
-  const stream = d.stream(generateDataset(), 150);
+  const stream = d.stream(e2eDataset(), 150);
   await waitForSent(stream, 0.3);
   await d.killOrchestrator();
   // Unsupervised for a while: jobs keep processing and reporting progress, nobody commits it yet.

@@ -8,8 +8,7 @@ import '../support/exit-when-done.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { servicesDown, servicesUp } from '../../infra/services/local-services.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { generateDataset } from '../support/e2e-dataset.ts';
-import { assertUntouched, deployExamples, jobSnapshot, startDiamond, waitForSent } from '../support/e2e.ts';
+import { assertUntouched, e2eDataset, deployExamples, jobSnapshot, startDiamond, waitForSent } from '../support/e2e.ts';
 import { config } from '../support/env.ts';
 
 const logger = createLogger({ logLevel: 'silent' });
@@ -18,7 +17,7 @@ test.serial('restart Kafka mid-stream: ingest refuses then resumes, jobs recover
   t.teardown(() => servicesUp(config, logger, { only: ['kafka'] }).then(() => undefined)); // even when the test failed half-way
   const d = await startDiamond(t, 'kafka-restart');
   const jobs = await deployExamples(d);
-  const stream = d.stream(generateDataset(), 150);
+  const stream = d.stream(e2eDataset(), 150);
   await waitForSent(stream, 0.3);
   const [down] = await servicesDown(config, { only: ['kafka'] });
   t.true(down?.stopped, 'the broker this checkout started was stopped');
@@ -40,7 +39,7 @@ test.serial('restart Cassandra mid-stream: the writer pauses and resumes, every 
   const d = await startDiamond(t, 'cassandra-restart');
   const jobs = await deployExamples(d);
   const all = await jobSnapshot(d, Object.values(jobs));
-  const stream = d.stream(generateDataset(), 150);
+  const stream = d.stream(e2eDataset(), 150);
   await waitForSent(stream, 0.3);
   await d.waitForWritten(0);
   const [down] = await servicesDown(config, { only: ['cassandra'] });

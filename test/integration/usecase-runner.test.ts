@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
 import { ensureTopics } from '../../shared/kafka.ts';
+import { parseProgressMessage, type ProgressMessage } from '../../shared/messages.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import { readSchema, type CustomerRecord, type Feedback } from '../../shared/schemas.ts';
 import { config, consumeAll, consumeUntil, testKafka, uniqueName, type ConsumedMessage } from '../support/env.ts';
@@ -16,18 +17,6 @@ import { startUsecaseJob, type JobTopics } from '../support/usecase-job.ts';
 
 const registry = createRegistry(config);
 const kafka = testKafka();
-
-interface ProgressMessage {
-  event: string;
-  job: string;
-  batch_id?: number;
-  end_offsets?: Record<string, number>;
-  rows_in?: number;
-  rows_out?: number;
-  file?: string;
-  line?: number;
-  error?: string;
-}
 
 async function createTopics(prefix: string): Promise<JobTopics> {
   const topics: JobTopics = {
@@ -57,7 +46,12 @@ async function produce(topic: string, messages: { key: string; value: Buffer }[]
 }
 
 function progress(messages: ConsumedMessage[]): ProgressMessage[] {
-  return messages.map((m) => JSON.parse(m.value!.toString()) as ProgressMessage);
+  // Every report of the real runner must satisfy the contract the orchestrator parses with.
+  return messages.map((m) => {
+    const parsed = parseProgressMessage(m.value);
+    if (!parsed.ok) throw new Error(`the runner sent a progress message that breaks progress.schema.json: ${parsed.field} ${parsed.problem}: ${m.value?.toString()}`);
+    return parsed.message;
+  });
 }
 
 async function endOffsets(topic: string): Promise<Record<string, number>> {

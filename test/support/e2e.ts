@@ -12,7 +12,7 @@
  *
  *   const d = await startDiamond(t, 'baseline');
  *   await d.deploy('data_quality', 'A');
- *   const stream = d.stream(generateDataset(), 200);
+ *   const stream = d.stream(e2eDataset(), 200);
  *   await d.settle(t, stream, { jobs: [...] });   // asserts every row
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,6 +27,7 @@ import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { createCassandra, type CassandraClient } from '../../shared/cassandra.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { parseLifecycleEvent, type LifecycleEventMessage } from '../../shared/messages.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { createRegistry } from '../../shared/registry.ts';
 import type { CustomerRecord } from '../../shared/schemas.ts';
@@ -37,9 +38,22 @@ import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
 import { jobIdFor, type Deployment, type JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { startUpstream, type UpstreamService } from '../../upstream/service.ts';
-import { checkManifestParams, expectedFeedback, inputOf, SPENDING_WEIGHTS, type Dataset, type Expected, type ExpectedRow, type InputRecord } from './e2e-dataset.ts';
+import { DEMO_CUSTOMERS, generateDataset, SPENDING_WEIGHTS, type Dataset, type InputRecord } from '../../infra/dataset/generator.ts';
+import { checkManifestParams, type OracleParams } from '../../infra/dataset/manifest-params.ts';
+import { expectedFeedback, inputOf, type Expected, type ExpectedRow } from '../../infra/dataset/oracle.ts';
 import { killHard, startDownstreamProcess, type DownstreamProcess } from './downstream-process.ts';
 import { consumeUntil, testKafka, uniqueKeyspace, uniqueName } from './env.ts';
+
+/**
+ * The e2e suite's dataset, from the one generator the demo uses too (infra/dataset): the demo's
+ * eight customers over 12 hours before now, their patterns every 2 hours (windows where only
+ * A, only B, and both fire), faults of every kind, requests of 5 minutes of event time, and a
+ * flush purchase 3 hours after the rest that closes every window. Whole amounts, so the
+ * oracle's scores equal Spark's exactly.
+ */
+export function e2eDataset(seed = 7): Dataset {
+  return generateDataset({ seed, anchor: Date.now(), customers: DEMO_CUSTOMERS, spanMinutes: 12 * 60, patternEveryMinutes: 120, flushAfterMinutes: 180, wholeAmounts: true, tag: 'r' });
+}
 
 /** Fast supervision so faults heal in seconds; a short lease so a kill -9'd leader is replaced quickly. */
 const ORCHESTRATOR_ENV = {
@@ -47,13 +61,6 @@ const ORCHESTRATOR_ENV = {
   DIAMOND_ORCHESTRATOR_STOP_GRACE: '30s', DIAMOND_ORCHESTRATOR_LEASE: '3s',
 };
 
-export interface LifecycleEvent {
-  readonly event: string;
-  readonly job: string;
-  readonly version?: string | null;
-  readonly exitCode?: number | null;
-  readonly pid?: number;
-}
 
 export interface Stream {
   readonly dataset: Dataset;
@@ -118,14 +125,15 @@ export interface Diamond {
   /** Waits until the stream is done and every row is delivered; asserts the rows. */
   settle(t: ExecutionContext, stream: Stream, options: SettleOptions): Promise<Settled>;
   /** Lifecycle events published so far. */
-  events(): Promise<LifecycleEvent[]>;
+  events(): Promise<LifecycleEventMessage[]>;
   /** Polls until the writer has written more than `rows` rows (any variant). */
   waitForWritten(rows: number, timeoutMs?: number): Promise<void>;
 }
 
 export async function startDiamond(t: ExecutionContext, name: string): Promise<Diamond> {
   const config = loadConfig({ ...process.env, ...ORCHESTRATOR_ENV });
-  checkManifestParams(config.projectRoot);
+  // The oracle models the manifests' params; fail before streaming when one is gone or garbled.
+  const params: OracleParams = checkManifestParams(config.projectRoot);
   const prefix = `e2e-${name}`;
   const workDir = mkdtempSync(join(tmpdir(), `diamond-${prefix}-`));
   const options: OrchestratorOptions = {
@@ -237,11 +245,15 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
     throw new Error(`job ${id} did not reach the expected state in ${timeoutMs} ms; last record: ${JSON.stringify(last)}\norchestrator log:\n${orchestratorLog.slice(-4000)}`);
   };
 
-  const events = async (): Promise<LifecycleEvent[]> => {
+  const events = async (): Promise<LifecycleEventMessage[]> => {
     const total = (await admin.fetchTopicOffsets(options.topics.events)).reduce((sum, p) => sum + Number(p.high), 0);
     if (total === 0) return [];
     const messages = await consumeUntil(kafka, options.topics.events, (m) => m.length >= total, 30_000);
-    return messages.map((m) => JSON.parse(m.value!.toString()) as LifecycleEvent);
+    return messages.map((m) => {
+      const parsed = parseLifecycleEvent(m.value);
+      if (!parsed.ok) throw new Error(`a message on ${options.topics.events} breaks lifecycle-event.schema.json: ${parsed.field} ${parsed.problem}`);
+      return parsed.message;
+    });
   };
 
   const readLanded = async (): Promise<InputRecord[]> => {
@@ -361,7 +373,7 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
         let refused = 0;
         for (const [index, batch] of dataset.batches.entries()) {
           if (gate.hold && index >= gate.hold.at) await gate.hold.released;
-          const body = batch.map((record) => JSON.stringify(record)).join('\n');
+          const body = batch.map((item) => item.line).join('\n');
           const deadline = Date.now() + 300_000;
           let retried = false;
           for (;;) {
@@ -418,7 +430,7 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
         t.deepEqual(twice, [], 'no record landed twice');
       }
 
-      const expected = expectedFeedback(landed, { copies: settleOptions.copies });
+      const expected = expectedFeedback([landed], params, { processedAt: Date.now(), copies: settleOptions.copies, weights: { spending_spike: SPENDING_WEIGHTS } });
       const deadline = Date.now() + (settleOptions.timeoutMs ?? 420_000);
       let verdict: Verdict = { customer: diff(expected.delivered, []), variant: diff(expected.all, []), behind: ['not checked yet'] };
       let matchedAt: number | null = null;

@@ -1,14 +1,17 @@
 """Progress reports on `diamond.progress`: after every finished batch, its end offsets per
 partition, row counts and durations, keyed by job id. The orchestrator commits those end
-offsets to the job's consumer group, so jobs themselves never commit."""
+offsets to the job's consumer group, so jobs themselves never commit. Every message is built
+by contracts.progress_message, i.e. checked against shared/schemas/progress.schema.json."""
 from __future__ import annotations
 
-import datetime as dt
 import json
+import math
 import threading
 from typing import Any
 
 from confluent_kafka import Producer
+
+from . import contracts
 
 
 class ProgressPublisher:
@@ -19,10 +22,11 @@ class ProgressPublisher:
         self._producer = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
         self._lock = threading.Lock()
 
-    def publish(self, message: dict[str, Any]) -> None:
-        body = {"job": self.job_id, **self.identity, **message, "at": dt.datetime.now(dt.timezone.utc).isoformat()}
+    def publish(self, event: str, **fields: Any) -> None:
+        """Raises contracts.MessageContractError (nothing sent) when the message breaks the schema."""
+        body = contracts.progress_message(event, **{"job": self.job_id, **self.identity, **fields})
         with self._lock:
-            self._producer.produce(self.topic, key=self.job_id.encode(), value=json.dumps(body).encode())
+            self._producer.produce(self.topic, key=self.job_id.encode(), value=json.dumps(body, allow_nan=False).encode())
             self._producer.poll(0)
 
     def flush(self, timeout: float = 10.0) -> int:
@@ -42,3 +46,11 @@ def end_offsets(source_offsets: str | None, topic: str) -> dict[str, int]:
     if not isinstance(parsed, dict):
         return {}
     return {str(partition): int(offset) for partition, offset in (parsed.get(topic) or {}).items()}
+
+
+def finite_or_none(value: Any) -> float | None:
+    """Spark's rates are NaN when it could not compute them; JSON has no NaN, the contract has null."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

@@ -30,7 +30,7 @@ from . import contracts
 from .conform import OutputContractError, conform, invalid_row_reason
 from ..context import Context
 from .manifest import ManifestError, load_manifest
-from .progress import ProgressPublisher, end_offsets
+from .progress import ProgressPublisher, end_offsets, finite_or_none
 from .registry import SchemaRegistry
 from .user_transform import transform_feedback
 from .usercode import UserCodeError, UserJob, load_user_job, user_error_from_text
@@ -178,24 +178,24 @@ def make_listener(publisher: ProgressPublisher, sink: BatchSink, input_topic: st
             self.last_published = -1
 
         def onQueryStarted(self, event: Any) -> None:
-            publisher.publish({"event": "started", "run_id": str(event.runId)})
+            publisher.publish("started", run_id=str(event.runId))
 
         def onQueryProgress(self, event: Any) -> None:
             progress = event.progress
             source = progress.sources[0] if progress.sources else None
             stats = sink.stats.pop(progress.batchId, {})
-            publisher.publish({
-                "event": "progress",
-                "batch_id": progress.batchId,
-                "start_offsets": end_offsets(source.startOffset if source else None, input_topic),
-                "end_offsets": end_offsets(source.endOffset if source else None, input_topic),
-                "rows_in": progress.numInputRows,
-                "rows_out": stats.get("rows_out", 0),
-                "rows_rejected": stats.get("rows_rejected", 0),
-                "input_rows_per_second": progress.inputRowsPerSecond,
-                "processed_rows_per_second": progress.processedRowsPerSecond,
-                "durations_ms": dict(progress.durationMs or {}),
-            })
+            publisher.publish(
+                "progress",
+                batch_id=progress.batchId,
+                start_offsets=end_offsets(source.startOffset if source else None, input_topic),
+                end_offsets=end_offsets(source.endOffset if source else None, input_topic),
+                rows_in=progress.numInputRows,
+                rows_out=stats.get("rows_out", 0),
+                rows_rejected=stats.get("rows_rejected", 0),
+                input_rows_per_second=finite_or_none(progress.inputRowsPerSecond),
+                processed_rows_per_second=finite_or_none(progress.processedRowsPerSecond),
+                durations_ms=dict(progress.durationMs or {}),
+            )
             self.last_published = progress.batchId
 
         def onQueryIdle(self, event: Any) -> None:
@@ -307,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if not manifest.stateful:
             shutil.rmtree(checkpoint, ignore_errors=True)
-    publisher.publish({"event": "stopped", "last_batch_id": sink.last_finished})
+    publisher.publish("stopped", last_batch_id=sink.last_finished)
     publisher.flush()
     spark.stop()
     log.info("stopped", extra={"fields": {**fields, "last_batch_id": sink.last_finished}})
@@ -342,7 +342,7 @@ def _report_failure(args: argparse.Namespace, details: dict[str, Any]) -> None:
     try:
         name = Path(args.usecase_dir).resolve().name
         publisher = ProgressPublisher(args.brokers, args.progress_topic, args.job_id or f"uc.{name}.{args.variant}", {"usecase": name, "variant": args.variant})
-        publisher.publish({"event": "failed", **details})
+        publisher.publish("failed", **details)
         publisher.flush(5)
     except Exception:  # reporting must never hide the original error
         log.warning("could not publish the failure on the progress topic")

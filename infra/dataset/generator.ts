@@ -1,21 +1,30 @@
 /**
- * The demo's dataset: a few hours of activity of eight customers of a shop, generated from a
- * seed (same seed and anchor → the same records, byte for byte). Pure: no I/O, no clock.
+ * The one dataset generator of the platform's examples, used by the demo (infra/demo) and the
+ * end-to-end suite (test/support/e2e.ts): records of a few customers of a shop, generated from
+ * a seed (same options → the same records, byte for byte). Pure: no I/O, no clock. What they
+ * must produce is computed independently by ./oracle.ts.
  *
- * Each customer has a profile that makes the A/B test visible — spending_spike variant A
+ * Each customer has a profile that makes the A/B test of spending_spike visible — variant A
  * flags a window whose spend is above 1,000; variant B needs spend above 600 over at least
  * 3 purchases:
  *   burst, big-burst  several large purchases within half an hour → both variants flag it
  *   single-big        one purchase of ~1,300 and no others        → only A flags it
  *   many-medium       four purchases of ~170 within 20 minutes    → only B flags it
  *   steady            small purchases all along                   → neither
- * About 8 % of the records are faulty: some are accepted and flagged by data_quality
- * (missing or negative amounts, …), the others are rejected by upstream (malformed JSON,
- * wrong types, missing required fields) and go to records.rejected.
+ * Around them, Poisson background activity (views, logins, small purchases, refunds,
+ * payments). About 8 % of the records are faulty, every kind at least once: some are
+ * accepted and flagged by data_quality (missing or negative amounts, …), the others are
+ * rejected by upstream (malformed JSON, wrong types, missing required fields) and go to
+ * records.rejected.
  *
- * Event times lie in the hours before `anchor` (the demo passes "now"), so the use cases'
- * event-time windows close with the watermark while the demo watches; patterns start 100–130
- * minutes before the anchor so both sliding windows that hold them close.
+ * Event times lie in the `spanMinutes` before `anchor` (the demo passes "now"), so the use
+ * cases' event-time windows close with the watermark while one watches; a pattern starts
+ * 100–130 minutes before the anchor (and, with `patternEveryMinutes`, again every so many
+ * minutes before that, each far enough from the next that no window holds two), so both
+ * sliding windows that hold it close. Records go out in event-time order (`items`, and
+ * `batches`: requests of `requestMinutes` of event time each), so no purchase reaches
+ * spending_spike more than a request's span behind the newest one it saw: none falls behind
+ * its 10-minute watermark, whatever the micro-batch boundaries.
  */
 import { SeededRandom } from './seeded-random.ts';
 
@@ -28,8 +37,8 @@ export interface DemoCustomer {
 }
 
 /**
- * Names chosen so that a 50/50 rollout of spending_spike puts one customer of each profile
- * in A and one in B (the assignment is a hash of use case and customer id).
+ * Names chosen so that a 50/50 rollout of spending_spike (SPENDING_WEIGHTS) puts one customer
+ * of each profile in A and one in B (the assignment is a hash of use case and customer id).
  */
 export const DEMO_CUSTOMERS: readonly DemoCustomer[] = [
   { id: 'acme', profile: 'burst', currency: 'EUR' },
@@ -41,6 +50,9 @@ export const DEMO_CUSTOMERS: readonly DemoCustomer[] = [
   { id: 'tyrell', profile: 'steady', currency: 'EUR' },
   { id: 'hooli', profile: 'steady', currency: 'USD' },
 ];
+
+/** The rollout of spending_spike the demo customers are designed for (the demo and the e2e suite set it). */
+export const SPENDING_WEIGHTS: Readonly<Record<string, number>> = { A: 50, B: 50 };
 
 /** What a profile does, in words (printed beside the customer's feedback). */
 export const PROFILE_STORY: Readonly<Record<Profile, string>> = {
@@ -57,8 +69,8 @@ export const FLAGGED_FAULTS = ['missing_amount', 'missing_currency', 'negative_a
 export const REJECTED_FAULTS = ['malformed_json', 'wrong_type', 'bad_timestamp', 'missing_customer_id', 'missing_type'] as const;
 export type Fault = (typeof FLAGGED_FAULTS)[number] | (typeof REJECTED_FAULTS)[number];
 
-/** A record as upstream normalizes it (what the use cases see). */
-export interface DemoRecord {
+/** A record as upstream normalizes it: the fields the use cases (and the oracle) read. */
+export interface InputRecord {
   readonly record_id: string;
   readonly customer_id: string;
   readonly event_time: number;
@@ -67,18 +79,20 @@ export interface DemoRecord {
   readonly currency: string | null;
 }
 
-export interface DemoItem {
+export interface DatasetItem {
   /** The NDJSON line sent to the ingest API. */
   readonly line: string;
+  /** The record id the line carries (also when upstream rejects it). */
+  readonly recordId: string;
   /** Send order (event time, except for faults dated elsewhere). */
   readonly sendAt: number;
   readonly customerId: string;
   readonly fault: Fault | null;
   /** What upstream turns the line into; null when upstream rejects it. */
-  readonly record: DemoRecord | null;
+  readonly record: InputRecord | null;
 }
 
-export interface DemoDataset {
+export interface Dataset {
   readonly seed: number;
   readonly anchor: number;
   readonly start: number;
@@ -86,7 +100,13 @@ export interface DemoDataset {
   readonly tag: string;
   readonly customers: readonly DemoCustomer[];
   /** In send order. */
-  readonly items: readonly DemoItem[];
+  readonly items: readonly DatasetItem[];
+  /** The items again, as requests of `requestMinutes` of send time each, in order. */
+  readonly batches: readonly (readonly DatasetItem[])[];
+  /** Every record upstream must accept, by record id, as it must normalize it. */
+  readonly accepted: ReadonlyMap<string, InputRecord>;
+  /** How many lines upstream must reject. */
+  readonly rejected: number;
 }
 
 export interface DatasetOptions {
@@ -94,7 +114,25 @@ export interface DatasetOptions {
   /** Epoch millis; the newest event time is just before it. */
   readonly anchor: number;
   readonly customers?: readonly DemoCustomer[];
+  /** Event-time span before the anchor (default 180). */
   readonly spanMinutes?: number;
+  /** Repeat each customer's pattern this often, back from the first one (default: once). At least 120. */
+  readonly patternEveryMinutes?: number;
+  /** Record id prefix (default `runTag(anchor)`). */
+  readonly tag?: string;
+  /** Event time covered by one request of `batches` (default 5). */
+  readonly requestMinutes?: number;
+  /**
+   * Adds one small purchase of customer `flush` this long after the anchor: it moves the
+   * spending watermark past every window, so every window is emitted. For tests only: a
+   * demo run would leave the watermark ahead of its next run.
+   */
+  readonly flushAfterMinutes?: number;
+  /**
+   * Whole amounts (default: cents). Spark sums a window in its own order; with whole amounts
+   * the sum, and so the score, is exact whatever the order, so tests compare it exactly.
+   */
+  readonly wholeAmounts?: boolean;
 }
 
 const MINUTE = 60_000;
@@ -112,6 +150,8 @@ const RATES: Readonly<Record<Profile, { view: number; login: number; purchase: n
   'many-medium': { view: 30, login: 2, purchase: 1, refund: 0.3, payment: 0 },
   steady: { view: 30, login: 2, purchase: 4, refund: 0.3, payment: 0 },
 };
+
+type Money = (min: number, max: number) => number;
 
 interface EventSpec {
   customer: DemoCustomer;
@@ -131,8 +171,9 @@ export function runTag(anchor: number): string {
   return `demo-${Math.floor(anchor / 1000).toString(36)}`;
 }
 
-export function generateDataset(options: DatasetOptions): DemoDataset {
+export function generateDataset(options: DatasetOptions): Dataset {
   const random = new SeededRandom(options.seed);
+  const money = options.wholeAmounts ? (min: number, max: number): number => Math.round(random.between(min, max)) : (min: number, max: number): number => random.amount(min, max);
   const customers = options.customers ?? DEMO_CUSTOMERS;
   const span = (options.spanMinutes ?? 180) * MINUTE;
   const anchor = Math.floor(options.anchor / 1000) * 1000;
@@ -140,20 +181,43 @@ export function generateDataset(options: DatasetOptions): DemoDataset {
   const end = anchor - 10_000; // nothing "now": the ingest clock may lag the demo's by a little
 
   const specs: EventSpec[] = [];
+  const every = options.patternEveryMinutes;
+  if (every !== undefined && every < 120) throw new RangeError(`patternEveryMinutes must be at least 120 (two patterns in one window would change their outcome), got ${every}`);
   for (const customer of customers) {
-    specs.push(...background(random, customer, start, end));
-    specs.push(...pattern(random, customer, anchor));
+    specs.push(...background(random, money, customer, start, end));
+    // The first pattern as always; earlier ones while they fit after the start.
+    for (let k = 0; k === 0 || (every !== undefined && anchor - (k * every + PATTERN_EARLIEST_MINUTES) * MINUTE >= start); k++) {
+      specs.push(...pattern(random, money, customer, anchor - k * (every ?? 0) * MINUTE));
+    }
   }
   // A steady purchase just before the anchor: it moves the spending watermark up to
   // anchor − 10 min, which closes every window that holds a pattern.
   const closer = customers.find((c) => c.profile === 'steady') ?? customers[0]!;
-  specs.push(event(random, closer, anchor - 15_000, 'purchase', random.amount(8, 30), true));
+  specs.push(event(random, closer, anchor - 15_000, 'purchase', money(8, 30), true));
 
-  injectFaults(random, specs, anchor);
+  injectFaults(random, money, specs, anchor);
+  if (options.flushAfterMinutes !== undefined) {
+    const flush: DemoCustomer = { id: 'flush', profile: 'steady', currency: 'EUR' };
+    specs.push({ ...event(random, flush, anchor + options.flushAfterMinutes * MINUTE, 'purchase', 1, true), page: null });
+  }
   specs.sort((a, b) => a.sendAt - b.sendAt || a.time - b.time);
-  const tag = runTag(anchor);
-  const items = specs.map((spec, index) => render(random, spec, `${tag}-${String(index + 1).padStart(5, '0')}`));
-  return { seed: options.seed, anchor, start, tag, customers, items };
+  const tag = options.tag ?? runTag(anchor);
+  const items = specs.map((spec, index) => render(random, money, spec, `${tag}-${String(index + 1).padStart(5, '0')}`));
+  const accepted = new Map(items.flatMap((i) => (i.record ? [[i.recordId, i.record] as const] : [])));
+  return { seed: options.seed, anchor, start, tag, customers, items, batches: requests(items, (options.requestMinutes ?? 5) * MINUTE), accepted, rejected: items.length - accepted.size };
+}
+
+/** Consecutive items grouped by slices of send time (a slice with nothing sends no request). */
+function requests(items: readonly DatasetItem[], sliceMs: number): DatasetItem[][] {
+  const batches: DatasetItem[][] = [];
+  let current: number | null = null;
+  for (const item of items) {
+    const slice = Math.floor(item.sendAt / sliceMs);
+    if (slice !== current) batches.push([]);
+    current = slice;
+    batches.at(-1)!.push(item);
+  }
+  return batches;
 }
 
 function event(random: SeededRandom, customer: DemoCustomer, time: number, type: string, amount: number | null, pattern = false): EventSpec {
@@ -165,7 +229,7 @@ function event(random: SeededRandom, customer: DemoCustomer, time: number, type:
 }
 
 /** Poisson arrivals of every event type over [start, end). */
-function background(random: SeededRandom, customer: DemoCustomer, start: number, end: number): EventSpec[] {
+function background(random: SeededRandom, money: Money, customer: DemoCustomer, start: number, end: number): EventSpec[] {
   const rates = RATES[customer.profile];
   const specs: EventSpec[] = [];
   for (const [type, perHour] of Object.entries(rates)) {
@@ -173,9 +237,9 @@ function background(random: SeededRandom, customer: DemoCustomer, start: number,
     const mean = (60 / perHour) * MINUTE;
     for (let time = start + random.exponential(mean); time < end; time += random.exponential(mean)) {
       const at = Math.round(time);
-      if (type === 'purchase') specs.push(event(random, customer, at, type, random.amount(4, customer.profile === 'steady' ? 55 : 40)));
-      else if (type === 'refund') specs.push(event(random, customer, at, type, random.amount(5, 40)));
-      else if (type === 'payment') specs.push(event(random, customer, at, type, random.amount(50, 300)));
+      if (type === 'purchase') specs.push(event(random, customer, at, type, money(4, customer.profile === 'steady' ? 55 : 40)));
+      else if (type === 'refund') specs.push(event(random, customer, at, type, money(5, 40)));
+      else if (type === 'payment') specs.push(event(random, customer, at, type, money(50, 300)));
       else specs.push(event(random, customer, at, type, null));
     }
   }
@@ -183,7 +247,7 @@ function background(random: SeededRandom, customer: DemoCustomer, start: number,
 }
 
 /** The profile's purchases: `count` of them spread over `minutes`, starting 100–130 minutes before the anchor. */
-function pattern(random: SeededRandom, customer: DemoCustomer, anchor: number): EventSpec[] {
+function pattern(random: SeededRandom, money: Money, customer: DemoCustomer, anchor: number): EventSpec[] {
   const shape = {
     burst: { count: 6, minutes: 25, min: 230, max: 420 },
     'big-burst': { count: 9, minutes: 28, min: 360, max: 480 },
@@ -195,7 +259,7 @@ function pattern(random: SeededRandom, customer: DemoCustomer, anchor: number): 
   const specs: EventSpec[] = [];
   for (let i = 0; i < shape.count; i++) {
     const offset = shape.count === 1 ? 0 : Math.round((i / (shape.count - 1)) * shape.minutes * MINUTE * random.between(0.9, 1));
-    specs.push(event(random, customer, begin + offset, 'purchase', random.amount(shape.min, shape.max), true));
+    specs.push(event(random, customer, begin + offset, 'purchase', money(shape.min, shape.max), true));
   }
   return specs;
 }
@@ -206,7 +270,7 @@ function pattern(random: SeededRandom, customer: DemoCustomer, anchor: number): 
  * would move spending_spike's watermark hours ahead and make all later purchases "late".
  * They stay within 20 hours: the feedback API lists a customer's days up to tomorrow.
  */
-function injectFaults(random: SeededRandom, specs: EventSpec[], anchor: number): void {
+function injectFaults(random: SeededRandom, money: Money, specs: EventSpec[], anchor: number): void {
   const candidates = specs.filter((s) => !s.pattern);
   const count = Math.max(FAULT_RATE * specs.length, FLAGGED_FAULTS.length + REJECTED_FAULTS.length);
   const kinds: Fault[] = [...FLAGGED_FAULTS, ...REJECTED_FAULTS];
@@ -216,11 +280,11 @@ function injectFaults(random: SeededRandom, specs: EventSpec[], anchor: number):
     while (chosen.has(spec)) spec = random.pick(candidates);
     chosen.add(spec);
     const fault = kinds[i] ?? (random.next() < 0.5 ? random.pick(FLAGGED_FAULTS) : random.pick(REJECTED_FAULTS));
-    applyFault(random, spec, fault, anchor);
+    applyFault(random, money, spec, fault, anchor);
   }
 }
 
-function applyFault(random: SeededRandom, spec: EventSpec, fault: Fault, anchor: number): void {
+function applyFault(random: SeededRandom, money: Money, spec: EventSpec, fault: Fault, anchor: number): void {
   spec.fault = fault;
   const currency = spec.customer.currency;
   switch (fault) {
@@ -228,24 +292,24 @@ function applyFault(random: SeededRandom, spec: EventSpec, fault: Fault, anchor:
       Object.assign(spec, { type: 'purchase', amount: null, currency, page: null });
       break;
     case 'missing_currency':
-      Object.assign(spec, { type: 'purchase', amount: random.amount(5, 50), currency: null, page: null });
+      Object.assign(spec, { type: 'purchase', amount: money(5, 50), currency: null, page: null });
       break;
     case 'negative_amount':
-      Object.assign(spec, { type: 'purchase', amount: -random.amount(5, 80), currency, page: null });
+      Object.assign(spec, { type: 'purchase', amount: -money(5, 80), currency, page: null });
       break;
     case 'amount_out_of_range':
-      Object.assign(spec, { type: 'payment', amount: random.amount(2_000_000, 9_000_000), currency, page: null });
+      Object.assign(spec, { type: 'payment', amount: money(2_000_000, 9_000_000), currency, page: null });
       break;
     case 'future_timestamp':
-      Object.assign(spec, { type: 'refund', amount: random.amount(10, 80), currency, page: null, time: anchor + Math.round(random.between(2, 20) * 60) * MINUTE });
+      Object.assign(spec, { type: 'refund', amount: money(10, 80), currency, page: null, time: anchor + Math.round(random.between(2, 20) * 60) * MINUTE });
       break;
     default:
-      if (spec.amount === null) Object.assign(spec, { type: 'purchase', amount: random.amount(5, 50), currency, page: null });
+      if (spec.amount === null) Object.assign(spec, { type: 'purchase', amount: money(5, 50), currency, page: null });
   }
 }
 
 /** The line as sent, and the record upstream makes of it (null when it rejects it). */
-function render(random: SeededRandom, spec: EventSpec, recordId: string): DemoItem {
+function render(random: SeededRandom, money: Money, spec: EventSpec, recordId: string): DatasetItem {
   const fields: Record<string, unknown> = {
     record_id: recordId,
     customer_id: spec.customer.id,
@@ -260,7 +324,7 @@ function render(random: SeededRandom, spec: EventSpec, recordId: string): DemoIt
   switch (spec.fault) {
     case 'malformed_json': {
       const text = JSON.stringify(fields);
-      return item(text.slice(0, Math.floor(text.length * random.between(0.4, 0.8))), spec, null);
+      return item(text.slice(0, Math.floor(text.length * random.between(0.4, 0.8))), recordId, spec, null);
     }
     case 'wrong_type':
       fields.amount = random.pick(['twelve', true, [12.5]]);
@@ -278,18 +342,18 @@ function render(random: SeededRandom, spec: EventSpec, recordId: string): DemoIt
       break;
   }
   const rejected = spec.fault !== null && (REJECTED_FAULTS as readonly string[]).includes(spec.fault);
-  const record: DemoRecord | null = rejected ? null : {
+  const record: InputRecord | null = rejected ? null : {
     record_id: recordId, customer_id: spec.customer.id, event_time: spec.time, type: spec.type, amount: spec.amount, currency: spec.currency,
   };
-  return item(JSON.stringify(fields), spec, record);
+  return item(JSON.stringify(fields), recordId, spec, record);
 }
 
-function item(line: string, spec: EventSpec, record: DemoRecord | null): DemoItem {
-  return { line, sendAt: spec.sendAt, customerId: spec.customer.id, fault: spec.fault, record };
+function item(line: string, recordId: string, spec: EventSpec, record: InputRecord | null): DatasetItem {
+  return { line, recordId, sendAt: spec.sendAt, customerId: spec.customer.id, fault: spec.fault, record };
 }
 
 /** How many records of each outcome the dataset holds. */
-export function datasetCounts(dataset: DemoDataset): { records: number; accepted: number; rejected: number; flagged: number } {
+export function datasetCounts(dataset: Dataset): { records: number; accepted: number; rejected: number; flagged: number } {
   const accepted = dataset.items.filter((i) => i.record !== null).length;
   const flagged = dataset.items.filter((i) => i.record !== null && i.fault !== null).length;
   return { records: dataset.items.length, accepted, rejected: dataset.items.length - accepted, flagged };

@@ -1,0 +1,150 @@
+/**
+ * The JSON message contracts of the control topics, defined once in shared/schemas/ and read
+ * here (TypeScript) and by diamond_sdk/contracts.py (Python):
+ *
+ *   diamond.progress  progress.schema.json         the SDK in each job → the orchestrator
+ *   diamond.events    lifecycle-event.schema.json  the orchestrator → dashboard, CLI, subscribers
+ *
+ *   const parsed = parseProgressMessage(raw);
+ *   if (!parsed.ok) log.warn({ field: parsed.field, problem: parsed.problem }, 'ignored a malformed progress message');
+ *
+ * The TypeScript types below are written by hand for readable editor hints; messages.test.ts
+ * checks that they name exactly the schemas' properties, required fields and event names.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DiamondError } from './errors.ts';
+import { assertSupportedSchema, checkAgainstSchema, type JsonSchema, type SchemaViolation } from './json-schema-subset.ts';
+import { SCHEMA_DIR } from './schemas.ts';
+
+export const MessageSchemaFiles = { progress: 'progress.schema.json', lifecycle: 'lifecycle-event.schema.json' } as const;
+export type MessageContract = keyof typeof MessageSchemaFiles;
+
+export interface MessageSchema extends JsonSchema {
+  readonly title: string;
+  readonly required: readonly string[];
+  readonly properties: Readonly<Record<string, JsonSchema>>;
+}
+
+export function readMessageSchema(contract: MessageContract): MessageSchema {
+  const schema: unknown = JSON.parse(readFileSync(join(SCHEMA_DIR, MessageSchemaFiles[contract]), 'utf8'));
+  assertSupportedSchema(schema);
+  return schema as MessageSchema;
+}
+
+const schemas: Record<MessageContract, MessageSchema> = { progress: readMessageSchema('progress'), lifecycle: readMessageSchema('lifecycle') };
+
+function eventNames<T extends string>(contract: MessageContract): readonly T[] {
+  const names = schemas[contract].properties['event']?.enum;
+  if (!names || !names.every((name) => typeof name === 'string')) throw new Error(`${MessageSchemaFiles[contract]}: "event" must be an enum of strings`);
+  return Object.freeze([...names]) as readonly T[];
+}
+
+export type ProgressEvent = 'started' | 'progress' | 'stopped' | 'failed';
+export type LifecycleEvent = 'deployed' | 'undeployed' | 'starting' | 'running' | 'failed' | 'stalled' | 'restarted' | 'crash-looping' | 'stopped' | 'adopted' | 'replay-requested' | 'replayed';
+
+/** The event names of diamond.progress, in the schema's order. */
+export const PROGRESS_EVENTS: readonly ProgressEvent[] = eventNames<ProgressEvent>('progress');
+/** The event names of diamond.events, in the schema's order. */
+export const LIFECYCLE_EVENTS: readonly LifecycleEvent[] = eventNames<LifecycleEvent>('lifecycle');
+
+/** Partition (as a string) → offset. */
+export type PartitionOffsets = Readonly<Record<string, number>>;
+
+/** A diamond.progress message; per event, the schema requires more fields (see progress.schema.json). */
+export interface ProgressMessage {
+  readonly event: ProgressEvent;
+  readonly job: string;
+  readonly usecase: string;
+  readonly variant: string;
+  readonly version?: string;
+  readonly at: string;
+  readonly run_id?: string;
+  readonly batch_id?: number;
+  readonly start_offsets?: PartitionOffsets;
+  readonly end_offsets?: PartitionOffsets;
+  readonly rows_in?: number;
+  readonly rows_out?: number;
+  readonly rows_rejected?: number;
+  readonly input_rows_per_second?: number | null;
+  readonly processed_rows_per_second?: number | null;
+  readonly durations_ms?: Readonly<Record<string, number>>;
+  readonly last_batch_id?: number;
+  readonly error?: string;
+  readonly message?: string;
+  readonly file?: string | null;
+  readonly line?: number | null;
+  readonly function?: string | null;
+}
+
+/** The fields of a lifecycle event besides `event` and `at` (which the publisher sets). */
+export interface LifecycleEventFields {
+  readonly job: string;
+  readonly usecase: string;
+  readonly variant: string;
+  readonly version?: string | null;
+  readonly generation?: number;
+  readonly pid?: number | null;
+  readonly exitCode?: number | null;
+  readonly error?: string | null;
+  readonly restarts?: number;
+  readonly crashes?: number;
+  readonly upgradeFrom?: string;
+  readonly upgradedFrom?: string | null;
+  readonly since?: string;
+  readonly offsets?: PartitionOffsets;
+  readonly by?: string;
+}
+
+/** A diamond.events message. */
+export interface LifecycleEventMessage extends LifecycleEventFields {
+  readonly event: LifecycleEvent;
+  readonly at: string;
+}
+
+export type Parsed<T> = { readonly ok: true; readonly message: T } | ({ readonly ok: false } & SchemaViolation);
+
+function parse<T>(contract: MessageContract, raw: unknown): Parsed<T> {
+  let value: unknown = raw;
+  if (typeof raw === 'string' || Buffer.isBuffer(raw)) {
+    try {
+      value = JSON.parse(raw.toString());
+    } catch {
+      return { ok: false, field: '(message)', problem: 'is not JSON' };
+    }
+  }
+  const violation = checkAgainstSchema(schemas[contract], value);
+  return violation ? { ok: false, ...violation } : { ok: true, message: value as T };
+}
+
+/** Validates a diamond.progress message (its JSON text, or already parsed). Never throws. */
+export function parseProgressMessage(raw: unknown): Parsed<ProgressMessage> {
+  return parse<ProgressMessage>('progress', raw);
+}
+
+/** Validates a diamond.events message (its JSON text, or already parsed). Never throws. */
+export function parseLifecycleEvent(raw: unknown): Parsed<LifecycleEventMessage> {
+  return parse<LifecycleEventMessage>('lifecycle', raw);
+}
+
+/** A code path built an event the contract refuses: a bug, named by its field. */
+export class MessageContractError extends DiamondError {
+  readonly field: string;
+
+  constructor(contract: MessageContract, violation: SchemaViolation) {
+    super(`${MessageSchemaFiles[contract]}: ${violation.field} ${violation.problem}`, {
+      code: 'DIAMOND_MESSAGE_INVALID',
+      hint: `build the message as shared/schemas/${MessageSchemaFiles[contract]} describes (or extend the schema: add optional fields only)`,
+    });
+    this.field = violation.field;
+  }
+}
+
+/** The lifecycle event to publish, stamped now and checked against the schema (throws MessageContractError). */
+export function buildLifecycleEvent(event: LifecycleEvent, fields: LifecycleEventFields, now = new Date()): LifecycleEventMessage {
+  // Drop undefined fields first: JSON would drop them anyway, and the schema sees what is sent.
+  const message = JSON.parse(JSON.stringify({ event, at: now.toISOString(), ...fields })) as LifecycleEventMessage;
+  const violation = checkAgainstSchema(schemas.lifecycle, message);
+  if (violation) throw new MessageContractError('lifecycle', violation);
+  return message;
+}
