@@ -18,12 +18,12 @@ import type { Logger } from '../shared/logger.ts';
 import type { Feedback } from '../shared/schemas.ts';
 import { Topics } from '../shared/topics.ts';
 import { bucketOf, variantForBucket, type Weights } from './assign-variant.ts';
-import { isPermanentWriteError, utcDay, WRITE_ATTEMPTS_BEFORE_REJECT, WritePool, type Statement } from './cassandra-rows.ts';
+import { utcDay, WritePool, type Statement } from './cassandra-rows.ts';
 import { DurableConsumer, type BatchContext } from './durable-consumer.ts';
 import { toFeedback } from './feedback-contract.ts';
 import { Metrics } from './metrics.ts';
 import { VARIANT_SHARDS } from './migrations.ts';
-import { sendRejections, type Rejection } from './rejections.ts';
+import { rejectPoisonTo, sendRejections, type Rejection } from './rejections.ts';
 import type { RolloutStore } from './rollout-store.ts';
 import { decodeWire } from './wire-decoder.ts';
 
@@ -85,11 +85,7 @@ export class FeedbackWriter {
       onCommitted: ({ topic, partition, messages }) => this.metrics.inc('diamond_feedback_messages_total', 'messages of feedback.raw committed', messages, { topic, partition: String(partition) }),
       onFatal: options.onFatal,
       onRetry: () => this.metrics.inc('diamond_feedback_batch_retries_total', 'batches retried because Cassandra, Redis or the registry failed'),
-      poison: {
-        maxAttempts: WRITE_ATTEMPTS_BEFORE_REJECT,
-        isPermanent: isPermanentWriteError,
-        reject: (message, reason, { topic, partition }) => sendRejections(this.#producer, this.#rejectedTopic, 'downstream.feedback-writer', [{ reason, topic, partition, message }]),
-      },
+      poison: rejectPoisonTo(this.#producer, this.#rejectedTopic, 'downstream.feedback-writer'),
       onPoison: () => this.metrics.inc('diamond_feedback_rejected_total', 'messages sent to the rejected topic'),
     });
   }

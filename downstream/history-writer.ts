@@ -9,11 +9,11 @@ import type { CassandraClient } from '../shared/cassandra.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { CustomerRecord } from '../shared/schemas.ts';
 import { Topics } from '../shared/topics.ts';
-import { executeAll, isPermanentWriteError, utcDay, WRITE_ATTEMPTS_BEFORE_REJECT, type Statement } from './cassandra-rows.ts';
+import { executeAll, utcDay, type Statement } from './cassandra-rows.ts';
 import { DurableConsumer, type BatchContext } from './durable-consumer.ts';
 import { toCustomerRecord } from './feedback-contract.ts';
 import { Metrics } from './metrics.ts';
-import { sendRejections, type Rejection } from './rejections.ts';
+import { rejectPoisonTo, sendRejections, type Rejection } from './rejections.ts';
 import { decodeWire } from './wire-decoder.ts';
 
 export const HISTORY_WRITER_GROUP = 'downstream.history-writer';
@@ -55,12 +55,7 @@ export class HistoryWriter {
       onCommitted: ({ messages }) => this.metrics.inc('diamond_history_messages_total', 'messages of records.normalized committed', messages),
       onFatal: options.onFatal,
       onRetry: () => this.metrics.inc('diamond_history_batch_retries_total', 'history batches retried'),
-      poison: {
-        maxAttempts: WRITE_ATTEMPTS_BEFORE_REJECT,
-        isPermanent: isPermanentWriteError,
-        reject: (message, reason, { topic, partition }) =>
-          sendRejections(this.#producer, options.rejectedTopic ?? Topics.rejectedRecords, 'downstream.history-writer', [{ reason, topic, partition, message }]),
-      },
+      poison: rejectPoisonTo(this.#producer, options.rejectedTopic ?? Topics.rejectedRecords, 'downstream.history-writer'),
       onPoison: () => this.metrics.inc('diamond_history_rejected_total', 'records sent to the rejected topic'),
     });
   }

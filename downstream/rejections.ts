@@ -3,6 +3,8 @@
  * with the original bytes, so nothing is dropped silently and an operator can replay them.
  */
 import type { KafkaMessage, Producer } from 'kafkajs';
+import { isPermanentWriteError, WRITE_ATTEMPTS_BEFORE_REJECT } from './cassandra-rows.ts';
+import type { PoisonPolicy } from './durable-consumer.ts';
 
 export interface Rejection {
   readonly reason: string;
@@ -46,4 +48,13 @@ export async function sendRejections(producer: Producer, rejectedTopic: string, 
       return { key: message.key, value: JSON.stringify(envelope) };
     }),
   });
+}
+
+/** The writers' poison policy: a message Cassandra refuses for good goes to `rejectedTopic`. */
+export function rejectPoisonTo(producer: Producer, rejectedTopic: string, source: string): PoisonPolicy {
+  return {
+    maxAttempts: WRITE_ATTEMPTS_BEFORE_REJECT,
+    isPermanent: isPermanentWriteError,
+    reject: (message, reason, { topic, partition }) => sendRejections(producer, rejectedTopic, source, [{ reason, topic, partition, message }]),
+  };
 }

@@ -85,14 +85,20 @@ async function recall(t: ExecutionContext, config: DiamondConfig, told: Told, wh
   }
 }
 
-test('the launcher runs Redis durable: state survives a stop/start and a kill -9', async (t) => {
+/** A config whose Redis is this test's own (free port, temp home), stopped and deleted at the end. */
+async function privateRedis(t: ExecutionContext): Promise<DiamondConfig> {
   const home = mkdtempSync(join(tmpdir(), 'diamond-redis-'));
   const config = loadConfig({ ...process.env, DIAMOND_HOME: home, DIAMOND_REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
-  const logger = createLogger(config);
   t.teardown(async () => {
     await servicesDown(config, { only: ['redis'] });
     rmSync(home, { recursive: true, force: true });
   });
+  return config;
+}
+
+test('the launcher runs Redis durable: state survives a stop/start and a kill -9', async (t) => {
+  const config = await privateRedis(t);
+  const logger = createLogger(config);
   const [first] = await servicesUp(config, logger, { only: ['redis'] });
   t.is(first?.outcome, 'started');
 
@@ -121,13 +127,8 @@ test('the launcher runs Redis durable: state survives a stop/start and a kill -9
 });
 
 test('an instance started without the AOF is made durable in place by `up`', async (t) => {
-  const home = mkdtempSync(join(tmpdir(), 'diamond-redis-'));
-  const config = loadConfig({ ...process.env, DIAMOND_HOME: home, DIAMOND_REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+  const config = await privateRedis(t);
   const logger = createLogger(config);
-  t.teardown(async () => {
-    await servicesDown(config, { only: ['redis'] });
-    rmSync(home, { recursive: true, force: true });
-  });
   await servicesUp(config, logger, { only: ['redis'] });
   const client = createRedis(config);
   await client.connect();
