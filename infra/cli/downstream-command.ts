@@ -5,16 +5,18 @@
  *   diamond ab <usecase> [--days 7] [--json] compare the variants' output
  *   diamond serve downstream [--parts …]    (registered through serve-command.ts)
  */
-import { AbSource } from '../orchestrator/ab-source.ts';
 import type { Argv, CommandModule } from 'yargs';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { bucketRanges, formatWeights, parseWeights, type Weights } from '../../downstream/assign-variant.ts';
+import type { AbComparison } from '../../downstream/ab-comparison.ts';
 import type { AbReport } from '../../downstream/ab-report.ts';
 import { CustomerKeys } from '../../downstream/customer-keys.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import { DOWNSTREAM_PARTS, startDownstream, type DownstreamPart } from '../../downstream/service.ts';
+import { ApiClient } from '../../shared/http/api-client.ts';
+import { controlToken } from './control-client.ts';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');
@@ -95,15 +97,14 @@ export const abCommand: CommandModule<object, { usecase: string; days: number; v
   handler: async ({ usecase, days, variants, json }) => {
     const config = loadConfig(process.env);
     const names = variants?.split(',').map((v) => v.trim()).filter(Boolean);
-    // The same comparison the control API serves (GET /v1/ab/<usecase>).
-    const report = await withRedis(config, async (redis) => {
-      const source = new AbSource(config, redis);
-      try {
-        return await source.compare(usecase, days, names?.length ? names : undefined);
-      } finally {
-        await source.close();
-      }
+    // Downstream serves the comparison (it owns the tables); the operator token is the control API's.
+    const client = new ApiClient({
+      name: 'feedback API (downstream)', baseUrl: config.http.feedbackUrl, token: controlToken(config),
+      unreachableHint: 'start downstream with `npx diamond serve downstream` (or `npx diamond up`), or point DIAMOND_FEEDBACK_URL at it',
+      timeout: { ms: 60_000, code: 'DIAMOND_SERVICE_UNAVAILABLE', hint: 'downstream or Cassandra is overloaded; retry later' },
     });
+    const search = new URLSearchParams({ days: String(days), ...(names?.length ? { variants: names.join(',') } : {}) });
+    const report = await client.json<AbComparison>('GET', `/v1/ab/${encodeURIComponent(usecase)}?${search.toString()}`);
     if (json) out(JSON.stringify(report, null, 2));
     else printReport(report);
   },

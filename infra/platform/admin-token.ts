@@ -7,7 +7,7 @@ import type { DiamondConfig } from '../../shared/config.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { platformEndpoints, readLocalPlatform, writeLocalPlatform } from '../cli/local-config.ts';
 import { defaultOrchestratorOptions } from '../orchestrator/reconciler.ts';
-import { TokenStore } from '../orchestrator/tokens.ts';
+import { TokenStore } from '../../shared/operator-tokens.ts';
 
 export interface LocalPlatformFile {
   readonly path: string;

@@ -153,7 +153,7 @@ test('Kafka unreachable: 503 with Retry-After and nothing acknowledged; /healthz
   const response = await post(JSON.stringify([good(1), { bad: true }]));
   t.is(response.status, 503);
   t.is(response.headers.get('retry-after'), '5');
-  t.like(await response.json(), { code: 'DIAMOND_KAFKA_WRITE_FAILED', retriable: true });
+  t.like(await response.json(), { code: 'DIAMOND_KAFKA_WRITE_FAILED', hint: 'retry later; check `npx diamond services status`' }); // retriable: the catalog says so (docs/ERRORS.md)
   t.is((await fetch(`${upstream.url}/healthz`)).status, 503);
 });
 
