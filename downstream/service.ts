@@ -94,7 +94,12 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
     const app = await createFeedbackApi({
       cassandra, cassandraAddress: config.cassandra.contactPoints.join(','), keyspace, customers: new CustomerKeys(redis), operators: new TokenStore(operatorRedis), rollouts: new RolloutStore(redis), redis, live, metrics, logger,
     });
-    url = await listen(app, { port: options.port ?? config.http.feedbackPort, host: config.http.host, api: 'feedback API', change: { flag: '--port', env: 'DIAMOND_FEEDBACK_PORT' } });
+    try {
+      url = await listen(app, { port: options.port ?? config.http.feedbackPort, host: config.http.host, api: 'feedback API', change: { flag: '--port', env: 'DIAMOND_FEEDBACK_PORT' } });
+    } catch (error) {
+      await stopAll(); // a busy port leaves no client open behind the error
+      throw error;
+    }
     stops.push(async () => {
       app.server.closeAllConnections(); // open SSE streams end with the process
       await app.close();

@@ -85,16 +85,15 @@ export class ApiError extends DiamondError {
   }
 }
 
-/** The port an API should listen on is taken. Names the flag and the variable that change it. */
+/**
+ * The port an API should listen on is taken. One line that names the port and how to change
+ * it (no hint: the CLI prints it as is, and a second line would only repeat it).
+ */
 export class PortInUseError extends DiamondError {
   readonly port: number;
 
   constructor(api: string, port: number, host: string, change: { readonly flag?: string; readonly env: string }, cause?: unknown) {
-    super(`port ${port} is already in use; ${change.flag ? `pass ${change.flag} or ` : ''}set ${change.env}`, {
-      code: 'DIAMOND_PORT_IN_USE',
-      hint: `the ${api} could not listen on ${host}:${port}; another copy may be running (\`npx diamond status\`)`,
-      cause,
-    });
+    super(`the ${api} cannot listen on ${host}:${port}: port ${port} is already in use; ${change.flag ? `pass ${change.flag} or ` : ''}set ${change.env}`, { code: 'DIAMOND_PORT_IN_USE', cause });
     this.port = port;
   }
 }

@@ -219,8 +219,13 @@ test.serial('a folder without usecase.yaml is refused with 422 and the hint; mal
 });
 
 test.serial('unknown routes are 404, wrong methods 405 with Allow; replay refuses a job that is not deployed and a bad time', async (t) => {
+  t.is((await call('GET', '/v1/nothing', null)).status, 401, 'the token is checked before routing');
+  t.is((await call('GET', '/v1/deployments', null)).status, 401);
   const missing = await call('GET', '/v1/nothing', token.viewer);
   t.is(missing.status, 404);
+  const openapi = await call('GET', '/openapi.json', null);
+  t.is(openapi.body['openapi'], '3.1.0');
+  t.truthy((openapi.body['paths'] as Record<string, unknown>)['/v1/deployments/{usecase}/{variant}']);
   const method = await call('GET', '/v1/deployments', token.viewer);
   t.is(method.status, 405);
   t.is(method.headers.get('allow'), 'POST');

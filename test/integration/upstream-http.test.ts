@@ -140,6 +140,9 @@ test('401 without a valid key, 413 past the body limit, 404/405 elsewhere; /heal
   t.is((await post(JSON.stringify([good(1)]))).status, 202, 'a small body still passes');
   t.is((await fetch(`${upstream.url}/v1/records`)).status, 405);
   t.is((await fetch(`${upstream.url}/nope`)).status, 404);
+  const openapi = (await (await fetch(`${upstream.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
+  t.is(openapi.openapi, '3.1.0');
+  t.deepEqual(Object.keys(openapi.paths).sort(), ['/healthz', '/metrics', '/v1/records']);
   const health = await fetch(`${upstream.url}/healthz`);
   t.is(health.status, 200, await health.clone().text());
   const metrics = await (await fetch(`${upstream.url}/metrics`)).text();
