@@ -15,7 +15,7 @@ import type { AbReport } from '../../downstream/ab-report.ts';
 import { CustomerKeys } from '../../downstream/customer-keys.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import { DOWNSTREAM_PARTS, startDownstream, type DownstreamPart } from '../../downstream/service.ts';
-import { ApiClient } from '../../shared/http/api-client.ts';
+import { abReportPath, feedbackApiClient } from '../../shared/http/feedback-client.ts';
 import { controlToken } from './control-client.ts';
 
 const out = (line: string): void => {
@@ -98,13 +98,7 @@ export const abCommand: CommandModule<object, { usecase: string; days: number; v
     const config = loadConfig(process.env);
     const names = variants?.split(',').map((v) => v.trim()).filter(Boolean);
     // Downstream serves the comparison (it owns the tables); the operator token is the control API's.
-    const client = new ApiClient({
-      name: 'feedback API (downstream)', baseUrl: config.http.feedbackUrl, token: controlToken(config),
-      unreachableHint: 'start downstream with `npx diamond serve downstream` (or `npx diamond up`), or point DIAMOND_FEEDBACK_URL at it',
-      timeout: { ms: 60_000, code: 'DIAMOND_SERVICE_UNAVAILABLE', hint: 'downstream or Cassandra is overloaded; retry later' },
-    });
-    const search = new URLSearchParams({ days: String(days), ...(names?.length ? { variants: names.join(',') } : {}) });
-    const report = await client.json<AbComparison>('GET', `/v1/ab/${encodeURIComponent(usecase)}?${search.toString()}`);
+    const report = await feedbackApiClient(config, controlToken(config)).json<AbComparison>('GET', abReportPath(usecase, days, names));
     if (json) out(JSON.stringify(report, null, 2));
     else printReport(report);
   },

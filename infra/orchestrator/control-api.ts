@@ -27,8 +27,8 @@ import { existsSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { ApiError, errorMessage, ServiceUnavailableError } from '../../shared/errors.ts';
-import { ApiClient } from '../../shared/http/api-client.ts';
 import { bearerToken } from '../../shared/http/bearer.ts';
+import { abReportPath, feedbackApiClient } from '../../shared/http/feedback-client.ts';
 import { createHttpServer, isPublicRoute, listen as listenOn, type RouteSettings } from '../../shared/http/server.ts';
 import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -110,12 +110,6 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   const store = new DeploymentStore(redis);
   const tokens = new TokenStore(redis);
   const events = new EventPublisher(producer, options.topics.events);
-  /** Downstream owns the A/B tables; the caller's own token goes along (the same token store). */
-  const abFrom = (token: string): ApiClient => new ApiClient({
-    name: 'feedback API (downstream)', baseUrl: config.http.feedbackUrl, token,
-    unreachableHint: 'the A/B report is served by downstream: start it with `npx diamond serve downstream` (or `npx diamond up`), or point DIAMOND_FEEDBACK_URL at it',
-    timeout: { ms: 30_000, code: 'DIAMOND_SERVICE_UNAVAILABLE', hint: 'downstream is overloaded or Cassandra is slow; retry later' },
-  });
   /** Open streams (events, followed logs), ended by `close()`. */
   const streams = new Set<() => void>();
   /** Event streams until their consumer is disconnected; `close()` waits for them. */
@@ -206,8 +200,8 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       const usecase = checkUsecaseName(params['usecase']);
       const days = parseCount(query.get('days'), 'days', 1, 60);
       const variants = query.get('variants')?.split(',').map((v) => v.trim()).filter(Boolean).map((v) => checkVariantName(v, 'variants'));
-      const search = new URLSearchParams({ days: String(days), ...(variants?.length ? { variants: variants.join(',') } : {}) });
-      const report = await abFrom(bearerToken(request.headers.authorization) ?? '').json<unknown>('GET', `/v1/ab/${encodeURIComponent(usecase)}?${search.toString()}`);
+      // Downstream owns the A/B tables; the caller's own token goes along (the same token store).
+      const report = await feedbackApiClient(config, bearerToken(request.headers.authorization) ?? '').json<unknown>('GET', abReportPath(usecase, days, variants));
       await reply.header('cache-control', 'no-store').send(report);
     },
 

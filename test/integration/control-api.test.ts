@@ -356,6 +356,14 @@ test.serial('A/B data: relayed from downstream with the caller\'s token; 503 wit
   t.is((await call('GET', '/v1/ab/data_quality', null, undefined, downstream.url ?? '')).status, 401);
   t.is((await call('GET', '/v1/ab/data_quality', token.viewer, undefined, downstream.url ?? '')).status, 200);
   t.is((await call('GET', '/v1/ab/data_quality?variants=AB', token.viewer)).status, 400);
+
+  // `diamond ab` is a client of the same route, with the CLI's operator token.
+  const cli = await runCli(['ab', 'data_quality', '--days', '2', '--json'], { DIAMOND_FEEDBACK_URL: downstream.url ?? '', DIAMOND_TOKEN: token.viewer });
+  t.is(cli.code, 0, cli.stderr);
+  t.like(JSON.parse(cli.stdout), { usecase: 'data_quality', days: 2, weights: null });
+  const refused = await runCli(['ab', 'data_quality'], { DIAMOND_FEEDBACK_URL: downstream.url ?? '', DIAMOND_TOKEN: 'dmd_not-a-token' });
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /not valid|API key is required/);
 });
 
 function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
