@@ -1,6 +1,6 @@
 /**
  * The orchestrator's HTTP control API (fastify, through the shared kit). Every /v1 call needs
- * `Authorization: Bearer <token>` with a role (viewer < deployer < admin; tokens.ts):
+ * `Authorization: Bearer <token>` with a role (viewer < deployer < admin; shared/operator-tokens.ts):
  *
  *   GET    /healthz                                   no token
  *   GET    /v1/status                                 viewer    { leader, jobs, endpoints }
