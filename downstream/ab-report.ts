@@ -1,7 +1,7 @@
 /**
  * A/B comparison of a use case's variants, from `feedback_by_variant` (every variant's
- * output, delivered or not). Used by `diamond ab <usecase>`; the control API can serve the
- * same `AbReport`.
+ * output, delivered or not). Served by the feedback API at `GET /v1/ab/<usecase>`
+ * (ab-comparison.ts), which `diamond ab` and the control API call.
  *
  * Agreement is measured on what the variants say about the same records: each row is reduced
  * to (customer, records it is about, kind); agreement = |both| / |either| (Jaccard) over those

@@ -21,7 +21,7 @@ import { bucketOf, variantForBucket, type Weights } from './assign-variant.ts';
 import { utcDay, WritePool, type Statement } from './cassandra-rows.ts';
 import { DurableConsumer, type BatchContext } from './durable-consumer.ts';
 import { toFeedback } from './feedback-contract.ts';
-import { Metrics } from './metrics.ts';
+import { Metrics } from '../shared/http/prometheus.ts';
 import { VARIANT_SHARDS } from './migrations.ts';
 import { rejectPoisonTo, sendRejections, type Rejection } from './rejections.ts';
 import type { RolloutStore } from './rollout-store.ts';

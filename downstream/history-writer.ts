@@ -12,7 +12,7 @@ import { Topics } from '../shared/topics.ts';
 import { executeAll, utcDay, type Statement } from './cassandra-rows.ts';
 import { DurableConsumer, type BatchContext } from './durable-consumer.ts';
 import { toCustomerRecord } from './feedback-contract.ts';
-import { Metrics } from './metrics.ts';
+import { Metrics } from '../shared/http/prometheus.ts';
 import { rejectPoisonTo, sendRejections, type Rejection } from './rejections.ts';
 import { decodeWire } from './wire-decoder.ts';
 

@@ -14,3 +14,4 @@ export { assignVariant, bucketRanges, formatWeights, parseWeights, validateWeigh
 export { RolloutStore } from './rollout-store.ts';
 export { CustomerKeys, InvalidCustomerIdError } from './customer-keys.ts';
 export { compareVariants, readVariantRows, type AbReport, type VariantRow, type VariantStats } from './ab-report.ts';
+export { type AbComparison } from './ab-comparison.ts';

@@ -7,12 +7,12 @@
  *   …
  *   await downstream.stop();
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { DiamondConfig } from '../shared/config.ts';
 import { createCassandra } from '../shared/cassandra.ts';
 import { createKafka, ensureTopics } from '../shared/kafka.ts';
 import type { Logger } from '../shared/logger.ts';
+import { listen } from '../shared/http/server.ts';
+import { OPERATOR_KEY_PREFIX, TokenStore } from '../shared/operator-tokens.ts';
 import { createRedis } from '../shared/redis.ts';
 import { createRegistry } from '../shared/registry.ts';
 import { Topics } from '../shared/topics.ts';
@@ -21,7 +21,7 @@ import { createFeedbackApi } from './feedback-api.ts';
 import { FeedbackWriter, FEEDBACK_WRITER_GROUP } from './feedback-writer.ts';
 import { HistoryWriter, HISTORY_WRITER_GROUP } from './history-writer.ts';
 import { LiveFeed } from './live-feed.ts';
-import { Metrics } from './metrics.ts';
+import { Metrics } from '../shared/http/prometheus.ts';
 import { migrateKeyspace } from './migrations.ts';
 import { RolloutStore } from './rollout-store.ts';
 
@@ -40,6 +40,8 @@ export interface DownstreamOptions {
   readonly rejectedRecordsTopic?: string;
   readonly historyGroup?: string;
   readonly redisKeyPrefix?: string;
+  /** Where operators' tokens live (default the orchestrator's prefix; tests pass their own). */
+  readonly operatorKeyPrefix?: string;
   /** Port of the feedback API (0 = any free port). */
   readonly port?: number;
   /** A writer's consumer stopped for good. Default: log, stop everything, exit 1 so a supervisor restarts the process. */
@@ -66,8 +68,9 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
   const redisOptions = options.redisKeyPrefix ? { keyPrefix: options.redisKeyPrefix } : {};
   const redis = createRedis(config, redisOptions);
   const subscriber = createRedis(config, redisOptions);
+  const operatorRedis = createRedis(config, { keyPrefix: options.operatorKeyPrefix ?? OPERATOR_KEY_PREFIX });
   const stops: (() => Promise<void>)[] = [];
-  for (const client of [redis, subscriber]) client.on('error', (error: Error) => logger.warn({ error: error.message }, 'redis connection error'));
+  for (const client of [redis, subscriber, operatorRedis]) client.on('error', (error: Error) => logger.warn({ error: error.message }, 'redis connection error'));
   let stopping: Promise<void> | undefined;
   const onFatal = options.onFatal ?? ((error: Error): void => {
     logger.fatal({ error: error.message }, 'a writer stopped consuming; exiting so that it is restarted');
@@ -88,11 +91,19 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
   let url: string | null = null;
   if (parts.has('api')) {
     await live.start();
-    const server: Server = createFeedbackApi({ cassandra, keyspace, customers: new CustomerKeys(redis), redis, live, metrics, logger });
-    await new Promise<void>((resolve) => server.listen(options.port ?? config.http.feedbackPort, config.http.host, resolve));
-    const { port } = server.address() as AddressInfo;
-    url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
-    stops.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+    const app = await createFeedbackApi({
+      cassandra, cassandraAddress: config.cassandra.contactPoints.join(','), keyspace, customers: new CustomerKeys(redis), operators: new TokenStore(operatorRedis), rollouts: new RolloutStore(redis), redis, live, metrics, logger,
+    });
+    try {
+      url = await listen(app, { port: options.port ?? config.http.feedbackPort, host: config.http.host, api: 'feedback API', change: { flag: '--port', env: 'DIAMOND_FEEDBACK_PORT' } });
+    } catch (error) {
+      await stopAll(); // a busy port leaves no client open behind the error
+      throw error;
+    }
+    stops.push(async () => {
+      app.server.closeAllConnections(); // open SSE streams end with the process
+      await app.close();
+    });
     logger.info({ url }, 'feedback API listening');
   }
   if (parts.has('feedback-writer')) {
@@ -119,6 +130,7 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
     await live.stop();
     redis.disconnect();
     subscriber.disconnect();
+    operatorRedis.disconnect();
     await cassandra.shutdown();
   }
   function stop(): Promise<void> {

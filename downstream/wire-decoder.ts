@@ -13,7 +13,6 @@ export class RegistryUnavailableError extends DiamondError {
   constructor(cause: unknown) {
     super('schema registry did not answer while decoding', {
       code: 'DIAMOND_REGISTRY_UNAVAILABLE',
-      retriable: true,
       hint: 'check DIAMOND_REGISTRY_URL and `diamond services status`; the writer retries the batch on its own',
       cause,
     });

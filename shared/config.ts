@@ -60,6 +60,8 @@ export interface DiamondConfig {
     readonly ingestPort: number;
     readonly feedbackPort: number;
     readonly controlPort: number;
+    /** Where the control API and the CLI reach the feedback API (downstream) for the A/B report. */
+    readonly feedbackUrl: string;
   };
   readonly upstream: {
     /** Largest request body the ingest API accepts (413 above). */
@@ -142,6 +144,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_INGEST_PORT', description: 'port of the HTTP ingest API (upstream)', default: '18080' },
     { env: 'DIAMOND_FEEDBACK_PORT', description: 'port of the customer feedback API (downstream)', default: '18090' },
     { env: 'DIAMOND_CONTROL_PORT', description: 'port of the orchestrator control API', default: '18070' },
+    { env: 'DIAMOND_FEEDBACK_URL', description: 'base URL of the feedback API for its clients (control API, `diamond ab`); empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_FEEDBACK_PORT>', default: '' },
     { env: 'DIAMOND_INGEST_MAX_BODY_BYTES', description: 'largest ingest request body; larger ones get 413', default: String(32 * 1024 * 1024) },
     { env: 'DIAMOND_RECORD_MAX_BYTES', description: 'largest single record as received (JSON/CSV bytes); larger ones go to records.rejected with their reason. At most 1 MiB: Kafka topics and Cassandra mutations are sized from it', default: String(256 * 1024) },
     { env: 'DIAMOND_CASSANDRA_KEYSPACE', description: 'keyspace of the feedback and history tables', default: 'diamond' },
@@ -218,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       ingestPort: parsePort('DIAMOND_INGEST_PORT', read('DIAMOND_INGEST_PORT')),
       feedbackPort: parsePort('DIAMOND_FEEDBACK_PORT', read('DIAMOND_FEEDBACK_PORT')),
       controlPort: parsePort('DIAMOND_CONTROL_PORT', read('DIAMOND_CONTROL_PORT')),
+      feedbackUrl: feedbackUrl(read),
     },
     upstream: {
       maxBodyBytes: parsePositiveInt('DIAMOND_INGEST_MAX_BODY_BYTES', read('DIAMOND_INGEST_MAX_BODY_BYTES')),
@@ -245,6 +249,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
     control: { token: read('DIAMOND_TOKEN') },
   };
   return deepFreeze(config);
+}
+
+/** DIAMOND_FEEDBACK_URL, else the local feedback API on DIAMOND_HTTP_HOST (0.0.0.0 is reached on loopback). */
+function feedbackUrl(read: (name: string) => string): string {
+  const given = read('DIAMOND_FEEDBACK_URL');
+  if (given) return parseUrl('DIAMOND_FEEDBACK_URL', given, ['http:', 'https:']).replace(/\/+$/, '');
+  const host = read('DIAMOND_HTTP_HOST');
+  const shown = host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${parsePort('DIAMOND_FEEDBACK_PORT', read('DIAMOND_FEEDBACK_PORT'))}`;
 }
 
 export function parseHostPort(name: string, value: string): HostPort {

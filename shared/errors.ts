@@ -1,26 +1,34 @@
 /**
- * One error hierarchy for the whole platform. Every error carries a stable `code`
- * (documented, never reused), whether retrying can help, and a hint that tells the
- * reader what to do next. Restart and retry decisions read `code`/`retriable`,
- * never the message text.
+ * One error hierarchy for the whole platform. Every error carries a stable `code` from the
+ * catalog (shared/error-catalog.ts: HTTP status, whether retrying can help, a doc line) and a
+ * hint that tells the reader what to do next. Restart and retry decisions read
+ * `code`/`retriable`, never the message text.
  */
+import { errorSpec, type ErrorCode } from './error-catalog.ts';
+
+export type { ErrorCode };
+
 export interface DiamondErrorOptions {
-  readonly code: string;
-  readonly retriable?: boolean;
-  readonly hint?: string;
+  readonly code: ErrorCode;
+  readonly hint?: string | undefined;
   readonly cause?: unknown;
 }
 
 export class DiamondError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
+  /** From the catalog: one answer per code, wherever the error is thrown. */
   readonly retriable: boolean;
+  /** The HTTP status an API answers with (the catalog's). */
+  readonly status: number;
   readonly hint: string | undefined;
 
   constructor(message: string, options: DiamondErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = options.code;
-    this.retriable = options.retriable ?? false;
+    const spec = errorSpec(options.code);
+    this.retriable = spec.retriable;
+    this.status = spec.status;
     this.hint = options.hint;
   }
 
@@ -46,7 +54,6 @@ export class ServiceUnavailableError extends DiamondError {
     const where = options.logFile ? ` (log: ${options.logFile})` : '';
     super(`${service} not reachable at ${address}${where}`, {
       code: 'DIAMOND_SERVICE_UNAVAILABLE',
-      retriable: true,
       hint: options.hint ?? 'start the local services with `npx diamond services up`, or point DIAMOND_* variables at a running cluster',
       cause: options.cause,
     });
@@ -63,6 +70,37 @@ export class ServiceStartError extends DiamondError {
     super(`${service}: ${message}`, { code: 'DIAMOND_SERVICE_START_FAILED', hint: options.hint, cause: options.cause });
     this.service = service;
   }
+}
+
+/**
+ * An HTTP API's refusal with the headers that go with it (Allow, WWW-Authenticate,
+ * Retry-After, …); its status comes from the catalog like every other DiamondError's.
+ */
+export class ApiError extends DiamondError {
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(code: ErrorCode, message: string, hint?: string, headers: Readonly<Record<string, string>> = {}) {
+    super(message, { code, hint });
+    this.headers = headers;
+  }
+}
+
+/**
+ * The port an API should listen on is taken. One line that names the port and how to change
+ * it (no hint: the CLI prints it as is, and a second line would only repeat it).
+ */
+export class PortInUseError extends DiamondError {
+  readonly port: number;
+
+  constructor(api: string, port: number, host: string, change: { readonly flag?: string; readonly env: string }, cause?: unknown) {
+    super(`the ${api} cannot listen on ${host}:${port}: port ${port} is already in use; ${change.flag ? `pass ${change.flag} or ` : ''}set ${change.env}`, { code: 'DIAMOND_PORT_IN_USE', cause });
+    this.port = port;
+  }
+}
+
+/** The HTTP status of any error: a DiamondError's from the catalog, anything else is ours (500). */
+export function httpStatusOf(error: unknown): number {
+  return error instanceof DiamondError ? error.status : 500;
 }
 
 /** Walks `cause` links to the innermost error, so decisions read the root cause. */
@@ -85,14 +123,14 @@ export function errorMessage(error: unknown): string {
 /** Kafka did not acknowledge a write in time; nothing was acknowledged to the sender. */
 export class KafkaWriteError extends DiamondError {
   constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, { code: 'DIAMOND_KAFKA_WRITE_FAILED', retriable: true, hint: 'retry later; check `npx diamond services status`', cause: options.cause });
+    super(message, { code: 'DIAMOND_KAFKA_WRITE_FAILED', hint: 'retry later; check `npx diamond services status`', cause: options.cause });
   }
 }
 
 /** Too much is already waiting for Kafka; the caller should slow down and retry. */
 export class BackpressureError extends DiamondError {
   constructor(message: string) {
-    super(message, { code: 'DIAMOND_BACKPRESSURE', retriable: true, hint: 'retry after a short pause' });
+    super(message, { code: 'DIAMOND_BACKPRESSURE', hint: 'retry after a short pause' });
   }
 }
 

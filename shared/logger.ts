@@ -20,7 +20,8 @@ export function createLogger(config: Pick<DiamondConfig, 'logLevel'>, options: L
     {
       level: config.logLevel,
       base: options.bindings ?? {},
-      redact: { paths: ['*.password', '*.token', '*.apiKey', 'authorization', '*.authorization'], censor: '[redacted]' },
+      // Credentials never reach a log line, wherever a request's headers end up in one.
+      redact: { paths: ['*.password', '*.token', '*.apiKey', 'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
     },
     pino.destination({ fd: options.fd ?? 1, sync: options.fd === 2 }),
   );

@@ -1,5 +1,5 @@
 /**
- * The HTTP ingest API (node:http):
+ * The HTTP ingest API (fastify, through the shared kit):
  *
  *   POST /v1/records   Authorization: Bearer <source key>; body: JSON array, one object, or NDJSON
  *        202 { accepted, rejected, errors: [{ index, reasons: [{ field, problem }] }] }
@@ -8,13 +8,20 @@
  *        503 + Retry-After when Kafka did not acknowledge or too much is waiting for it
  *   GET  /healthz      200 when the producer is connected, 503 otherwise
  *   GET  /metrics      Prometheus text format
+ *   GET  /openapi.json the OpenAPI 3.1 document
+ *
+ * The hot path stays lean: the body is read as one raw Buffer (no JSON parser, no schema
+ * validation per record: `splitBody` and the pipeline do that once), and requests are
+ * logged at debug only.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { BackpressureError, DiamondError, KafkaWriteError } from '../shared/errors.ts';
+import type { FastifyRequest } from 'fastify';
+import { ApiError } from '../shared/errors.ts';
+import { bearerToken } from '../shared/http/bearer.ts';
+import { ERROR_BODY_SCHEMA } from '../shared/http/error-body.ts';
+import { Metrics, PROMETHEUS_CONTENT_TYPE } from '../shared/http/prometheus.ts';
+import { createHttpServer, listen, type HttpServer, type RouteSettings } from '../shared/http/server.ts';
 import type { Logger } from '../shared/logger.ts';
-import { IngestMetrics } from './metrics.ts';
-import type { RecordPipeline } from './pipeline.ts';
+import type { RecordPipeline, SourceRef } from './pipeline.ts';
 import type { SourceStore } from './sources.ts';
 import { isBlank, splitBody } from './split.ts';
 
@@ -27,128 +34,126 @@ export interface IngestServerOptions {
   readonly kafkaReady: () => boolean;
 }
 
-class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
-    super(message);
+const REQUESTS = 'diamond_ingest_requests_total';
+const REQUEST_SECONDS = 'diamond_ingest_request_seconds_total';
+const RECORDS = 'diamond_ingest_records_total';
+
+const PUBLIC: RouteSettings = { public: true };
+
+const ACCEPTED_SCHEMA = {
+  type: 'object',
+  required: ['accepted', 'rejected', 'errors'],
+  properties: {
+    accepted: { type: 'integer', description: 'records written to records.normalized' },
+    rejected: { type: 'integer', description: 'records written to records.rejected, with their reasons' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          index: { type: 'integer' },
+          reasons: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, problem: { type: 'string' } } } },
+        },
+      },
+    },
+  },
+} as const;
+
+const HEALTH_SCHEMA = { type: 'object', properties: { status: { type: 'string' }, in_flight: { type: 'integer' } } } as const;
+
+/** Ingest-side series of the shared Prometheus renderer. */
+export class IngestMetrics {
+  readonly #metrics = new Metrics();
+
+  countRequest(status: number, seconds: number): void {
+    this.#metrics.inc(REQUESTS, 'HTTP ingest requests by status.', 1, { status: String(status) });
+    this.#metrics.inc(REQUEST_SECONDS, 'Time spent answering ingest requests.', seconds);
+  }
+
+  countRecords(source: string, accepted: number, rejected: number): void {
+    this.#metrics.inc(RECORDS, 'Records by source and outcome (accepted or rejected).', accepted, { source, outcome: 'accepted' });
+    this.#metrics.inc(RECORDS, 'Records by source and outcome (accepted or rejected).', rejected, { source, outcome: 'rejected' });
+  }
+
+  render(gauges: { inFlight: number }): string {
+    this.#metrics.set('diamond_ingest_in_flight_messages', 'Messages waiting for Kafka to acknowledge them.', gauges.inFlight);
+    this.#metrics.set('process_resident_memory_bytes', 'Resident memory size in bytes.', process.memoryUsage.rss());
+    return this.#metrics.render();
   }
 }
 
 export class IngestServer {
   readonly metrics = new IngestMetrics();
   readonly #options: IngestServerOptions;
-  readonly #server: Server;
+  #app: HttpServer | null = null;
 
   constructor(options: IngestServerOptions) {
     this.#options = options;
-    this.#server = createServer((request, response) => {
-      void this.#handle(request, response);
-    });
-    this.#server.keepAliveTimeout = 65_000;
   }
 
   /** Listens (port 0 = a free port) and resolves with the base URL. */
   async listen(port: number, host: string): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => resolve());
-    });
-    const address = this.#server.address() as AddressInfo;
-    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${shownHost}:${address.port}`;
+    const app = await this.#build();
+    this.#app = app;
+    return listen(app, { port, host, api: 'ingest API', change: { flag: '--port', env: 'DIAMOND_INGEST_PORT' } });
   }
 
   async close(): Promise<void> {
-    this.#server.closeIdleConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await this.#app?.close();
   }
 
-  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const started = performance.now();
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    let status = 500;
-    try {
-      if (url.pathname === '/v1/records') {
-        if (request.method !== 'POST') throw new HttpError(405, 'use POST', { Allow: 'POST' });
-        status = await this.#ingest(request, response);
-      } else if (url.pathname === '/healthz' && request.method === 'GET') {
-        const ready = this.#options.kafkaReady();
-        status = send(response, ready ? 200 : 503, { status: ready ? 'ok' : 'kafka unavailable', in_flight: this.#options.pipeline.inFlight });
-      } else if (url.pathname === '/metrics' && request.method === 'GET') {
-        status = 200;
-        response.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end(this.metrics.render({ inFlight: this.#options.pipeline.inFlight }));
-      } else {
-        throw new HttpError(404, `no route ${request.method ?? ''} ${url.pathname}; POST /v1/records, GET /healthz, GET /metrics`);
-      }
-    } catch (error) {
-      status = this.#answerError(request, response, error);
-    } finally {
-      this.metrics.countRequest(status, (performance.now() - started) / 1000);
-    }
-  }
+  async #build(): Promise<HttpServer> {
+    const { pipeline, sources, maxBodyBytes, logger, kafkaReady } = this.#options;
+    const app = await createHttpServer({
+      title: 'Diamond ingest API',
+      description: 'Customer records in; 202 only after Kafka acknowledged them (acks=all).',
+      logger,
+      bodyLimit: maxBodyBytes,
+      bodyLimitHint: 'send fewer records per request, or raise DIAMOND_INGEST_MAX_BODY_BYTES',
+      bearerDescription: 'the source API key (`npx diamond source add <name>` prints it)',
+    });
+    // Every body is one raw Buffer: splitBody tells JSON from NDJSON once, cheaper than a parser per content type.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    app.addHook('onResponse', (_request, reply, done) => {
+      this.metrics.countRequest(reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
 
-  async #ingest(request: IncomingMessage, response: ServerResponse): Promise<number> {
-    const header = request.headers.authorization ?? '';
-    const apiKey = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
-    const source = apiKey ? await this.#options.sources.authenticate(apiKey) : null;
-    if (!source) throw new HttpError(401, apiKey ? 'this API key is not valid' : 'send the source API key as Authorization: Bearer <key>', { 'WWW-Authenticate': 'Bearer' });
-    const body = await readBody(request, this.#options.maxBodyBytes);
-    if (isBlank(body)) throw new HttpError(400, 'the body is empty; send a JSON array of records or NDJSON (one record per line)');
-    const items = splitBody(body);
-    const result = await this.#options.pipeline.process(source, items, 'http', (index) => ({ index }));
-    this.metrics.countRecords(source.name, result.accepted, result.rejected.length);
-    return send(response, 202, { accepted: result.accepted, rejected: result.rejected.length, errors: result.rejected });
-  }
+    const authenticated = new WeakMap<FastifyRequest, SourceRef>();
+    app.post('/v1/records', {
+      bodyLimit: maxBodyBytes,
+      schema: {
+        summary: 'Send records',
+        description: 'A JSON array of records, one JSON object, or NDJSON (one record per line). Bad records are rejected with their reasons, never dropped.',
+        consumes: ['application/json', 'application/x-ndjson'],
+        response: { 202: ACCEPTED_SCHEMA, '4xx': ERROR_BODY_SCHEMA, 503: ERROR_BODY_SCHEMA },
+      },
+      // The key is checked before the body is read.
+      onRequest: async (request) => {
+        const apiKey = bearerToken(request.headers.authorization);
+        const source = apiKey ? await sources.authenticate(apiKey) : null;
+        if (!source) {
+          throw new ApiError('DIAMOND_UNAUTHORIZED', apiKey ? 'this API key is not valid' : 'send the source API key as Authorization: Bearer <key>', 'create a source and its key with `npx diamond source add <name>`', { 'WWW-Authenticate': 'Bearer' });
+        }
+        authenticated.set(request, source);
+      },
+    }, async (request, reply) => {
+      const source = authenticated.get(request)!;
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      if (isBlank(body)) throw new ApiError('DIAMOND_BODY_EMPTY', 'the body is empty; send a JSON array of records or NDJSON (one record per line)');
+      const result = await pipeline.process(source, splitBody(body), 'http', (index) => ({ index }));
+      this.metrics.countRecords(source.name, result.accepted, result.rejected.length);
+      return reply.code(202).send({ accepted: result.accepted, rejected: result.rejected.length, errors: result.rejected });
+    });
 
-  #answerError(request: IncomingMessage, response: ServerResponse, error: unknown): number {
-    if (error instanceof HttpError) {
-      if (error.status === 413) response.setHeader('Connection', 'close'); // the rest of the body is not read
-      return send(response, error.status, { error: error.message }, error.headers);
-    }
-    if (error instanceof KafkaWriteError || error instanceof BackpressureError) {
-      this.#options.logger.warn({ err: error, code: error.code }, 'answering 503: nothing of this request was acknowledged');
-      return send(response, 503, { error: error.message, code: error.code, retriable: true }, { 'Retry-After': error instanceof BackpressureError ? '1' : '5' });
-    }
-    this.#options.logger.error({ err: error, method: request.method, url: request.url }, 'ingest request failed');
-    const message = error instanceof DiamondError ? error.message : 'internal error';
-    return send(response, 500, { error: message });
-  }
-}
+    app.get('/healthz', { config: PUBLIC, schema: { summary: 'Whether Kafka is reachable', security: [], response: { 200: HEALTH_SCHEMA, 503: HEALTH_SCHEMA } } }, async (_request, reply) => {
+      const ready = kafkaReady();
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'kafka unavailable', in_flight: pipeline.inFlight });
+    });
 
-function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): number {
-  if (response.headersSent) {
-    response.end();
-    return status;
+    app.get('/metrics', { config: PUBLIC, schema: { summary: 'Prometheus metrics', security: [], produces: [PROMETHEUS_CONTENT_TYPE] } }, async (_request, reply) =>
+      reply.type(PROMETHEUS_CONTENT_TYPE).send(this.metrics.render({ inFlight: pipeline.inFlight })));
+    return app;
   }
-  response.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end(JSON.stringify(body));
-  return status;
-}
-
-/**
- * The whole body, or a 413 as soon as it is known to be too large. The rest of a too large
- * body is drained, not read into memory (destroying the socket would lose the 413 answer).
- */
-async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const declared = Number(request.headers['content-length'] ?? Number.NaN);
-  const tooLarge = (size: string): HttpError => new HttpError(413, `the body has ${size} bytes; at most ${maxBytes} are accepted (DIAMOND_INGEST_MAX_BODY_BYTES)`);
-  if (declared > maxBytes) {
-    request.resume();
-    throw tooLarge(String(declared));
-  }
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size <= maxBytes) {
-        chunks.push(chunk);
-        return;
-      }
-      request.off('data', onData);
-      request.resume();
-      reject(tooLarge(`more than ${maxBytes}`));
-    };
-    request.on('data', onData);
-    request.once('end', () => resolve(Buffer.concat(chunks, size)));
-    request.once('error', reject);
-  });
 }

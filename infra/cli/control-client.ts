@@ -5,15 +5,9 @@
  * what to do: no token, API not reachable, or the server's own error and hint.
  */
 import type { DiamondConfig } from '../../shared/config.ts';
-import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
+import { DiamondError } from '../../shared/errors.ts';
+import { ApiClient } from '../../shared/http/api-client.ts';
 import { localConfigPath, platformEndpoints, readLocalPlatform } from '../platform/platform-file.ts';
-
-/** A non-2xx answer of the control API, with its status. */
-export class ControlApiError extends DiamondError {
-  constructor(readonly status: number, message: string, code: string, hint: string | undefined) {
-    super(message, { code, hint, retriable: status === 503 });
-  }
-}
 
 /** The CLI's token: DIAMOND_TOKEN, else the one in the local platform file. */
 export function controlToken(config: Pick<DiamondConfig, 'control' | 'home'>): string {
@@ -66,24 +60,18 @@ export class SseParser {
 
 const REQUEST_TIMEOUT_MS = 120_000; // a deploy validates the use case's code first
 
-export class ControlClient {
-  constructor(readonly baseUrl: string, private readonly token: string) {}
+export class ControlClient extends ApiClient {
+  constructor(baseUrl: string, token: string) {
+    super({
+      name: 'orchestrator control API', baseUrl, token,
+      unreachableHint: 'run `npx diamond up` or `npx diamond serve orchestrator`',
+      timeout: { ms: REQUEST_TIMEOUT_MS, code: 'DIAMOND_CONTROL_TIMEOUT', hint: 'see its log (`npx diamond serve orchestrator` prints it)' },
+    });
+  }
 
   /** Throws the no-token DiamondError before any request is made. */
   static fromConfig(config: DiamondConfig): ControlClient {
     return new ControlClient(platformEndpoints(config).controlUrl, controlToken(config));
-  }
-
-  async json<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
-    const response = await this.send(method, path, body, AbortSignal.timeout(REQUEST_TIMEOUT_MS));
-    return (await response.json()) as T;
-  }
-
-  /** A streaming GET (logs, events); `signal` ends it. */
-  async stream(path: string, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
-    const response = await this.send('GET', path, undefined, signal);
-    if (!response.body) return (async function* () {})();
-    return response.body;
   }
 
   /** The server-sent events of a streaming GET. */
@@ -93,33 +81,6 @@ export class ControlClient {
     for await (const chunk of await this.stream(path, signal)) {
       yield* parser.push(decoder.decode(chunk, { stream: true }));
     }
-  }
-
-  private async send(method: string, path: string, body: unknown, signal: AbortSignal): Promise<Response> {
-    let response: Response;
-    try {
-      response = await fetch(new URL(path, this.baseUrl), {
-        method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal,
-      });
-    } catch (cause) {
-      if (signal.aborted && (cause as Error).name === 'AbortError') throw cause;
-      if ((cause as Error).name === 'TimeoutError') {
-        throw new DiamondError(`the orchestrator control API at ${this.baseUrl} did not answer in ${REQUEST_TIMEOUT_MS / 1000} s`, { code: 'DIAMOND_CONTROL_TIMEOUT', retriable: true, hint: 'see its log (`npx diamond serve orchestrator` prints it)', cause });
-      }
-      throw new ServiceUnavailableError('orchestrator control API', this.baseUrl, { cause, hint: 'run `npx diamond up` or `npx diamond serve orchestrator`' });
-    }
-    if (response.ok) return response;
-    const text = await response.text();
-    let answer: { error?: string; hint?: string; code?: string } = {};
-    try {
-      answer = JSON.parse(text) as typeof answer;
-    } catch {
-      answer = { error: text.trim().slice(0, 500) || response.statusText };
-    }
-    throw new ControlApiError(response.status, answer.error ?? `${method} ${path} answered ${response.status}`, answer.code ?? `DIAMOND_HTTP_${response.status}`, answer.hint || undefined);
   }
 }
 

@@ -5,12 +5,13 @@
  *   diamond ab <usecase> [--days 7] [--json] compare the variants' output
  *   diamond serve downstream [--parts …]    (registered through serve-command.ts)
  */
-import { AbSource } from '../orchestrator/ab-source.ts';
 import type { Argv, CommandModule } from 'yargs';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
-import { type AbReport, bucketRanges, CustomerKeys, DOWNSTREAM_PARTS, type DownstreamPart, formatWeights, parseWeights, RolloutStore, startDownstream, type Weights } from '../../downstream/index.ts';
+import { type AbComparison, type AbReport, bucketRanges, CustomerKeys, DOWNSTREAM_PARTS, type DownstreamPart, formatWeights, parseWeights, RolloutStore, startDownstream, type Weights } from '../../downstream/index.ts';
+import { abReportPath, feedbackApiClient } from '../../shared/http/feedback-client.ts';
+import { controlToken } from './control-client.ts';
 import { customerRevoke, customerRotate } from './key-commands.ts';
 
 const out = (line: string): void => {
@@ -92,15 +93,8 @@ export const abCommand: CommandModule<object, { usecase: string; days: number; v
   handler: async ({ usecase, days, variants, json }) => {
     const config = loadConfig(process.env);
     const names = variants?.split(',').map((v) => v.trim()).filter(Boolean);
-    // The same comparison the control API serves (GET /v1/ab/<usecase>).
-    const report = await withRedis(config, async (redis) => {
-      const source = new AbSource(config, redis);
-      try {
-        return await source.compare(usecase, days, names?.length ? names : undefined);
-      } finally {
-        await source.close();
-      }
-    });
+    // Downstream serves the comparison (it owns the tables); the operator token is the control API's.
+    const report = await feedbackApiClient(config, controlToken(config)).json<AbComparison>('GET', abReportPath(usecase, days, names));
     if (json) out(JSON.stringify(report, null, 2));
     else printReport(report);
   },

@@ -54,7 +54,7 @@ export const eventsCommand: CommandModule<object, EventsArgs> = {
       for await (const message of client.events(`/v1/events?${query.toString()}`, controller.signal)) {
         if (message.event === 'error') {
           const { error } = JSON.parse(message.data) as { error?: string };
-          throw new DiamondError(`the events stream failed: ${error ?? message.data}`, { code: 'DIAMOND_EVENTS_FAILED', retriable: true, hint: 'retry; check Kafka with `npx diamond services status`' });
+          throw new DiamondError(`the events stream failed: ${error ?? message.data}`, { code: 'DIAMOND_EVENTS_FAILED', hint: 'retry; check Kafka with `npx diamond services status`' });
         }
         if (message.event !== 'lifecycle') continue;
         count++;

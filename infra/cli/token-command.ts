@@ -8,7 +8,7 @@ import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
-import { ROLES, TokenStore, type Role } from '../orchestrator/tokens.ts';
+import { ROLES, TokenStore, type Role } from '../../shared/operator-tokens.ts';
 
 async function withTokens<T>(config: DiamondConfig, use: (tokens: TokenStore) => Promise<T>): Promise<T> {
   const redis = createRedis(config, { keyPrefix: defaultOrchestratorOptions(config).keyPrefix });

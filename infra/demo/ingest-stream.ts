@@ -66,7 +66,7 @@ export async function streamRecords(ingestUrl: string, sourceKey: string, lines:
         break;
       }
       if (attempt >= MAX_RETRIES) {
-        throw new DiamondError(`the ingest API kept answering 503 (${answer.message})`, { code: 'DIAMOND_DEMO_INGEST_UNAVAILABLE', retriable: true, hint: 'Kafka may be overloaded or down: `npx diamond services status`' });
+        throw new DiamondError(`the ingest API kept answering 503 (${answer.message})`, { code: 'DIAMOND_DEMO_INGEST_UNAVAILABLE', hint: 'Kafka may be overloaded or down: `npx diamond services status`' });
       }
       retries += 1;
       await sleep(answer.retryAfterMs);

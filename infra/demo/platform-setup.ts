@@ -144,7 +144,6 @@ export async function waitForJobs(client: ControlClient, jobs: readonly JobWait[
       const waiting = rows.filter(({ job }) => !ready(job)).map(({ want }) => `${want.usecase}/${want.variant}`);
       throw new DiamondError(`${waiting.join(', ')} did not start within ${Math.round(timeoutMs / 1000)} s`, {
         code: 'DIAMOND_DEMO_JOBS_TIMEOUT',
-        retriable: true,
         hint: 'see `npx diamond status` and `npx diamond logs <usecase> --variant <V>`; on a busy 2-core machine a first start can take minutes: run the demo again (it reuses what runs)',
       });
     }

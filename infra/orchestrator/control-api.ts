@@ -1,6 +1,6 @@
 /**
- * The orchestrator's HTTP control API (node:http, no framework). Every /v1 call needs
- * `Authorization: Bearer <token>` with a role (viewer < deployer < admin; tokens.ts):
+ * The orchestrator's HTTP control API (fastify, through the shared kit). Every /v1 call needs
+ * `Authorization: Bearer <token>` with a role (viewer < deployer < admin; shared/operator-tokens.ts):
  *
  *   GET    /healthz                                   no token
  *   GET    /v1/status                                 viewer    { leader, jobs, endpoints }
@@ -8,30 +8,36 @@
  *   DELETE /v1/deployments/<usecase>/<variant>        deployer  200, 404 when not deployed
  *   GET    /v1/jobs/<usecase>/<variant>/logs          viewer    ?lines=N&follow=1 (text)
  *   GET    /v1/events                                 viewer    server-sent events; ?since=ISO | ?last=N, ?follow=0
- *   GET    /v1/ab/<usecase>                           viewer    ?days=N&variants=A,B (what `diamond ab --json` prints)
+ *   GET    /v1/ab/<usecase>                           viewer    ?days=N&variants=A,B, relayed from downstream's feedback API
+ *   GET    /openapi.json                              no token  the OpenAPI 3.1 document
  *   POST   /v1/tokens                                 admin     { role, name? } → 201 { token, role, name }
  *   POST   /v1/replay                                 deployer
  *
- * Errors are `{ error, hint, code }`: 400 malformed request (naming the field), 401 no or
- * unknown token (with `WWW-Authenticate: Bearer`), 403 role too low (naming the role), 404,
- * 405, 413 body too large, 422 the deploy was refused (what to fix), 503 a service is down.
+ * The token is checked before routing (any path but the public ones without a valid token is
+ * 401; with one, an unknown path is 404), the role after it. Errors are `{ error, code, hint }`
+ * (docs/ERRORS.md): 400 malformed request (naming the field), 401 no or unknown token (with
+ * `WWW-Authenticate: Bearer`), 403 role too low (naming the role), 404, 405, 413 body too
+ * large, 422 the deploy was refused (what to fix), 503 a service is down.
  *
  * It changes only the desired state (Redis) and publishes lifecycle events; the reconcile
  * loop (`Reconciler`, possibly in another process) acts on it.
  */
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { existsSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import type { DiamondConfig } from '../../shared/config.ts';
-import { DiamondError, errorMessage, ServiceUnavailableError } from '../../shared/errors.ts';
+import { ApiError, errorMessage, ServiceUnavailableError } from '../../shared/errors.ts';
+import { bearerToken } from '../../shared/http/bearer.ts';
+import { abReportPath, feedbackApiClient } from '../../shared/http/feedback-client.ts';
+import { createHttpServer, isPublicRoute, listen as listenOn, type RouteSettings } from '../../shared/http/server.ts';
 import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
-import { AbSource } from './ab-source.ts';
 import { deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undeployUsecase } from './control.ts';
+import { ROUTE_SCHEMAS } from './control-schemas.ts';
 import {
-  authorize, bearerToken, checkUsecaseName, checkVariantName, HttpError, matchRoute, parseCount, parseDeployBody, parseEventsQuery, parseTokenBody,
-  statusForError, type EventsQuery, type RouteName,
+  authorize, checkUsecaseName, checkVariantName, parseCount, parseDeployBody, parseEventsQuery, parseTokenBody, ROUTES,
+  type EventsQuery, type RouteName,
 } from './control-routes.ts';
 import { feedRange, openEventFeed, type FeedRange, type OpenFeed } from './event-feed.ts';
 import { followLog, tailLines } from './log-tail.ts';
@@ -39,7 +45,7 @@ import { EventPublisher } from './events.ts';
 import type { OrchestratorOptions } from './options.ts';
 import { jobIdFor } from './state.ts';
 import { DeploymentStore } from './store.ts';
-import { TokenStore, type TokenGrant } from './tokens.ts';
+import { TokenStore, type Role, type TokenGrant } from '../../shared/operator-tokens.ts';
 
 export interface ControlApiDeps {
   /** Where state and events live (tests pass isolated ones). */
@@ -73,51 +79,17 @@ const MAX_BODY_BYTES = 64 * 1024;
 const MAX_EVENT_STREAMS = 32;
 
 interface Call {
-  readonly request: IncomingMessage;
-  readonly response: ServerResponse;
+  readonly request: FastifyRequest;
+  readonly reply: FastifyReply;
   readonly params: Readonly<Record<string, string>>;
   readonly query: URLSearchParams;
   /** The token's grant (null on routes without a role). */
   readonly caller: TokenGrant | null;
 }
 
-function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
-  response.end(text);
-}
-
-/**
- * The JSON body, or 413 past the limit / 400 when it is not JSON. The rest of a too large
- * body is drained, not read (destroying the socket would lose the 413).
- */
-async function readJson(request: IncomingMessage): Promise<unknown> {
-  const tooLarge = (): HttpError => new HttpError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`, 'send only the documented fields', 'DIAMOND_BODY_TOO_LARGE', { connection: 'close' });
-  if (Number(request.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
-    request.resume();
-    throw tooLarge();
-  }
-  const body = await new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
-      request.off('data', onData);
-      request.resume();
-      reject(tooLarge());
-    };
-    request.on('data', onData);
-    request.once('end', () => resolve(Buffer.concat(chunks)));
-    request.once('error', reject);
-  });
-  const text = body.toString('utf8').trim();
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new HttpError(400, 'the body is not JSON', 'send a JSON object with content-type application/json', 'DIAMOND_BAD_REQUEST');
-  }
+/** Route settings of the control API: the role a route needs (null = no token). */
+interface ControlRouteSettings extends RouteSettings {
+  readonly role: Role | null;
 }
 
 const isOn = (value: string | null): boolean => value !== null && ['1', 'true', 'yes'].includes(value);
@@ -126,10 +98,8 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   const { options } = deps;
   const log = deps.logger.child({ component: 'control-api' });
   const redis = createRedis(config, { keyPrefix: options.keyPrefix });
-  const rolloutRedis = createRedis(config); // downstream's keys carry no orchestrator prefix
-  for (const client of [redis, rolloutRedis]) client.on('error', (error: Error) => log.warn({ error: error.message }, 'redis connection error'));
+  redis.on('error', (error: Error) => log.warn({ error: error.message }, 'redis connection error'));
   await redis.connect().catch((cause: unknown) => {
-    rolloutRedis.disconnect();
     throw new ServiceUnavailableError('Redis', config.redis.url, { cause });
   });
   const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-control-api`, logger: log });
@@ -141,13 +111,11 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   } catch (cause) {
     await Promise.all([admin.disconnect(), producer.disconnect()]).catch(() => undefined);
     redis.disconnect();
-    rolloutRedis.disconnect();
     throw new ServiceUnavailableError('Kafka', config.kafka.brokers.join(','), { cause });
   }
   const store = new DeploymentStore(redis);
   const tokens = new TokenStore(redis);
   const events = new EventPublisher(producer, options.topics.events);
-  const abSource = new AbSource(config, rolloutRedis);
   /** Open streams (events, followed logs), ended by `close()`. */
   const streams = new Set<() => void>();
   /** Event streams until their consumer is disconnected; `close()` waits for them. */
@@ -156,54 +124,56 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   let endpoints = deps.endpoints;
 
   const handlers: Record<RouteName, (call: Call) => Promise<void>> = {
-    healthz: async ({ response }) => {
+    healthz: async ({ reply }) => {
       const redisOk = await redis.ping().then(() => true, () => false);
-      sendJson(response, redisOk ? 200 : 503, { status: redisOk ? 'ok' : 'degraded', redis: redisOk ? 'ok' : 'unreachable' });
+      await reply.code(redisOk ? 200 : 503).send({ status: redisOk ? 'ok' : 'degraded', redis: redisOk ? 'ok' : 'unreachable' });
     },
 
-    status: async ({ response }) => {
+    status: async ({ reply }) => {
       const [leader, jobs] = await Promise.all([store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix)]);
-      sendJson(response, 200, { leader, jobs, endpoints });
+      await reply.send({ leader, jobs, endpoints });
     },
 
-    deploy: async ({ request, response, caller }) => {
-      const body = parseDeployBody(await readJson(request));
+    deploy: async ({ request, reply, caller }) => {
+      const body = parseDeployBody(request.body);
       const folder = resolveUsecaseFolder(config, body.usecase, body.dir);
       const settings = { ...(body.startingOffsets ? { startingOffsets: body.startingOffsets } : {}), ...(body.trigger ? { trigger: body.trigger } : {}) };
       const who = { caller: caller?.name, usecase: body.usecase, variant: body.variant };
       try {
         const deployment = await deployUsecase(config, store, events, { usecase: body.usecase, variant: body.variant, folder, settings }, options.jobPrefix, options.topics.feedbackSubject ? { feedbackSubject: options.topics.feedbackSubject } : {});
         log.info({ ...who, version: deployment.version, generation: deployment.generation, folder }, 'deployed');
-        sendJson(response, 202, { deployment });
+        await reply.code(202).send({ deployment });
       } catch (error) {
         log.info({ ...who, folder, refused: errorMessage(error) }, 'deploy refused');
         throw error;
       }
     },
 
-    undeploy: async ({ response, params, caller }) => {
+    undeploy: async ({ reply, params, caller }) => {
       const usecase = checkUsecaseName(params['usecase']);
       const variant = checkVariantName(params['variant']);
       if (!(await undeployUsecase(store, events, usecase, variant, options.jobPrefix))) {
-        throw new HttpError(404, `${usecase} variant ${variant} is not deployed`, 'see what runs with `npx diamond status`', 'DIAMOND_NOT_DEPLOYED');
+        throw new ApiError('DIAMOND_NOT_DEPLOYED', `${usecase} variant ${variant} is not deployed`, 'see what runs with `npx diamond status`');
       }
       log.info({ caller: caller?.name, usecase, variant }, 'undeployed');
-      sendJson(response, 200, { undeployed: { usecase, variant } });
+      await reply.send({ undeployed: { usecase, variant } });
     },
 
-    logs: async ({ response, params, query }) => {
+    logs: async ({ reply, params, query }) => {
       const usecase = checkUsecaseName(params['usecase']);
       const variant = checkVariantName(params['variant']);
       const lines = parseCount(query.get('lines'), 'lines', 100, 100_000);
       const jobId = jobIdFor(usecase, variant, options.jobPrefix);
       const latestFile = async (): Promise<string | null> => (await store.getJob(jobId))?.lastLogFile ?? null;
-      const noLog = new HttpError(404, `no log for ${usecase} variant ${variant}`, 'it has not been started yet; see `npx diamond status`', 'DIAMOND_NO_LOG');
+      const noLog = new ApiError('DIAMOND_NO_LOG', `no log for ${usecase} variant ${variant}`, 'it has not been started yet; see `npx diamond status`');
       const logFile = await latestFile();
       if (!logFile || !existsSync(logFile)) throw noLog;
       const { text, size } = await tailLines(logFile, lines).catch(() => { throw noLog; });
+      if (!isOn(query.get('follow'))) return void (await reply.type('text/plain; charset=utf-8').header('x-log-file', logFile).send(text));
+      reply.hijack();
+      const response = reply.raw;
       response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-log-file': logFile });
       response.write(text);
-      if (!isOn(query.get('follow'))) return void response.end();
       // A poll in flight may finish after the client left: never write after the end.
       const follower = followLog(logFile, size, { write: (chunk) => { if (!response.writableEnded) response.write(chunk); }, latestFile });
       const end = (): void => {
@@ -215,14 +185,16 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       response.once('close', end);
     },
 
-    events: async ({ response, query }) => {
+    events: async ({ reply, query }) => {
       const parsed = parseEventsQuery(query);
       if (eventStreams.size >= MAX_EVENT_STREAMS) {
-        throw new HttpError(503, `${eventStreams.size} event streams are open already`, 'close another `diamond events --follow` or retry later', 'DIAMOND_TOO_MANY_STREAMS', { 'retry-after': '5' });
+        throw new ApiError('DIAMOND_TOO_MANY_STREAMS', `${eventStreams.size} event streams are open already`, 'close another `diamond events --follow` or retry later', { 'retry-after': '5' });
       }
       // Offsets are taken before the answer starts: whatever is published once a client
       // sees the 200 reaches it.
       const range = await feedRange(admin, options.topics.events, parsed);
+      reply.hijack();
+      const response = reply.raw;
       response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       response.write(': connected\n\n');
       const stream = serveEvents(response, parsed, range);
@@ -230,30 +202,32 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       await stream.finally(() => eventStreams.delete(stream));
     },
 
-    ab: async ({ response, params, query }) => {
+    ab: async ({ request, reply, params, query }) => {
       const usecase = checkUsecaseName(params['usecase']);
       const days = parseCount(query.get('days'), 'days', 1, 60);
       const variants = query.get('variants')?.split(',').map((v) => v.trim()).filter(Boolean).map((v) => checkVariantName(v, 'variants'));
-      sendJson(response, 200, await abSource.compare(usecase, days, variants?.length ? variants : undefined));
+      // Downstream owns the A/B tables; the caller's own token goes along (the same token store).
+      const report = await feedbackApiClient(config, bearerToken(request.headers.authorization) ?? '').json<unknown>('GET', abReportPath(usecase, days, variants));
+      await reply.header('cache-control', 'no-store').send(report);
     },
 
-    createToken: async ({ request, response, caller }) => {
-      const body = parseTokenBody(await readJson(request));
+    createToken: async ({ request, reply, caller }) => {
+      const body = parseTokenBody(request.body);
       const name = body.name ?? body.role;
       const token = await tokens.add(body.role, name);
       log.info({ caller: caller?.name, role: body.role, name }, 'token created');
-      sendJson(response, 201, { token, role: body.role, name });
+      await reply.code(201).send({ token, role: body.role, name });
     },
 
-    replay: async ({ request, response, caller }) => {
-      const body = await readJson(request);
+    replay: async ({ request, reply, caller }) => {
+      const body = request.body;
       const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
       const usecase = checkUsecaseName(fields['usecase']);
       const variant = fields['variant'] === undefined ? 'A' : checkVariantName(fields['variant']);
-      if (typeof fields['since'] !== 'string') throw new HttpError(400, 'since is missing', 'give an ISO-8601 time, e.g. {"since": "2026-11-22T10:00:00Z"}', 'DIAMOND_BAD_REQUEST');
+      if (typeof fields['since'] !== 'string') throw new ApiError('DIAMOND_BAD_REQUEST', 'since is missing', 'give an ISO-8601 time, e.g. {"since": "2026-11-22T10:00:00Z"}');
       const replay = await replayUsecase(store, events, { usecase, variant, since: fields['since'] }, options.jobPrefix);
       log.info({ caller: caller?.name, usecase, variant, since: replay.since }, 'replay requested');
-      sendJson(response, 202, { replay });
+      await reply.code(202).send({ replay });
     },
   };
 
@@ -301,79 +275,59 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     await feed.close();
   }
 
-  async function handle(request: IncomingMessage, response: ServerResponse, noteCaller: (grant: TokenGrant) => void): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    const match = matchRoute(request.method ?? 'GET', url.pathname);
-    if (match.kind === 'not-found') throw new HttpError(404, `no route ${url.pathname}`, 'see the route list in infra/orchestrator/control-api.ts or the README', 'DIAMOND_NO_ROUTE');
-    if (match.kind === 'method-not-allowed') {
-      throw new HttpError(405, `${request.method ?? ''} is not supported on ${url.pathname}`, `use ${match.allow.join(' or ')}`, 'DIAMOND_METHOD_NOT_ALLOWED', { allow: match.allow.join(', ') });
-    }
-    const presented = bearerToken(request.headers.authorization);
-    const grant = match.route.role && presented ? await tokens.verify(presented) : null;
-    if (grant) noteCaller(grant);
-    const decision = authorize(match.route.role, presented, grant);
-    if (!decision.ok) throw decision.error;
-    await handlers[match.route.name]({ request, response, params: match.params, query: url.searchParams, caller: grant });
-  }
-
-  function answerError(request: IncomingMessage, response: ServerResponse, error: unknown): void {
-    const status = statusForError(error);
-    if (status === 500) log.error({ err: error, method: request.method, path: request.url }, 'control request failed');
-    else if (status === 503) log.warn({ error: errorMessage(error), method: request.method, path: request.url }, 'control request failed: a service is unavailable');
-    if (response.headersSent) {
-      response.end();
-      return;
-    }
-    if (error instanceof HttpError) return sendJson(response, status, { error: error.message, hint: error.hint, code: error.code }, error.headers);
-    if (error instanceof DiamondError) return sendJson(response, status, { error: error.message, hint: error.hint ?? '', code: error.code }, status === 503 ? { 'retry-after': '5' } : {});
-    sendJson(response, 500, { error: `internal error: ${errorMessage(error)}`, hint: 'see the orchestrator log', code: 'DIAMOND_INTERNAL' });
-  }
-
-  const server = createServer((request, response) => {
-    const started = performance.now();
-    let caller: string | undefined;
-    response.once('close', () => {
-      log.debug({ method: request.method, path: request.url, status: response.statusCode, ms: Math.round(performance.now() - started), caller }, 'request');
-    });
-    handle(request, response, (grant) => { caller = grant.name; }).catch((error: unknown) => answerError(request, response, error));
+  const app = await createHttpServer({
+    title: 'Diamond control API',
+    description: 'Deployments, jobs, logs, lifecycle events, replays, tokens and the A/B report of the orchestrator.',
+    logger: log,
+    bodyLimit: MAX_BODY_BYTES,
+    bodyLimitHint: 'send only the documented fields',
+    bearerDescription: 'an operator token with a role: viewer < deployer < admin (`npx diamond token add --role <role>`)',
   });
-  server.keepAliveTimeout = 65_000;
+  const grants = new WeakMap<FastifyRequest, TokenGrant>();
+  // Before routing: a valid token for every path but the public ones; the role once the route is known.
+  app.addHook('onRequest', async (request) => {
+    if (isPublicRoute(request)) return;
+    const presented = bearerToken(request.headers.authorization);
+    const grant = presented ? await tokens.verify(presented) : null;
+    if (grant) grants.set(request, grant);
+    // An unknown path needs a valid token of any role (then it is 404, or 405).
+    const decision = authorize((request.routeOptions.config as Partial<ControlRouteSettings>).role ?? 'viewer', presented, grant);
+    if (!decision.ok) throw decision.error;
+  });
+  for (const route of ROUTES) {
+    const config: ControlRouteSettings = { role: route.role, public: route.role === null };
+    app.route({
+      method: route.method, url: route.path, config, schema: ROUTE_SCHEMAS[route.name],
+      handler: async (request, reply) => {
+        const query = new URL(request.url, 'http://localhost').searchParams;
+        await handlers[route.name]({ request, reply, params: request.params as Record<string, string>, query, caller: grants.get(request) ?? null });
+      },
+    });
+  }
 
   const port = listen.port ?? config.http.controlPort;
   const host = listen.host ?? config.http.host;
+  let url: string;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
+    url = await listenOn(app, { port, host, api: 'control API', change: { env: 'DIAMOND_CONTROL_PORT' } });
   } catch (error) {
     await shutdownClients();
-    const inUse = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
-    throw new DiamondError(inUse ? `port ${port} on ${host} is in use` : `the control API could not listen on ${host}:${port}`, {
-      code: 'DIAMOND_PORT_IN_USE',
-      hint: 'another orchestrator may be running (`npx diamond status`); or set DIAMOND_CONTROL_PORT',
-      cause: error,
-    });
+    throw error;
   }
-  const address = server.address() as AddressInfo;
-  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   // What /v1/status reports: the configured endpoints, with the port this API really got.
-  endpoints = { ...deps.endpoints, controlUrl: withPort(deps.endpoints.controlUrl, address.port) };
+  endpoints = { ...deps.endpoints, controlUrl: withPort(deps.endpoints.controlUrl, Number(new URL(url).port)) };
   log.info({ url }, 'control API listening');
 
   async function shutdownClients(): Promise<void> {
-    await Promise.all([producer.disconnect(), admin.disconnect(), abSource.close()]).catch(() => undefined);
+    await Promise.all([producer.disconnect(), admin.disconnect()]).catch(() => undefined);
     await redis.quit().catch(() => redis.disconnect());
-    rolloutRedis.disconnect();
   }
 
   return {
     url,
     close: async () => {
       for (const end of [...streams]) end();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await closed;
+      await app.close();
       await Promise.all([...eventStreams]);
       await shutdownClients();
     },

@@ -1,7 +1,8 @@
 import test from 'ava';
-import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
-import { authorize, bearerToken, HttpError, matchRoute, parseCount, parseDeployBody, parseEventsQuery, parseTokenBody, statusForError } from './control-routes.ts';
-import type { TokenGrant } from './tokens.ts';
+import { ApiError, DiamondError, httpStatusOf as statusForError, ServiceUnavailableError } from '../../shared/errors.ts';
+import { bearerToken } from '../../shared/http/bearer.ts';
+import { authorize, matchRoute, parseCount, parseDeployBody, parseEventsQuery, parseTokenBody } from './control-routes.ts';
+import type { TokenGrant } from '../../shared/operator-tokens.ts';
 
 const grant = (role: TokenGrant['role'], name = `${role}-token`): TokenGrant => ({ role, name, createdAt: '2026-11-01T00:00:00Z' });
 
@@ -53,7 +54,7 @@ test('authorization: 401 without or with an unknown token, 403 when the role is 
     t.is(low.error.status, 403);
     t.regex(low.error.message, /needs the deployer role/);
     t.regex(low.error.message, /"alice" has the viewer role/);
-    t.regex(low.error.hint, /token add --role deployer/);
+    t.regex(low.error.hint ?? '', /token add --role deployer/);
   }
   t.true(authorize('deployer', 'dmd_x', grant('deployer')).ok);
   t.true(authorize('deployer', 'dmd_x', grant('admin')).ok);
@@ -64,7 +65,7 @@ test('deploy bodies: defaults, and a 400 naming the field', (t) => {
   t.deepEqual(parseDeployBody({ usecase: 'data_quality' }), { usecase: 'data_quality', variant: 'A' });
   t.deepEqual(parseDeployBody({ usecase: 'x', variant: 'B', dir: '/tmp/x', startingOffsets: 'earliest', trigger: '500ms' }), { usecase: 'x', variant: 'B', dir: '/tmp/x', startingOffsets: 'earliest', trigger: '500ms' });
   const field = (body: unknown): string => {
-    const error = t.throws(() => parseDeployBody(body), { instanceOf: HttpError });
+    const error = t.throws(() => parseDeployBody(body), { instanceOf: ApiError });
     t.is(error?.status, 400);
     return error?.message ?? '';
   };
@@ -97,7 +98,7 @@ test('events queries: since or last, follow by default', (t) => {
 });
 
 test('errors map to statuses: refusals 422, outages 503, own codes as documented', (t) => {
-  t.is(statusForError(new HttpError(404, 'x', 'y', 'Z')), 404);
+  t.is(statusForError(new ApiError('DIAMOND_NO_ROUTE', 'x', 'y')), 404);
   t.is(statusForError(new DiamondError('refused', { code: 'DIAMOND_USECASE_INVALID' })), 422);
   t.is(statusForError(new DiamondError('refused', { code: 'DIAMOND_USECASE_UNKNOWN' })), 422);
   t.is(statusForError(new DiamondError('gone', { code: 'DIAMOND_NOT_DEPLOYED' })), 404);

@@ -1,42 +1,13 @@
 /**
  * The control API's pure parts: the route table (method, path pattern, required role),
- * matching a request to it, the authorization decision, and request-body parsing. No I/O
- * here, so all of it is unit-tested beside this file; `control-api.ts` does the I/O.
+ * the authorization decision, and request-body parsing (after the routes' JSON Schemas
+ * checked the shape, these narrow the types and name the fix). No I/O here, so all of it is
+ * unit-tested beside this file; `control-api.ts` serves it through the shared HTTP kit.
  */
-import { DiamondError } from '../../shared/errors.ts';
-import { isRole, roleAllows, type Role, type TokenGrant } from './tokens.ts';
-
-/** An answer other than 2xx, as `{ error, hint, code }`. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly hint: string,
-    readonly code: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
-/** Codes whose meaning is not a refusal (422) or, when retriable, an outage (503). */
-const STATUS_BY_CODE: Readonly<Record<string, number>> = {
-  DIAMOND_NOT_DEPLOYED: 404,
-  DIAMOND_BAD_REQUEST: 400,
-  DIAMOND_NO_LOG: 404,
-  DIAMOND_KEYSPACE_MISSING: 503,
-};
-
-/**
- * The HTTP status of an error: HttpError says it; a DiamondError is a refusal the caller can
- * fix (422: validation, budget) unless its code says otherwise or it is retriable (503: a
- * service is down); anything else is ours (500).
- */
-export function statusForError(error: unknown): number {
-  if (error instanceof HttpError) return error.status;
-  if (error instanceof DiamondError) return STATUS_BY_CODE[error.code] ?? (error.retriable ? 503 : 422);
-  return 500;
-}
+import { ApiError } from '../../shared/errors.ts';
+import { matchRoute as matchRoutes, type RouteMatch as SharedRouteMatch } from '../../shared/http/route-match.ts';
+import { bearerChallenge } from '../../shared/http/bearer.ts';
+import { isRole, roleAllows, type Role, type TokenGrant } from '../../shared/operator-tokens.ts';
 
 export type RouteName = 'healthz' | 'status' | 'deploy' | 'undeploy' | 'logs' | 'events' | 'ab' | 'createToken' | 'replay';
 
@@ -61,54 +32,14 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'replay', method: 'POST', path: '/v1/replay', role: 'deployer' },
 ];
 
-export type RouteMatch =
-  | { readonly kind: 'route'; readonly route: RouteSpec; readonly params: Readonly<Record<string, string>> }
-  | { readonly kind: 'method-not-allowed'; readonly allow: readonly string[] }
-  | { readonly kind: 'not-found' };
+export type RouteMatch = SharedRouteMatch<RouteSpec>;
 
-function matchPath(pattern: string, pathname: string): Record<string, string> | null {
-  const want = pattern.split('/');
-  const got = pathname.replace(/\/+$/, '').split('/');
-  if (want.length !== got.length) return null;
-  const params: Record<string, string> = {};
-  for (let i = 0; i < want.length; i++) {
-    const segment = want[i]!;
-    const actual = got[i]!;
-    if (segment.startsWith(':')) {
-      let value: string;
-      try {
-        value = decodeURIComponent(actual);
-      } catch {
-        return null;
-      }
-      if (value === '') return null;
-      params[segment.slice(1)] = value;
-    } else if (segment !== actual) {
-      return null;
-    }
-  }
-  return params;
-}
-
+/** The route of a request, or why there is none (405 with the allowed methods, 404). */
 export function matchRoute(method: string, pathname: string, routes: readonly RouteSpec[] = ROUTES): RouteMatch {
-  const allow: string[] = [];
-  for (const route of routes) {
-    const params = matchPath(route.path, pathname);
-    if (!params) continue;
-    if (route.method === method) return { kind: 'route', route, params };
-    allow.push(route.method);
-  }
-  return allow.length > 0 ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };
+  return matchRoutes(method, pathname, routes);
 }
 
-/** The token of `Authorization: Bearer <token>`, or null. */
-export function bearerToken(header: string | undefined): string | null {
-  return /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1] ?? null;
-}
-
-export type AuthDecision = { readonly ok: true } | { readonly ok: false; readonly error: HttpError };
-
-const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="diamond"' };
+export type AuthDecision = { readonly ok: true } | { readonly ok: false; readonly error: ApiError };
 
 /**
  * No token or an unknown one → 401 (with the Bearer challenge); a known token whose role is
@@ -117,13 +48,13 @@ const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="diamond"' };
 export function authorize(required: Role | null, presented: string | null, grant: TokenGrant | null): AuthDecision {
   if (required === null) return { ok: true };
   if (!presented) {
-    return { ok: false, error: new HttpError(401, 'this call needs a bearer token: Authorization: Bearer <token>', 'create one with `npx diamond token add --role viewer|deployer|admin`', 'DIAMOND_UNAUTHORIZED', CHALLENGE) };
+    return { ok: false, error: new ApiError('DIAMOND_UNAUTHORIZED', 'this call needs a bearer token: Authorization: Bearer <token>', 'create one with `npx diamond token add --role viewer|deployer|admin`', bearerChallenge('diamond', false)) };
   }
   if (!grant) {
-    return { ok: false, error: new HttpError(401, 'this token is not valid (unknown or revoked)', 'create a new one with `npx diamond token add --role <role>`', 'DIAMOND_UNAUTHORIZED', { 'WWW-Authenticate': 'Bearer realm="diamond", error="invalid_token"' }) };
+    return { ok: false, error: new ApiError('DIAMOND_UNAUTHORIZED', 'this token is not valid (unknown or revoked)', 'create a new one with `npx diamond token add --role <role>`', bearerChallenge('diamond', true)) };
   }
   if (!roleAllows(grant.role, required)) {
-    return { ok: false, error: new HttpError(403, `this call needs the ${required} role; token "${grant.name}" has the ${grant.role} role`, `ask an admin for a ${required} token (\`npx diamond token add --role ${required}\`)`, 'DIAMOND_FORBIDDEN') };
+    return { ok: false, error: new ApiError('DIAMOND_FORBIDDEN', `this call needs the ${required} role; token "${grant.name}" has the ${grant.role} role`, `ask an admin for a ${required} token (\`npx diamond token add --role ${required}\`)`) };
   }
   return { ok: true };
 }
@@ -132,7 +63,7 @@ export function authorize(required: Role | null, presented: string | null, grant
 const USECASE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const VARIANT_NAME = /^[A-Z]$/;
 
-const badField = (field: string, problem: string, hint: string): HttpError => new HttpError(400, `${field} ${problem}`, hint, 'DIAMOND_BAD_REQUEST');
+const badField = (field: string, problem: string, hint: string): ApiError => new ApiError('DIAMOND_BAD_REQUEST', `${field} ${problem}`, hint);
 
 export function checkUsecaseName(value: unknown, field = 'usecase'): string {
   if (typeof value !== 'string' || !USECASE_NAME.test(value)) throw badField(field, 'must be a use case name', 'lower_snake_case letters, digits and _, e.g. data_quality');

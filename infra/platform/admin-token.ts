@@ -7,7 +7,7 @@ import type { DiamondConfig } from '../../shared/config.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { platformEndpoints, readLocalPlatform, writeLocalPlatform } from './platform-file.ts';
 import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
-import { TokenStore } from '../orchestrator/tokens.ts';
+import { TokenStore } from '../../shared/operator-tokens.ts';
 
 export interface LocalPlatformFile {
   readonly path: string;

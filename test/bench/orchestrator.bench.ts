@@ -34,7 +34,7 @@ import type { JobStatus } from '../../infra/orchestrator/control.ts';
 import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
 import { jobIdFor } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
-import { TokenStore } from '../../infra/orchestrator/tokens.ts';
+import { TokenStore } from '../../shared/operator-tokens.ts';
 import { validateUsecase } from '../../infra/orchestrator/validation.ts';
 import { config, testKafka, uniqueName } from '../support/env.ts';
 import { startUsecaseJob, type JobTopics } from '../support/usecase-job.ts';

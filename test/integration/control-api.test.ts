@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
+import { startDownstream } from '../../downstream/service.ts';
+import { createCassandra } from '../../shared/cassandra.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -23,7 +25,7 @@ import { EventPublisher } from '../../infra/orchestrator/events.ts';
 import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
 import type { JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
-import { TokenStore } from '../../infra/orchestrator/tokens.ts';
+import { TokenStore } from '../../shared/operator-tokens.ts';
 import { config, testKafka, uniqueKeyspace, uniqueName } from '../support/env.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'diamond-control-api-'));
@@ -219,8 +221,13 @@ test.serial('a folder without usecase.yaml is refused with 422 and the hint; mal
 });
 
 test.serial('unknown routes are 404, wrong methods 405 with Allow; replay refuses a job that is not deployed and a bad time', async (t) => {
+  t.is((await call('GET', '/v1/nothing', null)).status, 401, 'the token is checked before routing');
+  t.is((await call('GET', '/v1/deployments', null)).status, 401);
   const missing = await call('GET', '/v1/nothing', token.viewer);
   t.is(missing.status, 404);
+  const openapi = await call('GET', '/openapi.json', null);
+  t.is(openapi.body['openapi'], '3.1.0');
+  t.truthy((openapi.body['paths'] as Record<string, unknown>)['/v1/deployments/{usecase}/{variant}']);
   const method = await call('GET', '/v1/deployments', token.viewer);
   t.is(method.status, 405);
   t.is(method.headers.get('allow'), 'POST');
@@ -323,23 +330,42 @@ test.serial("logs: the job's latest log file, its last lines, and followed appen
   t.is(none.body['code'], 'DIAMOND_NO_LOG');
 });
 
-test.serial('A/B data: 503 with the fix when Cassandra is unreachable or its keyspace is missing', async (t) => {
-  const down = await startControlApi(loadConfig({ ...process.env, DIAMOND_CASSANDRA_CONTACT_POINTS: '127.0.0.1:1' }), { options, logger, endpoints: platformEndpoints(config) }, { port: 0 });
+test.serial('A/B data: relayed from downstream with the caller\'s token; 503 with the fix when downstream is unreachable', async (t) => {
+  const nowhere = await closedPort();
+  const down = await startControlApi(loadConfig({ ...process.env, DIAMOND_FEEDBACK_URL: `http://127.0.0.1:${nowhere}` }), { options, logger, endpoints: platformEndpoints(config) }, { port: 0 });
   extraApis.push(down);
   const unreachable = await call('GET', '/v1/ab/data_quality', token.viewer, undefined, down.url);
   t.is(unreachable.status, 503);
   t.is(unreachable.body['code'], 'DIAMOND_SERVICE_UNAVAILABLE');
-  t.regex(String(unreachable.body['error']), /Cassandra not reachable at 127\.0\.0\.1:1/);
-  t.regex(String(unreachable.body['hint']), /diamond services up/);
+  t.regex(String(unreachable.body['error']), new RegExp(`feedback API \\(downstream\\) not reachable at http://127\\.0\\.0\\.1:${nowhere}`));
+  t.regex(String(unreachable.body['hint']), /diamond serve downstream/);
 
+  // Downstream's feedback API on a fresh keyspace, verifying operator tokens under this test's prefix.
   const keyspace = uniqueKeyspace('control');
-  const fresh = await startControlApi(loadConfig({ ...process.env, DIAMOND_CASSANDRA_KEYSPACE: keyspace }), { options, logger, endpoints: platformEndpoints(config) }, { port: 0 });
-  extraApis.push(fresh);
-  const missing = await call('GET', '/v1/ab/data_quality?days=2&variants=A,B', token.viewer, undefined, fresh.url);
-  t.is(missing.status, 503);
-  t.is(missing.body['code'], 'DIAMOND_KEYSPACE_MISSING');
-  t.regex(String(missing.body['hint']), /diamond serve downstream/);
+  const downstream = await startDownstream(config, { logger, parts: ['api'], port: 0, keyspace, redisKeyPrefix: `${options.keyPrefix}downstream:`, operatorKeyPrefix: options.keyPrefix });
+  t.teardown(async () => {
+    await downstream.stop();
+    const cassandra = createCassandra(config);
+    await cassandra.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => undefined);
+    await cassandra.shutdown();
+  });
+  const relay = await startControlApi(loadConfig({ ...process.env, DIAMOND_FEEDBACK_URL: downstream.url ?? '' }), { options, logger, endpoints: platformEndpoints(config) }, { port: 0 });
+  extraApis.push(relay);
+  const report = await call('GET', '/v1/ab/data_quality?days=2&variants=A,B', token.viewer, undefined, relay.url);
+  t.is(report.status, 200, JSON.stringify(report.body));
+  t.like(report.body, { usecase: 'data_quality', days: 2, variants: [], weights: null });
+  // Downstream checks the token itself.
+  t.is((await call('GET', '/v1/ab/data_quality', null, undefined, downstream.url ?? '')).status, 401);
+  t.is((await call('GET', '/v1/ab/data_quality', token.viewer, undefined, downstream.url ?? '')).status, 200);
   t.is((await call('GET', '/v1/ab/data_quality?variants=AB', token.viewer)).status, 400);
+
+  // `diamond ab` is a client of the same route, with the CLI's operator token.
+  const cli = await runCli(['ab', 'data_quality', '--days', '2', '--json'], { DIAMOND_FEEDBACK_URL: downstream.url ?? '', DIAMOND_TOKEN: token.viewer });
+  t.is(cli.code, 0, cli.stderr);
+  t.like(JSON.parse(cli.stdout), { usecase: 'data_quality', days: 2, weights: null });
+  const refused = await runCli(['ab', 'data_quality'], { DIAMOND_FEEDBACK_URL: downstream.url ?? '', DIAMOND_TOKEN: 'dmd_not-a-token' });
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /not valid|API key is required/);
 });
 
 function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {

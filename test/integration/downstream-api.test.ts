@@ -61,6 +61,14 @@ test('keys, 401s, health and metrics', async (t) => {
   t.is((await get(`${url}/v1/feedback/stream`)).status, 401);
   t.is((await get(`${url}/v1/feedback`, keyA)).status, 200);
   t.is((await get(`${url}/v1/feedback?limit=0`, keyA)).status, 400);
+  // The key is checked before routing: an unknown path is 401 without a key, 404 with one.
+  t.is((await get(`${url}/v1/nothing`)).status, 401);
+  t.is((await get(`${url}/v1/nothing`, keyA)).status, 404);
+  t.is((await fetch(`${url}/v1/feedback`, { method: 'POST', headers: { authorization: `Bearer ${keyA}` } })).status, 405);
+  t.is((await get(`${url}/v1/ab/spending`, keyA)).status, 403, 'a customer key is not an operator token');
+  const openapi = (await get(`${url}/openapi.json`)).body as { openapi: string; paths: Record<string, unknown> };
+  t.is(openapi.openapi, '3.1.0');
+  t.truthy(openapi.paths['/v1/feedback'] && openapi.paths['/v1/feedback/stream'] && openapi.paths['/v1/ab/{usecase}']);
   const metrics = await get(`${url}/metrics`);
   t.regex(String(metrics.body), /diamond_feedback_api_requests_total\{status="401"\} [1-9]/);
   t.regex(String(metrics.body), /diamond_feedback_rows_written_total/);

@@ -32,7 +32,7 @@ import { readJobOffsets } from '../../infra/orchestrator/offsets.ts';
 import { defaultOrchestratorOptions, type OrchestratorOptions } from '../../infra/orchestrator/options.ts';
 import { jobIdFor, type JobProcess, type JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
-import { TokenStore } from '../../infra/orchestrator/tokens.ts';
+import { TokenStore } from '../../shared/operator-tokens.ts';
 import { isAlive, startDetached } from '../../shared/process-group.ts';
 import { servicesStatus, servicesUp } from '../../infra/services/local-services.ts';
 import { config as sharedConfig, consumeUntil, testKafka, uniqueName } from '../support/env.ts';

@@ -17,7 +17,7 @@ import { CustomerKeys } from '../../downstream/customer-keys.ts';
 import { CursorCodec } from '../../downstream/feedback-cursor.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import { assignVariant } from '../../downstream/assign-variant.ts';
-import { TokenStore } from '../../infra/orchestrator/tokens.ts';
+import { TokenStore } from '../../shared/operator-tokens.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { servicesDown, servicesUp } from '../../infra/services/local-services.ts';
 import { isAlive, readPidRecord } from '../../shared/process-group.ts';

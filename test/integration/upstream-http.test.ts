@@ -141,6 +141,9 @@ test('401 without a valid key, 413 past the body limit, 404/405 elsewhere; /heal
   t.is((await post(JSON.stringify([good(1)]))).status, 202, 'a small body still passes');
   t.is((await fetch(`${upstream.url}/v1/records`)).status, 405);
   t.is((await fetch(`${upstream.url}/nope`)).status, 404);
+  const openapi = (await (await fetch(`${upstream.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
+  t.is(openapi.openapi, '3.1.0');
+  t.deepEqual(Object.keys(openapi.paths).sort(), ['/healthz', '/metrics', '/v1/records']);
   const health = await fetch(`${upstream.url}/healthz`);
   t.is(health.status, 200, await health.clone().text());
   const metrics = await (await fetch(`${upstream.url}/metrics`)).text();
@@ -154,7 +157,7 @@ test('Kafka unreachable: 503 with Retry-After and nothing acknowledged; /healthz
   const response = await post(JSON.stringify([good(1), { bad: true }]));
   t.is(response.status, 503);
   t.is(response.headers.get('retry-after'), '5');
-  t.like(await response.json(), { code: 'DIAMOND_KAFKA_WRITE_FAILED', retriable: true });
+  t.like(await response.json(), { code: 'DIAMOND_KAFKA_WRITE_FAILED', hint: 'retry later; check `npx diamond services status`' }); // retriable: the catalog says so (docs/ERRORS.md)
   t.is((await fetch(`${upstream.url}/healthz`)).status, 503);
 });
 

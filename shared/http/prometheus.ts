@@ -1,4 +1,12 @@
-/** Counters and gauges rendered in the Prometheus text format for `/metrics`. */
+/**
+ * Counters and gauges rendered in the Prometheus text format for `/metrics` — the one
+ * renderer of every Diamond process (a handful of series each, so no client library).
+ *
+ *   metrics.inc('diamond_ingest_requests_total', 'HTTP ingest requests by status', 1, { status: '202' });
+ *   reply.type(PROMETHEUS_CONTENT_TYPE).send(metrics.render());
+ */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4';
+
 export class Metrics {
   readonly #values = new Map<string, { help: string; type: 'counter' | 'gauge'; series: Map<string, number> }>();
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isRole, roleAllows } from './tokens.ts';
+import { isRole, roleAllows } from './operator-tokens.ts';
 
 test('roles are ordered viewer < deployer < admin', (t) => {
   t.true(roleAllows('admin', 'deployer'));

@@ -1,7 +1,8 @@
 /**
- * Bearer tokens of the control API. A token is shown once when created; Redis keeps only
- * its sha256, with the role it grants. Roles are ordered: a deployer may do what a viewer
- * may, an admin what a deployer may.
+ * Bearer tokens of operators (the control API, and downstream's A/B report). A token is
+ * shown once when created; Redis keeps only its sha256, with the role it grants, in the hash
+ * `tokens` under the orchestrator's key prefix. Roles are ordered: a deployer may do what a
+ * viewer may, an admin what a deployer may.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -16,6 +17,12 @@ export interface TokenGrant {
 }
 
 const TOKENS = 'tokens';
+
+/**
+ * The key prefix the tokens live under in production (the orchestrator's, see
+ * `defaultOrchestratorOptions`); tests pass their own.
+ */
+export const OPERATOR_KEY_PREFIX = 'diamond:orchestrator:';
 
 export function isRole(value: string): value is Role {
   return (ROLES as readonly string[]).includes(value);

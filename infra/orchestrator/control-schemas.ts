@@ -1,0 +1,64 @@
+/**
+ * JSON Schemas of the control API's routes: they validate requests before a handler runs
+ * (400 naming the field) and make the OpenAPI document at GET /openapi.json.
+ */
+import type { FastifySchema } from 'fastify';
+import { ERROR_BODY_SCHEMA } from '../../shared/http/error-body.ts';
+import { ROLES } from '../../shared/operator-tokens.ts';
+import type { RouteName } from './control-routes.ts';
+
+const USECASE = { type: 'string', pattern: '^[a-z][a-z0-9_]{0,62}$', description: 'lower_snake_case, e.g. data_quality' } as const;
+const VARIANT = { type: 'string', pattern: '^[A-Z]$', description: 'one capital letter: A, B, …' } as const;
+const JOB_PARAMS = { type: 'object', required: ['usecase', 'variant'], properties: { usecase: USECASE, variant: VARIANT } } as const;
+const ERRORS = { '4xx': ERROR_BODY_SCHEMA, '5xx': ERROR_BODY_SCHEMA } as const;
+const FLAG = { type: 'string', description: '1/true/yes or 0/false/no' } as const;
+
+export const ROUTE_SCHEMAS: Readonly<Record<RouteName, FastifySchema>> = {
+  healthz: { summary: 'Whether Redis answers', security: [] },
+  status: { summary: 'Leader, jobs (state, lag, usage) and endpoints', response: ERRORS },
+  deploy: {
+    summary: 'Deploy (or upgrade) a use case variant; validated on its sample first',
+    body: {
+      type: 'object',
+      required: ['usecase'],
+      properties: {
+        usecase: USECASE,
+        variant: VARIANT,
+        dir: { type: 'string', minLength: 1, description: "a folder on the orchestrator's machine; default usecases/<usecase>" },
+        startingOffsets: { type: 'string', enum: ['earliest', 'latest'] },
+        trigger: { type: 'string', minLength: 1, description: 'a duration such as 500ms or 10 seconds' },
+      },
+    },
+    response: ERRORS,
+  },
+  undeploy: { summary: 'Stop and forget a use case variant', params: JOB_PARAMS, response: ERRORS },
+  logs: {
+    summary: "A job's log: the last lines, then (follow=1) what it appends, as text",
+    params: JOB_PARAMS,
+    querystring: { type: 'object', properties: { lines: { type: 'string', pattern: '^\\d*$' }, follow: FLAG } },
+    produces: ['text/plain'],
+    response: ERRORS,
+  },
+  events: {
+    summary: 'Lifecycle events as server-sent events (event: lifecycle): replayed, then followed',
+    querystring: { type: 'object', properties: { since: { type: 'string', description: 'ISO-8601 time or epoch ms' }, last: { type: 'string', pattern: '^\\d*$' }, follow: FLAG } },
+    produces: ['text/event-stream'],
+    response: ERRORS,
+  },
+  ab: {
+    summary: "A/B comparison of a use case's variants (relayed from downstream's feedback API)",
+    params: { type: 'object', required: ['usecase'], properties: { usecase: USECASE } },
+    querystring: { type: 'object', properties: { days: { type: 'string', pattern: '^\\d*$' }, variants: { type: 'string', description: 'comma-separated, e.g. A,B' } } },
+    response: ERRORS,
+  },
+  createToken: {
+    summary: 'Create a token (shown once)',
+    body: { type: 'object', required: ['role'], properties: { role: { type: 'string', enum: ROLES }, name: { type: 'string', minLength: 1 } } },
+    response: ERRORS,
+  },
+  replay: {
+    summary: "Replay a job from a time: its group's offsets are set to that time and it restarts",
+    body: { type: 'object', required: ['usecase', 'since'], properties: { usecase: USECASE, variant: VARIANT, since: { type: 'string', description: 'ISO-8601 time' } } },
+    response: ERRORS,
+  },
+};
