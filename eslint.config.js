@@ -1,7 +1,7 @@
 // Lint rules that guard the architecture: no import cycles, no floating promises, the three
 // sides of the diamond (upstream, usecases, downstream) never import each other, and the
 // rooms of infra/ have one-way doors (docs/ARCHITECTURE.md, "Layout"):
-//   orchestrator (production)       → shared/ and its own files only
+//   orchestrator (production)       → shared/ and its own files only (never a side of the diamond)
 //   services + platform (launchers) → shared/, the orchestrator
 //   dataset (generator + oracle)    → shared/ and its own files only (its tests may check
 //                                     predictions against the sides' real code)
@@ -43,7 +43,7 @@ export default tseslint.config(
             target: './infra/orchestrator', from: './infra', except: ['./orchestrator'],
             message: 'the orchestrator (production) imports only shared/ and its own files; what the launchers or the CLI know is injected by its caller',
           },
-          { target: './infra/orchestrator', from: ['./upstream', './usecases'], message: 'the orchestrator talks to the sides only through processes, Kafka and Redis' },
+          { target: './infra/orchestrator', from: ['./upstream', './usecases', './downstream'], message: 'the orchestrator talks to the sides only through processes, Kafka, Redis and their HTTP APIs' },
           {
             target: './infra/dataset/**/!(*.test).ts', from: ['./infra', './upstream', './downstream', './usecases'], except: ['./dataset'],
             message: 'the dataset and its oracle are independent of the code they check: shared/ and their own files only',
