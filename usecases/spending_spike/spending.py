@@ -4,10 +4,12 @@ from pyspark.sql import functions as F
 
 
 def windowed_spend(records: DataFrame, ctx) -> DataFrame:
-    """One row per (customer, window): spend, purchase count, the record ids involved."""
-    purchases = records.where((F.col("type") == "purchase") & F.col("amount").isNotNull())
+    """One row per (customer, window): spend, purchase count, the record ids involved.
+
+    `records` are already the purchases with an amount (usecase.yaml's input_where), each
+    record once, watermarked by the SDK on event_time (params.watermark)."""
     return (
-        purchases.withWatermark("event_time", ctx.param("watermark", "10 minutes"))
+        records
         .groupBy("customer_id", F.window("event_time", ctx.param("window", "1 hour"), ctx.param("slide", "30 minutes")))
         .agg(F.sum("amount").alias("spend"), F.count("*").alias("purchases"), F.array_sort(F.collect_list("record_id")).alias("record_ids"))
     )

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from ._runtime.conform import conform, invalid_row_reason
 from ._runtime.local_spark import local_spark_session
 from ._runtime.manifest import load_manifest
+from ._runtime.stateful import stateful_records
 from ._runtime.records import apply_feedback_function, feedback_items, read_jsonl, records_dataframe, rejected_records
 from ._runtime.user_transform import transform_feedback
 from ._runtime.usercode import load_user_job
@@ -57,6 +58,9 @@ def run_usecase(folder: str | Path, records: Iterable[dict[str, Any]] | None = N
     spark = local_spark()
     data = list(records) if records is not None else read_jsonl(manifest.folder / "sample.jsonl")
     frame = records_dataframe(spark, data)
+    if manifest.stateful:
+        # What the job's transform gets: the manifest's records, each record id once.
+        frame = stateful_records(frame, manifest, streaming=False)
     rejected: list[dict[str, Any]] = []
     if job.kind == "transform":
         conformed = transform_feedback(job, frame, ctx, manifest.folder)

@@ -137,14 +137,33 @@ def test_records_of_every_writer_version_decode_to_the_same_columns():
     frames = [
         wire.encode(11, fastavro.parse_schema(older), old),
         wire.encode(12, fastavro.parse_schema(current), new),
-        wire.header(99) + b"\x00",  # unknown writer id
+        wire.header(99) + b"\x00",  # an id the registry answered 404 for
         b"not framed at all",
+        wire.header(12) + b"\xff\xff\xff",  # a known id with a corrupt body
     ]
     spark = local_spark()
     raw = spark.createDataFrame([(bytearray(f), "t", 0, i) for i, f in enumerate(frames)], "value binary, topic string, partition int, offset long")
-    rows = decode_records(raw, writers, current).orderBy("offset").collect()
+    rows = decode_records(raw, writers, current, unregistered_ids={99}).orderBy("offset").collect()
     assert rows[0].record.record_id == "old" and rows[0].record.currency is None and rows[0].record.attributes == {}
     assert rows[1].record.record_id == "new" and rows[1].record.currency == "EUR" and rows[1].record.attributes == {"k": "v"}
     assert rows[1].record.event_time == dt.datetime(2026, 11, 1)
-    assert rows[2].record is None and rows[2].schema_id == 99
-    assert rows[3].record is None
+    assert rows[0].reason is None and rows[1].reason is None
+    assert rows[2].record is None and rows[2].schema_id == 99 and rows[2].reason == "undecodable record: schema id 99 is unknown to the schema registry"
+    assert rows[3].record is None and rows[3].reason.startswith("undecodable record: not Confluent wire format")
+    assert rows[4].record is None and rows[4].reason == "undecodable record: the Avro body does not decode with writer schema id 12"
+
+
+def test_a_writer_id_the_decoder_does_not_know_stops_the_batch_instead_of_nulling_the_record():
+    """It may be a version registered after the job started: the runner looks it up and runs the batch again."""
+    from diamond_sdk._runtime.codec import decode_records, unknown_schema_ids
+
+    current = contracts.schema_json("CustomerRecord")
+    millis = int(dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    good = {"record_id": "r", "customer_id": "c", "source": "s", "event_time": millis, "type": "purchase", "amount": 5.0, "currency": None, "attributes": {}, "ingested_at": millis}
+    frames = [wire.encode(12, fastavro.parse_schema(current), good), wire.encode(13, fastavro.parse_schema(current), good)]
+    raw = local_spark().createDataFrame([(bytearray(f), "t", 0, i) for i, f in enumerate(frames)], "value binary, topic string, partition int, offset long")
+    with pytest.raises(Exception) as failure:
+        decode_records(raw, {12: current}, current).where("record IS NOT NULL").select("record.*").collect()
+    assert unknown_schema_ids(str(failure.value)) == {13}
+    rows = decode_records(raw, {12: current, 13: current}, current).orderBy("offset").collect()
+    assert [row.record.record_id for row in rows] == ["r", "r"]

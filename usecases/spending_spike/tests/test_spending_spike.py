@@ -39,3 +39,12 @@ def test_the_same_window_always_gets_the_same_feedback_id():
     b = run_usecase(FOLDER, [purchase("x1", "c", "2026-11-01T10:00:00Z", 5000.0)])
     assert [r["feedback_id"] for r in a.feedback] == [r["feedback_id"] for r in b.feedback]
     assert len({r["feedback_id"] for r in a.feedback}) == len(a.feedback)
+
+
+def test_a_record_sent_twice_counts_once():
+    """A client retrying after a 503 lands the same record_id twice; the sums must not change."""
+    once = [purchase("d1", "c", "2026-11-01T10:00:00Z", 600.0), purchase("d2", "c", "2026-11-01T10:05:00Z", 500.0)]
+    twice = once + [dict(once[0], ingested_at="2026-11-01T10:00:09Z")]
+    sums = lambda result: sorted((row["details"]["window_start"], row["details"]["spend"], tuple(row["record_ids"])) for row in result.feedback)
+    assert sums(run_usecase(FOLDER, twice)) == sums(run_usecase(FOLDER, once)) == [
+        ("2026-11-01T09:30:00Z", "1,100.00", ("d1", "d2")), ("2026-11-01T10:00:00Z", "1,100.00", ("d1", "d2"))]

@@ -2,12 +2,14 @@
 
 Decoding splits each value into its schema id and Avro body with SQL functions, and decodes
 every body with its own writer schema resolved against one reader schema (the contract),
-so all registered writer versions yield the same columns.
+so all registered writer versions yield the same columns. A writer id the decoder does not
+know yet stops the batch instead of nulling it (decode_column).
 """
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Iterable
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -24,29 +26,71 @@ def framed(value: Column) -> tuple[Column, Column, Column]:
     return magic, schema_id, body
 
 
-def decode_column(value: Column, writer_schemas: dict[int, dict[str, Any]], reader_schema: dict[str, Any]) -> Column:
-    """The decoded record struct, or null when the frame, the id or the body is bad."""
+UNKNOWN_SCHEMA_ID_MARKER = "DIAMOND_UNKNOWN_SCHEMA_ID"
+_UNKNOWN_ID = re.compile(UNKNOWN_SCHEMA_ID_MARKER + r"\[(\d+)\]")
+
+
+def unknown_schema_ids(error_text: str) -> set[int]:
+    """The schema ids a failed batch met but had no decoder for (see decode_column)."""
+    return {int(found) for found in _UNKNOWN_ID.findall(error_text)}
+
+
+def decode_column(value: Column, writer_schemas: dict[int, dict[str, Any]], reader_schema: dict[str, Any], unregistered_ids: Iterable[int] = ()) -> Column:
+    """The decoded record struct, or null when the frame is bad, the body is corrupt or the
+    id is one of `unregistered_ids` (the registry answered 404 for it).
+
+    A framed message with any other id fails the batch with UNKNOWN_SCHEMA_ID_MARKER[id] in
+    the error, before anything of the batch is written or any state committed: the id may
+    be a writer version registered after the decoder was built, and decoding it as null
+    would drop or reject a good record. The runner then asks the registry for the id and
+    restarts the query from its checkpoint, which runs the same batch again with a decoder
+    that knows it. CaseWhen evaluates only the chosen branch, so known ids cost nothing."""
     magic, schema_id, body = framed(value)
     reader = json.dumps(reader_schema)
-    decoded: Column | None = None
+    is_framed = (F.length(value) >= 5) & (magic == 0)
+    decoded = F.when(~is_framed | value.isNull(), F.lit(None))
     for writer_id, writer in sorted(writer_schemas.items()):
-        # PERMISSIVE: a corrupt body becomes null instead of failing the batch.
+        # PERMISSIVE: a corrupt body (or a writer that does not resolve to the reader) becomes null instead of failing the batch.
         branch = from_avro(body, json.dumps(writer), {"mode": "PERMISSIVE", "avroSchema": reader})
-        condition = (magic == 0) & (schema_id == writer_id)
-        decoded = F.when(condition, branch) if decoded is None else decoded.when(condition, branch)
-    return decoded if decoded is not None else F.lit(None)
+        decoded = decoded.when(schema_id == writer_id, branch)
+    unregistered = sorted(set(unregistered_ids))
+    if unregistered:
+        decoded = decoded.when(schema_id.isin(unregistered), F.lit(None))
+    return decoded.otherwise(F.raise_error(F.concat(F.lit(f"{UNKNOWN_SCHEMA_ID_MARKER}["), schema_id.cast("string"), F.lit("]"))))
 
 
-def decode_records(raw: DataFrame, writer_schemas: dict[int, dict[str, Any]], reader_schema: dict[str, Any]) -> DataFrame:
-    """Kafka rows → rows with `record` (struct or null), plus schema_id and the Kafka coordinates."""
+def undecodable_reason(value: Column, known_ids: Iterable[int]) -> Column:
+    """Why a message decoded to null, for its feedback.rejected envelope."""
+    magic, schema_id, _ = framed(value)
+    known = sorted(set(known_ids))
+    id_text = schema_id.cast("string")
+    return (
+        F.when(value.isNull() | (F.length(value) < 5) | (magic != 0), F.lit("undecodable record: not Confluent wire format (magic byte 0 + 4-byte schema id)"))
+        .when(schema_id.isin(known) if known else F.lit(False), F.concat(F.lit("undecodable record: the Avro body does not decode with writer schema id "), id_text))
+        .otherwise(F.concat(F.lit("undecodable record: schema id "), id_text, F.lit(" is unknown to the schema registry")))
+    )
+
+
+def decode_records(raw: DataFrame, writer_schemas: dict[int, dict[str, Any]], reader_schema: dict[str, Any], unregistered_ids: Iterable[int] = ()) -> DataFrame:
+    """Kafka rows → rows with `record` (struct or null), `reason` (why it is null), schema_id and the Kafka coordinates."""
     _, schema_id, _ = framed(F.col("value"))
-    return raw.select(
-        decode_column(F.col("value"), writer_schemas, reader_schema).alias("record"),
+    decoded = raw.select(
+        decode_column(F.col("value"), writer_schemas, reader_schema, unregistered_ids).alias("decoded"),
         schema_id.alias("schema_id"),
         F.col("value"),
         F.col("topic"),
         F.col("partition"),
         F.col("offset"),
+    )
+    # PERMISSIVE from_avro turns a corrupt body into a struct of nulls, not a null: record_id
+    # is required by every writer version, so a null one means the body did not decode.
+    # This second projection refers to `decoded` instead of repeating the decoder (Spark
+    # does not collapse projections that would evaluate an expensive expression twice).
+    ok = F.col("decoded.record_id").isNotNull()
+    return decoded.select(
+        F.when(ok, F.col("decoded")).alias("record"),
+        F.when(~ok, undecodable_reason(F.col("value"), writer_schemas)).alias("reason"),
+        "schema_id", "value", "topic", "partition", "offset",
     )
 
 

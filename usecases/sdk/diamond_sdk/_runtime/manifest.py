@@ -14,6 +14,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _VARIANT = re.compile(r"^[A-Z]$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?)\s*$")
 _MEMORY = re.compile(r"^\d+[mMgG]$")
+_SPARK_INTERVAL = re.compile(r"^\s*\d+\s+(milliseconds?|seconds?|minutes?|hours?|days?)\s*$")
+DEFAULT_WATERMARK = "10 minutes"
 
 
 class ManifestError(ValueError):
@@ -44,6 +46,13 @@ class Manifest:
     variants: dict[str, str]
     resources: Resources = field(default_factory=Resources)
     params: dict[str, Any] = field(default_factory=dict)
+    input_where: str | None = None
+    """Stateful only: a SQL predicate choosing the records the transform gets (and the watermark sees)."""
+
+    @property
+    def watermark(self) -> str:
+        """Stateful only: the event-time watermark the SDK applies before the transform."""
+        return str(self.params.get("watermark", DEFAULT_WATERMARK))
 
     def variant_file(self, variant: str) -> Path:
         if variant not in self.variants:
@@ -78,7 +87,7 @@ def load_manifest(folder: str | Path) -> Manifest:
         raise ManifestError(folder, [(MANIFEST_FILE, "is not a mapping", "write `key: value` lines")])
 
     problems: list[tuple[str, str, str]] = []
-    known = {"name", "description", "owner", "trigger", "max_records_per_batch", "stateful", "variants", "resources", "params"}
+    known = {"name", "description", "owner", "trigger", "max_records_per_batch", "stateful", "variants", "resources", "params", "input_where"}
     for key in sorted(set(data) - known):
         problems.append((key, "is not a known field", f"remove it or use one of {', '.join(sorted(known))}"))
 
@@ -137,9 +146,18 @@ def load_manifest(folder: str | Path) -> Manifest:
     if not isinstance(params, dict):
         problems.append(("params", f"is {params!r}", "use a mapping of parameter names to values"))
 
+    input_where = data.get("input_where")
+    if input_where is not None and (not isinstance(input_where, str) or not input_where.strip()):
+        problems.append(("input_where", f"is {input_where!r}", "use a SQL predicate on the record's columns, e.g. \"type = 'purchase'\""))
+    elif input_where is not None and stateful is not True:
+        problems.append(("input_where", "is only for stateful use cases", "remove it, or filter in your transform"))
+    if stateful is True and isinstance(params, dict) and not _SPARK_INTERVAL.match(str(params.get("watermark", DEFAULT_WATERMARK))):
+        problems.append(("params.watermark", f"is {params.get('watermark')!r}", "use an interval such as 10 minutes or 1 hour (the SDK applies it on event_time)"))
+
     if problems:
         raise ManifestError(folder, problems)
     return Manifest(
         folder=folder, name=name, description=description.strip(), owner=owner.strip(), trigger_ms=int(trigger_ms),
         max_records_per_batch=max_records, stateful=stateful, variants=dict(variants), resources=resources, params=dict(params),
+        input_where=input_where.strip() if isinstance(input_where, str) else None,
     )

@@ -31,7 +31,7 @@ from .conform import OutputContractError, conform, invalid_row_reason
 from ..context import Context
 from .manifest import ManifestError, load_manifest
 from .progress import ProgressPublisher, end_offsets, finite_or_none
-from .registry import SchemaRegistry
+from .registry import RegistryError, SchemaRegistry
 from .user_transform import transform_feedback
 from .usercode import UserCodeError, UserJob, load_user_job, user_error_from_text
 from .version import code_version
@@ -116,7 +116,7 @@ class BatchSink:
             cached.append(batch)
             undecodable = batch.where(F.col("record").isNull()).select(F.to_json(F.struct(
                 F.lit(self.ctx.usecase).alias("usecase"), F.lit(self.ctx.variant).alias("variant"),
-                F.concat(F.lit("undecodable record: schema id "), F.col("schema_id").cast("string"), F.lit(" is unknown to this job or the body is corrupt")).alias("reason"),
+                "reason",
                 "topic", "partition", "offset", F.base64("value").alias("value_base64"),
             )).alias("payload"))
             parts.append(undecodable.select(F.lit(rejected_topic).alias("topic"), envelope_key.alias("key"), F.col("payload").cast("binary").alias("value")))
@@ -207,18 +207,69 @@ def make_listener(publisher: ProgressPublisher, sink: BatchSink, input_topic: st
     return ProgressListener()
 
 
-def writer_schemas(registry: SchemaRegistry, subject: str, reader: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    """Every registered version of the records subject (the contract itself registered first,
-    so a job can start before upstream ever wrote)."""
-    registry.register(subject, reader)
-    return {registry.schema_id(subject, version): registry.schema_json(registry.schema_id(subject, version)) for version in registry.versions(subject)}
+class WriterSchemas:
+    """The writer schemas the job decodes: every registered version of the records subject
+    at start (the contract itself registered first, so a job can start before upstream ever
+    wrote), then every id a batch met that the decoder did not know, looked up by id the way
+    Confluent deserializers do. Ids the registry does not know (404) are remembered so their
+    messages are rejected instead of asked about again."""
+
+    def __init__(self, registry: SchemaRegistry, subject: str, reader: dict[str, Any]):
+        self.registry = registry
+        self.subject = subject
+        registry.register(subject, reader)
+        self.by_id: dict[int, dict[str, Any]] = {}
+        self.unregistered: set[int] = set()
+        self.refresh_subject()
+
+    def refresh_subject(self) -> list[int]:
+        """Adds the subject's versions registered since the last look; returns the new ids."""
+        added = []
+        for version in self.registry.versions(self.subject):
+            schema_id = self.registry.schema_id(self.subject, version)
+            if schema_id not in self.by_id:
+                self.by_id[schema_id] = self.registry.schema_json(schema_id)
+                added.append(schema_id)
+        return added
+
+    def learn(self, schema_ids: set[int]) -> dict[str, list[int]]:
+        """Looks up ids a batch could not decode. A registry outage raises (the job fails and
+        is restarted from its last finished batch); nothing is guessed."""
+        added, unregistered = self.refresh_subject(), []
+        for schema_id in sorted(schema_ids - set(self.by_id) - self.unregistered):
+            try:
+                self.by_id[schema_id] = self.registry.schema_json(schema_id)
+                added.append(schema_id)
+            except RegistryError as error:
+                if error.status != 404:
+                    raise
+                self.unregistered.add(schema_id)
+                unregistered.append(schema_id)
+        return {"added": sorted(added), "unregistered": unregistered}
+
+
+def error_text(error: BaseException) -> str:
+    """The message of a query's failure with the messages of its JVM causes (a failed
+    foreachBatch wraps the task's error a few levels deep)."""
+    parts = [str(error)]
+    cause = getattr(error, "_origin", None)
+    for _ in range(20):
+        if cause is None:
+            break
+        try:
+            parts.append(str(cause.getMessage()))
+            cause = cause.getCause()
+        except Exception:  # not a Java exception after all
+            break
+    return "\n".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
-    from .codec import decode_records
+    from .codec import decode_records, unknown_schema_ids
+    from .stateful import stateful_records
 
     manifest = load_manifest(args.usecase_dir)
     version = code_version(manifest.folder)
@@ -230,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
 
     registry = SchemaRegistry(args.registry_url)
     reader = contracts.schema_json("CustomerRecord")
-    writers = writer_schemas(registry, args.records_subject, reader)
+    writers = WriterSchemas(registry, args.records_subject, reader)
     feedback_schema = contracts.schema_json("Feedback")
     feedback_schema_id = registry.register(args.feedback_subject, feedback_schema)
 
@@ -250,31 +301,35 @@ def run(args: argparse.Namespace) -> int:
         .option("failOnDataLoss", "false")
         .load()
     )
-    decoded = decode_records(raw, writers, reader)
-    if manifest.stateful:
-        # Stateful: the use case transforms the stream itself (windows, watermarks), so its
-        # state lives in the checkpoint, which survives restarts.
-        checkpoint = os.path.join(args.checkpoint_root, manifest.name, args.variant)
-        records = decoded.where(F.col("record").isNotNull()).select("record.*")
-        stream = transform_feedback(job, records, ctx, manifest.folder)
-    else:
-        # Stateless: no checkpoint survives the run; the orchestrator hands over offsets.
-        checkpoint = tempfile.mkdtemp(prefix=f"diamond-{job_id}-")
-        stream = decoded
-
     trigger_ms = manifest.trigger_ms
     if args.trigger:
         from .manifest import parse_duration_ms
 
         trigger_ms = parse_duration_ms(args.trigger) or trigger_ms
-    query = (
-        stream.writeStream.foreachBatch(sink)
-        .option("checkpointLocation", checkpoint)
-        .outputMode("append")
-        .trigger(processingTime=f"{trigger_ms} milliseconds")
-        .queryName(job_id)
-        .start()
-    )
+    if manifest.stateful:
+        # Stateful: the use case transforms the stream itself (windows), so its state lives
+        # in the checkpoint, which survives restarts.
+        checkpoint = os.path.join(args.checkpoint_root, manifest.name, args.variant)
+    else:
+        # Stateless: no checkpoint survives the run; the orchestrator hands over offsets.
+        # Within the run it does: a restart after a new writer id runs the failed batch again.
+        checkpoint = tempfile.mkdtemp(prefix=f"diamond-{job_id}-")
+
+    def start_query() -> Any:
+        decoded = decode_records(raw, writers.by_id, reader, writers.unregistered)
+        if manifest.stateful:
+            records = stateful_records(decoded.where(F.col("record").isNotNull()).select("record.*"), manifest, streaming=True)
+            stream = transform_feedback(job, records, ctx, manifest.folder)
+        else:
+            stream = decoded
+        return (
+            stream.writeStream.foreachBatch(sink)
+            .option("checkpointLocation", checkpoint)
+            .outputMode("append")
+            .trigger(processingTime=f"{trigger_ms} milliseconds")
+            .queryName(job_id)
+            .start()
+        )
 
     stop_requested = threading.Event()
 
@@ -282,19 +337,40 @@ def run(args: argparse.Namespace) -> int:
         log.info("stop requested; finishing the current batch", extra={"fields": {**fields, "signal": signum}})
         stop_requested.set()
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    try:
+    def run_until_stopped_or_failed(query: Any) -> str | None:
+        """None after a requested stop; the failure's text otherwise."""
         while query.isActive:
-            query.awaitTermination(0.5)
+            try:
+                query.awaitTermination(0.5)
+            except Exception:  # the query failed; its exception is read below
+                break
             if stop_requested.is_set() and not sink.in_batch.is_set():
                 # Let the listener report the last finished batch before stopping.
                 deadline = time.monotonic() + 10
                 while listener.last_published < sink.last_finished and time.monotonic() < deadline:
                     time.sleep(0.05)
                 query.stop()
-        if not stop_requested.is_set() and query.exception() is not None:
-            raise RuntimeError(str(query.exception()))
+        failure = query.exception()
+        return None if failure is None or stop_requested.is_set() else error_text(failure)
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        while True:
+            failure = run_until_stopped_or_failed(start_query())
+            if failure is None:
+                break
+            unknown = unknown_schema_ids(failure)
+            if not unknown:
+                raise RuntimeError(failure)
+            # A batch met writer ids the decoder lacks (a version registered after it was
+            # built). Nothing of that batch was written or committed; learn the ids and run
+            # the same batch again from the checkpoint with a decoder that has them.
+            learned = writers.learn(unknown)
+            if not learned["added"] and not learned["unregistered"]:
+                raise RuntimeError(f"schema ids {sorted(unknown)} still undecodable after asking the registry: {failure}")
+            log.info("new writer schema ids; restarting the query from its checkpoint with a new decoder",
+                     extra={"fields": {**fields, "unknown_ids": sorted(unknown), **learned}})
     except Exception as error:
         if sink.user_error is not None:
             raise sink.user_error from error

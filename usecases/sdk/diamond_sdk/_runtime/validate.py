@@ -228,6 +228,10 @@ def check_sample_output(manifest: Manifest, job: UserJob, ctx: Context, records:
     from .user_transform import call_transform
 
     frame = records_dataframe(_validation_spark(), records)
+    if manifest.stateful:
+        from .stateful import stateful_records
+
+        frame = stateful_records(frame, manifest, streaming=False)  # what the job's transform gets
     output = call_transform(job, frame, ctx, manifest.folder)
     # The schema check alone (conform's first step): a deploy check needs no Feedback projection.
     check_output_schema(output, manifest.name)
