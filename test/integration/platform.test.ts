@@ -265,7 +265,10 @@ test.serial('stopping jobs commits their last progress reports with the orchestr
     const jobId = jobIdFor('drained', 'A', options.jobPrefix);
     await new DeploymentStore(redis).putJob(runningRecord(jobId, 'drained', 1, fakeJob));
     // The job's last finished batch, reported while no orchestrator consumed the progress topic.
-    await producer.send({ topic: options.topics.progress, messages: [{ key: jobId, value: JSON.stringify({ job: jobId, version: 'fake1', event: 'progress', end_offsets: { '0': 3 }, at: new Date().toISOString() }) }] });
+    await producer.send({ topic: options.topics.progress, messages: [{ key: jobId, value: JSON.stringify({
+      job: jobId, usecase: 'drained', variant: 'A', version: 'fake1', event: 'progress', at: new Date().toISOString(),
+      batch_id: 0, start_offsets: { '0': 0 }, end_offsets: { '0': 3 }, rows_in: 3, rows_out: 0, rows_rejected: 0,
+    }) }] });
 
     const stopped = await stopJobs(config, options, createLogger({ logLevel: 'warn' }, { fd: 2, bindings: { test: 'platform' } }), { graceMs: 10_000 });
     t.deepEqual(stopped.map((job) => [job.job, job.forced]), [[jobId, false]]);
