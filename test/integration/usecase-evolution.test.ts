@@ -8,11 +8,10 @@ import test from 'ava';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
-import { ensureTopics } from '../../shared/kafka.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import { readSchema, type CustomerRecord, type Feedback } from '../../shared/schemas.ts';
-import { config, consumeAll, consumeUntil, testKafka, uniqueName, type ConsumedMessage } from '../support/env.ts';
-import { startUsecaseJob, type JobTopics, type RunningJob } from '../support/usecase-job.ts';
+import { config, consumeAll, consumeUntil, testKafka, type ConsumedMessage } from '../support/env.ts';
+import { createJobTopics, startUsecaseJob, type JobTopics, type RunningJob } from '../support/usecase-job.ts';
 
 const registry = createRegistry(config);
 const kafka = testKafka();
@@ -23,21 +22,6 @@ interface ProgressMessage {
   rows_in?: number;
   rows_out?: number;
   rows_rejected?: number;
-}
-
-async function createTopics(prefix: string): Promise<JobTopics> {
-  const topics: JobTopics = {
-    input: uniqueName(`${prefix}-records`), output: uniqueName(`${prefix}-feedback`), rejected: uniqueName(`${prefix}-rejected`),
-    progress: uniqueName(`${prefix}-progress`), recordsSubject: uniqueName(`${prefix}-records-value`), feedbackSubject: uniqueName(`${prefix}-feedback-value`),
-  };
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, [
-    { topic: topics.input, partitions: 2 }, { topic: topics.output, partitions: 2 },
-    { topic: topics.rejected, partitions: 1 }, { topic: topics.progress, partitions: 1 },
-  ]);
-  await admin.disconnect();
-  return topics;
 }
 
 /** CustomerRecord v2: the contract plus an optional field with a default, registered by "someone else". */
@@ -77,7 +61,7 @@ async function decodeFeedback(messages: ConsumedMessage[]): Promise<Feedback[]> 
 }
 
 test.serial('a writer version registered while a stateless job runs decodes: its records get feedback, none is rejected', async (t) => {
-  const topics = await createTopics('evolve');
+  const topics = await createJobTopics(kafka, 'evolve');
   const v1 = await registerContract(registry, 'CustomerRecord', topics.recordsSubject);
   await produce(topics.input, v1, [record('v1-a', 'acme', 1, { amount: null }), record('v1-b', 'globex', 2, { amount: null })]);
   const job = startUsecaseJob(join(config.projectRoot, 'usecases', 'data_quality'), 'A', topics);
@@ -122,7 +106,7 @@ function expectedSpikes(records: readonly CustomerRecord[], threshold: number): 
 }
 
 test.serial('stateful job: the same records sent twice sum once, and a writer version registered mid-stream counts', async (t) => {
-  const topics = await createTopics('spike-dup');
+  const topics = await createJobTopics(kafka, 'spike-dup');
   const v1 = await registerContract(registry, 'CustomerRecord', topics.recordsSubject);
   const first = [record('p-1', 'acme', 10, { amount: 600 }), record('p-2', 'acme', 20, { amount: 500 }), record('p-3', 'globex', 5, { amount: 400 })];
   await produce(topics.input, v1, first);

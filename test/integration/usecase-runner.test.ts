@@ -8,30 +8,14 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
-import { ensureTopics } from '../../shared/kafka.ts';
 import { parseProgressMessage, type ProgressMessage } from '../../shared/messages.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import { readSchema, type CustomerRecord, type Feedback } from '../../shared/schemas.ts';
-import { config, consumeAll, consumeUntil, testKafka, uniqueName, type ConsumedMessage } from '../support/env.ts';
-import { startUsecaseJob, type JobTopics } from '../support/usecase-job.ts';
+import { config, consumeAll, consumeUntil, testKafka, type ConsumedMessage } from '../support/env.ts';
+import { createJobTopics, startUsecaseJob } from '../support/usecase-job.ts';
 
 const registry = createRegistry(config);
 const kafka = testKafka();
-
-async function createTopics(prefix: string): Promise<JobTopics> {
-  const topics: JobTopics = {
-    input: uniqueName(`${prefix}-records`), output: uniqueName(`${prefix}-feedback`), rejected: uniqueName(`${prefix}-rejected`),
-    progress: uniqueName(`${prefix}-progress`), recordsSubject: uniqueName(`${prefix}-records-value`), feedbackSubject: uniqueName(`${prefix}-feedback-value`),
-  };
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, [
-    { topic: topics.input, partitions: 2 }, { topic: topics.output, partitions: 2 },
-    { topic: topics.rejected, partitions: 1 }, { topic: topics.progress, partitions: 1 },
-  ]);
-  await admin.disconnect();
-  return topics;
-}
 
 function record(record_id: string, customer_id: string, fields: Partial<CustomerRecord> = {}): CustomerRecord {
   const at = Date.UTC(2026, 10, 1, 10, 10);
@@ -72,7 +56,7 @@ async function decodeFeedback(messages: ConsumedMessage[]): Promise<(Feedback & 
 }
 
 test.serial('data_quality: exact feedback for known records of two writer versions, progress offsets, SIGTERM stops cleanly', async (t) => {
-  const topics = await createTopics('dq');
+  const topics = await createJobTopics(kafka, 'dq');
   // An older writer version (before currency and attributes existed), then the current contract.
   const current = readSchema('CustomerRecord');
   const older = { ...current, fields: current.fields.filter((f) => f.name !== 'currency' && f.name !== 'attributes') };
@@ -136,7 +120,7 @@ test.serial('data_quality: exact feedback for known records of two writer versio
 });
 
 test.serial('spending_spike (stateful): windows emitted once the watermark passes, with deterministic ids', async (t) => {
-  const topics = await createTopics('spike');
+  const topics = await createJobTopics(kafka, 'spike');
   const id = await registerContract(registry, 'CustomerRecord', topics.recordsSubject);
   const input = [
     record('s-1', 'acme', { amount: 1500, event_time: Date.UTC(2026, 10, 1, 10, 10) }),
@@ -163,7 +147,7 @@ test.serial('spending_spike (stateful): windows emitted once the watermark passe
 });
 
 test.serial("a use case whose code raises is reported with the user's file and line", async (t) => {
-  const topics = await createTopics('crash');
+  const topics = await createJobTopics(kafka, 'crash');
   const id = await registerContract(registry, 'CustomerRecord', topics.recordsSubject);
   await produce(topics.input, [{ key: 'acme', value: await registry.encode(id, record('c-1', 'acme')) }]);
   const folder = join(config.projectRoot, 'test', 'integration', 'fixtures', 'usecases', 'crashing');

@@ -4,8 +4,10 @@ import { mkdtempSync, readFileSync, existsSync, createWriteStream } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kafka } from 'kafkajs';
+import { ensureTopics } from '../../shared/kafka.ts';
 import { sparkSubmit } from '../../shared/runtime-paths.ts';
-import { config } from './env.ts';
+import { config, uniqueName } from './env.ts';
 
 export interface JobTopics {
   readonly input: string;
@@ -14,6 +16,22 @@ export interface JobTopics {
   readonly progress: string;
   readonly recordsSubject: string;
   readonly feedbackSubject: string;
+}
+
+/** Unique topics and subjects for one job under test: input and output with 2 partitions. */
+export async function createJobTopics(kafka: Kafka, prefix: string): Promise<JobTopics> {
+  const topics: JobTopics = {
+    input: uniqueName(`${prefix}-records`), output: uniqueName(`${prefix}-feedback`), rejected: uniqueName(`${prefix}-rejected`),
+    progress: uniqueName(`${prefix}-progress`), recordsSubject: uniqueName(`${prefix}-records-value`), feedbackSubject: uniqueName(`${prefix}-feedback-value`),
+  };
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [
+    { topic: topics.input, partitions: 2 }, { topic: topics.output, partitions: 2 },
+    { topic: topics.rejected, partitions: 1 }, { topic: topics.progress, partitions: 1 },
+  ]);
+  await admin.disconnect();
+  return topics;
 }
 
 export interface RunningJob {
