@@ -11,6 +11,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DiamondConfig } from '../shared/config.ts';
 import { createCassandra } from '../shared/cassandra.ts';
+import type { DependencyName } from '../shared/dependency-wait.ts';
+import { ServiceUnavailableError } from '../shared/errors.ts';
 import { createKafka, ensureTopics } from '../shared/kafka.ts';
 import type { Logger } from '../shared/logger.ts';
 import { createRedis } from '../shared/redis.ts';
@@ -27,6 +29,9 @@ import { RolloutStore } from './rollout-store.ts';
 
 export type DownstreamPart = 'feedback-writer' | 'history-writer' | 'api';
 export const DOWNSTREAM_PARTS: readonly DownstreamPart[] = ['feedback-writer', 'history-writer', 'api'];
+
+/** What downstream cannot start without; `diamond serve downstream` waits for them (the registry is read per batch, and retried there). */
+export const DOWNSTREAM_DEPENDENCIES: readonly DependencyName[] = ['cassandra', 'kafka', 'redis'];
 
 export interface DownstreamOptions {
   readonly logger: Logger;
@@ -74,43 +79,60 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
     void (stopping ?? stop()).finally(() => process.exit(1));
   });
 
-  await cassandra.connect();
-  await migrateKeyspace(cassandra, keyspace, { logger });
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, [
-    { topic: feedbackTopic }, { topic: options.rejectedFeedbackTopic ?? Topics.rejectedFeedback },
-    ...(parts.has('history-writer') ? [{ topic: recordsTopic }, { topic: options.rejectedRecordsTopic ?? Topics.rejectedRecords }] : []),
-  ]);
-  await admin.disconnect();
-
   const live = new LiveFeed(redis, subscriber, logger);
   let url: string | null = null;
-  if (parts.has('api')) {
-    await live.start();
-    const server: Server = createFeedbackApi({ cassandra, keyspace, customers: new CustomerKeys(redis), redis, live, metrics, logger });
-    await new Promise<void>((resolve) => server.listen(options.port ?? config.http.feedbackPort, config.http.host, resolve));
-    const { port } = server.address() as AddressInfo;
-    url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
-    stops.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
-    logger.info({ url }, 'feedback API listening');
+  try {
+    await startParts();
+  } catch (error) {
+    // A failed start leaves nothing open, so the caller may wait for the servers and start again.
+    await stopAll();
+    throw error;
   }
-  if (parts.has('feedback-writer')) {
-    const writer = new FeedbackWriter({
-      kafka, registry, cassandra, rollouts: new RolloutStore(redis), logger, keyspace, metrics,
-      topic: feedbackTopic, rejectedTopic: options.rejectedFeedbackTopic ?? Topics.rejectedFeedback, groupId: options.feedbackGroup ?? FEEDBACK_WRITER_GROUP,
-      onDelivered: (rows) => live.publish(rows), onFatal,
+
+  async function startParts(): Promise<void> {
+    await cassandra.connect().catch((cause: unknown) => {
+      throw new ServiceUnavailableError('Cassandra', config.cassandra.contactPoints.join(','), { cause });
     });
-    await writer.start();
-    stops.unshift(() => writer.stop());
-  }
-  if (parts.has('history-writer')) {
-    const writer = new HistoryWriter({
-      kafka, registry, cassandra, logger, keyspace, metrics,
-      topic: recordsTopic, rejectedTopic: options.rejectedRecordsTopic ?? Topics.rejectedRecords, groupId: options.historyGroup ?? HISTORY_WRITER_GROUP, onFatal,
+    await migrateKeyspace(cassandra, keyspace, { logger });
+    const admin = kafka.admin();
+    await admin.connect().catch((cause: unknown) => {
+      throw new ServiceUnavailableError('Kafka', config.kafka.brokers.join(','), { cause });
     });
-    await writer.start();
-    stops.unshift(() => writer.stop());
+    try {
+      await ensureTopics(admin, [
+        { topic: feedbackTopic }, { topic: options.rejectedFeedbackTopic ?? Topics.rejectedFeedback },
+        ...(parts.has('history-writer') ? [{ topic: recordsTopic }, { topic: options.rejectedRecordsTopic ?? Topics.rejectedRecords }] : []),
+      ]);
+    } finally {
+      await admin.disconnect();
+    }
+
+    if (parts.has('api')) {
+      await live.start();
+      const server: Server = createFeedbackApi({ cassandra, keyspace, customers: new CustomerKeys(redis), redis, live, metrics, logger });
+      await new Promise<void>((resolve) => server.listen(options.port ?? config.http.feedbackPort, config.http.host, resolve));
+      const { port } = server.address() as AddressInfo;
+      url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
+      stops.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+      logger.info({ url }, 'feedback API listening');
+    }
+    if (parts.has('feedback-writer')) {
+      const writer = new FeedbackWriter({
+        kafka, registry, cassandra, rollouts: new RolloutStore(redis), logger, keyspace, metrics,
+        topic: feedbackTopic, rejectedTopic: options.rejectedFeedbackTopic ?? Topics.rejectedFeedback, groupId: options.feedbackGroup ?? FEEDBACK_WRITER_GROUP,
+        onDelivered: (rows) => live.publish(rows), onFatal,
+      });
+      await writer.start();
+      stops.unshift(() => writer.stop());
+    }
+    if (parts.has('history-writer')) {
+      const writer = new HistoryWriter({
+        kafka, registry, cassandra, logger, keyspace, metrics,
+        topic: recordsTopic, rejectedTopic: options.rejectedRecordsTopic ?? Topics.rejectedRecords, groupId: options.historyGroup ?? HISTORY_WRITER_GROUP, onFatal,
+      });
+      await writer.start();
+      stops.unshift(() => writer.stop());
+    }
   }
 
   async function stopAll(): Promise<void> {
