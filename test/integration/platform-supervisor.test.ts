@@ -4,8 +4,8 @@
  *   a new process that serves again (the supervisor);
  * - `down` then `up` keeps what the platform was told (a private, durable Redis started by
  *   the launcher in the test's home, so `down` really stops it and `up` starts it again);
- * - `serve upstream` started while Redis is unreachable waits, saying so, and serves once it
- *   is reachable (a TCP proxy the test opens late).
+ * - `serve upstream` started while the registry is unreachable waits, saying so, and serves
+ *   once it is reachable (a TCP proxy the test opens late; before, it exited at once).
  * Isolation as in platform.test.ts: its own DIAMOND_HOME, free ports, upstream without the
  * raw-topic normalizer and downstream with only its API (no real consumer group is joined),
  * and here its own Redis server. `up` runs in-process with those components (the CLI's `up`
@@ -203,13 +203,15 @@ test.serial('down then up keeps deployments, tokens, customer keys and rollouts;
   t.is(await httpStatus(`${controlUrl}/v1/status`, token), 200, 'the control API accepts the token after up');
 });
 
-test.serial('serve upstream started while Redis is unreachable waits, says so, and serves once Redis answers', async (t) => {
+test.serial('serve upstream started while the registry is unreachable waits, says so, and serves once it answers', async (t) => {
   const proxyPort = await freePort(); // closed: nothing listens there yet
   const ingestPort = await freePort();
   const home = mkdtempSync(join(tmpdir(), 'diamond-wait-test-'));
+  const registryTarget = new URL(sharedConfig.registry.url);
+  const registryThroughProxy = `http://127.0.0.1:${proxyPort}${registryTarget.pathname}`;
   const child = spawn(process.execPath, [join(sharedConfig.projectRoot, 'infra', 'cli', 'bin.js'), 'serve', 'upstream', '--no-raw-topics', '--port', String(ingestPort)], {
     cwd: sharedConfig.projectRoot, stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DIAMOND_HOME: home, DIAMOND_REDIS_URL: `redis://127.0.0.1:${proxyPort}`, DIAMOND_DEPENDENCY_WAIT: '120s', DIAMOND_LOG_LEVEL: 'info' },
+    env: { ...process.env, DIAMOND_HOME: home, DIAMOND_REGISTRY_URL: registryThroughProxy, DIAMOND_DEPENDENCY_WAIT: '120s', DIAMOND_LOG_LEVEL: 'info' },
   });
   let output = '';
   let exit: string | null = null;
@@ -224,17 +226,16 @@ test.serial('serve upstream started while Redis is unreachable waits, says so, a
     await new Promise((resolve) => (proxy ? proxy.close(resolve) : resolve(undefined)));
     rmSync(home, { recursive: true, force: true });
   });
-  const waiting = new RegExp(`waiting for Redis at redis://127\\.0\\.0\\.1:${proxyPort} \\(attempt (\\d+), next in [\\d.]+ s\\)`, 'g');
-  await waitFor('upstream logs that it waits for Redis twice', () => {
+  const waiting = new RegExp(`waiting for schema registry at http://127\\.0\\.0\\.1:${proxyPort}/\\S+ \\(attempt (\\d+), next in [\\d.]+ s\\)`, 'g');
+  await waitFor('upstream logs that it waits for the registry twice', () => {
     if (exit !== null) throw new Error(`upstream exited (${exit}) instead of waiting:\n${output}`);
     return [...output.matchAll(waiting)].length >= 2 || null;
   });
-  t.is(exit, null, 'still running while Redis is unreachable');
-  t.false(await isHealthy(`http://127.0.0.1:${ingestPort}/healthz`), 'not serving before Redis answers');
+  t.is(exit, null, 'still running while the registry is unreachable');
+  t.false(await isHealthy(`http://127.0.0.1:${ingestPort}/healthz`), 'not serving before the registry answers');
 
-  const redisTarget = new URL(sharedConfig.redis.url);
   proxy = createServer((socket) => {
-    const upstreamSocket = connect(Number(redisTarget.port), redisTarget.hostname);
+    const upstreamSocket = connect(Number(registryTarget.port), registryTarget.hostname);
     sockets.add(socket).add(upstreamSocket);
     socket.pipe(upstreamSocket).pipe(socket);
     socket.on('error', () => upstreamSocket.destroy());
@@ -242,9 +243,9 @@ test.serial('serve upstream started while Redis is unreachable waits, says so, a
   });
   await new Promise<void>((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolve));
 
-  await waitFor(`upstream serves at :${ingestPort} once Redis answers (output so far:\n${output.slice(-2000)})`, async () => {
+  await waitFor(`upstream serves at :${ingestPort} once the registry answers (output so far:\n${output.slice(-2000)})`, async () => {
     if (exit !== null) throw new Error(`upstream exited (${exit}):\n${output}`);
     return isHealthy(`http://127.0.0.1:${ingestPort}/healthz`);
   });
-  t.regex(output, /Redis at redis:\/\/127\.0\.0\.1:\d+ answers; going on/);
+  t.regex(output, /schema registry at http:\/\/127\.0\.0\.1:\d+\S* answers; going on/);
 });
