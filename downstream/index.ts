@@ -9,7 +9,7 @@
  *   const report = compareVariants(usecase, days, await readVariantRows(cassandra, keyspace, usecase, ['A', 'B'], days));
  *   await downstream.stop();
  */
-export { startDownstream, DOWNSTREAM_PARTS, type DownstreamPart, type DownstreamOptions, type RunningDownstream } from './service.ts';
+export { startDownstream, DOWNSTREAM_PARTS, DOWNSTREAM_DEPENDENCIES, type DownstreamPart, type DownstreamOptions, type RunningDownstream } from './service.ts';
 export { assignVariant, bucketRanges, formatWeights, parseWeights, validateWeights, InvalidWeightsError, type Weights } from './assign-variant.ts';
 export { RolloutStore } from './rollout-store.ts';
 export { CustomerKeys, InvalidCustomerIdError } from './customer-keys.ts';

@@ -9,6 +9,8 @@
  */
 import type { DiamondConfig } from '../shared/config.ts';
 import { createCassandra } from '../shared/cassandra.ts';
+import type { DependencyName } from '../shared/dependency-wait.ts';
+import { ServiceUnavailableError } from '../shared/errors.ts';
 import { createKafka, ensureTopics } from '../shared/kafka.ts';
 import type { Logger } from '../shared/logger.ts';
 import { listen } from '../shared/http/server.ts';
@@ -27,6 +29,9 @@ import { RolloutStore } from './rollout-store.ts';
 
 export type DownstreamPart = 'feedback-writer' | 'history-writer' | 'api';
 export const DOWNSTREAM_PARTS: readonly DownstreamPart[] = ['feedback-writer', 'history-writer', 'api'];
+
+/** What downstream cannot start without; `diamond serve downstream` waits for them (the registry is read per batch, and retried there). */
+export const DOWNSTREAM_DEPENDENCIES: readonly DependencyName[] = ['cassandra', 'kafka', 'redis'];
 
 export interface DownstreamOptions {
   readonly logger: Logger;
@@ -77,51 +82,64 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
     void (stopping ?? stop()).finally(() => process.exit(1));
   });
 
-  await cassandra.connect();
-  await migrateKeyspace(cassandra, keyspace, { logger });
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, [
-    { topic: feedbackTopic }, { topic: options.rejectedFeedbackTopic ?? Topics.rejectedFeedback },
-    ...(parts.has('history-writer') ? [{ topic: recordsTopic }, { topic: options.rejectedRecordsTopic ?? Topics.rejectedRecords }] : []),
-  ]);
-  await admin.disconnect();
-
   const live = new LiveFeed(redis, subscriber, logger);
   let url: string | null = null;
-  if (parts.has('api')) {
-    await live.start();
-    const app = await createFeedbackApi({
-      cassandra, cassandraAddress: config.cassandra.contactPoints.join(','), keyspace, customers: new CustomerKeys(redis), operators: new TokenStore(operatorRedis), rollouts: new RolloutStore(redis), redis, live, metrics, logger,
+  try {
+    await startParts();
+  } catch (error) {
+    // A failed start leaves nothing open, so the caller may wait for the servers and start again.
+    await stopAll();
+    throw error;
+  }
+
+  async function startParts(): Promise<void> {
+    await cassandra.connect().catch((cause: unknown) => {
+      throw new ServiceUnavailableError('Cassandra', config.cassandra.contactPoints.join(','), { cause });
+    });
+    await migrateKeyspace(cassandra, keyspace, { logger });
+    const admin = kafka.admin();
+    await admin.connect().catch((cause: unknown) => {
+      throw new ServiceUnavailableError('Kafka', config.kafka.brokers.join(','), { cause });
     });
     try {
-      url = await listen(app, { port: options.port ?? config.http.feedbackPort, host: config.http.host, api: 'feedback API', change: { flag: '--port', env: 'DIAMOND_FEEDBACK_PORT' } });
-    } catch (error) {
-      await stopAll(); // a busy port leaves no client open behind the error
-      throw error;
+      await ensureTopics(admin, [
+        { topic: feedbackTopic }, { topic: options.rejectedFeedbackTopic ?? Topics.rejectedFeedback },
+        ...(parts.has('history-writer') ? [{ topic: recordsTopic }, { topic: options.rejectedRecordsTopic ?? Topics.rejectedRecords }] : []),
+      ]);
+    } finally {
+      await admin.disconnect();
     }
-    stops.push(async () => {
-      app.server.closeAllConnections(); // open SSE streams end with the process
-      await app.close();
-    });
-    logger.info({ url }, 'feedback API listening');
-  }
-  if (parts.has('feedback-writer')) {
-    const writer = new FeedbackWriter({
-      kafka, registry, cassandra, rollouts: new RolloutStore(redis), logger, keyspace, metrics,
-      topic: feedbackTopic, rejectedTopic: options.rejectedFeedbackTopic ?? Topics.rejectedFeedback, groupId: options.feedbackGroup ?? FEEDBACK_WRITER_GROUP,
-      onDelivered: (rows) => live.publish(rows), onFatal,
-    });
-    await writer.start();
-    stops.unshift(() => writer.stop());
-  }
-  if (parts.has('history-writer')) {
-    const writer = new HistoryWriter({
-      kafka, registry, cassandra, logger, keyspace, metrics,
-      topic: recordsTopic, rejectedTopic: options.rejectedRecordsTopic ?? Topics.rejectedRecords, groupId: options.historyGroup ?? HISTORY_WRITER_GROUP, onFatal,
-    });
-    await writer.start();
-    stops.unshift(() => writer.stop());
+
+    if (parts.has('api')) {
+      await live.start();
+      const app = await createFeedbackApi({
+        cassandra, cassandraAddress: config.cassandra.contactPoints.join(','), keyspace, customers: new CustomerKeys(redis), operators: new TokenStore(operatorRedis), rollouts: new RolloutStore(redis), redis, live, metrics, logger,
+      });
+      // A busy port throws here; the caller's catch closes every client opened so far.
+      url = await listen(app, { port: options.port ?? config.http.feedbackPort, host: config.http.host, api: 'feedback API', change: { flag: '--port', env: 'DIAMOND_FEEDBACK_PORT' } });
+      stops.push(async () => {
+        app.server.closeAllConnections(); // open SSE streams end with the process
+        await app.close();
+      });
+      logger.info({ url }, 'feedback API listening');
+    }
+    if (parts.has('feedback-writer')) {
+      const writer = new FeedbackWriter({
+        kafka, registry, cassandra, rollouts: new RolloutStore(redis), logger, keyspace, metrics,
+        topic: feedbackTopic, rejectedTopic: options.rejectedFeedbackTopic ?? Topics.rejectedFeedback, groupId: options.feedbackGroup ?? FEEDBACK_WRITER_GROUP,
+        onDelivered: (rows) => live.publish(rows), onFatal,
+      });
+      await writer.start();
+      stops.unshift(() => writer.stop());
+    }
+    if (parts.has('history-writer')) {
+      const writer = new HistoryWriter({
+        kafka, registry, cassandra, logger, keyspace, metrics,
+        topic: recordsTopic, rejectedTopic: options.rejectedRecordsTopic ?? Topics.rejectedRecords, groupId: options.historyGroup ?? HISTORY_WRITER_GROUP, onFatal,
+      });
+      await writer.start();
+      stops.unshift(() => writer.stop());
+    }
   }
 
   async function stopAll(): Promise<void> {

@@ -102,6 +102,14 @@ export interface DiamondConfig {
     /** What the jobs' declared resources may add up to, times the over-commit ratio. */
     readonly budget: { readonly cores: number; readonly memoryMb: number; readonly overcommit: number };
   };
+  /** How the platform's own processes (orchestrator, upstream, downstream) start and are kept running. */
+  readonly platform: {
+    /** How long a `serve` process waits for Kafka, the registry, Cassandra or Redis at start; null = forever. */
+    readonly dependencyWaitMs: number | null;
+    /** First delay before the supervisor of `diamond up` restarts a process that exited; doubles per restart, with jitter. */
+    readonly restartBackoffMs: number;
+    readonly restartBackoffMaxMs: number;
+  };
   /** How the CLI reaches the control API. */
   readonly control: {
     /** Bearer token; empty = the one `diamond up` wrote to the local platform file. */
@@ -163,6 +171,9 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_ORCHESTRATOR_BUDGET_CORES', description: 'cores the deployed jobs may declare in total (before over-commit)', default: String(cpus().length) },
     { env: 'DIAMOND_ORCHESTRATOR_BUDGET_MEMORY', description: 'memory the deployed jobs may declare in total (before over-commit), e.g. 12g', default: `${Math.max(1024, Math.floor((totalmem() / 2 ** 20) * 0.5))}m` },
     { env: 'DIAMOND_ORCHESTRATOR_OVERCOMMIT', description: 'over-commit ratio applied to the budget (jobs rarely use all they declare)', default: '2' },
+    { env: 'DIAMOND_DEPENDENCY_WAIT', description: 'how long the platform processes (serve orchestrator|upstream|downstream) wait for Kafka, the registry, Cassandra and Redis at start before they exit: a duration (e.g. 2m) or forever', default: 'forever' },
+    { env: 'DIAMOND_PLATFORM_RESTART_BACKOFF', description: 'first delay before `diamond up`\'s supervisor restarts a platform process that exited; doubles per restart in a row, with jitter', default: '1s' },
+    { env: 'DIAMOND_PLATFORM_RESTART_BACKOFF_MAX', description: 'longest delay between two restarts of a platform process', default: '1m' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
   ];
 }
@@ -246,6 +257,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
         overcommit: parsePositiveNumber('DIAMOND_ORCHESTRATOR_OVERCOMMIT', read('DIAMOND_ORCHESTRATOR_OVERCOMMIT')),
       },
     },
+    platform: {
+      dependencyWaitMs: parseWaitMs('DIAMOND_DEPENDENCY_WAIT', read('DIAMOND_DEPENDENCY_WAIT')),
+      restartBackoffMs: parseDurationMs('DIAMOND_PLATFORM_RESTART_BACKOFF', read('DIAMOND_PLATFORM_RESTART_BACKOFF')),
+      restartBackoffMaxMs: parseDurationMs('DIAMOND_PLATFORM_RESTART_BACKOFF_MAX', read('DIAMOND_PLATFORM_RESTART_BACKOFF_MAX')),
+    },
     control: { token: read('DIAMOND_TOKEN') },
   };
   return deepFreeze(config);
@@ -313,6 +329,11 @@ export function parseDurationMs(name: string, value: string): number {
   const ms = Number(match[1]) * factor;
   if (ms < 1) throw new ConfigError(`${name} is "${value}"`, 'use a duration greater than zero');
   return ms;
+}
+
+/** A duration, or 'forever' (null): how long to wait for something that may come back. */
+function parseWaitMs(name: string, value: string): number | null {
+  return value.trim().toLowerCase() === 'forever' ? null : parseDurationMs(name, value);
 }
 
 function parsePositiveNumber(name: string, value: string): number {

@@ -59,6 +59,7 @@ export const ERROR_CATALOG = {
 
   // Local commands and processes (the CLI prints them; they rarely cross HTTP)
   DIAMOND_CONFIG_INVALID: local('A DIAMOND_* setting is missing or malformed; the message names it.'),
+  DIAMOND_DEPENDENCY_TIMEOUT: outage('A platform process gave up waiting for a server it needs (DIAMOND_DEPENDENCY_WAIT); start the server or fix its address.'),
   DIAMOND_PORT_IN_USE: local('An API cannot listen: its port is taken; the message names the flag and the variable to change it.'),
   DIAMOND_SERVICE_START_FAILED: local('Installing or starting a local service failed; see its log.'),
   DIAMOND_UNKNOWN_SERVICE: local('No local service by that name.'),

@@ -14,5 +14,5 @@ export { SourceStore, UnknownSourceError, SourceExistsError } from './sources.ts
 export { IngestServer } from './ingest-server.ts';
 export { loadFile, detectFormat, type LoadProgress, type FileFormat } from './file-loader.ts';
 export { RawTopicNormalizer, RAW_NORMALIZER_GROUP } from './raw-topic-normalizer.ts';
-export { startUpstream, openUpstream, UPSTREAM_KEY_PREFIX, type UpstreamService, type UpstreamCore } from './service.ts';
+export { startUpstream, openUpstream, UPSTREAM_KEY_PREFIX, UPSTREAM_DEPENDENCIES, type UpstreamService, type UpstreamCore } from './service.ts';
 export type { RejectedEnvelope } from './rejected.ts';

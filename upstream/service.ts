@@ -12,6 +12,7 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { DiamondConfig } from '../shared/config.ts';
+import type { DependencyName } from '../shared/dependency-wait.ts';
 import { SchemaIncompatibleError, ServiceUnavailableError } from '../shared/errors.ts';
 import { createKafka, ensureTopics } from '../shared/kafka.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -21,6 +22,13 @@ import { Subjects } from '../shared/schemas.ts';
 import { IngestServer } from './ingest-server.ts';
 import { createRecordEncoder, DEFAULT_TOPICS, RecordPipeline, type PipelineTopics, type RecordEncoder } from './pipeline.ts';
 import { SourceStore } from './sources.ts';
+
+/**
+ * What the ingest API cannot start without; `diamond serve upstream` waits for them. Kafka is
+ * not among them on purpose: without it the API serves 503 + Retry-After while the producer
+ * reconnects in the background, which tells clients more than a refused connection.
+ */
+export const UPSTREAM_DEPENDENCIES: readonly DependencyName[] = ['registry', 'redis'];
 
 /** Redis key prefix of the source store; `diamond source add` and the services use the same one. */
 export const UPSTREAM_KEY_PREFIX = 'diamond:upstream:';

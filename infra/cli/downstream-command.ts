@@ -7,9 +7,10 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
+import { dependenciesOf, startWhenReady } from '../../shared/dependency-wait.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
-import { type AbComparison, type AbReport, bucketRanges, CustomerKeys, DOWNSTREAM_PARTS, type DownstreamPart, formatWeights, parseWeights, RolloutStore, startDownstream, type Weights } from '../../downstream/index.ts';
+import { type AbComparison, type AbReport, bucketRanges, CustomerKeys, DOWNSTREAM_DEPENDENCIES, DOWNSTREAM_PARTS, type DownstreamPart, formatWeights, parseWeights, RolloutStore, startDownstream, type Weights } from '../../downstream/index.ts';
 import { abReportPath, feedbackApiClient } from '../../shared/http/feedback-client.ts';
 import { controlToken } from './control-client.ts';
 import { customerRevoke, customerRotate } from './key-commands.ts';
@@ -110,7 +111,10 @@ export const serveDownstreamCommand: CommandModule<object, { parts: string[] | u
   handler: async ({ parts, port }) => {
     const config = loadConfig(process.env);
     const logger = createLogger(config, { bindings: { service: 'downstream' } });
-    const running = await startDownstream(config, { logger, parts: parts as DownstreamPart[] | undefined, port });
+    // A server that is down at start is waited for (DIAMOND_DEPENDENCY_WAIT), not a reason to exit.
+    const running = await startWhenReady(dependenciesOf(config, DOWNSTREAM_DEPENDENCIES), () => startDownstream(config, { logger, parts: parts as DownstreamPart[] | undefined, port }), {
+      logger, waitMs: config.platform.dependencyWaitMs,
+    });
     const partNames = (parts ?? DOWNSTREAM_PARTS).join(', ');
     process.stderr.write(`downstream running (${partNames})${running.url ? `; feedback API at ${running.url}  (GET ${running.url}/v1/feedback, /v1/feedback/stream, /healthz, /metrics)` : ''}\n`);
     const signal = await new Promise<string>((resolve) => {

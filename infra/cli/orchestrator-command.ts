@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../shared/config.ts';
+import { dependenciesOf, startWhenReady } from '../../shared/dependency-wait.ts';
 import { createLogger } from '../../shared/logger.ts';
 import type { JobStatus } from '../orchestrator/control.ts';
 import { startControlApi } from '../orchestrator/control-api.ts';
@@ -130,12 +131,18 @@ export const serveOrchestratorCommand: CommandModule = {
     const config = loadConfig(process.env);
     const log = createLogger(config, { bindings: { component: 'orchestrator' } });
     const options = defaultOrchestratorOptions(config);
-    const reconciler = new Reconciler(config, options, log);
-    await reconciler.connect();
-    const api = await startControlApi(config, { options, logger: log, endpoints: platformEndpoints(config) }).catch(async (error: unknown) => {
-      await reconciler.stop();
-      throw error;
-    });
+    // Redis (desired state, lease) and Kafka (progress, events) are waited for at start
+    // (DIAMOND_DEPENDENCY_WAIT); each attempt builds fresh clients and closes them when it fails.
+    const { reconciler, api } = await startWhenReady(dependenciesOf(config, ['redis', 'kafka']), async () => {
+      const attempt = new Reconciler(config, options, log);
+      try {
+        await attempt.connect();
+        return { reconciler: attempt, api: await startControlApi(config, { options, logger: log, endpoints: platformEndpoints(config) }) };
+      } catch (error) {
+        await attempt.stop().catch(() => undefined);
+        throw error;
+      }
+    }, { logger: log, waitMs: config.platform.dependencyWaitMs });
     const stop = (): void => {
       log.info('stopping the orchestrator; jobs keep running and are adopted by the next one');
       Promise.all([reconciler.stop(), api.close()]).catch((error: unknown) => log.error({ err: error }, 'stop failed'));

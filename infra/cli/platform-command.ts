@@ -1,22 +1,26 @@
 /**
- * `diamond up [--json]` and `diamond down [--keep-services] [--json]`: the whole platform on
- * this machine. `up` starts the services, then the orchestrator, upstream and downstream
- * (each reused when it already serves), writes the local platform file with an admin token
- * and prints where everything is. `down` stops ingest first, then the orchestrator, then
- * the use case jobs after their batch (kept deployed: the next `up` starts them from their
- * committed offsets), then downstream (so the jobs' last feedback is written), then the
- * services unless --keep-services.
+ * `diamond up [--json]`, `diamond down [--keep-services] [--json]` and `diamond serve
+ * platform`: the whole platform on this machine. `up` starts the services, then the
+ * supervisor (`serve platform`, detached), which starts the orchestrator, upstream and
+ * downstream and restarts any that exits; `up` waits until each serves (each reused when it
+ * already does), writes the local platform file with an admin token and prints where
+ * everything is. `down` stops the supervisor first (so it restarts nothing), then ingest,
+ * the orchestrator, the use case jobs after their batch (kept deployed: the next `up` starts
+ * them from their committed offsets), downstream (so the jobs' last feedback is written),
+ * then the services unless --keep-services; it prints what it stopped and what is kept.
  */
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { loadConfig } from '../../shared/config.ts';
+import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { checkRedis } from '../../shared/redis.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
 import { writeLocalPlatformFile } from '../platform/admin-token.ts';
 import { stopJobs, type StoppedJob } from '../platform/job-shutdown.ts';
-import { platformUp, stopComponent, type ComponentResult, type ComponentStop } from '../platform/local-platform.ts';
+import { platformUpSupervised, stopComponent, type ComponentResult, type ComponentStop, type SupervisorResult } from '../platform/local-platform.ts';
+import { readSupervisedComponents, stopSupervisor, superviseComponents, supervisorPaths } from '../platform/platform-supervisor.ts';
 import { servicesDown, servicesUp, type DownResult, type UpResult } from '../services/local-services.ts';
+import { servicePaths } from '../services/service.ts';
 import { platformEndpoints } from '../platform/platform-file.ts';
 
 const out = (line: string): void => {
@@ -41,16 +45,18 @@ export const upCommand: CommandModule<object, { json: boolean }> = {
       onStep: (name, message) => { if (!json) out(`… ${name.padEnd(12)} ${message}`); },
       onResult: (r) => { if (!json) out(upLine(r.name, r.address, r.outcome, r.seconds, r.pid)); },
     });
-    const platform: ComponentResult[] = await platformUp(config, logger, {
+    const { supervisor, components: platform }: { supervisor: SupervisorResult; components: ComponentResult[] } = await platformUpSupervised(config, logger, {
       env: process.env,
       onStep: (name, message) => { if (!json) out(`… ${name.padEnd(12)} ${message}`); },
       onResult: (r) => { if (!json) out(upLine(r.name, r.healthUrl, r.outcome, r.seconds, r.pid)); },
     });
+    const restarted = Object.entries(supervisor.restarts).filter(([, count]) => (count ?? 0) > 0).map(([name, count]) => `${name} ${count}×`);
+    if (!json) out(`✔ ${'supervisor'.padEnd(12)} ${`restarts: ${restarted.join(', ') || 'none'}`.padEnd(42)} ${supervisor.outcome.padEnd(9)} ${''.padStart(7)} pid ${supervisor.pid}`);
     const local = await writeLocalPlatformFile(config);
     const endpoints = platformEndpoints(config);
     const took = seconds(started);
     if (json) {
-      out(JSON.stringify({ services, platform, endpoints, localConfig: local.path, tokenCreated: local.tokenCreated, seconds: took }, null, 2));
+      out(JSON.stringify({ services, platform, supervisor, endpoints, localConfig: local.path, tokenCreated: local.tokenCreated, seconds: took }, null, 2));
       return;
     }
     out(`admin token ${local.tokenCreated ? 'created' : 'reused'}: ${local.path} (the CLI uses it when DIAMOND_TOKEN is not set)`);
@@ -60,6 +66,7 @@ export const upCommand: CommandModule<object, { json: boolean }> = {
     out(`  ingest API    ${endpoints.ingestUrl}/v1/records   (POST records with a source's API key)`);
     out(`  feedback API  ${endpoints.feedbackUrl}/v1/feedback  (GET with a customer's API key)`);
     out(`  logs          ${join(config.home, 'logs')}/platform-*.log, jobs under ${join(config.home, 'orchestrator', 'jobs')}`);
+    out(`  supervisor    pid ${supervisor.pid} restarts the orchestrator, upstream or downstream when one exits (log: ${supervisor.logFile})`);
     out('Next:');
     out('  npx diamond deploy data_quality   # run a use case');
     out('  npx diamond status                # jobs, offsets, lag and endpoints');
@@ -68,13 +75,27 @@ export const upCommand: CommandModule<object, { json: boolean }> = {
 };
 
 function stopLine(name: string, stop: { stopped: boolean; pid: number | null; forced: boolean }): string {
-  return `${name.padEnd(12)} ${stop.stopped ? `stopped pid ${stop.pid}${stop.forced ? ' (killed after the grace period)' : ''}` : 'not running'}`;
+  // Not stopped means: no live process that this home's `up` started (one started otherwise is left alone).
+  return `${name.padEnd(12)} ${stop.stopped ? `stopped pid ${stop.pid}${stop.forced ? ' (killed after the grace period)' : ''}` : 'nothing to stop (no process started by diamond up)'}`;
+}
+
+/** What survives `down`, as it really is: where each kind of state lives and whether that place is still running. */
+function keptLines(config: DiamondConfig, servicesStopped: boolean): string[] {
+  const redisDir = servicePaths(config, 'redis').dataDir;
+  return [
+    `Redis ${config.redis.url}: deployments, job records, admin/viewer tokens, customer and source keys, rollout weights, the cursor secret${servicesStopped ? ` (the local Redis writes an append-only file under ${redisDir}, read back on start)` : ' (still running)'}`,
+    `Kafka ${config.kafka.brokers.join(',')}: every topic's records and every consumer group's committed offsets (uc.<usecase>.<variant> for the jobs, the writers' groups)${servicesStopped ? '' : ' (still running)'}`,
+    `Cassandra ${config.cassandra.contactPoints.join(',')}: the feedback and history tables`,
+    `schema registry ${config.registry.url}: the registered schemas and their ids (its journal is a Kafka topic)`,
+  ];
 }
 
 interface DownSummary {
+  supervisor: { pid: number | null; stopped: boolean; forced: boolean };
   platform: ComponentStop[];
   jobs: StoppedJob[] | null;
   services: DownResult[] | null;
+  kept: string[];
   seconds: number;
 }
 
@@ -88,13 +109,16 @@ export const downCommand: CommandModule<object, { 'keep-services': boolean; json
     const config = loadConfig(process.env);
     const logger = createLogger(config, { fd: 2, bindings: { component: 'platform' } });
     const started = performance.now();
-    const summary: DownSummary = { platform: [], jobs: null, services: null, seconds: 0 };
+    const summary: DownSummary = { supervisor: { pid: null, stopped: false, forced: false }, platform: [], jobs: null, services: null, kept: [], seconds: 0 };
     const stop = async (name: 'upstream' | 'orchestrator' | 'downstream'): Promise<void> => {
       const result = await stopComponent(config, name);
       summary.platform.push(result);
       if (!json) out(stopLine(name, result));
     };
 
+    // First, so that it does not restart what down stops.
+    summary.supervisor = await stopSupervisor(config);
+    if (!json) out(stopLine('supervisor', summary.supervisor));
     await stop('upstream'); // no new records
     await stop('orchestrator'); // before the jobs: it would restart them
     if (await checkRedis(config).then(() => true, () => false)) {
@@ -114,8 +138,26 @@ export const downCommand: CommandModule<object, { 'keep-services': boolean; json
       summary.services = await servicesDown(config);
       if (!json) for (const result of summary.services) out(stopLine(result.name, result));
     }
+    summary.kept = keptLines(config, !keepServices);
     summary.seconds = seconds(started);
     if (json) return out(JSON.stringify(summary, null, 2));
-    out(`Diamond is down in ${summary.seconds.toFixed(1)} s; deployments are kept: \`npx diamond up\` starts their jobs again from their committed offsets`);
+    out(`Diamond is down in ${summary.seconds.toFixed(1)} s${keepServices ? '; Kafka, the registry, Cassandra, Redis and Spark keep running (--keep-services)' : ''}. Kept:`);
+    for (const line of summary.kept) out(`  ${line}`);
+    out('`npx diamond up` starts it all again; the orchestrator starts the deployed jobs from their committed offsets.');
+  },
+};
+
+/** `diamond serve platform`: the supervisor `diamond up` starts detached; registered in serve-command.ts. */
+export const servePlatformCommand: CommandModule = {
+  command: 'platform',
+  describe: 'supervise the orchestrator, upstream and downstream in the foreground: start them, restart any that exits (diamond up runs this detached)',
+  handler: async () => {
+    const config = loadConfig(process.env);
+    const logger = createLogger(config, { bindings: { component: 'supervisor' } });
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.once('SIGTERM', () => controller.abort());
+    logger.info({ pidFile: supervisorPaths(config).pidFile }, 'supervising the platform processes');
+    await superviseComponents(config, logger, { components: readSupervisedComponents(config), env: process.env, signal: controller.signal });
   },
 };

@@ -6,11 +6,13 @@ import type { Argv, CommandModule } from 'yargs';
 import { serveUpstreamCommand } from './upstream-command.ts';
 import { serveDownstreamCommand } from './downstream-command.ts';
 import { serveOrchestratorCommand } from './orchestrator-command.ts';
+import { servePlatformCommand } from './platform-command.ts';
 
 export const serveSubcommands: CommandModule[] = [
   serveUpstreamCommand as CommandModule,
   serveDownstreamCommand as CommandModule,
   serveOrchestratorCommand,
+  servePlatformCommand,
 ];
 
 export const serveCommand: CommandModule = {

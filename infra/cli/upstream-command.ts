@@ -6,11 +6,12 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { loadConfig } from '../../shared/config.ts';
+import { dependenciesOf, startWhenReady } from '../../shared/dependency-wait.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { ServiceUnavailableError } from '../../shared/errors.ts';
 import {
-  loadFile, openUpstream, parseMapping, parsePairs, RawTopicNormalizer, SourceStore, startUpstream, UPSTREAM_KEY_PREFIX,
+  loadFile, openUpstream, parseMapping, parsePairs, RawTopicNormalizer, SourceStore, startUpstream, UPSTREAM_DEPENDENCIES, UPSTREAM_KEY_PREFIX,
   type FileFormat, type LoadProgress, type SourceMapping,
 } from '../../upstream/index.ts';
 import { sourceRevoke, sourceRotate } from './key-commands.ts';
@@ -37,7 +38,10 @@ export const serveUpstreamCommand: CommandModule<object, { port: number | undefi
   handler: async ({ port, host, 'raw-topics': rawTopics }) => {
     const config = loadConfig(process.env);
     const logger = createLogger(config, { bindings: { service: 'upstream' } });
-    const upstream = await startUpstream(config, { logger, port, host });
+    // A server that is down at start is waited for (DIAMOND_DEPENDENCY_WAIT), not a reason to exit.
+    const upstream = await startWhenReady(dependenciesOf(config, UPSTREAM_DEPENDENCIES), () => startUpstream(config, { logger, port, host }), {
+      logger, waitMs: config.platform.dependencyWaitMs,
+    });
     out(`ingest API listening on ${upstream.url}  (POST ${upstream.url}/v1/records, GET /healthz, GET /metrics)`);
     let normalizer: RawTopicNormalizer | null = null;
     if (rawTopics) {

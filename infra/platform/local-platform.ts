@@ -1,52 +1,16 @@
 /**
- * The platform's own processes on this machine: the orchestrator (reconcile loop + control
- * API), upstream (ingest API + raw-topic normalizer) and downstream (feedback writers +
- * feedback API), each a `diamond serve <side>` started like the local services: its own
- * process group, output in `<home>/logs/platform-<name>.log`, pid in
- * `<home>/run/platform-<name>.pid`, and a process title naming it and the home, so a stop
- * never hits a reused pid or another checkout's process.
+ * `diamond up`'s part for the platform's own processes (see platform-components.ts): it
+ * makes sure the supervisor runs (platform-supervisor.ts: it starts the orchestrator,
+ * upstream and downstream and restarts any that exits), then waits until each one serves.
+ * `stopComponent` is `diamond down`'s, after it stopped the supervisor.
  */
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { platformEndpoints } from './platform-file.ts';
-import { isAlive, runningProcess, startDetached, stopProcess, tailFile } from '../../shared/process-group.ts';
-
-export const PLATFORM_COMPONENTS = ['orchestrator', 'upstream', 'downstream'] as const;
-export type ComponentName = (typeof PLATFORM_COMPONENTS)[number];
-
-export interface PlatformComponent {
-  readonly name: ComponentName;
-  /** Arguments of the `diamond` CLI, e.g. ['serve', 'upstream']. */
-  readonly args: readonly string[];
-  /** Answers 200 once the component serves. */
-  readonly healthUrl: string;
-  /** How long a cold start may take on 2 cores. */
-  readonly readyTimeoutMs: number;
-  /** SIGTERM → SIGKILL grace on stop (the writers finish their batch). */
-  readonly stopGraceMs: number;
-}
-
-/** What `diamond up` runs, in the order it reports them. */
-export function platformComponents(config: DiamondConfig): PlatformComponent[] {
-  const { controlUrl, ingestUrl, feedbackUrl } = platformEndpoints(config);
-  return [
-    { name: 'orchestrator', args: ['serve', 'orchestrator'], healthUrl: `${controlUrl}/healthz`, readyTimeoutMs: 90_000, stopGraceMs: 15_000 },
-    { name: 'upstream', args: ['serve', 'upstream'], healthUrl: `${ingestUrl}/healthz`, readyTimeoutMs: 90_000, stopGraceMs: 15_000 },
-    { name: 'downstream', args: ['serve', 'downstream'], healthUrl: `${feedbackUrl}/healthz`, readyTimeoutMs: 90_000, stopGraceMs: 30_000 },
-  ];
-}
-
-export function componentPaths(config: Pick<DiamondConfig, 'home'>, name: ComponentName): { logFile: string; pidFile: string } {
-  return { logFile: join(config.home, 'logs', `platform-${name}.log`), pidFile: join(config.home, 'run', `platform-${name}.pid`) };
-}
-
-/** Node's `--title` replaces the command line that `ps` and /proc show: it is the marker. */
-export function componentMarker(config: Pick<DiamondConfig, 'home'>, name: ComponentName): string {
-  return `diamond-${name}@${config.home}`;
-}
+import { isAlive, runningProcess, stopProcess, tailFile } from '../../shared/process-group.ts';
+import { componentPaths, isHealthy, platformComponents, type ComponentName, type PlatformComponent } from './platform-components.ts';
+import { ensureSupervisor, readSupervisorState, supervisorPaths } from './platform-supervisor.ts';
 
 /** started: by this call; reused: ours, already serving; external: serving, but not started by `diamond up` (left alone by `down`). */
 export type ComponentOutcome = 'started' | 'reused' | 'external';
@@ -81,17 +45,44 @@ export class PlatformStartError extends DiamondError {
   }
 }
 
+export interface SupervisorResult {
+  readonly outcome: 'started' | 'reused';
+  readonly pid: number;
+  readonly logFile: string;
+  /** Restarts per component since the first `up` of this home (from the supervisor's state file). */
+  readonly restarts: Readonly<Partial<Record<ComponentName, number>>>;
+}
+
 /**
- * Starts every component that is not already serving (all at once: they need only the
- * services), then waits for each one's health URL. Idempotent: serving ones are reused.
+ * Makes sure the supervisor runs (it starts every component that does not run), then waits
+ * for each one's health URL. Idempotent: a running supervisor and serving components are
+ * reused. Components are reported in order.
  */
 export async function platformUp(config: DiamondConfig, log: Logger, options: PlatformUpOptions): Promise<ComponentResult[]> {
+  return (await platformUpSupervised(config, log, options)).components;
+}
+
+/** `platformUp`, with what it did about the supervisor (for `diamond up`'s report). */
+export async function platformUpSupervised(config: DiamondConfig, log: Logger, options: PlatformUpOptions): Promise<{ supervisor: SupervisorResult; components: ComponentResult[] }> {
   const components = options.components ?? platformComponents(config);
   const started = performance.now();
   const secondsSoFar = (): number => Math.round((performance.now() - started) / 100) / 10;
-  // Every component starts and is waited for at once; results are reported in order.
-  const waits = components.map((component) => bringUp(config, component, options, log).then(
-    ({ outcome, pid }) => ({ ok: true as const, outcome, pid, seconds: secondsSoFar() }),
+  // What runs before the supervisor is asked for anything decides each outcome.
+  const before = await Promise.all(components.map(async (component) => {
+    const ours = runningProcess(componentPaths(config, component.name).pidFile);
+    if (await isHealthy(component.healthUrl)) return { outcome: ours ? 'reused' as const : 'external' as const, pid: ours?.pid ?? null, serving: true };
+    return { outcome: ours ? 'reused' as const : 'started' as const, pid: ours?.pid ?? null, serving: false };
+  }));
+  const supervisor = ensureSupervisor(config, components, options.env);
+  log.debug({ supervisor }, 'supervisor');
+  const waits = components.map(async (component, index) => {
+    const known = before[index]!;
+    if (known.serving) return { outcome: known.outcome, pid: known.pid, seconds: secondsSoFar() };
+    options.onStep?.(component.name, known.pid === null ? `starting (log: ${componentPaths(config, component.name).logFile})` : `pid ${known.pid} is running but does not answer yet; waiting`);
+    const pid = await waitServing(config, component, supervisor.pid);
+    return { outcome: known.outcome, pid, seconds: secondsSoFar() };
+  }).map((wait) => wait.then(
+    (done) => ({ ok: true as const, ...done }),
     (error: unknown) => ({ ok: false as const, message: error instanceof Error ? error.message : String(error) }),
   ));
   const results: ComponentResult[] = [];
@@ -108,50 +99,27 @@ export async function platformUp(config: DiamondConfig, log: Logger, options: Pl
     options.onResult?.(result);
   }
   if (failures.length > 0) throw new PlatformStartError(failures);
-  return results;
+  const restarts = Object.fromEntries((readSupervisorState(config)?.components ?? []).map((c) => [c.name, c.restarts]));
+  return { supervisor: { ...supervisor, logFile: supervisorPaths(config).logFile, restarts }, components: results };
 }
 
-/** Reuses the component when it serves, else starts it; resolves once it serves. */
-async function bringUp(config: DiamondConfig, component: PlatformComponent, options: PlatformUpOptions, log: Logger): Promise<{ outcome: ComponentOutcome; pid: number | null }> {
-  const { logFile, pidFile } = componentPaths(config, component.name);
-  const ours = runningProcess(pidFile);
-  if (await isHealthy(component.healthUrl)) {
-    log.debug({ component: component.name, pid: ours?.pid }, 'already serving, reusing');
-    return { outcome: ours ? 'reused' : 'external', pid: ours?.pid ?? null };
-  }
-  // Ours and alive but not answering: still starting (another `up`) or wedged; wait for it.
-  if (ours) {
-    options.onStep?.(component.name, `pid ${ours.pid} is running but does not answer yet; waiting`);
-    return { outcome: 'reused', pid: await waitHealthy(component, ours.pid) };
-  }
-  const marker = componentMarker(config, component.name);
-  const record = startDetached({
-    command: process.execPath,
-    args: [`--title=${marker}`, join(config.projectRoot, 'infra', 'cli', 'bin.js'), ...component.args],
-    env: options.env, cwd: config.projectRoot, logFile, pidFile, marker,
-  });
-  log.debug({ component: component.name, pid: record.pid, logFile }, 'started');
-  options.onStep?.(component.name, `starting, pid ${record.pid} (log: ${logFile})`);
-  return { outcome: 'started', pid: await waitHealthy(component, record.pid) };
-}
-
-async function isHealthy(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    await response.body?.cancel();
-    return response.ok;
-  } catch {
-    return false;
-  }
-}
-
-/** Polls the health URL; fails at once when the process exits. */
-async function waitHealthy(component: PlatformComponent, pid: number): Promise<number> {
+/**
+ * Resolves with the pid once the component's process (started by the supervisor) serves.
+ * Fails when the process exits before it answers (the supervisor restarts it with backoff,
+ * but a component that cannot start is for `up` to report), when the supervisor is gone,
+ * or after the component's ready timeout.
+ */
+async function waitServing(config: DiamondConfig, component: PlatformComponent, supervisorPid: number): Promise<number> {
+  const { pidFile } = componentPaths(config, component.name);
   const deadline = Date.now() + component.readyTimeoutMs;
+  let seen: number | null = null;
   for (;;) {
-    if (await isHealthy(component.healthUrl)) return pid;
-    if (!isAlive(pid)) throw new Error(`pid ${pid} exited before ${component.healthUrl} answered`);
-    if (Date.now() > deadline) throw new Error(`pid ${pid} runs, but ${component.healthUrl} did not answer within ${component.readyTimeoutMs / 1000} s`);
+    const record = runningProcess(pidFile);
+    if (record && (await isHealthy(component.healthUrl))) return record.pid;
+    if (seen !== null && record?.pid !== seen) throw new Error(`pid ${seen} exited before ${component.healthUrl} answered (the supervisor restarts it with backoff; \`npx diamond down\` stops it)`);
+    seen = record?.pid ?? seen;
+    if (!isAlive(supervisorPid)) throw new Error(`the supervisor (pid ${supervisorPid}) exited before ${component.name} served; see ${supervisorPaths(config).logFile}`);
+    if (Date.now() > deadline) throw new Error(`${seen === null ? 'no process' : `pid ${seen} runs, but ${component.healthUrl}`} did not answer within ${component.readyTimeoutMs / 1000} s`);
     await sleep(250);
   }
 }

@@ -26,7 +26,9 @@ import { createLogger } from '../../shared/logger.ts';
 import { checkRedis, createRedis } from '../../shared/redis.ts';
 import { readLocalPlatform } from '../../infra/platform/platform-file.ts';
 import { writeLocalPlatformFile } from '../../infra/platform/admin-token.ts';
-import { componentPaths, platformComponents, platformUp, PLATFORM_COMPONENTS, stopComponent, type ComponentResult, type PlatformComponent } from '../../infra/platform/local-platform.ts';
+import { platformUp, stopComponent, type ComponentResult } from '../../infra/platform/local-platform.ts';
+import { componentPaths, platformComponents, PLATFORM_COMPONENTS, type PlatformComponent } from '../../infra/platform/platform-components.ts';
+import { stopSupervisor, supervisorPaths } from '../../infra/platform/platform-supervisor.ts';
 import { stopJobs } from '../../infra/platform/job-shutdown.ts';
 import { readJobOffsets } from '../../infra/orchestrator/offsets.ts';
 import { defaultOrchestratorOptions, type OrchestratorOptions } from '../../infra/orchestrator/options.ts';
@@ -143,6 +145,7 @@ test.before(async () => {
 test.after.always(async () => {
   if (!platform) return;
   const { config, home, fakeJob } = platform;
+  await stopSupervisor(config).catch(() => undefined); // first, or it restarts what is stopped below
   for (const name of PLATFORM_COMPONENTS) await stopComponent(config, name, platform.components).catch(() => undefined);
   if (fakeJob && isAlive(fakeJob.groupPid)) process.kill(-fakeJob.groupPid, 'SIGKILL');
   const redis = new Redis(config.redis.url);
@@ -185,10 +188,12 @@ test.serial('cold up starts the orchestrator, upstream and downstream, waits for
 test.serial('a second up (the CLI) reuses every process and the token', async (t) => {
   const { env, cold } = platform!;
   const { stdout, seconds } = await runCli(['up', '--json'], env);
-  const summary = JSON.parse(stdout) as { platform: ComponentResult[]; services: { outcome: string }[]; tokenCreated: boolean; localConfig: string; endpoints: Record<string, string> };
+  const summary = JSON.parse(stdout) as { platform: ComponentResult[]; supervisor: { outcome: string; pid: number }; services: { outcome: string }[]; tokenCreated: boolean; localConfig: string; endpoints: Record<string, string> };
   t.log(`warm up (CLI, incl. node start): ${seconds.toFixed(1)} s`);
   t.deepEqual(summary.platform.map((r) => [r.name, r.outcome, r.pid]), cold.map((r) => [r.name, 'reused', r.pid]));
   t.true(summary.services.every((s) => s.outcome === 'reused' || s.outcome === 'external'));
+  t.is(summary.supervisor.outcome, 'reused', 'the supervisor the cold up started still runs');
+  t.true(isAlive(summary.supervisor.pid));
   t.false(summary.tokenCreated);
   t.is(summary.localConfig, join(platform!.home, 'local.json'));
 });
@@ -211,7 +216,15 @@ test.serial('down --keep-services stops exactly those processes and the live job
 
     const { stdout, seconds } = await runCli(['down', '--keep-services', '--json'], env);
     t.log(`down --keep-services (CLI, with one job): ${seconds.toFixed(1)} s`);
-    const summary = JSON.parse(stdout) as { platform: { name: string; pid: number | null; stopped: boolean; forced: boolean }[]; jobs: { job: string; pids: number[]; forced: boolean }[] | null; services: unknown };
+    const summary = JSON.parse(stdout) as {
+      supervisor: { stopped: boolean; pid: number | null }; platform: { name: string; pid: number | null; stopped: boolean; forced: boolean }[];
+      jobs: { job: string; pids: number[]; forced: boolean }[] | null; services: unknown; kept: string[];
+    };
+    t.true(summary.supervisor.stopped, 'the supervisor is stopped (first, so it restarts nothing)');
+    t.false(isAlive(summary.supervisor.pid!));
+    t.false(existsSync(supervisorPaths(config).pidFile));
+    t.regex(summary.kept.join('\n'), /deployments.*tokens.*customer and source keys, rollout weights/);
+    t.regex(summary.kept.join('\n'), /committed offsets/);
     const byName = new Map(summary.platform.map((s) => [s.name, s]));
     for (const result of cold) {
       t.like(byName.get(result.name), { pid: result.pid, stopped: true, forced: false }, `${result.name} stopped gracefully`);
