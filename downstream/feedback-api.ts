@@ -19,6 +19,7 @@ import { bearerToken } from '../shared/http/bearer.ts';
 import { ERROR_BODY_SCHEMA } from '../shared/http/error-body.ts';
 import { PROMETHEUS_CONTENT_TYPE, type Metrics } from '../shared/http/prometheus.ts';
 import { createHttpServer, isPublicRoute, type HttpServer, type RouteSettings } from '../shared/http/server.ts';
+import { StreamQuota } from '../shared/http/stream-quota.ts';
 import type { Logger } from '../shared/logger.ts';
 import { roleAllows, type TokenGrant, type TokenStore } from '../shared/operator-tokens.ts';
 import type { Feedback } from '../shared/schemas.ts';
@@ -44,6 +45,8 @@ export interface FeedbackApiOptions {
   readonly live: LiveFeed;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Live streams one customer may hold open at once (config.http.streamsPerClient). */
+  readonly streamsPerCustomer: number;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -109,6 +112,7 @@ export async function createFeedbackApi(options: FeedbackApiOptions): Promise<Ht
   const cursors = (): Promise<CursorCodec> => (codec ??= CursorCodec.fromRedis(options.redis).catch((error: unknown) => { codec = undefined; throw error; }));
   const columns = 'feedback_id, customer_id, usecase, variant, version, kind, severity, score, message, details, record_ids, event_time, produced_at';
   const callers = new WeakMap<FastifyRequest, Caller>();
+  const streamQuota = new StreamQuota(options.streamsPerCustomer, 'close another live stream of this customer, or retry after Retry-After');
 
   /** A failing Cassandra is an outage (503), never a bug (500). */
   async function fromStore<T>(read: () => Promise<T>): Promise<T> {
@@ -186,6 +190,7 @@ export async function createFeedbackApi(options: FeedbackApiOptions): Promise<Ht
   }
 
   function stream(customer: string, usecase: string | null, reply: FastifyReply): void {
+    const release = streamQuota.acquire(customer); // throws 429 before anything is written
     reply.hijack();
     const response = reply.raw;
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
@@ -201,6 +206,7 @@ export async function createFeedbackApi(options: FeedbackApiOptions): Promise<Ht
     const keepAlive = setInterval(() => write(': keep-alive\n\n'), 15_000);
     metrics.set('diamond_feedback_api_streams', 'open server-sent event streams', metrics.get('diamond_feedback_api_streams') + 1);
     response.once('close', () => {
+      release();
       clearInterval(keepAlive);
       unlisten();
       metrics.set('diamond_feedback_api_streams', 'open server-sent event streams', metrics.get('diamond_feedback_api_streams') - 1);

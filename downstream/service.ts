@@ -114,6 +114,7 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
       await live.start();
       const app = await createFeedbackApi({
         cassandra, cassandraAddress: config.cassandra.contactPoints.join(','), keyspace, customers: new CustomerKeys(redis), operators: new TokenStore(operatorRedis), rollouts: new RolloutStore(redis), redis, live, metrics, logger,
+        streamsPerCustomer: config.http.streamsPerClient,
       });
       // A busy port throws here; the caller's catch closes every client opened so far.
       url = await listen(app, { port: options.port ?? config.http.feedbackPort, host: config.http.host, api: 'feedback API', change: { flag: '--port', env: 'DIAMOND_FEEDBACK_PORT' } });

@@ -62,6 +62,8 @@ export interface DiamondConfig {
     readonly controlPort: number;
     /** Where the control API and the CLI reach the feedback API (downstream) for the A/B report. */
     readonly feedbackUrl: string;
+    /** Streams (SSE, followed logs) one token or customer may hold open at once; more get 429. */
+    readonly streamsPerClient: number;
   };
   readonly upstream: {
     /** Largest request body the ingest API accepts (413 above). */
@@ -153,6 +155,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_FEEDBACK_PORT', description: 'port of the customer feedback API (downstream)', default: '18090' },
     { env: 'DIAMOND_CONTROL_PORT', description: 'port of the orchestrator control API', default: '18070' },
     { env: 'DIAMOND_FEEDBACK_URL', description: 'base URL of the feedback API for its clients (control API, `diamond ab`); empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_FEEDBACK_PORT>', default: '' },
+    { env: 'DIAMOND_HTTP_STREAMS_PER_CLIENT', description: 'server-sent event streams and followed logs one token (control API) or customer (feedback API) may hold open at once; more are refused with 429', default: '4' },
     { env: 'DIAMOND_INGEST_MAX_BODY_BYTES', description: 'largest ingest request body; larger ones get 413', default: String(32 * 1024 * 1024) },
     { env: 'DIAMOND_RECORD_MAX_BYTES', description: 'largest single record as received (JSON/CSV bytes); larger ones go to records.rejected with their reason. At most 1 MiB: Kafka topics and Cassandra mutations are sized from it', default: String(256 * 1024) },
     { env: 'DIAMOND_CASSANDRA_KEYSPACE', description: 'keyspace of the feedback and history tables', default: 'diamond' },
@@ -233,6 +236,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       feedbackPort: parsePort('DIAMOND_FEEDBACK_PORT', read('DIAMOND_FEEDBACK_PORT')),
       controlPort: parsePort('DIAMOND_CONTROL_PORT', read('DIAMOND_CONTROL_PORT')),
       feedbackUrl: feedbackUrl(read),
+      streamsPerClient: parsePositiveInt('DIAMOND_HTTP_STREAMS_PER_CLIENT', read('DIAMOND_HTTP_STREAMS_PER_CLIENT')),
     },
     upstream: {
       maxBodyBytes: parsePositiveInt('DIAMOND_INGEST_MAX_BODY_BYTES', read('DIAMOND_INGEST_MAX_BODY_BYTES')),
@@ -323,9 +327,9 @@ function parseRecordLimit(value: string): number {
 
 /** '500ms', '2s', '5m', '1h' (or a bare number of milliseconds) → milliseconds. */
 export function parseDurationMs(name: string, value: string): number {
-  const match = /^(\d+)\s*(ms|s|m|h)?$/.exec(value.trim());
-  if (!match?.[1]) throw new ConfigError(`${name} is "${value}"`, 'use a duration such as 500ms, 2s, 5m or 1h');
-  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 'ms'] ?? 1;
+  const match = /^(\d+)\s*(ms|s|m|h|d)?$/.exec(value.trim());
+  if (!match?.[1]) throw new ConfigError(`${name} is "${value}"`, 'use a duration such as 500ms, 2s, 5m, 1h or 30d');
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? 'ms'] ?? 1;
   const ms = Number(match[1]) * factor;
   if (ms < 1) throw new ConfigError(`${name} is "${value}"`, 'use a duration greater than zero');
   return ms;

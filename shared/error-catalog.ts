@@ -35,6 +35,7 @@ export const ERROR_CATALOG = {
   DIAMOND_BACKPRESSURE: outage('Too much is waiting for Kafka already; retry after a short pause.'),
   DIAMOND_REGISTRY_UNAVAILABLE: outage('The schema registry failed while a writer resolved a schema id; the batch is retried.'),
   DIAMOND_KEYSPACE_MISSING: outage('The Cassandra keyspace does not exist yet; downstream creates it when it starts.'),
+  DIAMOND_STREAM_LIMIT: { status: 429, retriable: true, doc: 'This token or customer holds DIAMOND_HTTP_STREAMS_PER_CLIENT streams open already; close one (or retry after Retry-After).' },
   DIAMOND_TOO_MANY_STREAMS: outage('Too many event streams are open on the control API; close one or retry later.'),
   DIAMOND_EVENTS_FAILED: outage('Reading the lifecycle events failed.'),
   DIAMOND_CONTROL_TIMEOUT: outage('The control API did not answer in time.'),

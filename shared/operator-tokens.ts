@@ -14,6 +14,10 @@ export interface TokenGrant {
   readonly role: Role;
   readonly name: string;
   readonly createdAt: string;
+  /** ISO time after which the token is refused; absent = no expiry. */
+  readonly expiresAt?: string;
+  /** A short, stable id of the token (a prefix of its sha256): what streams are counted by. */
+  readonly id: string;
 }
 
 const TOKENS = 'tokens';
@@ -42,17 +46,25 @@ export class TokenStore {
   constructor(private readonly redis: Redis) {}
 
   /** Creates a token; the caller shows it once, it cannot be read back. */
-  async add(role: Role, name: string = role): Promise<string> {
+  async add(role: Role, name: string = role, options: { expiresAt?: Date } = {}): Promise<string> {
     const token = `dmd_${randomBytes(24).toString('base64url')}`;
-    const grant: TokenGrant = { role, name, createdAt: new Date().toISOString() };
-    await this.redis.hset(TOKENS, digest(token), JSON.stringify(grant));
+    const stored: Omit<TokenGrant, 'id'> = { role, name, createdAt: new Date().toISOString(), ...(options.expiresAt ? { expiresAt: options.expiresAt.toISOString() } : {}) };
+    await this.redis.hset(TOKENS, digest(token), JSON.stringify(stored));
     return token;
   }
 
-  async verify(token: string): Promise<TokenGrant | null> {
+  /** The token's grant, or null for an unknown, revoked or expired token (an expired one is deleted). */
+  async verify(token: string, now: Date = new Date()): Promise<TokenGrant | null> {
     if (!token) return null;
-    const raw = await this.redis.hget(TOKENS, digest(token));
-    return raw ? (JSON.parse(raw) as TokenGrant) : null;
+    const hash = digest(token);
+    const raw = await this.redis.hget(TOKENS, hash);
+    if (!raw) return null;
+    const grant = { ...(JSON.parse(raw) as Omit<TokenGrant, 'id'>), id: hash.slice(0, 12) };
+    if (grant.expiresAt !== undefined && Date.parse(grant.expiresAt) <= now.getTime()) {
+      await this.redis.hdel(TOKENS, hash);
+      return null;
+    }
+    return grant;
   }
 
   async revoke(token: string): Promise<boolean> {

@@ -4,7 +4,7 @@
  * before any API runs). The token is printed once; Redis keeps only its sha256.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
+import { loadConfig, parseDurationMs, type DiamondConfig } from '../../shared/config.ts';
 import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
@@ -23,17 +23,19 @@ async function withTokens<T>(config: DiamondConfig, use: (tokens: TokenStore) =>
   }
 }
 
-const tokenAdd: CommandModule<object, { role: string; name: string | undefined }> = {
+const tokenAdd: CommandModule<object, { role: string; name: string | undefined; expires: string | undefined }> = {
   command: 'add',
   describe: 'create a control API token with a role; printed once (only its sha256 is stored)',
   builder: (y) => y
     .option('role', { type: 'string', choices: ROLES, demandOption: true, describe: 'viewer reads, deployer also deploys, admin also creates tokens' })
-    .option('name', { type: 'string', describe: 'a label for the token, shown in the orchestrator log (default: the role)' }),
-  handler: async ({ role, name }) => {
+    .option('name', { type: 'string', describe: 'a label for the token, shown in the orchestrator log (default: the role)' })
+    .option('expires', { type: 'string', describe: 'refuse the token after this long, e.g. 12h or 30d (default: no expiry)' }),
+  handler: async ({ role, name, expires }) => {
     const config = loadConfig(process.env);
-    const token = await withTokens(config, (tokens) => tokens.add(role as Role, name ?? role));
+    const expiresAt = expires === undefined ? undefined : new Date(Date.now() + parseDurationMs('--expires', expires));
+    const token = await withTokens(config, (tokens) => tokens.add(role as Role, name ?? role, { expiresAt }));
     process.stdout.write(`${token}\n`);
-    process.stderr.write(`${role} token "${name ?? role}" created; it is not shown again (use it as DIAMOND_TOKEN or Authorization: Bearer <token>)\n`);
+    process.stderr.write(`${role} token "${name ?? role}" created${expiresAt ? `, valid until ${expiresAt.toISOString()}` : ''}; it is not shown again (use it as DIAMOND_TOKEN or Authorization: Bearer <token>)\n`);
   },
 };
 

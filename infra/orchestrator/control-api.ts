@@ -30,6 +30,7 @@ import { ApiError, errorMessage, ServiceUnavailableError } from '../../shared/er
 import { bearerToken } from '../../shared/http/bearer.ts';
 import { abReportPath, feedbackApiClient } from '../../shared/http/feedback-client.ts';
 import { createHttpServer, isPublicRoute, listen as listenOn, type RouteSettings } from '../../shared/http/server.ts';
+import { StreamQuota } from '../../shared/http/stream-quota.ts';
 import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
@@ -118,6 +119,8 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   const events = new EventPublisher(producer, options.topics.events);
   /** Open streams (events, followed logs), ended by `close()`. */
   const streams = new Set<() => void>();
+  /** Streams per token: one token cannot hold every connection. */
+  const streamQuota = new StreamQuota(config.http.streamsPerClient, 'close another `diamond events --follow` or `diamond logs --follow` of this token, or retry after Retry-After');
   /** Event streams until their consumer is disconnected; `close()` waits for them. */
   const eventStreams = new Set<Promise<void>>();
   const heartbeatMs = listen.heartbeatMs ?? 15_000;
@@ -159,7 +162,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       await reply.send({ undeployed: { usecase, variant } });
     },
 
-    logs: async ({ reply, params, query }) => {
+    logs: async ({ reply, params, query, caller }) => {
       const usecase = checkUsecaseName(params['usecase']);
       const variant = checkVariantName(params['variant']);
       const lines = parseCount(query.get('lines'), 'lines', 100, 100_000);
@@ -170,6 +173,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       if (!logFile || !existsSync(logFile)) throw noLog;
       const { text, size } = await tailLines(logFile, lines).catch(() => { throw noLog; });
       if (!isOn(query.get('follow'))) return void (await reply.type('text/plain; charset=utf-8').header('x-log-file', logFile).send(text));
+      const release = streamQuota.acquire(caller?.id ?? 'anonymous');
       reply.hijack();
       const response = reply.raw;
       response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-log-file': logFile });
@@ -177,6 +181,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       // A poll in flight may finish after the client left: never write after the end.
       const follower = followLog(logFile, size, { write: (chunk) => { if (!response.writableEnded) response.write(chunk); }, latestFile });
       const end = (): void => {
+        release();
         follower.stop();
         streams.delete(end);
         if (!response.writableEnded) response.end();
@@ -185,7 +190,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       response.once('close', end);
     },
 
-    events: async ({ reply, query }) => {
+    events: async ({ reply, query, caller }) => {
       const parsed = parseEventsQuery(query);
       if (eventStreams.size >= MAX_EVENT_STREAMS) {
         throw new ApiError('DIAMOND_TOO_MANY_STREAMS', `${eventStreams.size} event streams are open already`, 'close another `diamond events --follow` or retry later', { 'retry-after': '5' });
@@ -193,13 +198,17 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       // Offsets are taken before the answer starts: whatever is published once a client
       // sees the 200 reaches it.
       const range = await feedRange(admin, options.topics.events, parsed);
+      const release = streamQuota.acquire(caller?.id ?? 'anonymous');
       reply.hijack();
       const response = reply.raw;
       response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       response.write(': connected\n\n');
       const stream = serveEvents(response, parsed, range);
       eventStreams.add(stream);
-      await stream.finally(() => eventStreams.delete(stream));
+      await stream.finally(() => {
+        eventStreams.delete(stream);
+        release();
+      });
     },
 
     ab: async ({ request, reply, params, query }) => {

@@ -4,7 +4,7 @@ import { bearerToken } from '../../shared/http/bearer.ts';
 import { authorize, matchRoute, parseCount, parseDeployBody, parseEventsQuery, parseTokenBody } from './control-routes.ts';
 import type { TokenGrant } from '../../shared/operator-tokens.ts';
 
-const grant = (role: TokenGrant['role'], name = `${role}-token`): TokenGrant => ({ role, name, createdAt: '2026-11-01T00:00:00Z' });
+const grant = (role: TokenGrant['role'], name = `${role}-token`): TokenGrant => ({ role, name, createdAt: '2026-11-01T00:00:00Z', id: `id-${name}` });
 
 test('routes match by method and path, with decoded parameters', (t) => {
   const match = matchRoute('DELETE', '/v1/deployments/data_quality/B');
