@@ -21,7 +21,7 @@ test('every code is documented, statuses are HTTP error statuses, codes look ali
     t.regex(code, /^DIAMOND_[A-Z_]+$/);
     t.true(spec.status >= 400 && spec.status <= 599, code);
     t.true(spec.doc.length > 10 && !spec.doc.includes('\n'), code);
-    t.is(spec.retriable, spec.status === 503, `${code}: retriable exactly when the answer is 503`);
+    t.is(spec.retriable, spec.status === 503 || spec.status === 429, `${code}: retriable exactly when the answer is 503 or 429 (both come with Retry-After)`);
   }
   t.true(isErrorCode('DIAMOND_NO_ROUTE'));
   t.false(isErrorCode('toString'));
