@@ -100,6 +100,13 @@ export interface DiamondConfig {
     /** What the jobs' declared resources may add up to, times the over-commit ratio. */
     readonly budget: { readonly cores: number; readonly memoryMb: number; readonly overcommit: number };
   };
+  /** What tenant code (use case folders, their requirements, their jobs) may do. */
+  readonly usecases: {
+    /** Absolute, symlink-resolved folders a deployment's folder must lie under. */
+    readonly roots: readonly string[];
+    /** Let requirements.txt carry pip options (other indexes, VCS/URL/local installs, included files). */
+    readonly allowPipOptions: boolean;
+  };
   /** How the CLI reaches the control API. */
   readonly control: {
     /** Bearer token; empty = the one `diamond up` wrote to the local platform file. */
@@ -160,6 +167,8 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_ORCHESTRATOR_BUDGET_CORES', description: 'cores the deployed jobs may declare in total (before over-commit)', default: String(cpus().length) },
     { env: 'DIAMOND_ORCHESTRATOR_BUDGET_MEMORY', description: 'memory the deployed jobs may declare in total (before over-commit), e.g. 12g', default: `${Math.max(1024, Math.floor((totalmem() / 2 ** 20) * 0.5))}m` },
     { env: 'DIAMOND_ORCHESTRATOR_OVERCOMMIT', description: 'over-commit ratio applied to the budget (jobs rarely use all they declare)', default: '2' },
+    { env: 'DIAMOND_USECASE_ROOTS', description: 'comma-separated folders a deployed use case folder must lie under (symlinks and .. resolved first); others are refused with 422 DIAMOND_USECASE_DIR_REFUSED', default: join(projectRoot, 'usecases') },
+    { env: 'DIAMOND_USECASE_ALLOW_PIP_OPTIONS', description: '1 = a use case requirements.txt may carry pip options (-i/--index-url, --extra-index-url, -f, --trusted-host, -r, -c, -e) and VCS/URL/local-path requirements; 0 refuses them at deploy', default: '0' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
   ];
 }
@@ -242,6 +251,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
         overcommit: parsePositiveNumber('DIAMOND_ORCHESTRATOR_OVERCOMMIT', read('DIAMOND_ORCHESTRATOR_OVERCOMMIT')),
       },
     },
+    usecases: {
+      roots: parseFolderList('DIAMOND_USECASE_ROOTS', read('DIAMOND_USECASE_ROOTS')),
+      allowPipOptions: parseFlag('DIAMOND_USECASE_ALLOW_PIP_OPTIONS', read('DIAMOND_USECASE_ALLOW_PIP_OPTIONS')),
+    },
     control: { token: read('DIAMOND_TOKEN') },
   };
   return deepFreeze(config);
@@ -267,6 +280,19 @@ function parseHostPortList(name: string, value: string): HostPort[] {
   const items = value.split(',').map((item) => item.trim()).filter(Boolean);
   if (items.length === 0) throw new ConfigError(`${name} is empty`, 'give at least one host:port');
   return items.map((item) => parseHostPort(name, item));
+}
+
+/** Comma-separated folders → absolute paths (symlinks are resolved where they are checked, as they may not exist yet). */
+function parseFolderList(name: string, value: string): string[] {
+  const folders = value.split(',').map((item) => item.trim()).filter(Boolean).map((item) => resolve(item));
+  if (folders.length === 0) throw new ConfigError(`${name} is empty`, 'give at least one folder');
+  return folders;
+}
+
+function parseFlag(name: string, value: string): boolean {
+  if (value === '1' || value === 'true') return true;
+  if (value === '0' || value === 'false') return false;
+  throw new ConfigError(`${name} is "${value}"`, 'use 1 or 0');
 }
 
 function parsePort(name: string, value: string): number {
