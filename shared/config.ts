@@ -112,6 +112,13 @@ export interface DiamondConfig {
     readonly restartBackoffMs: number;
     readonly restartBackoffMaxMs: number;
   };
+  /** What tenant code (use case folders, their requirements, their jobs) may do. */
+  readonly usecases: {
+    /** Absolute, symlink-resolved folders a deployment's folder must lie under. */
+    readonly roots: readonly string[];
+    /** Let requirements.txt carry pip options (other indexes, VCS/URL/local installs, included files). */
+    readonly allowPipOptions: boolean;
+  };
   /** How the CLI reaches the control API. */
   readonly control: {
     /** Bearer token; empty = the one `diamond up` wrote to the local platform file. */
@@ -177,6 +184,8 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_DEPENDENCY_WAIT', description: 'how long the platform processes (serve orchestrator|upstream|downstream) wait for Kafka, the registry, Cassandra and Redis at start before they exit: a duration (e.g. 2m) or forever', default: 'forever' },
     { env: 'DIAMOND_PLATFORM_RESTART_BACKOFF', description: 'first delay before `diamond up`\'s supervisor restarts a platform process that exited; doubles per restart in a row, with jitter', default: '1s' },
     { env: 'DIAMOND_PLATFORM_RESTART_BACKOFF_MAX', description: 'longest delay between two restarts of a platform process', default: '1m' },
+    { env: 'DIAMOND_USECASE_ROOTS', description: 'comma-separated folders a deployed use case folder must lie under (symlinks and .. resolved first); others are refused with 422 DIAMOND_USECASE_DIR_REFUSED', default: join(projectRoot, 'usecases') },
+    { env: 'DIAMOND_USECASE_ALLOW_PIP_OPTIONS', description: '1 = a use case requirements.txt may carry pip options (-i/--index-url, --extra-index-url, -f, --trusted-host, -r, -c, -e) and VCS/URL/local-path requirements; 0 refuses them at deploy', default: '0' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
   ];
 }
@@ -266,6 +275,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       restartBackoffMs: parseDurationMs('DIAMOND_PLATFORM_RESTART_BACKOFF', read('DIAMOND_PLATFORM_RESTART_BACKOFF')),
       restartBackoffMaxMs: parseDurationMs('DIAMOND_PLATFORM_RESTART_BACKOFF_MAX', read('DIAMOND_PLATFORM_RESTART_BACKOFF_MAX')),
     },
+    usecases: {
+      roots: parseFolderList('DIAMOND_USECASE_ROOTS', read('DIAMOND_USECASE_ROOTS')),
+      allowPipOptions: parseFlag('DIAMOND_USECASE_ALLOW_PIP_OPTIONS', read('DIAMOND_USECASE_ALLOW_PIP_OPTIONS')),
+    },
     control: { token: read('DIAMOND_TOKEN') },
   };
   return deepFreeze(config);
@@ -300,6 +313,19 @@ function parseHostPortList(name: string, value: string): HostPort[] {
   const items = value.split(',').map((item) => item.trim()).filter(Boolean);
   if (items.length === 0) throw new ConfigError(`${name} is empty`, 'give at least one host:port');
   return items.map((item) => parseHostPort(name, item));
+}
+
+/** Comma-separated folders → absolute paths (symlinks are resolved where they are checked, as they may not exist yet). */
+function parseFolderList(name: string, value: string): string[] {
+  const folders = value.split(',').map((item) => item.trim()).filter(Boolean).map((item) => resolve(item));
+  if (folders.length === 0) throw new ConfigError(`${name} is empty`, 'give at least one folder');
+  return folders;
+}
+
+function parseFlag(name: string, value: string): boolean {
+  if (value === '1' || value === 'true') return true;
+  if (value === '0' || value === 'false') return false;
+  throw new ConfigError(`${name} is "${value}"`, 'use 1 or 0');
 }
 
 function parsePort(name: string, value: string): number {

@@ -44,6 +44,8 @@ export const ERROR_CATALOG = {
   DIAMOND_NOT_DEPLOYED: { status: 404, retriable: false, doc: 'The use case variant is not deployed.' },
   DIAMOND_NO_LOG: { status: 404, retriable: false, doc: 'The job has no log yet (it has not been started).' },
   DIAMOND_USECASE_UNKNOWN: refusal('No use case folder with a usecase.yaml at that name or path.'),
+  DIAMOND_USECASE_DIR_REFUSED: refusal('The use case folder lies outside DIAMOND_USECASE_ROOTS (after symlinks and .. are resolved); the message names the allowed roots.'),
+  DIAMOND_USECASE_PIP_OPTION_REFUSED: refusal("The use case's requirements.txt carries a pip option or a non-index source (VCS, URL, path, -r/-c/-e); the message names the line. DIAMOND_USECASE_ALLOW_PIP_OPTIONS=1 allows them."),
   DIAMOND_USECASE_INVALID: refusal('The use case failed validation (manifest, code or sample); the message says what to fix.'),
   DIAMOND_USECASE_OUTPUT_INVALID: refusal("The use case's output on its sample does not conform to the Feedback contract."),
   DIAMOND_FEEDBACK_SCHEMA_INCOMPATIBLE: refusal('The Feedback contract the job would write is not compatible with the registered one.'),

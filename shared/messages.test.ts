@@ -10,7 +10,7 @@ type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K
 const progressKeys = {
   event: true, job: true, usecase: true, variant: true, version: true, at: true, run_id: true, batch_id: true, start_offsets: true, end_offsets: true,
   rows_in: true, rows_out: true, rows_rejected: true, input_rows_per_second: true, processed_rows_per_second: true, durations_ms: true,
-  last_batch_id: true, error: true, message: true, file: true, line: true, function: true,
+  last_batch_id: true, error: true, message: true, file: true, line: true, function: true, signature: true,
 } as const satisfies Record<keyof ProgressMessage, true>;
 const progressRequired = { event: true, job: true, usecase: true, variant: true, at: true } as const satisfies Record<RequiredKeys<ProgressMessage>, true>;
 const lifecycleKeys = {

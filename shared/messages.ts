@@ -75,6 +75,8 @@ export interface ProgressMessage {
   readonly file?: string | null;
   readonly line?: number | null;
   readonly function?: string | null;
+  /** HMAC of the rest of the message with the launch's progress key (progress-signature.ts). */
+  readonly signature?: string;
 }
 
 /** The fields of a lifecycle event besides `event` and `at` (which the publisher sets). */

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiamondConfig } from './config.ts';
+import { tenantEnv } from './tenant-env.ts';
 import { Versions } from './versions.ts';
 
 export interface PythonEnvironment {
@@ -63,13 +64,15 @@ export interface SparkSubmit {
 export interface SparkSubmitExtras {
   /** `--archives` entries (`file#alias`), unpacked in each executor's working directory. */
   readonly archives?: readonly string[];
-  /** Environment variables that override the platform's (e.g. PYSPARK_PYTHON). */
+  /** Environment variables that override the platform's (e.g. PYSPARK_PYTHON, HOME). */
   readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
  * The spark-submit command line for a Python application on the configured master, with
- * the connector jars, a small local driver, and the SDK importable.
+ * the connector jars, a small local driver, and the SDK importable. Its environment is an
+ * allow-list (shared/tenant-env.ts) plus what Spark and Python need: a job runs tenant code
+ * and gets none of the platform's settings or secrets (DIAMOND_TOKEN, the Redis URL…).
  */
 export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: readonly string[] = [], conf: Record<string, string> = {}, extras: SparkSubmitExtras = {}): SparkSubmit {
   const env = pythonEnvironment(config);
@@ -95,14 +98,15 @@ export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: r
       script,
       ...scriptArgs,
     ],
-    env: {
-      ...process.env,
+    env: tenantEnv({
+      // The caller's home for local runs; the orchestrator gives each job a private one.
+      ...(process.env['HOME'] ? { HOME: process.env['HOME'] } : {}),
       JAVA_HOME: config.javaHome,
       PYSPARK_PYTHON: env.python,
       PYSPARK_DRIVER_PYTHON: env.python,
       PYTHONPATH: join(config.projectRoot, 'usecases', 'sdk'),
       SPARK_LOCAL_IP: '127.0.0.1',
       ...extras.env,
-    },
+    }),
   };
 }

@@ -12,6 +12,7 @@ import type { EventPublisher } from './events.ts';
 import { jobIdFor, lagOf, type Deployment, type DeploymentSettings, type JobState } from './state.ts';
 import type { DeploymentStore } from './store.ts';
 import { admit } from './admission.ts';
+import { assertUnderUsecaseRoots } from './usecase-roots.ts';
 import { validateUsecase, type ValidationOptions } from './validation.ts';
 
 export function resolveUsecaseFolder(config: DiamondConfig, usecase: string, dir?: string): string {
@@ -27,6 +28,7 @@ export interface DeployRequest {
 
 /** Validates, then records the desired state. A changed folder means a new version: an upgrade. */
 export async function deployUsecase(config: DiamondConfig, store: DeploymentStore, events: EventPublisher | null, request: DeployRequest, jobPrefix = '', validation: ValidationOptions = {}): Promise<Deployment> {
+  assertUnderUsecaseRoots(config, request.folder); // before any of its code is installed or imported
   const validated = await validateUsecase(config, request.folder, request.variant, validation);
   if (validated.name !== request.usecase) {
     throw new DiamondError(`${request.folder}/usecase.yaml names "${validated.name}", not "${request.usecase}"`, { code: 'DIAMOND_USECASE_INVALID', hint: 'make the manifest name equal the folder name' });

@@ -5,13 +5,15 @@
  * pid file, the exit-code file) goes into the JobProcess stored in Redis, so a restarted
  * orchestrator can adopt the job instead of starting a duplicate.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DiamondConfig } from '../../shared/config.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { isAlive, startDetached, tailFile } from '../../shared/process-group.ts';
 import { sparkSubmit } from '../../shared/runtime-paths.ts';
+import { tenantEnv } from '../../shared/tenant-env.ts';
+import { newProgressKey } from './progress-signature.ts';
 import type { Deployment, JobProcess } from './state.ts';
 import { isUsecaseEnvReady, usecaseEnvAt, usecaseSparkSettings, type UsecaseSparkSettings } from './usecase-env.ts';
 
@@ -53,6 +55,13 @@ export class JobLauncher {
     const driverPidFile = join(dir, `${stamp}.driver.pid`);
     const exitFile = join(dir, `${stamp}.exit`);
     const logFile = join(dir, `${stamp}.log`);
+    // This launch's progress key: in the job record (Redis) for the orchestrator, in a 0600
+    // file for the job (never its environment or command line); the runner removes the file.
+    const progressKey = newProgressKey();
+    const progressKeyFile = join(dir, `${stamp}.progress-key`);
+    writeFileSync(progressKeyFile, progressKey, { mode: 0o600 });
+    const home = join(dir, 'home'); // a private home: the job sees nothing of the orchestrator's
+    mkdirSync(home, { recursive: true, mode: 0o700 });
     const python = this.pythonSettings(deployment, logFile);
     const submit = sparkSubmit(this.config, join(this.config.projectRoot, 'usecases', 'sdk', 'launch_job.py'), [
       '--usecase-dir', deployment.folder, '--variant', deployment.variant, '--job-id', jobId,
@@ -63,23 +72,25 @@ export class JobLauncher {
       ...(this.topics.recordsSubject ? ['--records-subject', this.topics.recordsSubject] : []),
       ...(this.topics.feedbackSubject ? ['--feedback-subject', this.topics.feedbackSubject] : []),
       ...(deployment.settings.trigger ? ['--trigger', deployment.settings.trigger] : []),
-      '--checkpoint-root', join(this.dirs.checkpoints, jobId), '--pid-file', driverPidFile,
-    ], { 'spark.app.name': jobId, ...python.conf }, { archives: python.archives, env: python.env });
+      '--checkpoint-root', join(this.dirs.checkpoints, jobId), '--pid-file', driverPidFile, '--progress-key-file', progressKeyFile,
+    ], { 'spark.app.name': jobId, ...python.conf }, { archives: python.archives, env: { ...python.env, HOME: home } });
     // A shell leads the group and records spark-submit's exit code when the job ends on
     // its own; the driver pid file path is unique per start and marks the command line.
     // A vanished Python environment is rebuilt first, inside the group (pip can take a
     // minute; the reconcile loop must not wait for it), its output in the job's log.
-    const rebuild = python.rebuild ? `${shellQuote(python.rebuild)} && ` : '';
+    // pip needs the operator's pip settings (index, certificates); the job itself must not keep them.
+    const pipOnly = python.rebuild ? Object.keys(tenantEnv({}, { pip: true })).filter((name) => !(name in submit.env)) : [];
+    const rebuild = python.rebuild ? `${shellQuote(python.rebuild)} && ${pipOnly.length > 0 ? `unset ${pipOnly.join(' ')} && ` : ''}` : '';
     const record = startDetached({
       command: '/bin/sh',
       args: ['-c', `${rebuild}"$@"; echo $? > "$0"`, exitFile, submit.command, ...submit.args],
-      env: submit.env,
+      env: python.rebuild ? { ...tenantEnv({}, { pip: true }), ...submit.env } : submit.env,
       cwd: this.config.projectRoot,
       logFile,
       pidFile: join(dir, `${stamp}.group.pid`),
       marker: driverPidFile,
     });
-    return { groupPid: record.pid, marker: driverPidFile, driverPidFile, exitFile, logFile, version: deployment.version, startedAt: Date.now() };
+    return { groupPid: record.pid, marker: driverPidFile, driverPidFile, exitFile, logFile, version: deployment.version, startedAt: Date.now(), progressKey };
   }
 
   /**

@@ -12,12 +12,27 @@ export async function readJobOffsets(admin: Admin, groupId: string, topic: strin
   return Object.fromEntries((entry?.partitions ?? []).map((p) => [String(p.partition), Number(p.offset)]));
 }
 
-/** Commits the reported end offsets, partition by partition, never backwards. Returns what advanced. */
-export async function commitJobOffsets(admin: Admin, groupId: string, topic: string, reported: PartitionOffsets): Promise<Record<string, number>> {
+/** What a report would commit: what advanced, or why nothing may move at all. */
+export type CommitOutcome =
+  | { readonly committed: true; readonly advanced: Record<string, number> }
+  | { readonly committed: false; readonly partition: string; readonly offset: number; readonly highWatermark: number | null };
+
+/**
+ * Commits the reported end offsets, partition by partition, never backwards. A report naming
+ * an offset beyond its partition's high watermark (or a partition the topic does not have) is
+ * forged or buggy: nothing of it is committed, since moving the group there would skip data
+ * that has not even been written yet.
+ */
+export async function commitJobOffsets(admin: Admin, groupId: string, topic: string, reported: PartitionOffsets): Promise<CommitOutcome> {
+  const ends = await topicEndOffsets(admin, topic);
+  for (const [partition, offset] of Object.entries(reported)) {
+    const high = ends[partition];
+    if (high === undefined || offset > high) return { committed: false, partition, offset, highWatermark: high ?? null };
+  }
   const advance = offsetsToAdvance(await readJobOffsets(admin, groupId, topic), reported);
   const partitions = Object.entries(advance).map(([partition, offset]) => ({ partition: Number(partition), offset: String(offset) }));
   if (partitions.length > 0) await admin.setOffsets({ groupId, topic, partitions });
-  return advance;
+  return { committed: true, advanced: advance };
 }
 
 /** End (high-water) offsets of every partition of `topic`. */

@@ -4,11 +4,17 @@
  * never from before a replay's fence) and notes which version reported; failures are kept
  * for the crash message. Jobs never commit offsets themselves, so a restart begins after
  * the last batch the job finished.
+ *
+ * Any local process can write to diamond.progress, so a message counts only when it is signed
+ * by a live launch of its job (progress-signature.ts; the keys are in the job record) and its
+ * end offsets lie within the partitions' high watermarks; anything else is ignored with a
+ * warning and commits nothing.
  */
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../shared/logger.ts';
 import { parseProgressMessage } from '../../shared/messages.ts';
 import { commitJobOffsets } from './offsets.ts';
+import { verifyProgress } from './progress-signature.ts';
 import type { OrchestratorOptions } from './options.ts';
 import type { DeploymentStore } from './store.ts';
 
@@ -51,6 +57,10 @@ export class ProgressIngest {
     const message = parsed.message;
     const jobId = message.job;
     if (!jobId.startsWith(`${this.options.jobPrefix}uc.`)) return; // another orchestrator's jobs
+    if (!verifyProgress(raw, await this.liveKeys(jobId))) {
+      this.log.warn({ job: jobId, event: message.event, signed: message.signature !== undefined, progress: { raw: raw.slice(0, 200) } }, 'ignored a progress message not signed by a live launch of its job');
+      return;
+    }
     // The runner's own timestamp: a late-consumed report of a killed process must not
     // count for its successor of the same version, nor undo a replay.
     const stamped = Date.parse(message.at); // the schema checks its shape; an impossible date (month 13) still falls back
@@ -60,8 +70,12 @@ export class ProgressIngest {
         this.log.debug({ job: jobId, at: message.at }, 'ignored a progress report from before a replay');
         return;
       }
-      const advanced = await commitJobOffsets(this.admin, jobId, this.options.topics.input, message.end_offsets);
-      if (Object.keys(advanced).length > 0) this.log.debug({ job: jobId, offsets: advanced }, 'committed');
+      const outcome = await commitJobOffsets(this.admin, jobId, this.options.topics.input, message.end_offsets);
+      if (!outcome.committed) {
+        this.log.warn({ job: jobId, partition: outcome.partition, offset: outcome.offset, highWatermark: outcome.highWatermark }, 'ignored a progress report beyond the end of its partition; nothing committed');
+        return;
+      }
+      if (Object.keys(outcome.advanced).length > 0) this.log.debug({ job: jobId, offsets: outcome.advanced }, 'committed');
       await this.store.mergeMetrics(jobId, { recordsPerSecond: message.processed_rows_per_second ?? null, lastBatchAt: at });
     }
     if ((message.event === 'progress' || message.event === 'started') && message.version) {
@@ -71,5 +85,12 @@ export class ProgressIngest {
       const where = message.file ? ` (${message.file}:${message.line ?? '?'})` : '';
       await this.store.markFailure(jobId, { at, message: `${message.message ?? message.error ?? 'failed'}${where}` });
     }
+  }
+
+  /** The progress keys of the job's launches that may still report (current, upgrade, retiring). */
+  private async liveKeys(jobId: string): Promise<string[]> {
+    const record = await this.store.getJob(jobId);
+    if (!record) return [];
+    return [record.current, record.next, ...record.retiring.map((r) => r.job)].flatMap((job) => (job?.progressKey ? [job.progressKey] : []));
   }
 }

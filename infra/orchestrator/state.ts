@@ -59,6 +59,8 @@ export interface JobProcess {
   readonly logFile: string;
   readonly version: string;
   readonly startedAt: number;
+  /** This launch's progress signing key (progress-signature.ts); absent for launches before signing existed. */
+  readonly progressKey?: string;
 }
 
 /** Actual state of one job as the orchestrator last saw it; persisted in Redis. */

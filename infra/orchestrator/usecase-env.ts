@@ -21,6 +21,8 @@ import type { DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import { cached, isBuilt, runLogged, type InstallContext } from '../../shared/install-cache.ts';
 import { pythonEnvironment, pythonRequirementsFile, type SparkSubmitExtras } from '../../shared/runtime-paths.ts';
+import { tenantEnv, withPrivateHome } from '../../shared/tenant-env.ts';
+import { assertPlainRequirements } from './requirements-policy.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -127,13 +129,15 @@ export async function prepareUsecaseEnv(config: DiamondConfig, folder: string, o
   const location = usecaseEnvLocation(config, folder);
   if (!location) return null;
   const usecase = basename(folder);
+  assertPlainRequirements(usecase, location.requirements, config.usecases.allowPipOptions);
   const env = usecaseEnvAt(config, location.dir);
   const ctx: InstallContext = { config, logFile: `${location.dir}.log`, onStep };
   try {
     await cached(location.dir, async (dir) => {
       rmSync(ctx.logFile, { force: true }); // the log tells about the last attempt only
       onStep?.(`building the Python environment of ${usecase} (${location.requirements.join(', ')})`);
-      await buildEnv(config, usecase, dir, location.requirements, ctx);
+      // pip runs the packages' build scripts: in a child with a clean environment and an empty home.
+      await withPrivateHome((home) => buildEnv(config, usecase, dir, location.requirements, ctx, tenantEnv({ HOME: home }, { pip: true })));
     });
     if (env.archive && !existsSync(env.archive)) await packArchive(config, env, ctx);
   } catch (error) {
@@ -142,24 +146,24 @@ export async function prepareUsecaseEnv(config: DiamondConfig, folder: string, o
   return env;
 }
 
-async function buildEnv(config: DiamondConfig, usecase: string, dir: string, requirements: readonly string[], ctx: InstallContext): Promise<void> {
+async function buildEnv(config: DiamondConfig, usecase: string, dir: string, requirements: readonly string[], ctx: InstallContext, env: NodeJS.ProcessEnv): Promise<void> {
   const platform = pythonEnvironment(config).python;
   const python = join(dir, 'bin', 'python');
   // No pip of its own: the platform's pip installs into it (`pip --python`), which saves
   // seconds per environment.
-  await runLogged('usecase-env', platform, ['-m', 'venv', '--without-pip', dir], ctx);
-  const [own] = await sitePackages(python);
-  const platformSites = await sitePackages(platform);
+  await runLogged('usecase-env', platform, ['-m', 'venv', '--without-pip', dir], ctx, env);
+  const [own] = await sitePackages(python, env);
+  const platformSites = await sitePackages(platform, env);
   writeFileSync(join(own!, PLATFORM_PTH), platformSites.join('\n') + '\n');
   const file = join(dir, 'requirements.txt');
   writeFileSync(file, requirements.join('\n') + '\n');
-  await runLogged('usecase-env', platform, ['-m', 'pip', '--python', python, 'install', '--disable-pip-version-check', '--no-input', '-r', file], ctx);
-  await checkPlatformPins(config, usecase, python);
+  await runLogged('usecase-env', platform, ['-m', 'pip', '--python', python, 'install', '--disable-pip-version-check', '--no-input', '-r', file], ctx, env);
+  await checkPlatformPins(config, usecase, python, env);
 }
 
 /** purelib and platlib of an interpreter (one entry when they are the same folder). */
-async function sitePackages(python: string): Promise<string[]> {
-  const { stdout } = await execFileAsync(python, ['-c', 'import json, sysconfig; print(json.dumps([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]))'], { timeout: 30_000 });
+async function sitePackages(python: string, env: NodeJS.ProcessEnv = tenantEnv({})): Promise<string[]> {
+  const { stdout } = await execFileAsync(python, ['-c', 'import json, sysconfig; print(json.dumps([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]))'], { timeout: 30_000, env });
   return [...new Set(JSON.parse(stdout) as string[])];
 }
 
@@ -177,10 +181,10 @@ export function platformPins(requirementsText: string): Map<string, string> {
  * A use case may add packages, not replace the platform's: another pyspark would not match
  * the connector jars, another pandas or numpy would break the SDK. Checked after pip ran.
  */
-async function checkPlatformPins(config: DiamondConfig, usecase: string, python: string): Promise<void> {
+async function checkPlatformPins(config: DiamondConfig, usecase: string, python: string, env: NodeJS.ProcessEnv): Promise<void> {
   const pins = platformPins(readFileSync(pythonRequirementsFile(config), 'utf8'));
   const script = 'import importlib.metadata as m, json, sys\nprint(json.dumps({n: m.version(n) for n in sys.argv[1:]}))';
-  const { stdout } = await execFileAsync(python, ['-c', script, ...pins.keys()], { timeout: 30_000 });
+  const { stdout } = await execFileAsync(python, ['-c', script, ...pins.keys()], { timeout: 30_000, env });
   const seen = JSON.parse(stdout) as Record<string, string>;
   for (const [name, version] of pins) {
     if (seen[name] !== version) {
@@ -216,7 +220,7 @@ export async function packPackages(python: string, sitePackagesDir: string, arch
     '            if root == src and f == skip: continue',
     '            z.write(os.path.join(root, f), os.path.relpath(os.path.join(root, f), src))',
   ].join('\n');
-  await runLogged('usecase-env', python, ['-c', script, sitePackagesDir, tmp, PLATFORM_PTH], ctx);
+  await runLogged('usecase-env', python, ['-c', script, sitePackagesDir, tmp, PLATFORM_PTH], ctx, tenantEnv({}));
   renameSync(tmp, archive);
 }
 

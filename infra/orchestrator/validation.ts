@@ -14,7 +14,8 @@ import { promisify } from 'node:util';
 import { parseMemoryMb, type DiamondConfig } from '../../shared/config.ts';
 import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
 import { Subjects } from '../../shared/schemas.ts';
-import { pythonEnvironment, pythonProcessEnv } from '../../shared/runtime-paths.ts';
+import { connectorJars, pythonEnvironment } from '../../shared/runtime-paths.ts';
+import { tenantEnv, withPrivateHome } from '../../shared/tenant-env.ts';
 import type { DeclaredResources } from './state.ts';
 import { prepareUsecaseEnv } from './usecase-env.ts';
 import { codeVersion } from './version.ts';
@@ -81,7 +82,9 @@ export async function validateUsecase(config: DiamondConfig, folder: string, var
   const cached = options.checkSample !== false && existsSync(passed);
   const skipSample = options.checkSample === false || cached;
   const args = ['-m', 'diamond_sdk._runtime.validate', folder, variant, '--registry-url', config.registry.url, '--feedback-subject', feedbackSubject, ...(skipSample ? ['--no-sample'] : [])];
-  const { stdout } = await execFileAsync(python, args, { env: { ...pythonProcessEnv(config), PYSPARK_PYTHON: python }, cwd: config.projectRoot, timeout: 180_000, maxBuffer: 16 * 2 ** 20 }).catch((cause: unknown) => {
+  // The use case's code is imported and run here: in a child with a clean environment (no
+  // token, no Redis URL) and an empty home, never in the orchestrator's process.
+  const { stdout } = await withPrivateHome((home) => execFileAsync(python, args, { env: validationEnv(config, python, home), cwd: config.projectRoot, timeout: 180_000, maxBuffer: 16 * 2 ** 20 })).catch((cause: unknown) => {
     throw new DiamondError(`could not validate ${folder}`, { code: 'DIAMOND_USECASE_INVALID', hint: 'check that the Python environment is installed (`npx diamond services up spark`)', cause });
   });
   const verdict = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as PythonVerdict;
@@ -101,6 +104,14 @@ export async function validateUsecase(config: DiamondConfig, folder: string, var
       envMs: Math.round(envDone - started), pythonMs: Math.round(done - envDone), totalMs: Math.round(done - started),
     },
   };
+}
+
+/** What validate.py needs (the SDK importable, Java and the connector jars for its local Spark), nothing of ours. */
+function validationEnv(config: DiamondConfig, python: string, home: string): Record<string, string> {
+  return tenantEnv({
+    HOME: home, PYTHONPATH: join(config.projectRoot, 'usecases', 'sdk'), JAVA_HOME: config.javaHome,
+    PYSPARK_PYTHON: python, DIAMOND_SPARK_JARS: connectorJars(config).join(','), SPARK_LOCAL_IP: '127.0.0.1',
+  });
 }
 
 function refusal(config: DiamondConfig, usecase: string, verdict: PythonVerdict, feedbackSubject: string): DiamondError {

@@ -21,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
+import { newProgressKey, signProgress } from '../../infra/orchestrator/progress-signature.ts';
 import { checkKafka, ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { checkRedis, createRedis } from '../../shared/redis.ts';
@@ -101,7 +102,7 @@ async function startFakeJob(dir: string): Promise<JobProcess> {
     logFile, pidFile: join(dir, 'group.pid'), marker: driverPidFile,
   });
   while (!existsSync(driverPidFile) || readFileSync(driverPidFile, 'utf8').trim() === '') await sleep(50);
-  return { groupPid: group.pid, marker: driverPidFile, driverPidFile, exitFile, logFile, version: 'fake1', startedAt: Date.now() };
+  return { groupPid: group.pid, marker: driverPidFile, driverPidFile, exitFile, logFile, version: 'fake1', startedAt: Date.now(), progressKey: newProgressKey() };
 }
 
 function runningRecord(jobId: string, usecase: string, generation: number, job: JobProcess): JobRecord {
@@ -278,10 +279,11 @@ test.serial('stopping jobs commits their last progress reports with the orchestr
     const jobId = jobIdFor('drained', 'A', options.jobPrefix);
     await new DeploymentStore(redis).putJob(runningRecord(jobId, 'drained', 1, fakeJob));
     // The job's last finished batch, reported while no orchestrator consumed the progress topic.
-    await producer.send({ topic: options.topics.progress, messages: [{ key: jobId, value: JSON.stringify({
+    const report = JSON.stringify({
       job: jobId, usecase: 'drained', variant: 'A', version: 'fake1', event: 'progress', at: new Date().toISOString(),
       batch_id: 0, start_offsets: { '0': 0 }, end_offsets: { '0': 3 }, rows_in: 3, rows_out: 0, rows_rejected: 0,
-    }) }] });
+    });
+    await producer.send({ topic: options.topics.progress, messages: [{ key: jobId, value: signProgress(report, fakeJob.progressKey!) }] });
 
     const stopped = await stopJobs(config, options, createLogger({ logLevel: 'warn' }, { fd: 2, bindings: { test: 'platform' } }), { graceMs: 10_000 });
     t.deepEqual(stopped.map((job) => [job.job, job.forced]), [[jobId, false]]);

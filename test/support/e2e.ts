@@ -42,7 +42,7 @@ import { DEMO_CUSTOMERS, generateDataset, SPENDING_WEIGHTS, type Dataset, type I
 import { checkManifestParams, type OracleParams } from '../../infra/dataset/manifest-params.ts';
 import { expectedFeedback, inputOf, type Expected, type ExpectedRow } from '../../infra/dataset/oracle.ts';
 import { killHard, startDownstreamProcess, type DownstreamProcess } from './downstream-process.ts';
-import { consumeUntil, testKafka, uniqueKeyspace, uniqueName } from './env.ts';
+import { consumeUntil, TEST_USECASE_ROOTS, testKafka, uniqueKeyspace, uniqueName } from './env.ts';
 
 /**
  * The e2e suite's dataset, from the one generator the demo uses too (infra/dataset): the demo's
@@ -131,7 +131,7 @@ export interface Diamond {
 }
 
 export async function startDiamond(t: ExecutionContext, name: string): Promise<Diamond> {
-  const config = loadConfig({ ...process.env, ...ORCHESTRATOR_ENV });
+  const config = loadConfig({ DIAMOND_USECASE_ROOTS: TEST_USECASE_ROOTS, ...process.env, ...ORCHESTRATOR_ENV });
   // The oracle models the manifests' params; fail before streaming when one is gone or garbled.
   const params: OracleParams = checkManifestParams(config.projectRoot);
   const prefix = `e2e-${name}`;

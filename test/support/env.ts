@@ -4,10 +4,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { createKafka } from '../../shared/kafka.ts';
 
-export const config: DiamondConfig = loadConfig(process.env);
+/**
+ * Use case roots of the tests: the examples, the deliberately broken fixtures, and the temp
+ * folder tests copy use cases into (upgrades, bystanders). Production's default is usecases/ only.
+ */
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export const TEST_USECASE_ROOTS = [join(projectRoot, 'usecases'), join(projectRoot, 'test', 'integration', 'fixtures', 'usecases'), tmpdir()].join(',');
+
+export const config: DiamondConfig = loadConfig({ DIAMOND_USECASE_ROOTS: TEST_USECASE_ROOTS, ...process.env });
 
 /** `prefix-<8 hex>`: a topic, group, keyspace-safe or key-prefix-safe unique name. */
 export function uniqueName(prefix: string): string {

@@ -17,7 +17,7 @@ import { Reconciler } from '../../infra/orchestrator/reconciler.ts';
 import type { JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { createRedis } from '../../shared/redis.ts';
-import { testKafka, uniqueName } from './env.ts';
+import { TEST_USECASE_ROOTS, testKafka, uniqueName } from './env.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
 
 export interface TestOrchestrator {
@@ -40,6 +40,7 @@ export interface TestOrchestrator {
 
 export async function startTestOrchestrator(prefix: string, env: Record<string, string> = {}): Promise<TestOrchestrator> {
   const config = loadConfig({
+    DIAMOND_USECASE_ROOTS: TEST_USECASE_ROOTS,
     ...process.env,
     DIAMOND_ORCHESTRATOR_TICK: '300ms', DIAMOND_ORCHESTRATOR_BACKOFF: '200ms', DIAMOND_ORCHESTRATOR_STARTING_OFFSETS: 'earliest',
     DIAMOND_ORCHESTRATOR_STOP_GRACE: '30s', DIAMOND_LOG_LEVEL: process.env['DIAMOND_LOG_LEVEL'] ?? 'warn',

@@ -30,7 +30,7 @@ from . import contracts
 from .conform import OutputContractError, conform, invalid_row_reason
 from ..context import Context
 from .manifest import ManifestError, load_manifest
-from .progress import ProgressPublisher, end_offsets, finite_or_none
+from .progress import ProgressPublisher, end_offsets, finite_or_none, read_progress_key
 from .registry import RegistryError, SchemaRegistry
 from .user_transform import transform_feedback
 from .usercode import UserCodeError, UserJob, load_user_job, user_error_from_text
@@ -66,6 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--trigger", help="override the manifest's trigger, e.g. 500ms")
     parser.add_argument("--max-records-per-batch", type=int, help="override the manifest's max_records_per_batch")
     parser.add_argument("--pid-file", help="write the driver's pid here (the supervisor signals this process)")
+    parser.add_argument("--progress-key-file", help="the launch's progress signing key (read, then removed)")
     return parser.parse_args(argv)
 
 
@@ -287,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
 
     spark = SparkSession.builder.appName(job_id).getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    publisher = ProgressPublisher(args.brokers, args.progress_topic, job_id, {"usecase": manifest.name, "variant": args.variant, "version": version})
+    publisher = ProgressPublisher(args.brokers, args.progress_topic, job_id, {"usecase": manifest.name, "variant": args.variant, "version": version}, key=getattr(args, "progress_key", None))
     sink = BatchSink(args, job, ctx, feedback_schema, feedback_schema_id, manifest.stateful)
     listener = make_listener(publisher, sink, args.input_topic)
     spark.streams.addListener(listener)
@@ -398,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.pid_file:
         Path(args.pid_file).write_text(str(os.getpid()))
+    args.progress_key = read_progress_key(args.progress_key_file)  # before any use case code runs
     try:
         return run(args)
     except UserCodeError as error:
@@ -417,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
 def _report_failure(args: argparse.Namespace, details: dict[str, Any]) -> None:
     try:
         name = Path(args.usecase_dir).resolve().name
-        publisher = ProgressPublisher(args.brokers, args.progress_topic, args.job_id or f"uc.{name}.{args.variant}", {"usecase": name, "variant": args.variant})
+        publisher = ProgressPublisher(args.brokers, args.progress_topic, args.job_id or f"uc.{name}.{args.variant}", {"usecase": name, "variant": args.variant}, key=getattr(args, "progress_key", None))
         publisher.publish("failed", **details)
         publisher.flush(5)
     except Exception:  # reporting must never hide the original error
