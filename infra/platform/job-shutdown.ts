@@ -58,6 +58,9 @@ export async function stopJobs(config: DiamondConfig, orchestrator: Orchestrator
       for (const job of [...processes.values()].flat()) launcher.requestStop(job);
       options.onStopping?.([...processes.keys()], graceMs);
       const forced = await waitStopped(launcher, [...processes.values()].flat(), graceMs);
+      // Before the records forget the launches: their last reports are signed with the
+      // launches' keys, which the progress handler checks against the records.
+      await reportStopped(config, orchestrator, log, records, launcher);
       const stopped: StoppedJob[] = [];
       for (const record of records) {
         const pids = processes.get(record.jobId)!;
@@ -67,7 +70,6 @@ export async function stopJobs(config: DiamondConfig, orchestrator: Orchestrator
         stopped.push({ job: record.jobId, usecase: record.usecase, variant: record.variant, pids: pids.map((job) => job.groupPid), forced: pids.some((job) => forced.has(job)) });
         log.info({ job: record.jobId, pids: pids.map((job) => job.groupPid) }, 'stopped');
       }
-      await reportStopped(config, orchestrator, log, records, launcher);
       return stopped;
     } finally {
       clearInterval(renew);
