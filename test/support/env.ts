@@ -70,3 +70,30 @@ export async function consumeUntil(kafka: Kafka, topic: string, done: (messages:
   }
   return messages;
 }
+
+/** Sum of per-partition offsets, a partition without a committed offset (-1) counting 0. */
+export function sumOffsets(offsets: Record<string, number>): number {
+  return Object.values(offsets).reduce((sum, offset) => sum + Math.max(0, offset), 0);
+}
+
+/**
+ * Every message of `topic` up to its end offsets as they are now (a known end, so a check
+ * that something did NOT happen reads everything and never stops at the first message).
+ */
+export async function readToEnd(kafka: Kafka, topic: string, timeoutMs = 60_000): Promise<ConsumedMessage[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let ends: Map<number, bigint>;
+  try {
+    ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+  const total = [...ends.values()].reduce((sum, high) => sum + high, 0n);
+  if (total === 0n) return [];
+  // Counted per partition against its own end, so a message produced meanwhile is not needed.
+  const reached = (messages: ConsumedMessage[]): boolean =>
+    [...ends].every(([partition, high]) => high === 0n || messages.some((m) => m.partition === partition && BigInt(m.offset) + 1n >= high));
+  const messages = await consumeUntil(kafka, topic, reached, timeoutMs);
+  return messages.filter((m) => BigInt(m.offset) < (ends.get(m.partition) ?? 0n));
+}
