@@ -9,7 +9,9 @@ version, runs the use case, conforms the output to `Feedback`, writes `feedback.
 per-record errors to `feedback.rejected`), and after each finished batch publishes its end
 offsets on `diamond.progress`. SIGTERM: finish the current batch, report, exit 0.
 Exit codes: 0 stopped, 2 the use case's code failed (reported with file and line),
-3 invalid manifest or output, 1 anything else.
+3 invalid manifest or output, 75 infrastructure unreachable (Kafka or the schema registry,
+at start or mid-stream: the orchestrator restarts with backoff and does not count it as a
+crash), 1 anything else.
 """
 from __future__ import annotations
 
@@ -31,12 +33,81 @@ from .conform import OutputContractError, conform, invalid_row_reason
 from ..context import Context
 from .manifest import ManifestError, load_manifest
 from .progress import ProgressPublisher, end_offsets, finite_or_none
-from .registry import SchemaRegistry
+from .registry import RegistryError, SchemaRegistry
 from .user_transform import transform_feedback
 from .usercode import UserCodeError, UserJob, load_user_job, user_error_from_text
 from .version import code_version
 
 EXIT_OK, EXIT_PLATFORM, EXIT_USER_CODE, EXIT_INVALID = 0, 1, 2, 3
+# sysexits.h EX_TEMPFAIL ("try again later"); infra/orchestrator/outage.ts has the same number.
+EXIT_OUTAGE = 75
+
+# Java exceptions (by class name: Py4J only gives us those) meaning Kafka could not be reached.
+KAFKA_OUTAGE_CLASSES = frozenset({
+    "org.apache.kafka.common.errors.TimeoutException",
+    "org.apache.kafka.common.errors.NetworkException",
+    "org.apache.kafka.common.errors.DisconnectException",
+    "org.apache.kafka.common.errors.BrokerNotAvailableException",
+    "org.apache.kafka.common.errors.LeaderNotAvailableException",
+    "org.apache.kafka.common.errors.NotEnoughReplicasException",
+    "org.apache.kafka.common.errors.NotEnoughReplicasAfterAppendException",
+    "java.net.ConnectException",
+    "java.nio.channels.UnresolvedAddressException",
+})
+
+
+class InfrastructureUnavailable(RuntimeError):
+    """Kafka or the schema registry could not be reached: the platform's outage, not the use case's fault."""
+
+    def __init__(self, service: str, message: str) -> None:
+        super().__init__(f"{service} unreachable: {message}")
+        self.service = service
+
+
+def java_class_names(error: BaseException | None) -> list[str]:
+    """Class names of the Java throwables behind `error` (its Py4J/Spark wrappers and their causes)."""
+    names: list[str] = []
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, BaseException):
+            # Py4JJavaError carries java_exception; Spark's CapturedException its origin and cause.
+            pending.extend([getattr(current, "java_exception", None), getattr(current, "_origin", None), getattr(current, "_cause", None), current.__cause__])
+            continue
+        try:
+            names.append(str(current.getClass().getName()))
+            pending.append(current.getCause())
+        except Exception:  # not a Java object after all
+            continue
+    return names
+
+
+def outage_of(error: BaseException | None, java_error: Any = None) -> InfrastructureUnavailable | None:
+    """The outage behind a failure, classified by exception type (Java class name through Py4J); None when it is none."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, InfrastructureUnavailable):
+            return current
+        if isinstance(current, RegistryError) and (current.status is None or current.status >= 500):
+            return InfrastructureUnavailable("schema registry", str(current))
+        current = current.__cause__
+    names = java_class_names(error)
+    if java_error is not None:
+        names += java_class_names(_JavaThrowable(java_error))
+    hit = next((name for name in names if name in KAFKA_OUTAGE_CLASSES), None)
+    return InfrastructureUnavailable("Kafka", f"{hit} ({str(error)[:500]})") if hit else None
+
+
+class _JavaThrowable(Exception):
+    """Wraps a bare Java throwable so java_class_names walks it."""
+
+    def __init__(self, throwable: Any) -> None:
+        super().__init__("java throwable")
+        self.java_exception = throwable
 
 log = logging.getLogger("diamond.runner")
 
@@ -294,12 +365,21 @@ def run(args: argparse.Namespace) -> int:
                     time.sleep(0.05)
                 query.stop()
         if not stop_requested.is_set() and query.exception() is not None:
-            raise RuntimeError(str(query.exception()))
+            failure = RuntimeError(str(query.exception()))
+            outage = outage_of(failure, query._jsq.exception().get())
+            if outage is not None and sink.user_error is None and sink.contract_error is None:
+                raise outage from failure
+            raise failure
+    except InfrastructureUnavailable:
+        raise
     except Exception as error:
         if sink.user_error is not None:
             raise sink.user_error from error
         if sink.contract_error is not None:
             raise sink.contract_error from error
+        outage = outage_of(error)
+        if outage is not None:
+            raise outage from error
         from_text = user_error_from_text(manifest.name, manifest.folder, str(error))
         if from_text is not None:
             raise from_text from error
@@ -328,11 +408,20 @@ def main(argv: list[str] | None = None) -> int:
         log.error(str(error), extra={"fields": {**error.as_dict(), "traceback": error.user_traceback}})
         _report_failure(args, error.as_dict())
         return EXIT_USER_CODE
+    except InfrastructureUnavailable as error:
+        log.error(str(error), extra={"fields": {"error": "outage", "service": error.service}})
+        _report_failure(args, {"error": "outage", "message": str(error)[:2000]})
+        return EXIT_OUTAGE
     except (ManifestError, OutputContractError) as error:
         log.error(str(error), extra={"fields": {"error": type(error).__name__}})
         _report_failure(args, {"error": type(error).__name__, "message": str(error)})
         return EXIT_INVALID
     except Exception as error:  # anything else is the platform's problem; say so and exit non-zero
+        outage = outage_of(error)  # e.g. the registry unreachable at start
+        if outage is not None:
+            log.error(str(outage), extra={"fields": {"error": "outage", "service": outage.service}})
+            _report_failure(args, {"error": "outage", "message": str(outage)[:2000]})
+            return EXIT_OUTAGE
         log.exception("job failed", extra={"fields": {"error": "platform"}})
         _report_failure(args, {"error": "platform", "message": str(error)[:2000]})
         return EXIT_PLATFORM
