@@ -6,7 +6,10 @@
  * of Kafka (a failure while, or shortly after, the orchestrator could not reach Kafka
  * either is most likely the same outage).
  */
-import { KafkaJSBrokerNotFound, KafkaJSConnectionError, KafkaJSRequestTimeoutError } from 'kafkajs';
+import kafkajs from 'kafkajs';
+
+// kafkajs is CommonJS and Node cannot see its error classes as named ESM exports.
+const { KafkaJSBrokerNotFound, KafkaJSConnectionError, KafkaJSRequestTimeoutError } = kafkajs;
 
 /** The runner's exit code for unreachable infrastructure (sysexits.h EX_TEMPFAIL: try again later). */
 export const EXIT_OUTAGE = 75;

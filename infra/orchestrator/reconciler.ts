@@ -177,7 +177,7 @@ export class Reconciler {
       try {
         await this.reconcile(jobId, deployments.get(jobId) ?? null, records.get(jobId) ?? null, replays.get(jobId) ?? null, now);
       } catch (error) {
-        if (error instanceof LeaseLostError) throw error;
+        if (error instanceof LeaseLostError) return this.stepDown(error); // the rest of this view is stale too
         this.log.error({ job: jobId, err: error }, 'reconciling the job failed; retrying next tick');
       }
     }
