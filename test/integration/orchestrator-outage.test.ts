@@ -64,7 +64,9 @@ test.serial('a registry outage restarts the job with backoff, never crash-loopin
   await o.produce([1, 2, 3].map((i) => customerRecord(`r-${i}`, `c${i}`, { amount: -i })));
 
   await proxy.close(); // the registry is "down" for the job from here on
-  await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'data_quality', variant: 'A', folder: join(o.config.projectRoot, 'usecases', 'data_quality') }, o.options.jobPrefix);
+  // The deploy validates against the registry itself (not part of the outage under test).
+  const direct = { ...o.config, registry: { ...o.config.registry, url: registry.href.replace(/\/+$/, '') } };
+  await deployUsecase(direct, o.reconciler.store, null, { usecase: 'data_quality', variant: 'A', folder: join(o.config.projectRoot, 'usecases', 'data_quality') }, o.options.jobPrefix);
   const outages = 3; // more than the crash-loop limit
   const waiting = await o.waitForJob(jobId, (r) => {
     if (r.state === 'crash-looping') throw new Error(`the outage made the job crash-looping: ${r.lastError ?? ''}`);
