@@ -96,6 +96,8 @@ export interface DiamondConfig {
     readonly defaultStartingOffsets: 'earliest' | 'latest';
     /** SIGTERM → SIGKILL grace when stopping a job. */
     readonly stopGraceMs: number;
+    /** SIGTERM → SIGKILL grace for a job's orphaned processes (no record names them) before it runs again. */
+    readonly reapGraceMs: number;
     readonly leaseMs: number;
     /** A live job whose committed offsets do not move while its lag grows this long is stalled (restarted). */
     readonly stallTimeoutMs: number;
@@ -175,6 +177,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_ORCHESTRATOR_CRASH_WINDOW', description: 'window over which crashes are counted', default: '10m' },
     { env: 'DIAMOND_ORCHESTRATOR_STARTING_OFFSETS', description: 'earliest or latest: where a job starts when its group has no committed offsets', default: 'latest' },
     { env: 'DIAMOND_ORCHESTRATOR_STOP_GRACE', description: 'time a job gets to finish its batch after SIGTERM before SIGKILL', default: '60s' },
+    { env: 'DIAMOND_ORCHESTRATOR_REAP_GRACE', description: "SIGTERM → SIGKILL grace for a job's orphaned processes (left by a killed group leader or an interrupted launch); the job starts again only once they are gone", default: '5s' },
     { env: 'DIAMOND_ORCHESTRATOR_LEASE', description: 'leader lease of the orchestrator in Redis (renewed every third of it)', default: '15s' },
     { env: 'DIAMOND_ORCHESTRATOR_STALL_TIMEOUT', description: 'a live job whose offsets do not advance while its lag grows this long is restarted', default: '2m' },
     { env: 'DIAMOND_ORCHESTRATOR_START_TIMEOUT', description: 'a job that has not reported this long after its launch is killed and restarted', default: '5m' },
@@ -261,6 +264,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       crashWindowMs: parseDurationMs('DIAMOND_ORCHESTRATOR_CRASH_WINDOW', read('DIAMOND_ORCHESTRATOR_CRASH_WINDOW')),
       defaultStartingOffsets: parseStartingOffsets(read('DIAMOND_ORCHESTRATOR_STARTING_OFFSETS')),
       stopGraceMs: parseDurationMs('DIAMOND_ORCHESTRATOR_STOP_GRACE', read('DIAMOND_ORCHESTRATOR_STOP_GRACE')),
+      reapGraceMs: parseDurationMs('DIAMOND_ORCHESTRATOR_REAP_GRACE', read('DIAMOND_ORCHESTRATOR_REAP_GRACE')),
       leaseMs: parseDurationMs('DIAMOND_ORCHESTRATOR_LEASE', read('DIAMOND_ORCHESTRATOR_LEASE')),
       stallTimeoutMs: parseDurationMs('DIAMOND_ORCHESTRATOR_STALL_TIMEOUT', read('DIAMOND_ORCHESTRATOR_STALL_TIMEOUT')),
       startTimeoutMs: parseDurationMs('DIAMOND_ORCHESTRATOR_START_TIMEOUT', read('DIAMOND_ORCHESTRATOR_START_TIMEOUT')),

@@ -67,6 +67,8 @@ export const ERROR_CATALOG = {
   DIAMOND_SERVICE_START_FAILED: local('Installing or starting a local service failed; see its log.'),
   DIAMOND_UNKNOWN_SERVICE: local('No local service by that name.'),
   DIAMOND_PLATFORM_START_FAILED: local('`diamond up` could not start a part of the platform.'),
+  DIAMOND_LEASE_LOST: outage('An orchestrator lost its leader lease (it paused past it) and its write was refused; it steps down and the lease holder carries on.'),
+  DIAMOND_JOB_UNKILLABLE: local('Job processes survived SIGKILL (stuck in the kernel, or another user\'s); the message names their pids.'),
   DIAMOND_ORCHESTRATOR_RUNNING: local('An orchestrator still supervises the jobs; stop it first.'),
   DIAMOND_PYTHON_MISSING: local('No Python interpreter for the use case environments.'),
   DIAMOND_TOKEN_MISSING: local('The CLI has no token for the control API (DIAMOND_TOKEN or `diamond up`).'),

@@ -147,3 +147,17 @@ export class SchemaIncompatibleError extends DiamondError {
     this.subject = subject;
   }
 }
+
+/**
+ * A write of the orchestrator's control state was refused because the writer no longer
+ * holds the leader lease (it paused past the lease and another took over): it must step
+ * down, not retry. Retriable in the sense that it may lead again after a fresh acquisition.
+ */
+export class LeaseLostError extends DiamondError {
+  constructor(fence: string | null, holder: string | null) {
+    super(`the leader lease ${fence ?? '(none)'} is no longer held; ${holder ?? 'nobody'} holds it now, so the write was refused`, {
+      code: 'DIAMOND_LEASE_LOST',
+      hint: 'nothing to do: this orchestrator stops supervising and the lease holder carries on',
+    });
+  }
+}

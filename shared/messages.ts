@@ -41,7 +41,7 @@ function eventNames<T extends string>(contract: MessageContract): readonly T[] {
 }
 
 export type ProgressEvent = 'started' | 'progress' | 'stopped' | 'failed';
-export type LifecycleEvent = 'deployed' | 'undeployed' | 'starting' | 'running' | 'failed' | 'stalled' | 'restarted' | 'crash-looping' | 'stopped' | 'adopted' | 'replay-requested' | 'replayed';
+export type LifecycleEvent = 'deployed' | 'undeployed' | 'starting' | 'running' | 'failed' | 'stalled' | 'restarted' | 'crash-looping' | 'stopped' | 'adopted' | 'replay-requested' | 'replayed' | 'outage';
 
 /** The event names of diamond.progress, in the schema's order. */
 export const PROGRESS_EVENTS: readonly ProgressEvent[] = eventNames<ProgressEvent>('progress');
@@ -96,6 +96,8 @@ export interface LifecycleEventFields {
   readonly since?: string;
   readonly offsets?: PartitionOffsets;
   readonly by?: string;
+  readonly outages?: number;
+  readonly reason?: string;
 }
 
 /** A diamond.events message. */

@@ -5,7 +5,7 @@
  * process recorded there (and its group), never anything found by name.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -122,4 +122,96 @@ export function tailFile(file: string, lines = 15): string {
   if (!existsSync(file)) return '';
   const text = readFileSync(file, 'utf8');
   return text.split('\n').slice(-lines - 1).join('\n').trimEnd();
+}
+
+/** A live process found under /proc, with its process group and command line. */
+export interface ProcessInfo {
+  readonly pid: number;
+  readonly pgid: number;
+  readonly cmdline: string;
+}
+
+/**
+ * Every live (non-zombie) process whose command line matches `pattern`, found by scanning
+ * /proc. Empty where there is no /proc. Processes that vanish mid-scan are skipped.
+ */
+export function findProcesses(pattern: RegExp): ProcessInfo[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const found: ProcessInfo[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (!pattern.test(cmdline)) continue;
+      const stat = statFields(readFileSync(`/proc/${entry}/stat`, 'utf8'));
+      if (!stat || stat.state === 'Z') continue;
+      found.push({ pid: Number(entry), pgid: stat.pgid, cmdline });
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** Live members of process group `pgid` (the leader may be gone while its children live on). */
+export function groupMembers(pgid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return isAlive(pgid) ? [pgid] : [];
+  }
+  const members: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = statFields(readFileSync(`/proc/${entry}/stat`, 'utf8'));
+      if (stat && stat.pgid === pgid && stat.state !== 'Z') members.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return members;
+}
+
+/** State and process group from /proc/<pid>/stat (the command name may hold spaces and parentheses). */
+function statFields(stat: string): { state: string; pgid: number } | null {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const pgid = Number(fields[2]);
+  return fields[0] && Number.isInteger(pgid) ? { state: fields[0], pgid } : null;
+}
+
+/** Our own process group: never signalled, whatever a scan found. */
+function ownGroup(): number {
+  try {
+    return statFields(readFileSync('/proc/self/stat', 'utf8'))?.pgid ?? process.pid;
+  } catch {
+    return process.pid;
+  }
+}
+
+/** Sends `signal` to each process group and each pid (skipping our own group); gone ones are ignored. */
+export function signalAll(groups: Iterable<number>, pids: Iterable<number>, signal: NodeJS.Signals): void {
+  const own = ownGroup();
+  for (const pgid of new Set(groups)) {
+    if (pgid <= 1 || pgid === own) continue;
+    try {
+      process.kill(-pgid, signal);
+    } catch {
+      // the group is empty already
+    }
+  }
+  for (const pid of new Set(pids)) {
+    if (pid <= 1 || pid === process.pid) continue;
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
 }

@@ -73,7 +73,7 @@ function formatStatus(rows: readonly JobStatus[]): string {
   if (rows.length === 0) return 'no use case is deployed (deploy one with `npx diamond deploy <usecase>`)\n';
   const header = ['USECASE', 'VARIANT', 'VERSION', 'STATE', 'PID', 'RESTARTS', 'COMMITTED', 'LAG', 'REC/S', 'CPU', 'MEM'];
   const lines = rows.map((r) => [
-    r.usecase, r.variant, r.version ?? r.deployedVersion ?? '-', r.state, r.pid === null ? '-' : String(r.pid), String(r.restarts),
+    r.usecase, r.variant, r.version ?? r.deployedVersion ?? '-', r.outages > 0 && r.state === 'backoff' ? `outage (${r.outages})` : r.state, r.pid === null ? '-' : String(r.pid), String(r.restarts),
     Object.entries(r.committedOffsets).map(([p, o]) => `${p}:${o}`).join(',') || '-', r.lag === null ? '?' : String(r.lag),
     r.recordsPerSecond === null ? '-' : String(r.recordsPerSecond), r.cpu === null ? '-' : r.cpu.toFixed(2), r.memoryMb === null ? '-' : `${r.memoryMb}M`,
   ]);

@@ -82,6 +82,8 @@ export interface JobStatus {
   readonly state: JobState | 'pending';
   readonly pid: number | null;
   readonly restarts: number;
+  /** Consecutive exits caused by unreachable infrastructure (restarted with backoff, not counted as crashes). */
+  readonly outages: number;
   readonly committedOffsets: Record<string, number>;
   readonly lag: number | null;
   /** Records per second of the last batch (from the job's progress reports). */
@@ -115,6 +117,7 @@ export async function jobStatuses(store: DeploymentStore, admin: Admin, inputTop
       state: record?.state ?? 'pending',
       pid: record?.current?.groupPid ?? null,
       restarts: record?.restarts ?? 0,
+      outages: record?.outages ?? 0,
       committedOffsets: committed,
       lag: ends ? lagOf(committed, ends) : null,
       recordsPerSecond: live && metrics.recordsPerSecond !== undefined && metrics.recordsPerSecond !== null ? Math.round(metrics.recordsPerSecond) : null,

@@ -19,6 +19,7 @@ export const LifecycleEvents = {
   ADOPTED: 'adopted',
   REPLAY_REQUESTED: 'replay-requested',
   REPLAYED: 'replayed',
+  OUTAGE: 'outage',
 } as const;
 
 /**

@@ -10,11 +10,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DiamondConfig } from '../../shared/config.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { isAlive, startDetached, tailFile } from '../../shared/process-group.ts';
+import { findProcesses, isAlive, signalAll, startDetached, tailFile, type ProcessInfo } from '../../shared/process-group.ts';
 import { sparkSubmit } from '../../shared/runtime-paths.ts';
 import { tenantEnv } from '../../shared/tenant-env.ts';
 import { newProgressKey } from './progress-signature.ts';
-import type { Deployment, JobProcess } from './state.ts';
+import { launchIdOf, type Deployment, type JobProcess } from './state.ts';
 import { isUsecaseEnvReady, usecaseEnvAt, usecaseSparkSettings, type UsecaseSparkSettings } from './usecase-env.ts';
 
 const REBUILD_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'usecase-env-rebuild.ts');
@@ -34,6 +34,14 @@ export interface LaunchSpec {
   readonly deployment: Deployment;
   readonly jobId: string;
   readonly startingOffsets: string;
+  /** From newLaunchId(), recorded (fenced) as the job's launch intent before the spawn. */
+  readonly launchId: string;
+}
+
+/** A process (any member of a launch's tree, orphaned or not) carrying one of our launch markers. */
+export interface MarkedProcess extends ProcessInfo {
+  readonly jobId: string;
+  readonly launchId: string;
 }
 
 export class JobLauncher {
@@ -48,10 +56,15 @@ export class JobLauncher {
     return { jobs: join(config.home, 'orchestrator', 'jobs'), checkpoints: join(config.home, 'orchestrator', 'checkpoints') };
   }
 
-  start({ deployment, jobId, startingOffsets }: LaunchSpec): JobProcess {
+  /** Unique per launch; it names the launch's files, and its marker is the driver pid file's path. */
+  static newLaunchId(version: string): string {
+    return `${new Date().toISOString().replaceAll(':', '').replace(/\.\d+Z$/, 'Z')}-${version}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+  }
+
+  start({ deployment, jobId, startingOffsets, launchId }: LaunchSpec): JobProcess {
     const dir = join(this.dirs.jobs, jobId);
     mkdirSync(dir, { recursive: true });
-    const stamp = `${new Date().toISOString().replaceAll(':', '').replace(/\.\d+Z$/, 'Z')}-${deployment.version}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+    const stamp = launchId;
     const driverPidFile = join(dir, `${stamp}.driver.pid`);
     const exitFile = join(dir, `${stamp}.exit`);
     const logFile = join(dir, `${stamp}.log`);
@@ -90,7 +103,7 @@ export class JobLauncher {
       pidFile: join(dir, `${stamp}.group.pid`),
       marker: driverPidFile,
     });
-    return { groupPid: record.pid, marker: driverPidFile, driverPidFile, exitFile, logFile, version: deployment.version, startedAt: Date.now(), progressKey };
+    return { groupPid: record.pid, marker: driverPidFile, launchId, driverPidFile, exitFile, logFile, version: deployment.version, startedAt: Date.now(), progressKey };
   }
 
   /**
@@ -145,8 +158,41 @@ export class JobLauncher {
     else signal(-job.groupPid, 'SIGTERM');
   }
 
+  /** SIGKILL to the launch's process group and to every process carrying its marker (the group's leader may be long gone). */
   kill(job: JobProcess): void {
-    signal(-job.groupPid, 'SIGKILL');
+    this.signalLaunch(job, 'SIGKILL');
+  }
+
+  /**
+   * Sends `name` to everything of the launch: its group (the JVM and Python workers stay in
+   * it after the leader died) and each marked process; the group pid is signalled only
+   * while a marked process is in it, so a reused group id is never hit.
+   */
+  signalLaunch(job: JobProcess, name: NodeJS.Signals): void {
+    const marked = findProcesses(new RegExp(escapeRegExp(job.marker)));
+    const groups = marked.map((p) => p.pgid);
+    if (isAlive(job.groupPid) && this.isRunning(job)) groups.push(job.groupPid);
+    signalAll(groups, marked.map((p) => p.pid), name);
+  }
+
+  /** Nothing of the launch runs any more: no process carries its marker (scanned under /proc). */
+  isGone(job: JobProcess): boolean {
+    if (this.isRunning(job)) return false;
+    const launchId = launchIdOf(job);
+    return !this.jobProcesses().some((p) => p.launchId === launchId);
+  }
+
+  /**
+   * Every process on this machine carrying a launch marker under this launcher's jobs
+   * directory, with the job and launch it belongs to: what adoption compares with the
+   * records, and what `diamond down` must leave none of.
+   */
+  jobProcesses(): MarkedProcess[] {
+    const pattern = new RegExp(`${escapeRegExp(this.dirs.jobs)}/([^/\\s]+)/([^/\\s]+)\\.driver\\.pid`);
+    return findProcesses(pattern).flatMap((p) => {
+      const match = pattern.exec(p.cmdline);
+      return match ? [{ ...p, jobId: match[1]!, launchId: match[2]! }] : [];
+    });
   }
 
   /** The most useful line of a dead job's log: its last error line, else the last lines. */
@@ -171,6 +217,10 @@ function signal(pid: number, name: NodeJS.Signals): void {
   } catch {
     // already gone
   }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function shellQuote(words: readonly string[]): string {

@@ -19,6 +19,14 @@
  *
  *   replay requested (any state) ─► replaying ─ old processes gone, group moved back ─► starting
  *   undeployed (any state) ─► stopped ─ deployed again ─► starting
+ *   exit caused by an outage (Kafka, registry unreachable) ─► backoff, never counted as a crash
+ *
+ * A job is its whole process tree. Every launch carries a marker (launcher.ts); each tick
+ * the leader scans /proc for marked processes, and any the job's record does not name (the
+ * remains of a dead group leader, a launch interrupted before its record was written, an
+ * older orchestrator's leftovers) is stopped: SIGTERM, SIGKILL after the reap grace. A job
+ * with such processes still alive is not reconciled, so nothing restarts beside them.
+ * Job records and launch intents are written fenced by the lease's token (lease.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -26,18 +34,20 @@ import { join } from 'node:path';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { DiamondConfig } from '../../shared/config.ts';
-import { errorMessage } from '../../shared/errors.ts';
+import { errorMessage, LeaseLostError } from '../../shared/errors.ts';
 import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { signalAll } from '../../shared/process-group.ts';
 import { createRedis } from '../../shared/redis.ts';
 import type { LifecycleEventFields } from '../../shared/messages.ts';
 import { EventPublisher, LifecycleEvents, type LifecycleEvent } from './events.ts';
-import { JobLauncher } from './launcher.ts';
+import { JobLauncher, type MarkedProcess } from './launcher.ts';
 import { LeaderLease } from './lease.ts';
+import { EXIT_OUTAGE, KafkaHealth } from './outage.ts';
 import { readJobOffsets, startingOffsetsFor, topicEndOffsets } from './offsets.ts';
 import type { OrchestratorOptions } from './options.ts';
 import { ProgressIngest } from './progress-ingest.ts';
-import { decideAfterCrash, jobIdFor, lagOf, watchProgress, type Deployment, type JobProcess, type JobRecord, type ProgressWatch, type SupervisionPolicy } from './state.ts';
+import { backoffDelayMs, decideAfterCrash, jobIdFor, lagOf, namedLaunches, watchProgress, type Deployment, type JobProcess, type JobRecord, type ProgressWatch, type SupervisionPolicy } from './state.ts';
 import { DeploymentStore, type ReplayRequest } from './store.ts';
 import { UsageSampler } from './usage-sampler.ts';
 
@@ -61,6 +71,10 @@ export class Reconciler {
   private readonly watches = new Map<number, ProgressWatch>();
   /** End offsets of the input topic, read once per tick. */
   private inputEnds: Record<string, number> | null = null;
+  /** When the orchestrator itself last failed to reach Kafka (job failures meanwhile are outages). */
+  private readonly kafkaHealth = new KafkaHealth();
+  /** Orphaned launches (marked processes no record names) → when they were first asked to stop. */
+  private readonly orphans = new Map<string, number>();
 
   constructor(
     private readonly config: DiamondConfig,
@@ -96,10 +110,10 @@ export class Reconciler {
     const interval = Math.min(this.config.orchestrator.tickMs, Math.floor(this.config.orchestrator.leaseMs / 3));
     while (!this.stopped) {
       try {
-        await this.ensureLeadership();
-        if (this.lease.isHeld) await this.tick();
+        if (await this.lead()) await this.tick();
       } catch (error) {
-        this.log.error({ err: error }, 'reconcile failed; retrying next tick');
+        if (error instanceof LeaseLostError) await this.stepDown(error);
+        else this.log.error({ err: error }, 'reconcile failed; retrying next tick');
       }
       if (this.stopped) break;
       await new Promise<void>((resolve) => {
@@ -120,16 +134,28 @@ export class Reconciler {
     this.redis.disconnect();
   }
 
-  /** The leader ingests progress; a follower must not (it would commit on a stale view). */
-  private async ensureLeadership(): Promise<void> {
+  /**
+   * One round of the lease (run() does it every tick): says whether this orchestrator leads.
+   * The leader ingests progress; a follower must not (it would commit on a stale view).
+   */
+  async lead(): Promise<boolean> {
     const change = await this.lease.renew();
     if (change === 'acquired') {
-      this.log.info({ orchestrator: this.id }, 'leader lease acquired; supervising jobs');
+      this.log.info({ orchestrator: this.id, fence: this.lease.fence }, 'leader lease acquired; supervising jobs');
+      this.adopted.clear(); // a new tenure: what happened meanwhile is adopted afresh
       await this.progress.start();
     } else if (change === 'lost') {
       this.log.warn({ orchestrator: this.id }, 'leader lease lost; no longer supervising');
       await this.progress.stop();
     }
+    return this.lease.isHeld;
+  }
+
+  /** A fenced write was refused: another orchestrator leads now; stop acting on a stale view. */
+  private async stepDown(error: LeaseLostError): Promise<void> {
+    this.log.warn({ orchestrator: this.id, err: error }, 'a write was refused because the lease moved on; stepping down');
+    this.lease.lost();
+    await this.progress.stop();
   }
 
   /** One pass over every job that is desired or still has a record. */
@@ -137,15 +163,54 @@ export class Reconciler {
     const deployments = new Map((await this.store.listDeployments()).map((d) => [jobIdFor(d.usecase, d.variant, this.options.jobPrefix), d]));
     const records = new Map((await this.store.listJobs()).map((r) => [r.jobId, r]));
     const replays = await this.store.pendingReplays();
-    this.inputEnds = await topicEndOffsets(this.admin, this.options.topics.input).catch(() => null);
+    this.inputEnds = await topicEndOffsets(this.admin, this.options.topics.input).then((ends) => {
+      this.kafkaHealth.observe(null, now);
+      return ends;
+    }, (error: unknown) => {
+      this.kafkaHealth.observe(error, now);
+      return null;
+    });
     await this.usage.sample([...records.values()], now);
+    const orphaned = this.reapOrphans(records, now);
     for (const jobId of new Set([...deployments.keys(), ...records.keys()])) {
+      if (orphaned.has(jobId)) continue; // its strays are being stopped; nothing starts beside them
       try {
         await this.reconcile(jobId, deployments.get(jobId) ?? null, records.get(jobId) ?? null, replays.get(jobId) ?? null, now);
       } catch (error) {
+        if (error instanceof LeaseLostError) return this.stepDown(error); // the rest of this view is stale too
         this.log.error({ job: jobId, err: error }, 'reconciling the job failed; retrying next tick');
       }
     }
+  }
+
+  /**
+   * Stops every marked process that no record names (SIGTERM, SIGKILL after the reap grace)
+   * and returns the jobs that still have such processes alive.
+   */
+  private reapOrphans(records: ReadonlyMap<string, JobRecord>, now: number): Set<string> {
+    const byLaunch = new Map<string, MarkedProcess[]>();
+    for (const found of this.launcher.jobProcesses()) {
+      const record = records.get(found.jobId);
+      if (record && namedLaunches(record).has(found.launchId)) continue;
+      byLaunch.set(found.launchId, [...(byLaunch.get(found.launchId) ?? []), found]);
+    }
+    for (const launchId of this.orphans.keys()) if (!byLaunch.has(launchId)) this.orphans.delete(launchId);
+    const jobs = new Set<string>();
+    for (const [launchId, processes] of byLaunch) {
+      const jobId = processes[0]!.jobId;
+      jobs.add(jobId);
+      const since = this.orphans.get(launchId);
+      const pids = processes.map((p) => p.pid);
+      if (since === undefined) {
+        this.log.warn({ job: jobId, launch: launchId, pids }, 'job processes no record names (orphans); stopping them before the job runs again');
+        this.orphans.set(launchId, now);
+        signalAll(processes.map((p) => p.pgid), pids, 'SIGTERM');
+      } else if (now - since >= this.config.orchestrator.reapGraceMs) {
+        this.log.warn({ job: jobId, launch: launchId, pids }, 'orphaned job processes did not stop after SIGTERM; killing them');
+        signalAll(processes.map((p) => p.pgid), pids, 'SIGKILL');
+      }
+    }
+    return jobs;
   }
 
   private async reconcile(jobId: string, desired: Deployment | null, found: JobRecord | null, replay: ReplayRequest | null, now: number): Promise<void> {
@@ -186,7 +251,7 @@ export class Reconciler {
     if (upgrade) return upgrade;
     if ((await this.store.reportedAt(record.jobId, current.version) ?? 0) >= current.startedAt) {
       await this.emit(LifecycleEvents.RUNNING, record, { version: current.version, pid: this.launcher.driverPid(current) });
-      return { ...record, state: 'running' };
+      return { ...record, state: 'running', outages: 0 };
     }
     if (now - current.startedAt > this.config.orchestrator.startTimeoutMs) {
       const seconds = Math.round((now - current.startedAt) / 1000);
@@ -238,6 +303,7 @@ export class Reconciler {
   private async reconcileBackoff(record: JobRecord, desired: Deployment, now: number): Promise<JobRecord> {
     if (record.retiring.length > 0 && desired.stateful) return record; // the old process still holds the checkpoint
     if (record.nextStartAt !== null && now < record.nextStartAt) return record;
+    if ((record.outages ?? 0) > 0) return this.startJob(record, desired, LifecycleEvents.RESTARTED, 'outage');
     const afterCrash = record.crashes.length > 0;
     return this.startJob({ ...record, restarts: record.restarts + (afterCrash ? 1 : 0) }, desired, afterCrash ? LifecycleEvents.RESTARTED : LifecycleEvents.STARTING);
   }
@@ -250,7 +316,7 @@ export class Reconciler {
   private async reconcileReplaying(record: JobRecord, desired: Deployment, replay: ReplayRequest | null, now: number): Promise<JobRecord> {
     let result = record;
     for (const job of [record.current, record.next]) {
-      if (job && this.launcher.isRunning(job)) result = await this.retire(result, job);
+      if (job && !this.launcher.isGone(job)) result = await this.retire(result, job);
     }
     result = { ...result, current: null, next: null, nextStartAt: null };
     // The request is gone (completed by a pass whose start then failed): start as after a stop.
@@ -291,7 +357,7 @@ export class Reconciler {
   private async reconcileUndeployed(record: JobRecord): Promise<JobRecord> {
     let result = record;
     for (const job of [record.current, record.next]) {
-      if (job && this.launcher.isRunning(job)) result = await this.retire(result, job);
+      if (job && !this.launcher.isGone(job)) result = await this.retire(result, job);
     }
     result = await this.retireDead({ ...result, current: null, next: null });
     if (record.state !== 'stopped' && (!record.current || !this.launcher.isRunning(record.current))) {
@@ -314,7 +380,7 @@ export class Reconciler {
       return this.retire({ ...record, state: 'backoff', current: null, nextStartAt: now }, current);
     }
     this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading');
-    const next = await this.launch(record.jobId, desired);
+    const next = await this.launch(record, desired);
     await this.emit(LifecycleEvents.STARTING, record, { version: desired.version, upgradeFrom: current.version });
     return { ...record, state: 'upgrading', next, lastLogFile: next.logFile };
   }
@@ -335,6 +401,9 @@ export class Reconciler {
     await this.emit(LifecycleEvents.STALLED, record, { version: job.version, pid: job.groupPid, error: reason });
     this.launcher.kill(job);
     this.watches.delete(job.groupPid);
+    if (this.kafkaHealth.outageAt(now)) {
+      return this.outage({ ...record, retiring: [...record.retiring, { job, stopRequestedAt: 0 }] }, job, null, `${reason} (while Kafka was unreachable)`, now);
+    }
     const decision = decideAfterCrash(record, now, this.policy);
     const killed = { ...record, retiring: [...record.retiring, { job, stopRequestedAt: 0 }], current: null, crashes: decision.crashes, lastError: reason };
     if (decision.kind === 'crash-looping') {
@@ -350,6 +419,7 @@ export class Reconciler {
     const reported = await this.store.lastFailure(record.jobId);
     const cause = reported && job && reported.at >= job.startedAt ? reported.message : job ? this.launcher.lastError(job) : 'no process';
     const lastError = `${exitCode === null ? 'killed' : `exited with code ${exitCode}`}: ${cause}`.slice(0, 2000);
+    if (exitCode === EXIT_OUTAGE || this.kafkaHealth.outageAt(now)) return this.outage(record, job, exitCode, lastError, now);
     const decision = decideAfterCrash(record, now, this.policy);
     await this.emit(LifecycleEvents.FAILED, record, { version: job?.version ?? null, exitCode, error: lastError });
     if (decision.kind === 'crash-looping') {
@@ -361,17 +431,37 @@ export class Reconciler {
     return { ...record, state: 'backoff', current: null, crashes: decision.crashes, lastError, nextStartAt: now + decision.delayMs };
   }
 
-  private async startJob(record: JobRecord, desired: Deployment, event: typeof LifecycleEvents.STARTING | typeof LifecycleEvents.RESTARTED): Promise<JobRecord> {
-    const current = await this.launch(record.jobId, desired);
-    await this.emit(event, record, { version: desired.version, restarts: record.restarts });
+  /**
+   * Unreachable infrastructure, not the use case's fault: restart after the backoff (growing
+   * with consecutive outages, capped), crashes untouched, so never crash-looping.
+   */
+  private async outage(record: JobRecord, job: JobProcess | null, exitCode: number | null, error: string, now: number): Promise<JobRecord> {
+    const outages = (record.outages ?? 0) + 1;
+    const delayMs = backoffDelayMs(outages, this.policy);
+    const lastError = `outage: ${error}`.slice(0, 2000);
+    this.log.warn({ job: record.jobId, outages, restartInMs: delayMs, error: lastError }, 'job exited because infrastructure is unreachable; restarting after backoff (not counted as a crash)');
+    await this.emit(LifecycleEvents.OUTAGE, record, { version: job?.version ?? null, exitCode, error: lastError, outages });
+    return { ...record, state: 'backoff', current: null, outages, lastError, nextStartAt: now + delayMs };
+  }
+
+  private async startJob(record: JobRecord, desired: Deployment, event: typeof LifecycleEvents.STARTING | typeof LifecycleEvents.RESTARTED, reason?: 'outage'): Promise<JobRecord> {
+    const current = await this.launch(record, desired);
+    await this.emit(event, record, { version: desired.version, restarts: record.restarts, ...(reason ? { reason } : {}) });
     return { ...record, state: 'starting', current, next: null, nextStartAt: null, lastLogFile: current.logFile, updatedAt: Date.now() };
   }
 
-  private async launch(jobId: string, desired: Deployment): Promise<JobProcess> {
+  /**
+   * Launch and record are crash-safe: the launch id goes to Redis (fenced by the lease)
+   * before the spawn, so a stale leader never spawns, and a process whose launch never made
+   * it into the record is an orphan the next tick stops (reapOrphans).
+   */
+  private async launch(record: JobRecord, desired: Deployment): Promise<JobProcess> {
     const fallback = desired.settings.startingOffsets ?? this.config.orchestrator.defaultStartingOffsets;
-    const startingOffsets = await startingOffsetsFor(this.admin, jobId, this.options.topics.input, fallback);
-    const job = this.launcher.start({ deployment: desired, jobId, startingOffsets });
-    this.log.info({ job: jobId, version: desired.version, startingOffsets, pid: job.groupPid, logFile: job.logFile }, 'started');
+    const startingOffsets = await startingOffsetsFor(this.admin, record.jobId, this.options.topics.input, fallback);
+    const launchId = JobLauncher.newLaunchId(desired.version);
+    await this.store.putLaunchIntent(record.jobId, launchId, this.lease.fence);
+    const job = this.launcher.start({ deployment: desired, jobId: record.jobId, startingOffsets, launchId });
+    this.log.info({ job: record.jobId, version: desired.version, launch: launchId, startingOffsets, pid: job.groupPid, logFile: job.logFile }, 'started');
     return job;
   }
 
@@ -386,7 +476,7 @@ export class Reconciler {
   private async retireDead(record: JobRecord): Promise<JobRecord> {
     const remaining = [];
     for (const entry of record.retiring ?? []) {
-      if (!this.launcher.isRunning(entry.job)) {
+      if (this.launcher.isGone(entry.job)) {
         await this.emit(LifecycleEvents.STOPPED, record, { version: entry.job.version, exitCode: this.launcher.exitCode(entry.job) });
         continue;
       }
@@ -414,7 +504,7 @@ export class Reconciler {
   private async save(record: JobRecord, before: JobRecord | null): Promise<void> {
     this.adopted.add(record.jobId); // this orchestrator knows the job now; nothing to adopt
     if (before !== null && JSON.stringify(record) === JSON.stringify(before)) return;
-    await this.store.putJob({ ...record, updatedAt: Date.now() });
+    await this.store.putJobFenced({ ...record, updatedAt: Date.now() }, this.lease.fence);
   }
 
   private async emit(event: LifecycleEvent, record: JobRecord, fields: Omit<LifecycleEventFields, 'job' | 'usecase' | 'variant'>): Promise<void> {
@@ -435,7 +525,7 @@ function newRecord(jobId: string, desired: Deployment, now: number): JobRecord {
 
 /** A new deploy: attempt counters start over and a crash loop or stop is lifted. */
 function redeployed(record: JobRecord, desired: Deployment, now: number): JobRecord {
-  const reset = { ...record, generation: desired.generation, restarts: 0, crashes: [], lastError: null, blockedVersion: null };
+  const reset = { ...record, generation: desired.generation, restarts: 0, crashes: [], outages: 0, lastError: null, blockedVersion: null };
   if (record.state === 'crash-looping' || record.state === 'stopped') return { ...reset, state: 'backoff', nextStartAt: now };
   if (record.state === 'backoff') return { ...reset, nextStartAt: now };
   return { ...reset, nextStartAt: null };

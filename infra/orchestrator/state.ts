@@ -50,8 +50,15 @@ export type JobState = (typeof JOB_STATES)[number];
 export interface JobProcess {
   /** Leader of the process group (the wrapper shell around spark-submit). */
   readonly groupPid: number;
-  /** A string its command line contains (the per-start pid file path); guards against reused pids. */
+  /**
+   * A string the command line of every process of the launch contains (the per-launch
+   * driver pid file path, `<jobs dir>/<job id>/<launch id>.driver.pid`): it finds the
+   * launch's processes under /proc even after the group leader died, and guards against
+   * reused pids.
+   */
   readonly marker: string;
+  /** Unique per launch (absent in records written before launch ids existed: see launchIdOf). */
+  readonly launchId?: string;
   /** Receives the Python driver's pid (the process to SIGTERM for a graceful stop). */
   readonly driverPidFile: string;
   /** Receives the exit code when the job ends on its own. */
@@ -84,6 +91,11 @@ export interface JobRecord {
   readonly lastError: string | null;
   /** Log file of the most recent process, kept after it ends. */
   readonly lastLogFile: string | null;
+  /**
+   * Consecutive exits caused by unreachable infrastructure (Kafka, the registry): restarted
+   * with backoff, never counted as crashes; back to 0 once the job reports again.
+   */
+  readonly outages?: number;
   /** A version whose upgrade crash-looped while the old one kept serving; not retried until redeployed. */
   readonly blockedVersion?: string | null;
   readonly updatedAt: number;
@@ -118,6 +130,16 @@ export function decideAfterCrash(record: Pick<JobRecord, 'crashes' | 'restarts'>
   const crashes = recentCrashes(record.crashes, now, policy.crashWindowMs);
   if (crashes.length >= policy.crashLoopMax) return { kind: 'crash-looping', crashes };
   return { kind: 'restart', delayMs: backoffDelayMs(record.restarts + 1, policy, random), crashes };
+}
+
+/** The launch id of a process record (older records: the driver pid file's name). */
+export function launchIdOf(job: Pick<JobProcess, 'launchId' | 'driverPidFile'>): string {
+  return job.launchId ?? (job.driverPidFile.split('/').pop() ?? '').replace(/\.driver\.pid$/, '');
+}
+
+/** Every launch a record names: only these may run; any other process of the job is an orphan. */
+export function namedLaunches(record: Pick<JobRecord, 'current' | 'next' | 'retiring'>): Set<string> {
+  return new Set([record.current, record.next, ...record.retiring.map((entry) => entry.job)].filter((job): job is JobProcess => job !== null).map(launchIdOf));
 }
 
 /** Committed offsets of one topic, partition → next offset to read. */

@@ -5,6 +5,7 @@
  * key prefix, so tests use a unique one.
  */
 import type { Redis } from 'ioredis';
+import { LeaseLostError } from '../../shared/errors.ts';
 import type { DeclaredResources, Deployment, DeploymentSettings, JobRecord } from './state.ts';
 
 const DEPLOYMENTS = 'deployments';
@@ -13,6 +14,10 @@ const JOBS = 'jobs';
 const REPORTED = 'reported';
 const FAILURES = 'failures';
 const LEASE = 'leader';
+/** Bumped on every acquisition of the lease: the fencing token's generation. */
+const LEASE_GENERATION = 'leader:generation';
+/** Per job: the launch id about to be spawned (written, fenced, before the spawn). */
+const LAUNCHES = 'launches';
 const METRICS = 'metrics';
 const REPLAYS = 'replays';
 const FENCES = 'fences';
@@ -39,8 +44,28 @@ export interface ReportedFailure {
   readonly message: string;
 }
 
+/**
+ * The lease's value is its fencing token, `<holder>@<generation>`. Acquiring a free lease
+ * increments the generation; the holder renews it while it holds it. A holder whose lease
+ * expired gets a new token when it acquires it again, so writes made with the old one
+ * (computed on a view from before the pause) are refused.
+ */
+const ACQUIRE = `
+local v = redis.call('get', KEYS[1])
+if not v then
+  local token = ARGV[1] .. '@' .. redis.call('incr', KEYS[2])
+  redis.call('set', KEYS[1], token, 'PX', ARGV[2])
+  return token
+end
+if string.sub(v, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. '@' then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  return v
+end
+return false`;
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+/** HSET only while the lease still carries the writer's token. */
+const FENCED_HSET = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('hset', KEYS[2], ARGV[2], ARGV[3]) + 1 else return 0 end`;
 
 export function deploymentKey(usecase: string, variant: string): string {
   return `${usecase}.${variant}`;
@@ -87,8 +112,29 @@ export class DeploymentStore {
     return Object.values(await this.redis.hgetall(JOBS)).map((raw) => JSON.parse(raw) as JobRecord);
   }
 
+  /** Unfenced: for tools and tests. The orchestrator and `diamond down` write through putJobFenced. */
   async putJob(record: JobRecord): Promise<void> {
     await this.redis.hset(JOBS, record.jobId, JSON.stringify(record));
+  }
+
+  /** Writes the record only while `fence` (the writer's lease token) is the lease's; throws LeaseLostError otherwise. */
+  async putJobFenced(record: JobRecord, fence: string | null): Promise<void> {
+    await this.fencedHset(JOBS, record.jobId, JSON.stringify(record), fence);
+  }
+
+  /** The launch about to be spawned, written (fenced) before the spawn: a stale leader never spawns. */
+  async putLaunchIntent(jobId: string, launchId: string, fence: string | null): Promise<void> {
+    await this.fencedHset(LAUNCHES, jobId, JSON.stringify({ launchId, at: Date.now() }), fence);
+  }
+
+  async launchIntent(jobId: string): Promise<{ launchId: string; at: number } | null> {
+    const raw = await this.redis.hget(LAUNCHES, jobId);
+    return raw ? (JSON.parse(raw) as { launchId: string; at: number }) : null;
+  }
+
+  private async fencedHset(hash: string, field: string, value: string, fence: string | null): Promise<void> {
+    const written = fence !== null && Number(await this.redis.eval(FENCED_HSET, 2, LEASE, hash, fence, field, value)) > 0;
+    if (!written) throw new LeaseLostError(fence, await this.leaseHolder());
   }
 
   /** Remembers that `version` of a job reported (started or progress) at `at`. */
@@ -148,21 +194,24 @@ export class DeploymentStore {
     return Number((await this.redis.hget(FENCES, jobId)) ?? 0);
   }
 
-  /** SET NX PX: true when `holder` now leads (or already did and renewed). */
-  async acquireLease(holder: string, ttlMs: number): Promise<boolean> {
-    if ((await this.redis.set(LEASE, holder, 'PX', ttlMs, 'NX')) === 'OK') return true;
-    return this.renewLease(holder, ttlMs);
+  /** Acquires a free lease or renews `holder`'s: its fencing token, or null when another holds it. */
+  async acquireLease(holder: string, ttlMs: number): Promise<string | null> {
+    const token = await this.redis.eval(ACQUIRE, 2, LEASE, LEASE_GENERATION, holder, String(ttlMs));
+    return typeof token === 'string' ? token : null;
   }
 
-  async renewLease(holder: string, ttlMs: number): Promise<boolean> {
-    return Number(await this.redis.eval(RENEW, 1, LEASE, holder, String(ttlMs))) === 1;
+  /** Extends the lease while it still carries `fence`. */
+  async renewLease(fence: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.redis.eval(RENEW, 1, LEASE, fence, String(ttlMs))) === 1;
   }
 
-  async releaseLease(holder: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, LEASE, holder);
+  async releaseLease(fence: string): Promise<void> {
+    await this.redis.eval(RELEASE, 1, LEASE, fence);
   }
 
+  /** Who holds the lease (without its token's generation). */
   async leaseHolder(): Promise<string | null> {
-    return this.redis.get(LEASE);
+    const token = await this.redis.get(LEASE);
+    return token === null ? null : token.replace(/@\d+$/, '');
   }
 }

@@ -6,6 +6,10 @@
  * record is saved as `stopped` without processes, and the jobs' last progress reports are
  * committed with the orchestrator's own logic. Deployments stay: the next orchestrator
  * starts every stopped, still deployed job from its committed offsets.
+ *
+ * A job is its whole process tree: whatever still carries a launch marker afterwards (the
+ * JVM and driver of a job whose group leader was killed, a launch its record never named)
+ * is stopped too, and `down` returns only once /proc shows none.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
@@ -14,7 +18,8 @@ import { DiamondError, errorMessage } from '../../shared/errors.ts';
 import { createKafka } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
-import { JobLauncher } from '../orchestrator/launcher.ts';
+import { JobLauncher, type MarkedProcess } from '../orchestrator/launcher.ts';
+import { signalAll } from '../../shared/process-group.ts';
 import { EventPublisher } from '../orchestrator/events.ts';
 import type { OrchestratorOptions } from '../orchestrator/options.ts';
 import { ProgressIngest } from '../orchestrator/progress-ingest.ts';
@@ -46,13 +51,13 @@ export async function stopJobs(config: DiamondConfig, orchestrator: Orchestrator
   const store = new DeploymentStore(redis);
   try {
     const liveOf = (record: JobRecord): JobProcess[] =>
-      [record.current, record.next, ...record.retiring.map((entry) => entry.job)].filter((job): job is JobProcess => job !== null && launcher.isRunning(job));
+      [record.current, record.next, ...record.retiring.map((entry) => entry.job)].filter((job): job is JobProcess => job !== null && !launcher.isGone(job));
     const records = (await store.listJobs()).filter((record) => liveOf(record).length > 0);
-    if (records.length === 0) return [];
+    if (records.length === 0 && launcher.jobProcesses().length === 0) return [];
 
     const holder = `diamond-down-${process.pid}`;
-    await holdLease(store, holder, config.orchestrator.leaseMs);
-    const renew = setInterval(() => void store.renewLease(holder, config.orchestrator.leaseMs).catch(() => undefined), Math.floor(config.orchestrator.leaseMs / 3));
+    const fence = await holdLease(store, holder, config.orchestrator.leaseMs);
+    const renew = setInterval(() => void store.renewLease(fence, config.orchestrator.leaseMs).catch(() => undefined), Math.floor(config.orchestrator.leaseMs / 3));
     try {
       const processes = new Map(records.map((record) => [record.jobId, liveOf(record)]));
       for (const job of [...processes.values()].flat()) launcher.requestStop(job);
@@ -66,24 +71,52 @@ export async function stopJobs(config: DiamondConfig, orchestrator: Orchestrator
         const pids = processes.get(record.jobId)!;
         // A crash loop stays one (a redeploy lifts it); anything else starts again on the next `up`.
         const state = record.state === 'crash-looping' ? 'crash-looping' : 'stopped';
-        await store.putJob({ ...record, state, current: null, next: null, retiring: [], nextStartAt: null, updatedAt: Date.now() });
+        await store.putJobFenced({ ...record, state, current: null, next: null, retiring: [], nextStartAt: null, updatedAt: Date.now() }, fence);
         stopped.push({ job: record.jobId, usecase: record.usecase, variant: record.variant, pids: pids.map((job) => job.groupPid), forced: pids.some((job) => forced.has(job)) });
         log.info({ job: record.jobId, pids: pids.map((job) => job.groupPid) }, 'stopped');
       }
+      await stopStrays(launcher, log, graceMs);
       return stopped;
     } finally {
       clearInterval(renew);
-      await store.releaseLease(holder).catch(() => undefined);
+      await store.releaseLease(fence).catch(() => undefined);
     }
   } finally {
     redis.disconnect();
   }
 }
 
-/** Takes the leader lease; waits out a lease left by a killed orchestrator, refuses a live one. */
-async function holdLease(store: DeploymentStore, holder: string, leaseMs: number): Promise<void> {
+/**
+ * Every process still carrying a launch marker (no record names it, or its group leader
+ * died): SIGTERM, SIGKILL after the grace, and confirmed gone under /proc.
+ */
+async function stopStrays(launcher: JobLauncher, log: Logger, graceMs: number): Promise<void> {
+  let strays = launcher.jobProcesses();
+  if (strays.length === 0) return;
+  log.warn({ pids: strays.map((p) => p.pid) }, 'stopping job processes no record names');
+  const signal = (processes: readonly MarkedProcess[], name: NodeJS.Signals): void => signalAll(processes.map((p) => p.pgid), processes.map((p) => p.pid), name);
+  signal(strays, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && (strays = launcher.jobProcesses()).length > 0) await sleep(250);
+  const killDeadline = Date.now() + 10_000;
+  while ((strays = launcher.jobProcesses()).length > 0) {
+    if (Date.now() > killDeadline) {
+      throw new DiamondError(`job processes ${strays.map((p) => p.pid).join(', ')} survived SIGKILL`, {
+        code: 'DIAMOND_JOB_UNKILLABLE',
+        hint: 'they may be stuck in the kernel (state D) or belong to another user; check `ps -o pid,stat,user,cmd -p <pids>`',
+      });
+    }
+    signal(strays, 'SIGKILL');
+    await sleep(100);
+  }
+}
+
+/** Takes the leader lease (its fencing token); waits out a lease left by a killed orchestrator, refuses a live one. */
+async function holdLease(store: DeploymentStore, holder: string, leaseMs: number): Promise<string> {
   const deadline = Date.now() + leaseMs + 2000;
-  while (!(await store.acquireLease(holder, leaseMs))) {
+  for (;;) {
+    const fence = await store.acquireLease(holder, leaseMs);
+    if (fence !== null) return fence;
     if (Date.now() > deadline) {
       throw new DiamondError(`another orchestrator (${await store.leaseHolder() ?? 'unknown'}) supervises the use case jobs, so stopping them would only make it restart them`, {
         code: 'DIAMOND_ORCHESTRATOR_RUNNING',
@@ -97,11 +130,11 @@ async function holdLease(store: DeploymentStore, holder: string, leaseMs: number
 /** Waits until every process exited; SIGKILLs what is left after `graceMs`. Returns the killed ones. */
 async function waitStopped(launcher: JobLauncher, jobs: readonly JobProcess[], graceMs: number): Promise<Set<JobProcess>> {
   const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && jobs.some((job) => launcher.isRunning(job))) await sleep(250);
-  const forced = new Set(jobs.filter((job) => launcher.isRunning(job)));
+  while (Date.now() < deadline && jobs.some((job) => !launcher.isGone(job))) await sleep(250);
+  const forced = new Set(jobs.filter((job) => !launcher.isGone(job)));
   for (const job of forced) launcher.kill(job);
   const killDeadline = Date.now() + 10_000;
-  while (Date.now() < killDeadline && [...forced].some((job) => launcher.isRunning(job))) await sleep(100);
+  while (Date.now() < killDeadline && [...forced].some((job) => !launcher.isGone(job))) await sleep(100);
   return forced;
 }
 

@@ -48,12 +48,13 @@ const lifecycleFields: Record<LifecycleEvent, Omit<LifecycleEventFields, 'job' |
   running: { version: 'v2', pid: 4242, upgradedFrom: 'v1' },
   failed: { version: 'v2', exitCode: 2, error: 'exited with code 2: job.py:12' },
   stalled: { version: 'v2', pid: 4242, error: 'stalled: no progress for 60 s' },
-  restarted: { version: 'v2', restarts: 1 },
+  restarted: { version: 'v2', restarts: 1, reason: 'outage' },
   'crash-looping': { version: null, crashes: 5, error: 'killed: no process' },
   stopped: { version: 'v1', exitCode: 0, by: 'diamond down' },
   adopted: { version: 'v2', pid: 4242 },
   'replay-requested': { since: '2026-11-01T10:00:00.000Z' },
   replayed: { since: '2026-11-01T10:00:00.000Z', offsets: { 0: 120, 1: 87 } },
+  outage: { version: 'v2', exitCode: 75, error: 'outage: exited with code 75: schema registry not reachable', outages: 2 },
 };
 
 test('every lifecycle event TypeScript builds validates in Python', async (t) => {

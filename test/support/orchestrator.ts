@@ -13,7 +13,9 @@ import { createLogger } from '../../shared/logger.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import type { CustomerRecord } from '../../shared/schemas.ts';
 import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
+import { JobLauncher } from '../../infra/orchestrator/launcher.ts';
 import { Reconciler } from '../../infra/orchestrator/reconciler.ts';
+import { signalAll } from '../../shared/process-group.ts';
 import type { JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { createRedis } from '../../shared/redis.ts';
@@ -119,6 +121,9 @@ export async function startTestOrchestrator(prefix: string, env: Record<string, 
           }
         }
       }
+      // And whatever else carries one of this orchestrator's launch markers (a failed test may leave orphans).
+      const strays = new JobLauncher(config, options.topics, { jobs: options.jobsDir, checkpoints: options.checkpointsDir }).jobProcesses();
+      signalAll(strays.map((p) => p.pgid), strays.map((p) => p.pid), 'SIGKILL');
       const keys = await redis.keys(`${options.keyPrefix}*`);
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();

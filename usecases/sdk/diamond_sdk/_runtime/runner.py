@@ -9,7 +9,9 @@ version, runs the use case, conforms the output to `Feedback`, writes `feedback.
 per-record errors to `feedback.rejected`), and after each finished batch publishes its end
 offsets on `diamond.progress`. SIGTERM: finish the current batch, report, exit 0.
 Exit codes: 0 stopped, 2 the use case's code failed (reported with file and line),
-3 invalid manifest or output, 1 anything else.
+3 invalid manifest or output, 75 infrastructure unreachable (Kafka or the schema registry,
+at start or mid-stream: the orchestrator restarts with backoff and does not count it as a
+crash), 1 anything else.
 """
 from __future__ import annotations
 
@@ -37,6 +39,75 @@ from .usercode import UserCodeError, UserJob, load_user_job, user_error_from_tex
 from .version import code_version
 
 EXIT_OK, EXIT_PLATFORM, EXIT_USER_CODE, EXIT_INVALID = 0, 1, 2, 3
+# sysexits.h EX_TEMPFAIL ("try again later"); infra/orchestrator/outage.ts has the same number.
+EXIT_OUTAGE = 75
+
+# Java exceptions (by class name: Py4J only gives us those) meaning Kafka could not be reached.
+KAFKA_OUTAGE_CLASSES = frozenset({
+    "org.apache.kafka.common.errors.TimeoutException",
+    "org.apache.kafka.common.errors.NetworkException",
+    "org.apache.kafka.common.errors.DisconnectException",
+    "org.apache.kafka.common.errors.BrokerNotAvailableException",
+    "org.apache.kafka.common.errors.LeaderNotAvailableException",
+    "org.apache.kafka.common.errors.NotEnoughReplicasException",
+    "org.apache.kafka.common.errors.NotEnoughReplicasAfterAppendException",
+    "java.net.ConnectException",
+    "java.nio.channels.UnresolvedAddressException",
+})
+
+
+class InfrastructureUnavailable(RuntimeError):
+    """Kafka or the schema registry could not be reached: the platform's outage, not the use case's fault."""
+
+    def __init__(self, service: str, message: str) -> None:
+        super().__init__(f"{service} unreachable: {message}")
+        self.service = service
+
+
+def java_class_names(error: BaseException | None) -> list[str]:
+    """Class names of the Java throwables behind `error` (its Py4J/Spark wrappers and their causes)."""
+    names: list[str] = []
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, BaseException):
+            # Py4JJavaError carries java_exception; Spark's CapturedException its origin and cause.
+            pending.extend([getattr(current, "java_exception", None), getattr(current, "_origin", None), getattr(current, "_cause", None), current.__cause__])
+            continue
+        try:
+            names.append(str(current.getClass().getName()))
+            pending.append(current.getCause())
+        except Exception:  # not a Java object after all
+            continue
+    return names
+
+
+def outage_of(error: BaseException | None, java_error: Any = None) -> InfrastructureUnavailable | None:
+    """The outage behind a failure, classified by exception type (Java class name through Py4J); None when it is none."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, InfrastructureUnavailable):
+            return current
+        if isinstance(current, RegistryError) and (current.status is None or current.status >= 500):
+            return InfrastructureUnavailable("schema registry", str(current))
+        current = current.__cause__
+    names = java_class_names(error)
+    if java_error is not None:
+        names += java_class_names(_JavaThrowable(java_error))
+    hit = next((name for name in names if name in KAFKA_OUTAGE_CLASSES), None)
+    return InfrastructureUnavailable("Kafka", f"{hit} ({str(error)[:500]})") if hit else None
+
+
+class _JavaThrowable(Exception):
+    """Wraps a bare Java throwable so java_class_names walks it."""
+
+    def __init__(self, throwable: Any) -> None:
+        super().__init__("java throwable")
+        self.java_exception = throwable
 
 log = logging.getLogger("diamond.runner")
 
@@ -338,8 +409,8 @@ def run(args: argparse.Namespace) -> int:
         log.info("stop requested; finishing the current batch", extra={"fields": {**fields, "signal": signum}})
         stop_requested.set()
 
-    def run_until_stopped_or_failed(query: Any) -> str | None:
-        """None after a requested stop; the failure's text otherwise."""
+    def run_until_stopped_or_failed(query: Any) -> Any | None:
+        """None after a requested stop; the failed query otherwise."""
         while query.isActive:
             try:
                 query.awaitTermination(0.5)
@@ -351,19 +422,24 @@ def run(args: argparse.Namespace) -> int:
                 while listener.last_published < sink.last_finished and time.monotonic() < deadline:
                     time.sleep(0.05)
                 query.stop()
-        failure = query.exception()
-        return None if failure is None or stop_requested.is_set() else error_text(failure)
+        return None if query.exception() is None or stop_requested.is_set() else query
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
         while True:
-            failure = run_until_stopped_or_failed(start_query())
-            if failure is None:
+            failed = run_until_stopped_or_failed(start_query())
+            if failed is None:
                 break
+            failure = error_text(failed.exception())
             unknown = unknown_schema_ids(failure)
             if not unknown:
-                raise RuntimeError(failure)
+                error = RuntimeError(failure)
+                # Kafka or the registry unreachable is an outage (exit 75), not the use case's crash.
+                outage = outage_of(error, failed._jsq.exception().get())
+                if outage is not None and sink.user_error is None and sink.contract_error is None:
+                    raise outage from error
+                raise error
             # A batch met writer ids the decoder lacks (a version registered after it was
             # built). Nothing of that batch was written or committed; learn the ids and run
             # the same batch again from the checkpoint with a decoder that has them.
@@ -372,11 +448,16 @@ def run(args: argparse.Namespace) -> int:
                 raise RuntimeError(f"schema ids {sorted(unknown)} still undecodable after asking the registry: {failure}")
             log.info("new writer schema ids; restarting the query from its checkpoint with a new decoder",
                      extra={"fields": {**fields, "unknown_ids": sorted(unknown), **learned}})
+    except InfrastructureUnavailable:
+        raise
     except Exception as error:
         if sink.user_error is not None:
             raise sink.user_error from error
         if sink.contract_error is not None:
             raise sink.contract_error from error
+        outage = outage_of(error)
+        if outage is not None:
+            raise outage from error
         from_text = user_error_from_text(manifest.name, manifest.folder, str(error))
         if from_text is not None:
             raise from_text from error
@@ -406,11 +487,20 @@ def main(argv: list[str] | None = None) -> int:
         log.error(str(error), extra={"fields": {**error.as_dict(), "traceback": error.user_traceback}})
         _report_failure(args, error.as_dict())
         return EXIT_USER_CODE
+    except InfrastructureUnavailable as error:
+        log.error(str(error), extra={"fields": {"error": "outage", "service": error.service}})
+        _report_failure(args, {"error": "outage", "message": str(error)[:2000]})
+        return EXIT_OUTAGE
     except (ManifestError, OutputContractError) as error:
         log.error(str(error), extra={"fields": {"error": type(error).__name__}})
         _report_failure(args, {"error": type(error).__name__, "message": str(error)})
         return EXIT_INVALID
     except Exception as error:  # anything else is the platform's problem; say so and exit non-zero
+        outage = outage_of(error)  # e.g. the registry unreachable at start
+        if outage is not None:
+            log.error(str(outage), extra={"fields": {"error": "outage", "service": outage.service}})
+            _report_failure(args, {"error": "outage", "message": str(outage)[:2000]})
+            return EXIT_OUTAGE
         log.exception("job failed", extra={"fields": {"error": "platform"}})
         _report_failure(args, {"error": "platform", "message": str(error)[:2000]})
         return EXIT_PLATFORM
