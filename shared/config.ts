@@ -86,6 +86,8 @@ export interface DiamondConfig {
   };
   /** The reconcile loop that runs use case jobs (infra/orchestrator). */
   readonly orchestrator: {
+    /** Consumer group of the orchestrator's own diamond.progress consumer (one per platform). */
+    readonly progressGroup: string;
     readonly tickMs: number;
     readonly backoffInitialMs: number;
     readonly backoffMaxMs: number;
@@ -170,6 +172,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_CASSANDRA_KEYSPACE', description: 'keyspace of the feedback and history tables', default: 'diamond' },
     { env: 'DIAMOND_SPARK_MASTER', description: 'spark-submit master: local[N] or spark://host:port', default: 'local[2]' },
     { env: 'DIAMOND_SPARK_DRIVER_MEMORY', description: 'driver memory of each Spark job', default: '1g' },
+    { env: 'DIAMOND_ORCHESTRATOR_GROUP', description: "consumer group of the orchestrator's diamond.progress consumer; two platforms on one Kafka need two groups", default: 'diamond.orchestrator' },
     { env: 'DIAMOND_ORCHESTRATOR_TICK', description: 'interval of the orchestrator reconcile loop (e.g. 1s, 500ms)', default: '1s' },
     { env: 'DIAMOND_ORCHESTRATOR_BACKOFF', description: 'first restart delay after a crash; doubles per attempt, with jitter', default: '2s' },
     { env: 'DIAMOND_ORCHESTRATOR_BACKOFF_MAX', description: 'longest restart delay', default: '5m' },
@@ -257,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
     downstream: { keyspace: parseIdentifier('DIAMOND_CASSANDRA_KEYSPACE', read('DIAMOND_CASSANDRA_KEYSPACE')) },
     spark: { master, driverMemory },
     orchestrator: {
+      progressGroup: read('DIAMOND_ORCHESTRATOR_GROUP'),
       tickMs: parseDurationMs('DIAMOND_ORCHESTRATOR_TICK', read('DIAMOND_ORCHESTRATOR_TICK')),
       backoffInitialMs: parseDurationMs('DIAMOND_ORCHESTRATOR_BACKOFF', read('DIAMOND_ORCHESTRATOR_BACKOFF')),
       backoffMaxMs: parseDurationMs('DIAMOND_ORCHESTRATOR_BACKOFF_MAX', read('DIAMOND_ORCHESTRATOR_BACKOFF_MAX')),

@@ -26,7 +26,7 @@ export function defaultOrchestratorOptions(config: DiamondConfig): OrchestratorO
     keyPrefix: 'diamond:orchestrator:',
     jobPrefix: '',
     topics: { input: Topics.normalizedRecords, output: Topics.rawFeedback, rejected: Topics.rejectedFeedback, progress: Topics.progress, events: Topics.events },
-    progressGroup: 'diamond.orchestrator',
+    progressGroup: config.orchestrator.progressGroup,
     jobsDir: dirs.jobs,
     checkpointsDir: dirs.checkpoints,
   };

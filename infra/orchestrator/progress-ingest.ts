@@ -40,9 +40,25 @@ export class ProgressIngest {
     this.consumer = consumer;
   }
 
+  /**
+   * Leaves the group. Bounded: a disconnect during a rebalance can wait out the group's
+   * rebalance timeout, and a stopping orchestrator must exit within its stop grace; what
+   * this consumer handled is committed by then, and the group coordinator notices the rest.
+   */
   async stop(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => undefined);
+    const consumer = this.consumer;
     this.consumer = null;
+    if (!consumer) return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.log.warn({ group: this.options.progressGroup }, 'progress consumer did not leave its group within 5 s; going on');
+        resolve();
+      }, 5_000);
+      timer.unref();
+    });
+    await Promise.race([consumer.disconnect().catch(() => undefined), bound]);
+    clearTimeout(timer);
   }
 
   /** One progress message: commit its end offsets to the job's group, note who reported. */

@@ -100,7 +100,7 @@ test.before(async () => {
     // Its own Redis server: started in this home by `up`, so `down` stops it and the next `up` starts it.
     DIAMOND_REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
     DIAMOND_INGEST_PORT: String(await freePort()), DIAMOND_FEEDBACK_PORT: String(await freePort()), DIAMOND_CONTROL_PORT: String(await freePort()),
-    DIAMOND_TOKEN: '', DIAMOND_LOG_LEVEL: 'info',
+    DIAMOND_TOKEN: '', DIAMOND_LOG_LEVEL: 'info', DIAMOND_ORCHESTRATOR_GROUP: uniqueName('ps-orchestrator-group'),
     DIAMOND_DEPENDENCY_WAIT: '60s', DIAMOND_PLATFORM_RESTART_BACKOFF: '500ms', DIAMOND_PLATFORM_RESTART_BACKOFF_MAX: '5s',
   };
   const config = loadConfig(env);

@@ -134,6 +134,9 @@ test.before(async () => {
     DIAMOND_REDIS_URL: await claimRedisDatabase(sharedConfig.redis.url),
     DIAMOND_INGEST_PORT: String(ingest), DIAMOND_FEEDBACK_PORT: String(feedback), DIAMOND_CONTROL_PORT: String(control),
     DIAMOND_TOKEN: '', DIAMOND_LOG_LEVEL: 'info',
+    // Its own progress group: another test's orchestrator in the same group would make each
+    // join a rebalance, and a stop during one waits out the rebalance.
+    DIAMOND_ORCHESTRATOR_GROUP: uniqueName('pt-orchestrator-group'),
   };
   const config = loadConfig(env);
   const components = platformComponents(config).map((component) => ({
@@ -151,7 +154,7 @@ test.after.always(async () => {
   if (fakeJob && isAlive(fakeJob.groupPid)) process.kill(-fakeJob.groupPid, 'SIGKILL');
   const redis = new Redis(config.redis.url);
   await redis.flushdb().finally(() => redis.disconnect()); // the claimed database, claim included
-  rmSync(home, { recursive: true, force: true });
+  if (!process.env["KEEP_TEST_HOME"]) rmSync(home, { recursive: true, force: true });
 });
 
 test.serial('cold up starts the orchestrator, upstream and downstream, waits for their health and writes a working admin token', async (t) => {
