@@ -36,6 +36,17 @@ export class LeaderLease {
     return token === null ? 'lost' : 'acquired';
   }
 
+  /**
+   * Extends the held lease without acquiring one. Called on a timer every third of the TTL,
+   * apart from the ticks: a tick slowed by a loaded machine (a /proc scan, Kafka calls) must
+   * not let the lease lapse under its own writes. A process that is really paused runs no
+   * timers either, so fencing still catches it. False when the lease is no longer ours.
+   */
+  async keepAlive(): Promise<boolean> {
+    if (this.token === null) return false;
+    return this.store.renewLease(this.token, this.ttlMs);
+  }
+
   /** A fenced write was refused: leadership is gone even though the lease looked held. */
   lost(): void {
     this.token = null;

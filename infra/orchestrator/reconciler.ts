@@ -108,6 +108,17 @@ export class Reconciler {
   /** Runs until `stop()`: acquire or renew the lease, then reconcile, every tick. */
   async run(): Promise<void> {
     const interval = Math.min(this.config.orchestrator.tickMs, Math.floor(this.config.orchestrator.leaseMs / 3));
+    const keepAlive = setInterval(() => {
+      this.lease.keepAlive().catch((error: unknown) => this.log.warn({ error: errorMessage(error) }, 'could not extend the leader lease'));
+    }, Math.max(100, Math.floor(this.config.orchestrator.leaseMs / 3)));
+    try {
+      await this.loop(interval);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  private async loop(interval: number): Promise<void> {
     while (!this.stopped) {
       try {
         if (await this.lead()) await this.tick();
@@ -142,7 +153,6 @@ export class Reconciler {
     const change = await this.lease.renew();
     if (change === 'acquired') {
       this.log.info({ orchestrator: this.id, fence: this.lease.fence }, 'leader lease acquired; supervising jobs');
-      this.adopted.clear(); // a new tenure: what happened meanwhile is adopted afresh
       await this.progress.start();
     } else if (change === 'lost') {
       this.log.warn({ orchestrator: this.id }, 'leader lease lost; no longer supervising');
