@@ -109,14 +109,19 @@ export class Reconciler {
   async run(): Promise<void> {
     const interval = Math.min(this.config.orchestrator.tickMs, Math.floor(this.config.orchestrator.leaseMs / 3));
     const keepAlive = setInterval(() => {
+      if (this.stopped) return;
       this.lease.keepAlive().catch((error: unknown) => this.log.warn({ error: errorMessage(error) }, 'could not extend the leader lease'));
     }, Math.max(100, Math.floor(this.config.orchestrator.leaseMs / 3)));
+    keepAlive.unref(); // never what keeps a stopping process alive
+    this.stopKeepAlive = () => clearInterval(keepAlive);
     try {
       await this.loop(interval);
     } finally {
-      clearInterval(keepAlive);
+      this.stopKeepAlive();
     }
   }
+
+  private stopKeepAlive: () => void = () => undefined;
 
   private async loop(interval: number): Promise<void> {
     while (!this.stopped) {
@@ -137,6 +142,7 @@ export class Reconciler {
   /** Stops supervising (the jobs keep running; the next orchestrator adopts them). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopKeepAlive();
     this.wake?.();
     await this.progress.stop();
     await this.lease.release();
