@@ -34,18 +34,9 @@ import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { TokenStore } from '../../shared/operator-tokens.ts';
 import { servicesDown, servicesStatus, servicesUp } from '../../infra/services/local-services.ts';
 import { servicePaths } from '../../infra/services/service.ts';
-import { config as sharedConfig, uniqueName } from '../support/env.ts';
+import { config as sharedConfig, freePort, uniqueName } from '../support/env.ts';
 
 const BACK_WITHIN_MS = 60_000;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** Polls until `check` gives a value; fails naming what did not happen (a bound, never a speed assertion). */
 async function waitFor<T>(what: string, check: () => Promise<T | null | undefined> | T | null | undefined, timeoutMs = BACK_WITHIN_MS): Promise<T> {

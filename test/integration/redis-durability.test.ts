@@ -5,7 +5,6 @@
  * and writes through the platform's real stores.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,15 +21,7 @@ import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { servicesDown, servicesUp } from '../../infra/services/local-services.ts';
 import { isAlive, readPidRecord } from '../../shared/process-group.ts';
 import { servicePaths } from '../../infra/services/service.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+import { freePort } from '../support/env.ts';
 
 interface Told {
   readonly token: string;

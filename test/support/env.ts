@@ -3,6 +3,7 @@
  * side by side on one set of services, and small helpers over the real clients.
  */
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import type { Kafka } from 'kafkajs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -96,4 +97,14 @@ export async function readToEnd(kafka: Kafka, topic: string, timeoutMs = 60_000)
     [...ends].every(([partition, high]) => high === 0n || messages.some((m) => m.partition === partition && BigInt(m.offset) + 1n >= high));
   const messages = await consumeUntil(kafka, topic, reached, timeoutMs);
   return messages.filter((m) => BigInt(m.offset) < (ends.get(m.partition) ?? 0n));
+}
+
+/** A TCP port free on loopback right now (for a private server or API of one test). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
 }
