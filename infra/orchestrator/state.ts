@@ -3,6 +3,7 @@
  * record (actual state, as last observed) look like, restart backoff, crash-loop detection
  * and monotonic offset merging. No I/O here, so all of it is unit-tested beside this file.
  */
+import { backoffDelayMs as sharedBackoffDelayMs } from '../../shared/backoff.ts';
 
 /** Desired state of one use case variant, written by `diamond deploy`. */
 export interface Deployment {
@@ -110,10 +111,7 @@ export interface SupervisionPolicy {
 
 /** Delay before restart number `attempt` (1-based): exponential, capped, with ±20 % jitter. */
 export function backoffDelayMs(attempt: number, policy: Pick<SupervisionPolicy, 'backoffInitialMs' | 'backoffMaxMs'>, random: () => number = Math.random): number {
-  const exponent = Math.max(0, Math.min(attempt - 1, 30));
-  const base = Math.min(policy.backoffMaxMs, policy.backoffInitialMs * 2 ** exponent);
-  const jitter = 0.8 + 0.4 * random();
-  return Math.max(0, Math.round(Math.min(policy.backoffMaxMs, base * jitter)));
+  return sharedBackoffDelayMs(attempt, { initialMs: policy.backoffInitialMs, maxMs: policy.backoffMaxMs }, random);
 }
 
 /** The crash times still inside the window after adding `now`. */
