@@ -17,6 +17,9 @@ import { usecaseCommand } from './usecase-command.ts';
 import { deployCommand, logsCommand, replayCommand, statusCommand, undeployCommand } from './orchestrator-command.ts';
 import { eventsCommand } from './events-command.ts';
 import { tokenCommand } from './token-command.ts';
+import { errorDocument, wantsJson } from './output.ts';
+
+const json = wantsJson(process.argv);
 
 try {
   await yargs(hideBin(process.argv))
@@ -40,16 +43,19 @@ try {
     .command(logsCommand)
     .command(eventsCommand)
     .command(tokenCommand)
+    // Every command takes it: stdout then carries JSON only (output.ts).
+    .option('json', { type: 'boolean', default: false, global: true, describe: 'machine-readable output: JSON on stdout, a failure as JSON on stderr' })
     .demandCommand(1, 'name a command, e.g. `diamond services up`')
     .strict()
     .help()
     .fail((message, error) => {
       if (error) throw error;
-      process.stderr.write(`${message}\n\nRun \`diamond --help\` for usage.\n`);
+      if (json) process.stderr.write(JSON.stringify(errorDocument(new DiamondError(message, { code: 'DIAMOND_BAD_ARGUMENT', hint: 'run `diamond --help` for usage' }))) + '\n');
+      else process.stderr.write(`${message}\n\nRun \`diamond --help\` for usage.\n`);
       process.exit(2);
     })
     .parseAsync();
 } catch (error) {
-  process.stderr.write(`diamond: ${errorMessage(error)}\n`);
+  process.stderr.write(json ? `${JSON.stringify(errorDocument(error))}\n` : `diamond: ${errorMessage(error)}\n`);
   process.exitCode = error instanceof DiamondError && error.code === 'DIAMOND_CONFIG_INVALID' ? 2 : 1;
 }

@@ -16,10 +16,11 @@ import { Reconciler } from '../orchestrator/reconciler.ts';
 import type { Deployment } from '../orchestrator/state.ts';
 import { platformEndpoints } from '../platform/platform-file.ts';
 import { abortOnSigint, ControlClient, untilAborted } from './control-client.ts';
+import { jsonOption, lineStream, printResult } from './output.ts';
 
 const segment = encodeURIComponent;
 
-interface DeployArgs { usecase: string; variant: string; dir: string | undefined; 'starting-offsets': string | undefined; trigger: string | undefined }
+interface DeployArgs { usecase: string; variant: string; dir: string | undefined; 'starting-offsets': string | undefined; trigger: string | undefined; json: boolean }
 
 export const deployCommand: CommandModule<object, DeployArgs> = {
   command: 'deploy <usecase>',
@@ -29,7 +30,8 @@ export const deployCommand: CommandModule<object, DeployArgs> = {
     .option('variant', { type: 'string', default: 'A' })
     .option('dir', { type: 'string', describe: 'the use case folder (default: usecases/<usecase>)' })
     .option('starting-offsets', { type: 'string', choices: ['earliest', 'latest'], describe: 'where to start while the group has no committed offsets' })
-    .option('trigger', { type: 'string', describe: "override the manifest's trigger, e.g. 500ms" }),
+    .option('trigger', { type: 'string', describe: "override the manifest's trigger, e.g. 500ms" })
+    .option('json', jsonOption),
   handler: async (args) => {
     const config = loadConfig(process.env);
     const client = ControlClient.fromConfig(config);
@@ -40,32 +42,33 @@ export const deployCommand: CommandModule<object, DeployArgs> = {
       ...(args['starting-offsets'] ? { startingOffsets: args['starting-offsets'] } : {}),
       ...(args.trigger ? { trigger: args.trigger } : {}),
     });
-    process.stdout.write(`deployed ${deployment.usecase} variant ${deployment.variant} version ${deployment.version} (generation ${deployment.generation}); the orchestrator starts or upgrades it on its next tick\n`);
+    printResult(args.json, { deployment }, `deployed ${deployment.usecase} variant ${deployment.variant} version ${deployment.version} (generation ${deployment.generation}); the orchestrator starts or upgrades it on its next tick`);
   },
 };
 
-export const undeployCommand: CommandModule<object, { usecase: string; variant: string }> = {
+export const undeployCommand: CommandModule<object, { usecase: string; variant: string; json: boolean }> = {
   command: 'undeploy <usecase>',
   describe: 'stop a use case variant gracefully (it finishes its batch); other jobs are not touched',
-  builder: (y) => y.positional('usecase', { type: 'string', demandOption: true }).option('variant', { type: 'string', default: 'A' }),
-  handler: async ({ usecase, variant }) => {
+  builder: (y) => y.positional('usecase', { type: 'string', demandOption: true }).option('variant', { type: 'string', default: 'A' }).option('json', jsonOption),
+  handler: async ({ usecase, variant, json }) => {
     const config = loadConfig(process.env);
     await ControlClient.fromConfig(config).json('DELETE', `/v1/deployments/${segment(usecase)}/${segment(variant)}`);
-    process.stdout.write(`undeployed ${usecase} variant ${variant}; the orchestrator stops it after its current batch\n`);
+    printResult(json, { undeployed: { usecase, variant } }, `undeployed ${usecase} variant ${variant}; the orchestrator stops it after its current batch`);
   },
 };
 
-export const replayCommand: CommandModule<object, { usecase: string; variant: string; since: string }> = {
+export const replayCommand: CommandModule<object, { usecase: string; variant: string; since: string; json: boolean }> = {
   command: 'replay <usecase>',
   describe: 'reprocess a job\'s input from a point in time (Kafka record time): the job stops after its batch, its group moves back, it starts again',
   builder: (y) => y
     .positional('usecase', { type: 'string', demandOption: true })
     .option('variant', { type: 'string', default: 'A' })
-    .option('since', { type: 'string', demandOption: true, describe: 'ISO-8601 time, e.g. 2026-11-22T10:00:00Z' }),
-  handler: async ({ usecase, variant, since }) => {
+    .option('since', { type: 'string', demandOption: true, describe: 'ISO-8601 time, e.g. 2026-11-22T10:00:00Z' })
+    .option('json', jsonOption),
+  handler: async ({ usecase, variant, since, json }) => {
     const config = loadConfig(process.env);
     const answer = await ControlClient.fromConfig(config).json<{ replay: { job: string; since: string } }>('POST', '/v1/replay', { usecase, variant, since });
-    process.stdout.write(`replaying ${usecase} variant ${variant} from ${answer.replay.since}: the orchestrator stops it after its batch, moves group ${answer.replay.job} back and starts it again (watch with \`npx diamond events --follow\`)\n`);
+    printResult(json, answer, `replaying ${usecase} variant ${variant} from ${answer.replay.since}: the orchestrator stops it after its batch, moves group ${answer.replay.job} back and starts it again (watch with \`npx diamond events --follow\`)`);
   },
 };
 
@@ -89,13 +92,17 @@ interface StatusAnswer {
   readonly endpoints: Readonly<Record<string, string>>;
 }
 
+/** A job that needs someone: crash-looping, or waiting to restart after a stall. `status` then exits 3. */
+const needsAttention = (job: JobStatus): boolean => job.state === 'crash-looping' || (job.state === 'backoff' && (job.lastError ?? '').startsWith('stalled'));
+
 export const statusCommand: CommandModule<object, { json: boolean }> = {
   command: 'status',
-  describe: "per job: version, state, pid, restarts, committed offsets and lag; the platform's endpoints",
+  describe: "per job: version, state, pid, restarts, committed offsets and lag; the platform's endpoints. Exits 3 when a job is crash-looping or stalled, or no orchestrator leads",
   builder: (y) => y.option('json', { type: 'boolean', default: false }),
   handler: async ({ json }) => {
     const config = loadConfig(process.env);
     const status = await ControlClient.fromConfig(config).json<StatusAnswer>('GET', '/v1/status');
+    if (!status.leader || status.jobs.some(needsAttention)) process.exitCode = 3;
     if (json) return void process.stdout.write(JSON.stringify(status, null, 2) + '\n');
     const warning = status.leader ? '' : 'warning: no orchestrator holds the leader lease, so nothing acts on deployments (start one with `npx diamond serve orchestrator`)\n';
     const endpoints = Object.entries(status.endpoints).map(([name, url]) => `${name.replace(/Url$/, '')} ${url}`).join('  ');
@@ -103,23 +110,27 @@ export const statusCommand: CommandModule<object, { json: boolean }> = {
   },
 };
 
-export const logsCommand: CommandModule<object, { usecase: string; variant: string; follow: boolean; lines: number }> = {
+export const logsCommand: CommandModule<object, { usecase: string; variant: string; follow: boolean; lines: number; json: boolean }> = {
   command: 'logs <usecase>',
   describe: "print a job's log (the latest process's, kept after it ends); --follow streams it",
   builder: (y) => y
     .positional('usecase', { type: 'string', demandOption: true })
     .option('variant', { type: 'string', default: 'A' })
     .option('follow', { alias: 'f', type: 'boolean', default: false })
-    .option('lines', { alias: 'n', type: 'number', default: 100 }),
-  handler: async ({ usecase, variant, follow, lines }) => {
+    .option('lines', { alias: 'n', type: 'number', default: 100 })
+    .option('json', { ...jsonOption, describe: 'one {"line": …} object per log line' }),
+  handler: async ({ usecase, variant, follow, lines, json }) => {
     const config = loadConfig(process.env);
     const client = ControlClient.fromConfig(config);
     const controller = abortOnSigint();
     const query = new URLSearchParams({ lines: String(lines), ...(follow ? { follow: '1' } : {}) });
     await untilAborted(controller, async () => {
+      const decoder = new TextDecoder();
+      const output = lineStream(json);
       for await (const chunk of await client.stream(`/v1/jobs/${segment(usecase)}/${segment(variant)}/logs?${query.toString()}`, controller.signal)) {
-        process.stdout.write(chunk);
+        output.write(decoder.decode(chunk, { stream: true }));
       }
+      output.end();
     });
   },
 };
