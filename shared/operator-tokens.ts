@@ -70,4 +70,23 @@ export class TokenStore {
   async revoke(token: string): Promise<boolean> {
     return (await this.redis.hdel(TOKENS, digest(token))) > 0;
   }
+
+  /** Every token's grant (never the token: only its short id), oldest first. */
+  async list(): Promise<TokenGrant[]> {
+    const all = await this.redis.hgetall(TOKENS);
+    return Object.entries(all)
+      .map(([hash, raw]) => ({ ...(JSON.parse(raw) as Omit<TokenGrant, 'id'>), id: hash.slice(0, 12) }))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /**
+   * Revokes the tokens whose name or id is `nameOrId` (the plaintext is not needed: it was
+   * shown once). Returns the grants revoked.
+   */
+  async revokeNamed(nameOrId: string): Promise<TokenGrant[]> {
+    const all = await this.redis.hgetall(TOKENS);
+    const hit = Object.entries(all).filter(([hash, raw]) => hash.slice(0, 12) === nameOrId || (JSON.parse(raw) as TokenGrant).name === nameOrId);
+    if (hit.length > 0) await this.redis.hdel(TOKENS, ...hit.map(([hash]) => hash));
+    return hit.map(([hash, raw]) => ({ ...(JSON.parse(raw) as Omit<TokenGrant, 'id'>), id: hash.slice(0, 12) }));
+  }
 }

@@ -13,7 +13,7 @@ import { createRedis } from '../../shared/redis.ts';
 import { type AbComparison, type AbReport, bucketRanges, CustomerKeys, DOWNSTREAM_DEPENDENCIES, DOWNSTREAM_PARTS, type DownstreamPart, formatWeights, parseWeights, RolloutStore, startDownstream, type Weights } from '../../downstream/index.ts';
 import { abReportPath, feedbackApiClient } from '../../shared/http/feedback-client.ts';
 import { controlToken } from './control-client.ts';
-import { customerRevoke, customerRotate } from './key-commands.ts';
+import { customerList, customerRevoke, customerRotate } from './key-commands.ts';
 import { jsonOption, printResult } from './output.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -93,7 +93,7 @@ const customerAdd: CommandModule<object, { id: string; json: boolean }> = {
 export const customerCommand: CommandModule = {
   command: 'customer <command>',
   describe: 'customers of the feedback API',
-  builder: (y: Argv) => y.command(customerAdd).command(customerRotate).command(customerRevoke).demandCommand(1),
+  builder: (y: Argv) => y.command(customerAdd).command(customerList).command(customerRotate).command(customerRevoke).demandCommand(1),
   handler: () => undefined,
 };
 

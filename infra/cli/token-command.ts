@@ -43,20 +43,37 @@ const tokenAdd: CommandModule<object, { role: string; name: string | undefined; 
 
 const tokenRevoke: CommandModule<object, { token: string; json: boolean }> = {
   command: 'revoke <token>',
-  describe: 'revoke a control API token',
-  builder: (y) => y.positional('token', { type: 'string', demandOption: true }).option('json', jsonOption),
+  describe: 'revoke a control API token: the token itself (dmd_…), or its name or id as `token list` shows them',
+  builder: (y) => y.positional('token', { type: 'string', demandOption: true, describe: 'dmd_… token, token name, or 12-character id' }).option('json', jsonOption),
   handler: async ({ token, json }) => {
     const config = loadConfig(process.env);
-    if (!(await withTokens(config, (tokens) => tokens.revoke(token)))) {
-      throw new DiamondError('no such token', { code: 'DIAMOND_TOKEN_UNKNOWN', hint: 'it was revoked already, or belongs to another Redis' });
+    const revoked = await withTokens(config, async (tokens) => {
+      if (token.startsWith('dmd_')) return (await tokens.revoke(token)) ? [{ token: 'given' }] : [];
+      return (await tokens.revokeNamed(token)).map((grant) => ({ id: grant.id, name: grant.name, role: grant.role }));
+    });
+    if (revoked.length === 0) {
+      throw new DiamondError(`no token is ${token.startsWith('dmd_') ? 'that one' : `named or with id "${token}"`}`, { code: 'DIAMOND_TOKEN_UNKNOWN', hint: 'it was revoked already, or belongs to another Redis; `npx diamond token list` shows names and ids' });
     }
-    printResult(json, { revoked: true }, 'revoked');
+    printResult(json, { revoked: true, tokens: revoked }, `revoked ${revoked.length} token(s)`);
+  },
+};
+
+const tokenList: CommandModule<object, { json: boolean }> = {
+  command: 'list',
+  describe: 'the control API tokens: id, name, role, created, expiry (never the token)',
+  builder: (y) => y.option('json', jsonOption),
+  handler: async ({ json }) => {
+    const config = loadConfig(process.env);
+    const grants = await withTokens(config, (tokens) => tokens.list());
+    const text = grants.length === 0 ? 'no tokens (create one with `npx diamond token add --role viewer`)'
+      : grants.map((g) => `${g.id}  ${g.role.padEnd(8)} ${g.name.padEnd(24)} created ${g.createdAt}${g.expiresAt ? `  expires ${g.expiresAt}` : ''}`).join('\n');
+    printResult(json, { tokens: grants }, text);
   },
 };
 
 export const tokenCommand: CommandModule = {
   command: 'token <command>',
   describe: 'bearer tokens of the orchestrator control API',
-  builder: (y: Argv) => y.command(tokenAdd).command(tokenRevoke).demandCommand(1),
+  builder: (y: Argv) => y.command(tokenAdd).command(tokenList).command(tokenRevoke).demandCommand(1),
   handler: () => undefined,
 };

@@ -14,7 +14,7 @@ import {
   loadFile, openUpstream, parseMapping, parsePairs, RawTopicNormalizer, SourceStore, startUpstream, UPSTREAM_DEPENDENCIES, UPSTREAM_KEY_PREFIX,
   type FileFormat, type LoadProgress, type SourceMapping,
 } from '../../upstream/index.ts';
-import { sourceRevoke, sourceRotate } from './key-commands.ts';
+import { sourceList, sourceRevoke, sourceRotate } from './key-commands.ts';
 import { jsonOption, printResult } from './output.ts';
 
 const out = (line: string): void => {
@@ -100,7 +100,7 @@ const sourceAdd: CommandModule<object, SourceAddArgs> = {
 export const sourceCommand: CommandModule = {
   command: 'source <command>',
   describe: 'sources that send records (API keys, field mappings)',
-  builder: (y: Argv) => y.command(sourceAdd).command(sourceRotate).command(sourceRevoke).demandCommand(1),
+  builder: (y: Argv) => y.command(sourceAdd).command(sourceList).command(sourceRotate).command(sourceRevoke).demandCommand(1),
   handler: () => undefined,
 };
 

@@ -445,14 +445,30 @@ test.serial('CLI: --json on every command: stdout parses as JSON (or one object 
   t.like(await ok(['replay', 'data_quality', '--variant', 'A', '--since', '2026-11-01T00:00:00Z'], deployer), { replay: { since: '2026-11-01T00:00:00.000Z' } });
   t.like(await ok(['undeploy', 'data_quality', '--variant', 'A'], deployer), { undeployed: { usecase: 'data_quality', variant: 'A' } });
 
-  const added = (await ok(['token', 'add', '--role', 'viewer', '--name', uniqueName('cli-json')])) as { token: string; role: string };
+  // Tokens: listed without the token itself, revoked by name (the plaintext is not needed).
+  const tokenName = uniqueName('cli-json');
+  const added = (await ok(['token', 'add', '--role', 'viewer', '--name', tokenName])) as { token: string; role: string };
   t.is(added.role, 'viewer');
-  t.like(await ok(['token', 'revoke', added.token]), { revoked: true });
+  const listed = (await ok(['token', 'list'])) as { tokens: { name: string; id: string }[] };
+  const mine = listed.tokens.find((g) => g.name === tokenName);
+  t.truthy(mine, 'token list shows the new token by name');
+  t.false(JSON.stringify(listed).includes(added.token), 'token list never shows a token');
+  t.like(await ok(['token', 'revoke', tokenName]), { revoked: true, tokens: [{ id: mine!.id, name: tokenName }] });
+  t.false(((await ok(['token', 'list'])) as { tokens: { name: string }[] }).tokens.some((g) => g.name === tokenName), 'revoked by name: gone');
+  const second = (await ok(['token', 'add', '--role', 'viewer'])) as { token: string };
+  t.like(await ok(['token', 'revoke', second.token]), { revoked: true });
   const source = uniqueName('cli-json-src');
+  t.teardown(async () => {
+    const raw = new Redis(config.redis.url);
+    await raw.del(`diamond:upstream:source:${source}`);
+    raw.disconnect();
+  });
   t.like(await ok(['source', 'add', source]), { source });
+  t.like(((await ok(['source', 'list'])) as { sources: { name: string }[] }).sources.find((s) => s.name === source), { name: source, hasKey: true });
   t.like(await ok(['source', 'revoke', source]), { source, revoked: true });
   const customer = uniqueName('cli-json-cust');
   t.like(await ok(['customer', 'add', customer]), { customer });
+  t.like(((await ok(['customer', 'list'])) as { customers: { customer: string }[] }).customers.find((c) => c.customer === customer), { customer, keys: 1 });
   t.like(await ok(['customer', 'revoke', customer]), { customer, revoked: 1 });
   t.like(await ok(['usecase', 'new', 'json_probe', '--root', home]), { usecase: 'json_probe' });
   t.like(await ok(['rollout', 'data_quality']), { usecase: 'data_quality' });
