@@ -127,6 +127,8 @@ export interface DiamondConfig {
   readonly control: {
     /** Bearer token; empty = the one `diamond up` wrote to the local platform file. */
     readonly token: string;
+    /** Where the CLI reaches the control API; empty = the local one (DIAMOND_HTTP_HOST, DIAMOND_CONTROL_PORT). */
+    readonly url: string;
   };
 }
 
@@ -193,6 +195,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_USECASE_ROOTS', description: 'comma-separated folders a deployed use case folder must lie under (symlinks and .. resolved first); others are refused with 422 DIAMOND_USECASE_DIR_REFUSED', default: join(projectRoot, 'usecases') },
     { env: 'DIAMOND_USECASE_ALLOW_PIP_OPTIONS', description: '1 = a use case requirements.txt may carry pip options (-i/--index-url, --extra-index-url, -f, --trusted-host, -r, -c, -e) and VCS/URL/local-path requirements; 0 refuses them at deploy', default: '0' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
+    { env: 'DIAMOND_CONTROL_URL', description: 'base URL of the control API for the CLI (`--url`); empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_CONTROL_PORT>', default: '' },
   ];
 }
 
@@ -287,9 +290,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       roots: parseFolderList('DIAMOND_USECASE_ROOTS', read('DIAMOND_USECASE_ROOTS')),
       allowPipOptions: parseFlag('DIAMOND_USECASE_ALLOW_PIP_OPTIONS', read('DIAMOND_USECASE_ALLOW_PIP_OPTIONS')),
     },
-    control: { token: read('DIAMOND_TOKEN') },
+    control: { token: read('DIAMOND_TOKEN'), url: controlUrl(read) },
   };
   return deepFreeze(config);
+}
+
+/** DIAMOND_CONTROL_URL (validated), or '' for the local control API. */
+function controlUrl(read: (name: string) => string): string {
+  const given = read('DIAMOND_CONTROL_URL');
+  return given ? parseUrl('DIAMOND_CONTROL_URL', given, ['http:', 'https:']).replace(/\/+$/, '') : '';
 }
 
 /** DIAMOND_FEEDBACK_URL, else the local feedback API on DIAMOND_HTTP_HOST (0.0.0.0 is reached on loopback). */

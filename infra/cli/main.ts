@@ -43,6 +43,13 @@ try {
     .command(logsCommand)
     .command(eventsCommand)
     .command(tokenCommand)
+    // --url/--token are the CLI's spelling of DIAMOND_CONTROL_URL/DIAMOND_TOKEN: set before any handler loads the config.
+    .option('url', { type: 'string', global: true, describe: 'control API base URL (DIAMOND_CONTROL_URL), e.g. http://orchestrator:18070' })
+    .option('token', { type: 'string', global: true, describe: 'control API bearer token (DIAMOND_TOKEN)' })
+    .middleware((argv) => {
+      if (typeof argv['url'] === 'string') process.env['DIAMOND_CONTROL_URL'] = argv['url'];
+      if (typeof argv['token'] === 'string' && argv._[0] !== 'token') process.env['DIAMOND_TOKEN'] = argv['token'];
+    })
     // Every command takes it: stdout then carries JSON only (output.ts).
     .option('json', { type: 'boolean', default: false, global: true, describe: 'machine-readable output: JSON on stdout, a failure as JSON on stderr' })
     .demandCommand(1, 'name a command, e.g. `diamond services up`')

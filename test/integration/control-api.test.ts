@@ -442,6 +442,9 @@ test.serial('CLI: --json on every command: stdout parses as JSON (or one object 
   t.like(await ok(['deploy', 'data_quality', '--variant', 'A'], deployer), { deployment: { usecase: 'data_quality', variant: 'A' } });
   const status = await runCli(['status', '--json'], { ...target, ...deployer });
   t.like(parses('status', status.stdout), { leader: null });
+  // --url and --token instead of the environment (a remote control API).
+  const flags = await runCli(['status', '--json', '--url', api.url, '--token', token.viewer], { DIAMOND_HOME: home, DIAMOND_CONTROL_PORT: String(await closedPort()), DIAMOND_TOKEN: '' });
+  t.like(parses('status --url --token', flags.stdout), { leader: null, jobs: [{ usecase: 'data_quality', variant: 'A' }] });
   t.like(await ok(['replay', 'data_quality', '--variant', 'A', '--since', '2026-11-01T00:00:00Z'], deployer), { replay: { since: '2026-11-01T00:00:00.000Z' } });
   t.like(await ok(['undeploy', 'data_quality', '--variant', 'A'], deployer), { undeployed: { usecase: 'data_quality', variant: 'A' } });
 
