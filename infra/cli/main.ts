@@ -52,6 +52,12 @@ try {
     })
     // Every command takes it: stdout then carries JSON only (output.ts).
     .option('json', { type: 'boolean', default: false, global: true, describe: 'machine-readable output: JSON on stdout, a failure as JSON on stderr' })
+    .completion('completion', 'print a shell completion script (bash, zsh): npx diamond completion >> ~/.bashrc')
+    .example('$0 up', 'start the services and the platform')
+    .example('$0 deploy data_quality --wait', 'validate and run a use case; return once it processes')
+    .example('$0 status --json', 'jobs, offsets, lag as JSON (exit 3 when a job needs attention)')
+    .example('$0 events --follow', 'lifecycle events live')
+    .epilogue('Exit codes: 0 done; 1 failed (the message says what to do); 2 bad arguments or configuration; 3 not healthy (status: a job crash-looping or stalled, or no orchestrator leads; services status: a service down). Every command takes --json.')
     .demandCommand(1, 'name a command, e.g. `diamond services up`')
     .strict()
     .help()

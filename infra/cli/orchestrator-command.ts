@@ -6,7 +6,8 @@
  */
 import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { loadConfig } from '../../shared/config.ts';
+import { loadConfig, parseDurationMs } from '../../shared/config.ts';
+import { DiamondError } from '../../shared/errors.ts';
 import { dependenciesOf, startWhenReady } from '../../shared/dependency-wait.ts';
 import { createLogger } from '../../shared/logger.ts';
 import type { JobStatus } from '../orchestrator/control.ts';
@@ -20,7 +21,7 @@ import { jsonOption, lineStream, printResult } from './output.ts';
 
 const segment = encodeURIComponent;
 
-interface DeployArgs { usecase: string; variant: string; dir: string | undefined; 'starting-offsets': string | undefined; trigger: string | undefined; json: boolean }
+interface DeployArgs { usecase: string; variant: string; dir: string | undefined; 'starting-offsets': string | undefined; trigger: string | undefined; wait: boolean; 'wait-timeout': string; json: boolean }
 
 export const deployCommand: CommandModule<object, DeployArgs> = {
   command: 'deploy <usecase>',
@@ -31,7 +32,10 @@ export const deployCommand: CommandModule<object, DeployArgs> = {
     .option('dir', { type: 'string', describe: 'the use case folder (default: usecases/<usecase>)' })
     .option('starting-offsets', { type: 'string', choices: ['earliest', 'latest'], describe: 'where to start while the group has no committed offsets' })
     .option('trigger', { type: 'string', describe: "override the manifest's trigger, e.g. 500ms" })
-    .option('json', jsonOption),
+    .option('wait', { type: 'boolean', default: false, describe: 'return once the new version runs (exit 1 if it crash-loops)' })
+    .option('wait-timeout', { type: 'string', default: '5m', describe: 'how long --wait waits' })
+    .option('json', jsonOption)
+    .example('$0 deploy spending_spike --variant B --wait', 'run variant B; return once it processes'),
   handler: async (args) => {
     const config = loadConfig(process.env);
     const client = ControlClient.fromConfig(config);
@@ -42,9 +46,36 @@ export const deployCommand: CommandModule<object, DeployArgs> = {
       ...(args['starting-offsets'] ? { startingOffsets: args['starting-offsets'] } : {}),
       ...(args.trigger ? { trigger: args.trigger } : {}),
     });
-    printResult(args.json, { deployment }, `deployed ${deployment.usecase} variant ${deployment.variant} version ${deployment.version} (generation ${deployment.generation}); the orchestrator starts or upgrades it on its next tick`);
+    if (!args.wait) {
+      return printResult(args.json, { deployment }, `deployed ${deployment.usecase} variant ${deployment.variant} version ${deployment.version} (generation ${deployment.generation}); the orchestrator starts or upgrades it on its next tick`);
+    }
+    if (!args.json) process.stderr.write(`deployed ${deployment.usecase} variant ${deployment.variant} version ${deployment.version}; waiting until it runs…\n`);
+    const job = await waitUntilRunning(client, deployment, parseDurationMs('--wait-timeout', args['wait-timeout']));
+    printResult(args.json, { deployment, job }, `${deployment.usecase} variant ${deployment.variant} version ${deployment.version} is running (pid ${job.pid ?? '?'})`);
   },
 };
+
+/** Polls the status until the deployed version runs; crash-looping or the timeout is an error saying where to look. */
+async function waitUntilRunning(client: ControlClient, deployment: Deployment, timeoutMs: number): Promise<JobStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: JobStatus | undefined;
+  for (;;) {
+    const status = await client.json<StatusAnswer>('GET', '/v1/status');
+    last = status.jobs.find((job) => job.usecase === deployment.usecase && job.variant === deployment.variant);
+    if (last && last.state === 'running' && last.version === deployment.version) return last;
+    if (last?.state === 'crash-looping') {
+      throw new DiamondError(`${deployment.usecase} variant ${deployment.variant} is crash-looping: ${last.lastError ?? 'no error recorded'}`, {
+        code: 'DIAMOND_DEPLOY_WAIT_FAILED', hint: `see \`npx diamond logs ${deployment.usecase} --variant ${deployment.variant}\`; fix it and deploy again`,
+      });
+    }
+    if (Date.now() > deadline) {
+      throw new DiamondError(`${deployment.usecase} variant ${deployment.variant} version ${deployment.version} is not running after ${Math.round(timeoutMs / 1000)} s (state ${last?.state ?? 'unknown'}${status.leader ? '' : ', and no orchestrator leads'})`, {
+        code: 'DIAMOND_DEPLOY_WAIT_FAILED', hint: 'it stays deployed; watch it with `npx diamond status` / `npx diamond events --follow`',
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
 
 export const undeployCommand: CommandModule<object, { usecase: string; variant: string; json: boolean }> = {
   command: 'undeploy <usecase>',

@@ -446,6 +446,11 @@ test.serial('CLI: --json on every command: stdout parses as JSON (or one object 
   const flags = await runCli(['status', '--json', '--url', api.url, '--token', token.viewer], { DIAMOND_HOME: home, DIAMOND_CONTROL_PORT: String(await closedPort()), DIAMOND_TOKEN: '' });
   t.like(parses('status --url --token', flags.stdout), { leader: null, jobs: [{ usecase: 'data_quality', variant: 'A' }] });
   t.like(await ok(['replay', 'data_quality', '--variant', 'A', '--since', '2026-11-01T00:00:00Z'], deployer), { replay: { since: '2026-11-01T00:00:00.000Z' } });
+  // --wait with nothing to run it (no reconcile loop here): it gives up after its timeout, saying why.
+  const waited = await runCli(['deploy', 'data_quality', '--wait', '--wait-timeout', '2s', '--json'], { ...target, ...deployer });
+  t.is(waited.code, 1);
+  t.like(parses('deploy --wait error', waited.stderr.trim()), { error: { code: 'DIAMOND_DEPLOY_WAIT_FAILED' } });
+  t.regex(waited.stderr, /is not running after 2 s \(state pending, and no orchestrator leads\)/);
   t.like(await ok(['undeploy', 'data_quality', '--variant', 'A'], deployer), { undeployed: { usecase: 'data_quality', variant: 'A' } });
 
   // Tokens: listed without the token itself, revoked by name (the plaintext is not needed).
