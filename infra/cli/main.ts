@@ -17,6 +17,7 @@ import { usecaseCommand } from './usecase-command.ts';
 import { deployCommand, logsCommand, replayCommand, statusCommand, undeployCommand } from './orchestrator-command.ts';
 import { eventsCommand } from './events-command.ts';
 import { tokenCommand } from './token-command.ts';
+import { topicCommand } from './topic-command.ts';
 import { errorDocument, wantsJson } from './output.ts';
 
 const json = wantsJson(process.argv);
@@ -43,6 +44,7 @@ try {
     .command(logsCommand)
     .command(eventsCommand)
     .command(tokenCommand)
+    .command(topicCommand)
     // --url/--token are the CLI's spelling of DIAMOND_CONTROL_URL/DIAMOND_TOKEN: set before any handler loads the config.
     .option('url', { type: 'string', global: true, describe: 'control API base URL (DIAMOND_CONTROL_URL), e.g. http://orchestrator:18070' })
     .option('token', { type: 'string', global: true, describe: 'control API bearer token (DIAMOND_TOKEN)' })
