@@ -467,7 +467,7 @@ test.serial('CLI: --json on every command: stdout parses as JSON (or one object 
   t.like(await ok(['token', 'revoke', second.token]), { revoked: true });
   const source = uniqueName('cli-json-src');
   t.teardown(async () => {
-    const raw = new Redis(config.redis.url);
+    const raw = createRedis(config);
     await raw.del(`diamond:upstream:source:${source}`);
     raw.disconnect();
   });
