@@ -3,6 +3,8 @@
  * cache, built once; `fuzzApi` runs it against a running API's /openapi.json.
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cached, runLogged } from '../../shared/install-cache.ts';
 import type { DiamondConfig } from '../../shared/config.ts';
@@ -37,7 +39,8 @@ export function fuzzApi(binary: string, baseUrl: string, credential: string, opt
     ...(options.excludePaths ?? []).flatMap((path) => ['--exclude-path', path]),
   ];
   return new Promise((resolve) => {
-    execFile(binary, args, { timeout: 240_000, maxBuffer: 16 * 2 ** 20, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => {
+    // In a temp folder: it keeps a .schemathesis/ cache in its working directory, and the checkout stays clean.
+    execFile(binary, args, { cwd: mkdtempSync(join(tmpdir(), 'diamond-schemathesis-')), timeout: 240_000, maxBuffer: 16 * 2 ** 20, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, output: `${stdout}${stderr}` });
     });
   });
