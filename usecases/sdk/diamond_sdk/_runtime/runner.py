@@ -370,7 +370,10 @@ def run(args: argparse.Namespace) -> int:
         .option("subscribe", args.input_topic)
         .option("startingOffsets", args.starting_offsets)
         .option("maxOffsetsPerTrigger", args.max_records_per_batch or manifest.max_records_per_batch)
-        .option("failOnDataLoss", "false")
+        # Loud, never silent: offsets that point at data Kafka no longer has (aged out while the
+        # job was stopped) fail the job instead of skipping. Forged or out-of-range offsets
+        # cannot get here: the orchestrator commits only signed progress within the partition.
+        .option("failOnDataLoss", "true")
         .load()
     )
     trigger_ms = manifest.trigger_ms
