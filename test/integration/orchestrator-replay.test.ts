@@ -105,7 +105,9 @@ test.serial('replay of a stateful job: its checkpoint is dropped, the windows ar
   // Had the checkpoint survived, Spark would resume from its offsets (the end) and emit nothing.
   await replayUsecase(o.reconciler.store, null, { usecase: 'spending_spike', variant: 'A', since }, o.options.jobPrefix);
   await o.waitForJob(jobId, (r) => r.state === 'running' && r.current !== null && r.current.groupPid !== first.current!.groupPid && r.retiring.length === 0, 180_000);
-  const all = await decode(await consumeAll(kafka, o.options.topics.output, 4, 180_000));
+  const all = await decode(await consumeAll(kafka, o.options.topics.output, 4, 180_000).catch((error: Error) => {
+    throw new Error(`the replayed stateful job did not emit its windows again (a checkpoint that survived the replay resumes at the end): ${error.message}`);
+  }));
   t.deepEqual(windows(all.slice(2)), windows(before), 'the same windows, with the same ids, rebuilt from the replayed records');
   await waitCaughtUp(o, jobId);
   t.is((await readToEnd(kafka, o.options.topics.output)).length, 4, 'each window once per run: nothing more once the group is at the end');
