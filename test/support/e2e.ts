@@ -42,7 +42,7 @@ import { DEMO_CUSTOMERS, generateDataset, SPENDING_WEIGHTS, type Dataset, type I
 import { checkManifestParams, type OracleParams } from '../../infra/dataset/manifest-params.ts';
 import { expectedFeedback, inputOf, type Expected, type ExpectedRow } from '../../infra/dataset/oracle.ts';
 import { killHard, startDownstreamProcess, type DownstreamProcess } from './downstream-process.ts';
-import { consumeUntil, readToEnd, TEST_USECASE_ROOTS, testKafka, uniqueKeyspace, uniqueName } from './env.ts';
+import { consumeUntil, readToEnd, sumOffsets, TEST_USECASE_ROOTS, testKafka, uniqueKeyspace, uniqueName } from './env.ts';
 import { repeated, type OffsetsAt, type ProgressRun } from './resume.ts';
 
 /**
@@ -148,6 +148,8 @@ export interface Diamond {
   rowsWritten(): Promise<number>;
   /** The writer's committed offsets on the feedback topic and that topic's end offsets. */
   writerOffsets(): Promise<OffsetsAt>;
+  /** Polls until the feedback topic's end is past the writer's committed offsets (feedback it has not written); throws after `timeoutMs`. */
+  waitForWriterBehind(timeoutMs?: number): Promise<OffsetsAt>;
   /** The writer's log so far (pino lines on stderr). */
   writerLog(): string;
   /** Every message on the feedback topic, read up to its end offsets, as job id → feedback ids in order. */
@@ -355,6 +357,17 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
     async writerOffsets() {
       const ends = await topicEndOffsets(admin, options.topics.output);
       return { committed: await readJobOffsets(admin, writerGroup, options.topics.output), ends };
+    },
+
+    async waitForWriterBehind(timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const at = await diamond.writerOffsets();
+        if (sumOffsets(at.committed) < sumOffsets(at.ends)) return at;
+        // A time window: the jobs emit feedback every few seconds while the stream runs.
+        if (Date.now() > deadline) throw new Error(`no feedback beyond the writer's committed offsets within ${timeoutMs} ms (committed ${JSON.stringify(at.committed)}, end ${JSON.stringify(at.ends)}): the fault would not hit data in flight`);
+        await sleep(200);
+      }
     },
 
     writerLog: () => writer?.logs() ?? '',
