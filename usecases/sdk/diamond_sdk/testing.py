@@ -72,7 +72,7 @@ def _sorted(feedback: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # The file source reads times as epoch millis (any form records_dataframe takes is turned into them).
 _FILE_SCHEMA = T.StructType([T.StructField(f.name, T.LongType(), f.nullable) if f.name in TIMESTAMP_FIELDS else f for f in RECORD_SCHEMA.fields])
-_step_ids = itertools.count()
+_query_ids = itertools.count()  # each harness's query needs its own name
 
 
 def _file_line(record: dict[str, Any]) -> str:
@@ -88,8 +88,8 @@ class StreamingHarness:
 
     `feed(records)` writes the records as one file of a file stream source (one file, one
     micro-batch) and blocks until the query has processed it; it returns what that step
-    made the job write. `rows()` is everything written since the start, in order, repeated
-    rows included (a window emitted twice would show twice). Close it (or use `with`) to
+    made the job write. `rows()` is everything written since the start (sorted as
+    DryRun.feedback is), repeated rows included: a window emitted twice would show twice. Close it (or use `with`) to
     stop the query and remove its files.
     """
 
@@ -135,7 +135,7 @@ class StreamingHarness:
             .option("checkpointLocation", str(self._dir / "checkpoint"))
             .outputMode("append")
             .trigger(processingTime="100 milliseconds")
-            .queryName(f"harness_{manifest.name}_{self.variant}_{next(_step_ids)}")
+            .queryName(f"harness_{manifest.name}_{self.variant}_{next(_query_ids)}")
             .start()
         )
 
