@@ -41,6 +41,11 @@ function digest(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+/** A stored entry (sha256 → JSON) as a grant, its id a prefix of the hash. */
+function grantOf(hash: string, raw: string): TokenGrant {
+  return { ...(JSON.parse(raw) as Omit<TokenGrant, 'id'>), id: hash.slice(0, 12) };
+}
+
 export class TokenStore {
   /** `redis` should carry the orchestrator's key prefix (tests use a unique one). */
   constructor(private readonly redis: Redis) {}
@@ -59,7 +64,7 @@ export class TokenStore {
     const hash = digest(token);
     const raw = await this.redis.hget(TOKENS, hash);
     if (!raw) return null;
-    const grant = { ...(JSON.parse(raw) as Omit<TokenGrant, 'id'>), id: hash.slice(0, 12) };
+    const grant = grantOf(hash, raw);
     if (grant.expiresAt !== undefined && Date.parse(grant.expiresAt) <= now.getTime()) {
       await this.redis.hdel(TOKENS, hash);
       return null;
@@ -74,9 +79,7 @@ export class TokenStore {
   /** Every token's grant (never the token: only its short id), oldest first. */
   async list(): Promise<TokenGrant[]> {
     const all = await this.redis.hgetall(TOKENS);
-    return Object.entries(all)
-      .map(([hash, raw]) => ({ ...(JSON.parse(raw) as Omit<TokenGrant, 'id'>), id: hash.slice(0, 12) }))
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return Object.entries(all).map(([hash, raw]) => grantOf(hash, raw)).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   /**
@@ -85,8 +88,11 @@ export class TokenStore {
    */
   async revokeNamed(nameOrId: string): Promise<TokenGrant[]> {
     const all = await this.redis.hgetall(TOKENS);
-    const hit = Object.entries(all).filter(([hash, raw]) => hash.slice(0, 12) === nameOrId || (JSON.parse(raw) as TokenGrant).name === nameOrId);
+    const hit = Object.entries(all).filter(([hash, raw]) => {
+      const grant = grantOf(hash, raw);
+      return grant.id === nameOrId || grant.name === nameOrId;
+    });
     if (hit.length > 0) await this.redis.hdel(TOKENS, ...hit.map(([hash]) => hash));
-    return hit.map(([hash, raw]) => ({ ...(JSON.parse(raw) as Omit<TokenGrant, 'id'>), id: hash.slice(0, 12) }));
+    return hit.map(([hash, raw]) => grantOf(hash, raw));
   }
 }

@@ -9,6 +9,7 @@ import { ServiceUnavailableError } from '../../shared/errors.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { SourceStore, UPSTREAM_KEY_PREFIX } from '../../upstream/index.ts';
 import { CustomerKeys } from '../../downstream/index.ts';
+import { printResult as print } from './output.ts';
 
 type Args<T> = T & { json: boolean };
 
@@ -25,9 +26,6 @@ async function withRedis<T>(config: DiamondConfig, keyPrefix: string | undefined
   }
 }
 
-function print(json: boolean, result: Record<string, unknown>, text: string): void {
-  process.stdout.write((json ? JSON.stringify(result) : text) + '\n');
-}
 
 export const sourceRevoke: CommandModule<object, Args<{ name: string }>> = {
   command: 'revoke <name>',

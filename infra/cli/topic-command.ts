@@ -68,7 +68,6 @@ const tail: CommandModule<object, { topic: string; lines: number; follow: boolea
       await consumer.subscribe({ topic, fromBeginning: false });
       const done = new Promise<void>((resolve) => {
         controller.signal.addEventListener('abort', () => resolve(), { once: true });
-        if (!follow && pending.size === 0) resolve();
         void consumer.run({
           eachMessage: async ({ partition, message }) => {
             const decoded = await decode(message.value, registry);

@@ -42,7 +42,9 @@ test.serial('a job whose committed offsets aged out of Kafka fails saying data w
   // The committed position the orchestrator would hand over: 1, below the log start.
   const stale = startUsecaseJob(folder, 'A', topics, ['--starting-offsets', JSON.stringify({ [topics.input]: { 0: 1, 1: 0 } })]);
   t.teardown(() => { stale.child.kill('SIGKILL'); });
-  const code = await Promise.race([stale.exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 240_000))]);
+  let bound: NodeJS.Timeout | undefined;
+  const code = await Promise.race([stale.exited, new Promise<'running'>((resolve) => (bound = setTimeout(() => resolve('running'), 240_000)))]);
+  clearTimeout(bound);
   t.not(code, 'running', `the job kept running over lost data:\n${stale.log().slice(-2000)}`);
   t.not(code, 0);
   t.regex(stale.log(), /data may have been lost|OFFSET_OUT_OF_RANGE|out of range/i, 'its log says data was lost');
