@@ -10,9 +10,9 @@ import { createRegistry } from '../../shared/registry.ts';
 import type { CustomerRecord } from '../../shared/schemas.ts';
 import { SPENDING_WEIGHTS, type Dataset, type InputRecord } from '../../infra/dataset/generator.ts';
 import { checkManifestParams } from '../../infra/dataset/manifest-params.ts';
-import { expectedFeedback, inputOf, type ExpectedRow, type SpendingOutcome } from '../../infra/dataset/oracle.ts';
+import { expectedFeedback, inputOf, type SpendingOutcome } from '../../infra/dataset/oracle.ts';
 import { readJobOffsets, topicEndOffsets } from '../../infra/orchestrator/offsets.ts';
-import type { Diamond } from './e2e.ts';
+import { diff, readFeedbackRows, type Diamond } from './e2e.ts';
 import { readToEnd } from './env.ts';
 
 /** Waits until every job's committed offsets equal the records topic's end offsets (as they are now). */
@@ -32,46 +32,6 @@ export async function waitForCommitted(d: Diamond, jobs: readonly string[], time
     await sleep(500);
   }
   throw new Error(`jobs did not commit the records topic's end ${JSON.stringify(ends)} in ${timeoutMs} ms: ${behind.join('; ')}`);
-}
-
-interface Row extends ExpectedRow {
-  readonly version: string;
-}
-
-async function readRows(d: Diamond, table: 'feedback_by_customer' | 'feedback_by_variant'): Promise<Row[]> {
-  const rows: Row[] = [];
-  let pageState: string | undefined;
-  do {
-    const result = await d.cassandra.execute(
-      `SELECT feedback_id, customer_id, usecase, variant, version, kind, severity, score, event_time, record_ids FROM ${d.keyspace}.${table}`,
-      [], { fetchSize: 5000, pageState },
-    );
-    for (const row of result.rows) {
-      rows.push({
-        feedback_id: row.get('feedback_id') as string, customer_id: row.get('customer_id') as string, usecase: row.get('usecase') as string,
-        variant: row.get('variant') as string, version: row.get('version') as string, kind: row.get('kind') as string,
-        severity: row.get('severity') as string, score: (row.get('score') as number | null) ?? null,
-        event_time: (row.get('event_time') as Date).getTime(), record_ids: (row.get('record_ids') as string[] | null) ?? [],
-      });
-    }
-    pageState = result.pageState ?? undefined;
-  } while (pageState);
-  return rows;
-}
-
-const comparable = (row: ExpectedRow): string =>
-  JSON.stringify([row.feedback_id, row.customer_id, row.usecase, row.variant, row.kind, row.severity, row.score, row.event_time, row.record_ids]);
-
-/** Expected rows the table lacks or holds differently, rows it holds that nobody expects, ids held twice. */
-function differences(expected: readonly ExpectedRow[], actual: readonly Row[]): { missing: string[]; extra: string[]; duplicated: string[] } {
-  const want = new Map(expected.map((row) => [row.feedback_id, comparable(row)]));
-  const have = new Map<string, string[]>();
-  for (const row of actual) have.set(row.feedback_id, [...(have.get(row.feedback_id) ?? []), comparable(row)]);
-  return {
-    missing: [...want].filter(([id, text]) => !have.get(id)?.includes(text)).map(([, text]) => text),
-    extra: actual.filter((row) => want.get(row.feedback_id) !== comparable(row)).map(comparable),
-    duplicated: [...have].filter(([, texts]) => texts.length > 1).map(([id]) => id),
-  };
 }
 
 export interface RunsSettled {
@@ -105,13 +65,13 @@ export async function settleRuns(t: ExecutionContext, d: Diamond, runs: readonly
   const all = outcomes.flatMap((o) => o.all);
   const delivered = outcomes.flatMap((o) => o.delivered);
   const deadline = Date.now() + timeoutMs;
-  let last = { customer: differences(delivered, []), variant: differences(all, []), behind: 'not checked' };
+  let last = { customer: diff(delivered, []), variant: diff(all, []), behind: 'not checked' };
   let cleanSince: number | null = null;
   while (Date.now() < deadline) {
-    const [customer, variant] = await Promise.all([readRows(d, 'feedback_by_customer'), readRows(d, 'feedback_by_variant')]);
+    const [customer, variant] = await Promise.all([readFeedbackRows(d.cassandra, d.keyspace, 'feedback_by_customer'), readFeedbackRows(d.cassandra, d.keyspace, 'feedback_by_variant')]);
     const behind = await waitForCommitted(d, jobs, 0).then(() => '', (error: Error) => error.message);
-    last = { customer: differences(delivered, customer), variant: differences(all, variant), behind };
-    const clean = [last.customer, last.variant].every((x) => x.missing.length + x.extra.length + x.duplicated.length === 0) && behind === '';
+    last = { customer: diff(delivered, customer), variant: diff(all, variant), behind };
+    const clean = [last.customer, last.variant].every((x) => x.missing.length + x.extra.length + x.duplicated.length + x.mismatched.length === 0) && behind === '';
     if (clean) {
       // Stable for a few seconds with every job caught up: nothing more is coming.
       if (cleanSince !== null && Date.now() - cleanSince >= 5_000) break;
@@ -122,7 +82,8 @@ export async function settleRuns(t: ExecutionContext, d: Diamond, runs: readonly
     await sleep(1_000);
   }
   for (const [table, x] of [['feedback_by_customer', last.customer], ['feedback_by_variant', last.variant]] as const) {
-    t.deepEqual(x.missing.slice(0, 5), [], `${table}: no expected row missing or different (${x.missing.length})`);
+    t.deepEqual(x.missing.slice(0, 5), [], `${table}: no expected row missing (${x.missing.length})`);
+    t.deepEqual(x.mismatched.slice(0, 5), [], `${table}: every row as computed (${x.mismatched.length} differ)`);
     t.deepEqual(x.extra.slice(0, 5), [], `${table}: no unexpected row (${x.extra.length})`);
     t.deepEqual(x.duplicated, [], `${table}: no feedback_id twice`);
   }

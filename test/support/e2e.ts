@@ -288,26 +288,7 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
     return Promise.all(messages.map(async (m) => inputOf((await registry.decode(m.value!)) as CustomerRecord)));
   };
 
-  const readRows = async (table: 'feedback_by_customer' | 'feedback_by_variant'): Promise<ActualRow[]> => {
-    const rows: ActualRow[] = [];
-    let pageState: string | undefined;
-    do {
-      const result = await cassandra.execute(
-        `SELECT feedback_id, customer_id, usecase, variant, version, kind, severity, score, event_time, record_ids FROM ${keyspace}.${table}`,
-        [], { fetchSize: 5000, pageState },
-      );
-      for (const row of result.rows) {
-        rows.push({
-          feedback_id: row.get('feedback_id') as string, customer_id: row.get('customer_id') as string, usecase: row.get('usecase') as string,
-          variant: row.get('variant') as string, version: row.get('version') as string, kind: row.get('kind') as string,
-          severity: row.get('severity') as string, score: (row.get('score') as number | null) ?? null,
-          event_time: (row.get('event_time') as Date).getTime(), record_ids: (row.get('record_ids') as string[] | null) ?? [],
-        });
-      }
-      pageState = result.pageState ?? undefined;
-    } while (pageState);
-    return rows;
-  };
+  const readRows = (table: FeedbackTable): Promise<ActualRow[]> => readFeedbackRows(cassandra, keyspace, table);
 
   const caughtUp = async (jobs: readonly string[]): Promise<string[]> => {
     const behind: string[] = [];
@@ -542,7 +523,31 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
   return diamond;
 }
 
-interface Diff {
+export type FeedbackTable = 'feedback_by_customer' | 'feedback_by_variant';
+
+/** Every row of one feedback table of the e2e keyspace, paged. */
+export async function readFeedbackRows(cassandra: CassandraClient, keyspace: string, table: FeedbackTable): Promise<ActualRow[]> {
+  const rows: ActualRow[] = [];
+  let pageState: string | undefined;
+  do {
+    const result = await cassandra.execute(
+      `SELECT feedback_id, customer_id, usecase, variant, version, kind, severity, score, event_time, record_ids FROM ${keyspace}.${table}`,
+      [], { fetchSize: 5000, pageState },
+    );
+    for (const row of result.rows) {
+      rows.push({
+        feedback_id: row.get('feedback_id') as string, customer_id: row.get('customer_id') as string, usecase: row.get('usecase') as string,
+        variant: row.get('variant') as string, version: row.get('version') as string, kind: row.get('kind') as string,
+        severity: row.get('severity') as string, score: (row.get('score') as number | null) ?? null,
+        event_time: (row.get('event_time') as Date).getTime(), record_ids: (row.get('record_ids') as string[] | null) ?? [],
+      });
+    }
+    pageState = result.pageState ?? undefined;
+  } while (pageState);
+  return rows;
+}
+
+export interface Diff {
   readonly missing: ExpectedRow[];
   readonly extra: ActualRow[];
   readonly duplicated: string[];
@@ -559,7 +564,8 @@ interface Verdict {
 const comparable = (row: ExpectedRow): string =>
   JSON.stringify([row.feedback_id, row.customer_id, row.usecase, row.variant, row.kind, row.severity, row.score, row.event_time, row.record_ids]);
 
-function diff(expected: readonly ExpectedRow[], actual: readonly ActualRow[]): Diff {
+/** Expected rows missing, rows nobody expects, ids held twice, rows held differently. */
+export function diff(expected: readonly ExpectedRow[], actual: readonly ActualRow[]): Diff {
   const want = new Map(expected.map((row) => [row.feedback_id, row]));
   const seen = new Map<string, number>();
   for (const row of actual) seen.set(row.feedback_id, (seen.get(row.feedback_id) ?? 0) + 1);
