@@ -28,7 +28,8 @@ test.serial('Kafka stopped for 3 minutes mid-stream: no job crash-loops, all run
   const jobs = await deployExamples(d);
   const ids = Object.values(jobs);
   const deployed = new Map(await Promise.all(ids.map(async (id) => [id, (await d.job(id)).current?.version ?? null] as const)));
-  const stream = d.stream(e2eDataset(), 150);
+  // Requests go unacknowledged for the whole outage: the stream's stall bound covers it, plus a minute.
+  const stream = d.stream(e2eDataset(), 150, { stallMs: OUTAGE_MS + 60_000 });
   // Held at 60 % until the broker is down, so the rest of the stream meets the outage.
   stream.holdAt(0.6);
   await waitForSent(stream, 0.3);

@@ -136,8 +136,12 @@ export interface Diamond {
   writerExit(): string | null;
   killWriter(): Promise<void>;
   startWriter(): Promise<void>;
-  /** Posts the dataset's requests in order, `pauseMs` apart, retrying refused ones. */
-  stream(dataset: Dataset, pauseMs: number): Stream;
+  /**
+   * Posts the dataset's requests in order, `pauseMs` apart, retrying refused ones; `stallMs`:
+   * how long one request may go unacknowledged before the stream fails (default STALL_MS;
+   * a test with a longer outage passes more).
+   */
+  stream(dataset: Dataset, pauseMs: number, options?: { stallMs?: number }): Stream;
   /** Waits until the stream is done and every row is delivered; asserts the rows. */
   settle(t: ExecutionContext, stream: Stream, options: SettleOptions): Promise<Settled>;
   /** Lifecycle events published so far. */
@@ -389,7 +393,7 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
       if (writer) await killHard(writer.child);
     },
 
-    stream(dataset, pauseMs) {
+    stream(dataset, pauseMs, { stallMs = STALL_MS } = {}) {
       let sent = 0;
       const resent = new Map<string, number>();
       const gate: { hold: { at: number; released: Promise<void>; release: () => void } | null } = { hold: null };
@@ -416,7 +420,7 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
           if (gate.hold && index >= gate.hold.at) await gate.hold.released;
           const body = batch.map((item) => item.line).join('\n');
           // A stream that stops sending fails the test, with where it stopped, within STALL_MS.
-          const deadline = Date.now() + STALL_MS;
+          const deadline = Date.now() + stallMs;
           let retried = false;
           for (;;) {
             const { status, retryAfter, answer } = await post(body);
@@ -429,7 +433,7 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
             refused++;
             retried = true;
             for (const item of batch) resent.set(item.recordId, (resent.get(item.recordId) ?? 0) + 1);
-            if (Date.now() > deadline) throw new Error(`the stream stopped sending: request ${index + 1} of ${dataset.batches.length} not acknowledged in ${STALL_MS / 1000} s (${refused} refusals, last status ${status || 'no answer'})`);
+            if (Date.now() > deadline) throw new Error(`the stream stopped sending: request ${index + 1} of ${dataset.batches.length} not acknowledged in ${stallMs / 1000} s (${refused} refusals, last status ${status || 'no answer'})`);
             await sleep(Math.max(1, retryAfter) * 1000);
           }
           sent++;
