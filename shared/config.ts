@@ -176,7 +176,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_SPARK_DRIVER_MEMORY', description: 'driver memory of each Spark job', default: '1g' },
     { env: 'DIAMOND_ORCHESTRATOR_GROUP', description: "consumer group of the orchestrator's diamond.progress consumer; two platforms on one Kafka need two groups", default: 'diamond.orchestrator' },
     { env: 'DIAMOND_ORCHESTRATOR_TICK', description: 'interval of the orchestrator reconcile loop (e.g. 1s, 500ms)', default: '1s' },
-    { env: 'DIAMOND_ORCHESTRATOR_BACKOFF', description: 'first restart delay after a crash; doubles per attempt, with jitter', default: '2s' },
+    { env: 'DIAMOND_ORCHESTRATOR_BACKOFF', description: 'restart delay after the second crash within the crash window (the first restarts at once); doubles per crash, with jitter', default: '2s' },
     { env: 'DIAMOND_ORCHESTRATOR_BACKOFF_MAX', description: 'longest restart delay', default: '5m' },
     { env: 'DIAMOND_ORCHESTRATOR_CRASH_LOOP_MAX', description: 'crashes within the window that make a job crash-looping', default: '5' },
     { env: 'DIAMOND_ORCHESTRATOR_CRASH_WINDOW', description: 'window over which crashes are counted', default: '10m' },

@@ -48,9 +48,12 @@ import { EXIT_OUTAGE, KafkaHealth } from './outage.ts';
 import { readJobOffsets, startingOffsetsFor, topicEndOffsets } from './offsets.ts';
 import type { OrchestratorOptions } from './options.ts';
 import { ProgressIngest } from './progress-ingest.ts';
-import { backoffDelayMs, decideAfterCrash, jobIdFor, lagOf, namedLaunches, watchProgress, type Deployment, type JobProcess, type JobRecord, type ProgressWatch, type SupervisionPolicy } from './state.ts';
+import { backoffDelayMs, decideAfterCrash, jobIdFor, lagOf, launchIdOf, namedLaunches, watchProgress, type Deployment, type JobProcess, type JobRecord, type ProgressWatch, type SupervisionPolicy } from './state.ts';
 import { DeploymentStore, type ReplayRequest } from './store.ts';
 import { UsageSampler } from './usage-sampler.ts';
+
+/** How often the death watch looks for a tracked job process that is gone. */
+const DEATH_WATCH_MS = 100;
 
 export class Reconciler {
   readonly id = `orchestrator-${randomUUID().slice(0, 8)}`;
@@ -76,6 +79,13 @@ export class Reconciler {
   private readonly kafkaHealth = new KafkaHealth();
   /** Orphaned launches (marked processes no record names) → when they were first asked to stop. */
   private readonly orphans = new Map<string, number>();
+  /** Per job, the processes its record names as running (current, next): the death watch's list. */
+  private readonly tracked = new Map<string, JobProcess[]>();
+  /** Launches the death watch saw gone (it wakes the loop once per launch, not every 100 ms). */
+  private readonly deathsSeen = new Set<string>();
+  /** Per job in backoff, when it may start: the loop wakes then instead of at the next tick. */
+  private readonly dueAt = new Map<string, number>();
+  private lastEarlyWake: number | null = null;
 
   constructor(
     private readonly config: DiamondConfig,
@@ -114,7 +124,14 @@ export class Reconciler {
       this.lease.keepAlive().catch((error: unknown) => this.log.warn({ error: errorMessage(error) }, 'could not extend the leader lease'));
     }, Math.max(100, Math.floor(this.config.orchestrator.leaseMs / 3)));
     keepAlive.unref(); // never what keeps a stopping process alive
-    this.stopKeepAlive = () => clearInterval(keepAlive);
+    // A tick a second would see a dead job up to a second late: a /proc check every 100 ms
+    // (one stat per tracked process) wakes the loop as soon as one is gone.
+    const deathWatch = setInterval(() => this.watchDeaths(), DEATH_WATCH_MS);
+    deathWatch.unref();
+    this.stopKeepAlive = () => {
+      clearInterval(keepAlive);
+      clearInterval(deathWatch);
+    };
     try {
       await this.loop(interval);
     } finally {
@@ -133,11 +150,37 @@ export class Reconciler {
         else this.log.error({ err: error }, 'reconcile failed; retrying next tick');
       }
       if (this.stopped) break;
+      const wait = this.untilNextTick(interval, Date.now());
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, interval);
+        const timer = setTimeout(resolve, wait);
         this.wake = () => { clearTimeout(timer); resolve(); };
       });
     }
+  }
+
+  /** Wakes the loop when a process a record names as running is gone (once per launch). */
+  private watchDeaths(): void {
+    if (this.stopped || !this.lease.isHeld) return;
+    for (const jobs of this.tracked.values()) {
+      for (const job of jobs) {
+        const launch = launchIdOf(job);
+        if (this.deathsSeen.has(launch) || this.launcher.isRunning(job)) continue;
+        this.deathsSeen.add(launch);
+        this.wake?.();
+        return;
+      }
+    }
+  }
+
+  /** The tick interval, or less when a job in backoff is due sooner (a first crash restarts at once). */
+  private untilNextTick(interval: number, now: number): number {
+    if (this.dueAt.size === 0) return interval;
+    const due = Math.min(...this.dueAt.values());
+    // Once per due time: a job that stays in backoff past it (a stateful job waiting for its
+    // old process) is looked at again on the normal tick, not in a tight loop.
+    if (due === this.lastEarlyWake || due >= now + interval) return interval;
+    this.lastEarlyWake = due;
+    return Math.max(0, due - now);
   }
 
   /** Stops supervising (the jobs keep running; the next orchestrator adopts them). */
@@ -189,6 +232,11 @@ export class Reconciler {
     });
     await this.usage.sample([...records.values()], now);
     const orphaned = this.reapOrphans(records, now);
+    for (const jobId of [...this.tracked.keys(), ...this.dueAt.keys()]) {
+      if (records.has(jobId) || deployments.has(jobId)) continue;
+      this.tracked.delete(jobId);
+      this.dueAt.delete(jobId);
+    }
     for (const jobId of new Set([...deployments.keys(), ...records.keys()])) {
       if (orphaned.has(jobId)) continue; // its strays are being stopped; nothing starts beside them
       try {
@@ -520,6 +568,9 @@ export class Reconciler {
 
   private async save(record: JobRecord, before: JobRecord | null): Promise<void> {
     this.adopted.add(record.jobId); // this orchestrator knows the job now; nothing to adopt
+    this.tracked.set(record.jobId, [record.current, record.next].filter((job): job is JobProcess => job !== null));
+    if (record.state === 'backoff' && record.nextStartAt !== null) this.dueAt.set(record.jobId, record.nextStartAt);
+    else this.dueAt.delete(record.jobId);
     if (before !== null && JSON.stringify(record) === JSON.stringify(before)) return;
     await this.store.putJobFenced({ ...record, updatedAt: Date.now() }, this.lease.fence);
   }

@@ -16,9 +16,11 @@ test('backoff doubles per attempt, is capped, and jitters within ±20 %', (t) =>
 test('crashes outside the window are forgotten; the Nth inside it means crash-looping', (t) => {
   t.deepEqual(recentCrashes([0, 50_000], 100_000, 60_000), [50_000, 100_000]);
   const first = decideAfterCrash({ crashes: [], restarts: 0 }, 1000, policy, () => 0.5);
-  t.deepEqual(first, { kind: 'restart', delayMs: 1000, crashes: [1000] });
+  t.deepEqual(first, { kind: 'restart', delayMs: 0, crashes: [1000] }, 'the first crash restarts at once');
   const second = decideAfterCrash({ crashes: [1000], restarts: 1 }, 2000, policy, () => 0.5);
-  t.deepEqual(second, { kind: 'restart', delayMs: 2000, crashes: [1000, 2000] });
+  t.deepEqual(second, { kind: 'restart', delayMs: 1000, crashes: [1000, 2000] }, 'backoff from the second crash');
+  const aged = decideAfterCrash({ crashes: [1000], restarts: 7 }, 200_000, policy, () => 0.5);
+  t.is(aged.kind === 'restart' ? aged.delayMs : -1, 0, 'a crash alone in the window restarts at once, whatever came before');
   t.is(decideAfterCrash({ crashes: [1000, 2000], restarts: 2 }, 3000, policy).kind, 'crash-looping');
   t.is(decideAfterCrash({ crashes: [1000, 2000], restarts: 2 }, 200_000, policy).kind, 'restart', 'old crashes age out');
 });

@@ -127,7 +127,9 @@ export type CrashDecision =
 export function decideAfterCrash(record: Pick<JobRecord, 'crashes' | 'restarts'>, now: number, policy: SupervisionPolicy, random: () => number = Math.random): CrashDecision {
   const crashes = recentCrashes(record.crashes, now, policy.crashWindowMs);
   if (crashes.length >= policy.crashLoopMax) return { kind: 'crash-looping', crashes };
-  return { kind: 'restart', delayMs: backoffDelayMs(record.restarts + 1, policy, random), crashes };
+  // The first crash in the window restarts at once (a kill, an OOM: most never repeat); backoff
+  // grows from the second, so a job that keeps failing still cannot spin.
+  return { kind: 'restart', delayMs: crashes.length <= 1 ? 0 : backoffDelayMs(crashes.length - 1, policy, random), crashes };
 }
 
 /** The launch id of a process record (older records: the driver pid file's name). */

@@ -23,12 +23,21 @@ test.serial('kill -9 a use case driver mid-stream: it resumes from its committed
   // In flight for the job too: committed offsets (and open windows) to lose, unread input after them.
   const atKill = await inFlight(t, d.admin, jobs.spendingA, d.options.topics.input);
   assertSending(t, stream);
+  const killedAt = Date.now();
   process.kill(driverPid(victim), 'SIGKILL');
 
   const restarted = await d.waitForJob(jobs.spendingA, (r) => r.state === 'running' && r.current !== null && r.current.groupPid !== victim.current!.groupPid);
+  const runningSeenMs = Date.now() - killedAt;
   t.is(restarted.restarts, 1, 'restarted once by the orchestrator');
   t.regex(restarted.lastError ?? '', /killed|exited with code/);
-  t.deepEqual((await d.events()).filter((e) => e.job === jobs.spendingA && e.event === 'restarted').length, 1, 'one restarted event for the victim');
+  const victimEvents = (await d.events()).filter((e) => e.job === jobs.spendingA);
+  t.deepEqual(victimEvents.filter((e) => e.event === 'restarted').length, 1, 'one restarted event for the victim');
+  // Reported, not asserted: how soon the death was seen and the restart made (a first crash restarts at once).
+  const after = (event: string): string => {
+    const at = victimEvents.find((e) => e.event === event && Date.parse(e.at) >= killedAt - 1000)?.at;
+    return at ? `${Date.parse(at) - killedAt} ms` : 'not seen';
+  };
+  t.log(`kill -9 of the driver → failed event ${after('failed')}, restarted event ${after('restarted')}, record running again (seen by polling) ${runningSeenMs} ms`);
   await d.settle(t, stream, { jobs: Object.values(jobs) });
   await assertUntouched(t, d, others);
 
