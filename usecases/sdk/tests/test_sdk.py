@@ -28,9 +28,23 @@ def record(record_id, **fields):
 # ── the public face ──────────────────────────────────────────────────────────
 
 def test_data_scientists_see_a_small_api_and_the_runtime_stays_private():
-    assert sorted(diamond_sdk.__all__) == ["Context", "ManifestError", "OutputContractError", "UserCodeError"]
+    assert sorted(diamond_sdk.__all__) == ["Context", "Feedback", "FeedbackResult", "ManifestError", "OutputContractError", "Record", "Severity", "UserCodeError"]
     assert sorted(diamond_sdk.testing.__all__) == ["DryRun", "RecordError", "StreamingHarness", "local_spark", "read_jsonl", "run_usecase"]
     assert all(hasattr(diamond_sdk.testing, name) for name in diamond_sdk.testing.__all__)
+
+
+def test_the_typed_record_and_feedback_name_exactly_the_contract_fields():
+    from typing import get_args, get_type_hints
+
+    from diamond_sdk import Feedback, Record, Severity
+    from diamond_sdk._runtime.conform import SEVERITIES
+    from diamond_sdk._runtime.records import _ITEM_KEYS, RECORD_SCHEMA
+
+    assert list(get_type_hints(Record)) == [field["name"] for field in contracts.schema_json("CustomerRecord")["fields"]] == RECORD_SCHEMA.names
+    assert set(get_type_hints(Feedback)) == _ITEM_KEYS
+    assert Feedback.__required_keys__ == frozenset({"kind", "severity", "message"})
+    assert get_args(Severity) == SEVERITIES  # what the runtime accepts
+    assert list(get_type_hints(diamond_sdk.Context)) == ["usecase", "variant", "version", "params"]
 
 
 # ── manifests ────────────────────────────────────────────────────────────────
