@@ -9,21 +9,17 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, sta
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
+import { loadConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import { pythonEnvironment, pythonProcessEnv, sparkSubmit } from '../../shared/runtime-paths.ts';
 import { sparkService } from '../services/spark.ts';
 import { prepareUsecaseEnv, usecaseSparkSettings } from '../orchestrator/usecase-env.ts';
 import { jsonOption, printLine, printResult } from './output.ts';
 import { formatRecordFailures, readRecordFailures, RECORD_FAILURES_ENV } from './record-failures.ts';
+import { usecaseEnvCommand } from './usecase-env-command.ts';
+import { rootOption, usecaseFolder } from './usecase-folder.ts';
 
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
-
-function usecaseFolder(config: DiamondConfig, name: string, root: string | undefined): string {
-  return join(root ?? join(config.projectRoot, 'usecases'), name);
-}
-
-const rootOption = { type: 'string', describe: 'folder holding use cases (default: usecases/ of this checkout)' } as const;
 
 function fillTemplate(dir: string, name: string): void {
   for (const entry of readdirSync(dir)) {
@@ -150,6 +146,6 @@ const runUsecase: CommandModule<object, { name: string; variant: string; 'starti
 export const usecaseCommand: CommandModule = {
   command: 'usecase <command>',
   describe: 'scaffold and test use cases locally',
-  builder: (y: Argv) => y.command(scaffold).command(testUsecase).command(runUsecase).demandCommand(1),
+  builder: (y: Argv) => y.command(scaffold).command(testUsecase).command(runUsecase).command(usecaseEnvCommand).demandCommand(1),
   handler: () => undefined,
 };
