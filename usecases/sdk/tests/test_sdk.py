@@ -38,10 +38,10 @@ def test_the_typed_record_and_feedback_name_exactly_the_contract_fields():
 
     from diamond_sdk import Feedback, Record, Severity
     from diamond_sdk._runtime.conform import SEVERITIES
-    from diamond_sdk._runtime.records import _ITEM_KEYS, RECORD_SCHEMA
+    from diamond_sdk._runtime.records import ITEM_KEYS, RECORD_SCHEMA
 
     assert list(get_type_hints(Record)) == [field["name"] for field in contracts.schema_json("CustomerRecord")["fields"]] == RECORD_SCHEMA.names
-    assert set(get_type_hints(Feedback)) == _ITEM_KEYS
+    assert set(get_type_hints(Feedback)) == ITEM_KEYS
     assert Feedback.__required_keys__ == frozenset({"kind", "severity", "message"})
     assert get_args(Severity) == SEVERITIES  # what the runtime accepts
     assert list(get_type_hints(diamond_sdk.Context)) == ["usecase", "variant", "version", "params"]

@@ -44,7 +44,7 @@ _ITEM_SCHEMA = T.StructType([
     T.StructField("key", T.StringType()),
     T.StructField("event_time", T.LongType()),
 ])
-_ITEM_KEYS = {field.name for field in _ITEM_SCHEMA.fields}
+ITEM_KEYS = {field.name for field in _ITEM_SCHEMA.fields}  # what a feedback dict may carry (diamond_sdk.Feedback)
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -85,9 +85,9 @@ def records_dataframe(spark: SparkSession, records: Iterable[dict[str, Any]]) ->
 def _normalise_item(record: dict[str, Any], item: Any) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise TypeError(f"feedback() must return a list of dicts; got an item of type {type(item).__name__}")
-    unknown = set(item) - _ITEM_KEYS
+    unknown = set(item) - ITEM_KEYS
     if unknown:
-        raise KeyError(f"unknown feedback field(s) {sorted(unknown)}; allowed: {sorted(_ITEM_KEYS)}")
+        raise KeyError(f"unknown feedback field(s) {sorted(unknown)}; allowed: {sorted(ITEM_KEYS)}")
     details = item.get("details") or {}
     return {
         "customer_id": item.get("customer_id", record["customer_id"]),
