@@ -34,9 +34,13 @@ test('a fresh virtualenv installs the SDK with the platform\'s pins and runs dat
     .catch((error: unknown) => { throw new Error(`pip install -e usecases/sdk failed: ${String((error as { stderr?: string }).stderr ?? error)}`); });
   t.log(pip.stderr.trim().split('\n').slice(-3).join('\n'));
 
-  const probe = 'import importlib.metadata as m, json, diamond_sdk, pyspark\nprint(json.dumps({"file": diamond_sdk.__file__, "requires": m.requires("diamond-sdk"), "pyspark": pyspark.__version__}))';
-  const installed = JSON.parse((await run(python, ['-c', probe], { env, cwd: dir })).stdout) as { file: string; requires: string[]; pyspark: string };
+  const probe = [
+    'import importlib.metadata as m, importlib.resources as r, json, diamond_sdk, pyspark',
+    'print(json.dumps({"file": diamond_sdk.__file__, "requires": m.requires("diamond-sdk"), "pyspark": pyspark.__version__, "typed": (r.files("diamond_sdk") / "py.typed").is_file()}))',
+  ].join('\n');
+  const installed = JSON.parse((await run(python, ['-c', probe], { env, cwd: dir })).stdout) as { file: string; requires: string[]; pyspark: string; typed: boolean };
   t.is(installed.file, join(sdk, 'diamond_sdk', '__init__.py'), 'the editable SDK of this checkout, found without PYTHONPATH');
+  t.true(installed.typed, 'py.typed: type checkers read its annotations');
   const pins = normalizeRequirements(readFileSync(pythonRequirementsFile(config), 'utf8'));
   t.deepEqual(installed.requires, pins, 'the dependencies are requirements.txt, pin for pin');
   t.true(pins.includes(`pyspark==${installed.pyspark}`), `pyspark ${installed.pyspark} installed; pinned: ${pins.join(', ')}`);
