@@ -3,6 +3,7 @@
 export default {
   files: [
     'test/python.test.ts',
+    'test/sdk-install.test.ts',
     'test/integration/spark.test.ts',
     'test/integration/usecase-*.test.ts',
     'test/integration/orchestrator-*.test.ts',

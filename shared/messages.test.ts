@@ -1,7 +1,7 @@
 import test from 'ava';
 import {
-  buildLifecycleEvent, LIFECYCLE_EVENTS, MessageContractError, parseLifecycleEvent, parseProgressMessage, PROGRESS_EVENTS, readMessageSchema,
-  type LifecycleEvent, type LifecycleEventMessage, type ProgressEvent, type ProgressMessage,
+  buildLifecycleEvent, LIFECYCLE_EVENTS, MessageContractError, parseLifecycleEvent, parseProgressMessage, parseRecordFailure, PROGRESS_EVENTS, readMessageSchema,
+  type LifecycleEvent, type LifecycleEventMessage, type ProgressEvent, type ProgressMessage, type RecordFailure,
 } from './messages.ts';
 
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
@@ -18,6 +18,13 @@ const lifecycleKeys = {
   restarts: true, crashes: true, upgradeFrom: true, upgradedFrom: true, since: true, offsets: true, by: true, outages: true, reason: true,
 } as const satisfies Record<keyof LifecycleEventMessage, true>;
 const lifecycleRequired = { event: true, at: true, job: true, usecase: true, variant: true } as const satisfies Record<RequiredKeys<LifecycleEventMessage>, true>;
+const recordFailureKeys = {
+  usecase: true, variant: true, record_id: true, customer_id: true, exception: true, message: true, file: true, line: true, function: true,
+  traceback: true, record: true, expected: true,
+} as const satisfies Record<keyof RecordFailure, true>;
+const recordFailureRequired = {
+  usecase: true, variant: true, exception: true, message: true, file: true, line: true, function: true, traceback: true, record: true,
+} as const satisfies Record<RequiredKeys<RecordFailure>, true>;
 const progressEvents = { started: true, progress: true, stopped: true, failed: true } as const satisfies Record<ProgressEvent, true>;
 const lifecycleEvents = {
   deployed: true, undeployed: true, starting: true, running: true, failed: true, stalled: true, restarted: true, 'crash-looping': true,
@@ -33,6 +40,9 @@ test('the TypeScript types name exactly the schemas\' properties, required field
   t.deepEqual(sorted(progress.required), sorted(Object.keys(progressRequired)));
   t.deepEqual(sorted(Object.keys(lifecycle.properties)), sorted(Object.keys(lifecycleKeys)));
   t.deepEqual(sorted(lifecycle.required), sorted(Object.keys(lifecycleRequired)));
+  const failure = readMessageSchema('recordFailure');
+  t.deepEqual(sorted(Object.keys(failure.properties)), sorted(Object.keys(recordFailureKeys)));
+  t.deepEqual(sorted(failure.required), sorted(Object.keys(recordFailureRequired)));
   t.deepEqual(sorted(PROGRESS_EVENTS), sorted(Object.keys(progressEvents)));
   t.deepEqual(sorted(LIFECYCLE_EVENTS), sorted(Object.keys(lifecycleEvents)));
 });
@@ -82,4 +92,17 @@ test('lifecycle events are built stamped and checked; a bad one throws naming th
   const parsed = parseLifecycleEvent({ ...event, event: 'exploded' });
   t.false(parsed.ok);
   if (!parsed.ok) t.is(parsed.field, 'event');
+});
+
+test('a record failure parses; one without the line or with a text line is refused naming the field', (t) => {
+  const failure = {
+    usecase: 'x', variant: 'A', record_id: 'r1', customer_id: 'c', exception: 'ValueError', message: 'no', file: '/u/x/job.py', line: 9,
+    function: 'feedback', traceback: 'Traceback …', record: { record_id: 'r1' },
+  };
+  t.true(parseRecordFailure(JSON.stringify(failure)).ok);
+  t.true(parseRecordFailure({ ...failure, file: null, line: null, function: null, expected: true }).ok);
+  const missing = parseRecordFailure(JSON.stringify({ ...failure, line: undefined }));
+  t.deepEqual(missing.ok ? null : [missing.field, missing.problem], ['line', 'is required']);
+  const text = parseRecordFailure({ ...failure, line: '9' });
+  t.is(text.ok ? null : text.field, 'line');
 });

@@ -1,9 +1,10 @@
 /**
- * The JSON message contracts of the control topics, defined once in shared/schemas/ and read
- * here (TypeScript) and by diamond_sdk/contracts.py (Python):
+ * The JSON message contracts of the control topics and of a per-record failure, defined once
+ * in shared/schemas/ and read here (TypeScript) and by diamond_sdk/contracts.py (Python):
  *
  *   diamond.progress  progress.schema.json         the SDK in each job → the orchestrator
  *   diamond.events    lifecycle-event.schema.json  the orchestrator → dashboard, CLI, subscribers
+ *   (a file)          record-failure.schema.json   the SDK's test harness → `diamond usecase test`
  *
  *   const parsed = parseProgressMessage(raw);
  *   if (!parsed.ok) log.warn({ field: parsed.field, problem: parsed.problem }, 'ignored a malformed progress message');
@@ -17,7 +18,7 @@ import { DiamondError } from './errors.ts';
 import { assertSupportedSchema, checkAgainstSchema, type JsonSchema, type SchemaViolation } from './json-schema-subset.ts';
 import { SCHEMA_DIR } from './schemas.ts';
 
-export const MessageSchemaFiles = { progress: 'progress.schema.json', lifecycle: 'lifecycle-event.schema.json' } as const;
+export const MessageSchemaFiles = { progress: 'progress.schema.json', lifecycle: 'lifecycle-event.schema.json', recordFailure: 'record-failure.schema.json' } as const;
 export type MessageContract = keyof typeof MessageSchemaFiles;
 
 export interface MessageSchema extends JsonSchema {
@@ -32,7 +33,9 @@ export function readMessageSchema(contract: MessageContract): MessageSchema {
   return schema as MessageSchema;
 }
 
-const schemas: Record<MessageContract, MessageSchema> = { progress: readMessageSchema('progress'), lifecycle: readMessageSchema('lifecycle') };
+const schemas: Record<MessageContract, MessageSchema> = {
+  progress: readMessageSchema('progress'), lifecycle: readMessageSchema('lifecycle'), recordFailure: readMessageSchema('recordFailure'),
+};
 
 function eventNames<T extends string>(contract: MessageContract): readonly T[] {
   const names = schemas[contract].properties['event']?.enum;
@@ -106,6 +109,28 @@ export interface LifecycleEventMessage extends LifecycleEventFields {
   readonly at: string;
 }
 
+/**
+ * A record a use case's per-record feedback() raised on (diamond_sdk/_runtime/record_failure.py
+ * builds it from the exception object in the Python worker).
+ */
+export interface RecordFailure {
+  readonly usecase: string;
+  readonly variant: string;
+  readonly record_id?: string | null;
+  readonly customer_id?: string | null;
+  /** The exception's class name, e.g. ValueError. */
+  readonly exception: string;
+  readonly message: string;
+  /** The deepest frame in the use case's folder; null when the error arose outside it. */
+  readonly file: string | null;
+  readonly line: number | null;
+  readonly function: string | null;
+  readonly traceback: string;
+  readonly record: Readonly<Record<string, unknown>>;
+  /** The test asked for rejections, so the harness returned it instead of raising. */
+  readonly expected?: boolean;
+}
+
 export type Parsed<T> = { readonly ok: true; readonly message: T } | ({ readonly ok: false } & SchemaViolation);
 
 function parse<T>(contract: MessageContract, raw: unknown): Parsed<T> {
@@ -129,6 +154,11 @@ export function parseProgressMessage(raw: unknown): Parsed<ProgressMessage> {
 /** Validates a diamond.events message (its JSON text, or already parsed). Never throws. */
 export function parseLifecycleEvent(raw: unknown): Parsed<LifecycleEventMessage> {
   return parse<LifecycleEventMessage>('lifecycle', raw);
+}
+
+/** Validates a RecordFailure (its JSON text, or already parsed). Never throws. */
+export function parseRecordFailure(raw: unknown): Parsed<RecordFailure> {
+  return parse<RecordFailure>('recordFailure', raw);
 }
 
 /** A code path built an event the contract refuses: a bug, named by its field. */

@@ -1,26 +1,25 @@
 /**
  * `diamond usecase new <name>`: scaffold a working use case folder from the SDK template.
  * `diamond usecase test <name>`: its pytest suite, then a dry run over sample.jsonl on a
- * local SparkSession (no Kafka), printing the feedback rows it would emit.
+ * local SparkSession (no Kafka), printing the feedback rows it would emit, then every record
+ * its feedback() raised on (file, line, message, the record) and a summary.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
+import { loadConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import { pythonEnvironment, pythonProcessEnv, sparkSubmit } from '../../shared/runtime-paths.ts';
 import { sparkService } from '../services/spark.ts';
 import { prepareUsecaseEnv, usecaseSparkSettings } from '../orchestrator/usecase-env.ts';
-import { jsonOption, printResult } from './output.ts';
+import { jsonOption, printLine, printResult } from './output.ts';
+import { formatRecordFailures, readRecordFailures, RECORD_FAILURES_ENV } from './record-failures.ts';
+import { usecaseEnvCommand } from './usecase-env-command.ts';
+import { rootOption, usecaseFolder } from './usecase-folder.ts';
 
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
-
-function usecaseFolder(config: DiamondConfig, name: string, root: string | undefined): string {
-  return join(root ?? join(config.projectRoot, 'usecases'), name);
-}
-
-const rootOption = { type: 'string', describe: 'folder holding use cases (default: usecases/ of this checkout)' } as const;
 
 function fillTemplate(dir: string, name: string): void {
   for (const entry of readdirSync(dir)) {
@@ -87,17 +86,34 @@ const testUsecase: CommandModule<object, { name: string; variant: string | undef
     const own = await prepareUsecaseEnv(config, folder, (step) => log(`── ${step}`));
     const python = own?.python ?? pythonEnvironment(config).python;
     const env = { ...pythonProcessEnv(config), ...(own ? { PYSPARK_PYTHON: own.python, PYSPARK_DRIVER_PYTHON: own.python } : {}) };
-    if (existsSync(join(folder, 'tests'))) {
-      log(`── pytest ${relative(config.projectRoot, folder)}/tests`);
-      const code = await runInherit(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--import-mode=importlib', '--rootdir', folder, join(folder, 'tests')], env, config.projectRoot, json);
-      if (code !== 0) {
+    // Both runs report each record feedback() raised on to a file of their own (the SDK's
+    // harness writes them), so they are printed even when pytest only says `assert [] == […]`.
+    const reports = mkdtempSync(join(tmpdir(), 'diamond-usecase-test-'));
+    try {
+      const testsReport = join(reports, 'tests.jsonl');
+      const dryRunReport = join(reports, 'dry-run.jsonl');
+      let tests: 'passed' | 'failed' | 'absent' = 'absent';
+      if (existsSync(join(folder, 'tests'))) {
+        log(`── pytest ${relative(config.projectRoot, folder)}/tests`);
+        const pytest = ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--import-mode=importlib', '--rootdir', folder, join(folder, 'tests')];
+        tests = (await runInherit(python, pytest, { ...env, [RECORD_FAILURES_ENV]: testsReport }, config.projectRoot, json)) === 0 ? 'passed' : 'failed';
+      } else log(`(no tests/ folder in ${name}: add pytest tests there)`);
+      // The dry run runs even after failed tests: what the job would emit helps fix them.
+      const args = ['-m', 'diamond_sdk.testing', folder, ...(variant ? ['--variant', variant] : []), ...(json ? ['--json'] : [])];
+      const dryRunCode = await runInherit(python, args, { ...env, [RECORD_FAILURES_ENV]: dryRunReport }, config.projectRoot);
+      const failures = [...readRecordFailures(testsReport, 'tests'), ...readRecordFailures(dryRunReport, 'dry run')];
+      if (json) for (const reported of failures) printLine(true, { record_failure: { phase: reported.phase, ...reported.failure } }, '');
+      else process.stdout.write(formatRecordFailures(failures));
+      const raised = failures.filter((reported) => !reported.failure.expected).length;
+      log(`── ${name}: tests ${tests}, dry run ${dryRunCode === 0 ? 'done' : 'failed'}, ${raised} unexpected record failure${raised === 1 ? '' : 's'}`);
+      if (tests === 'failed') {
         process.exitCode = 1;
-        throw new DiamondError(`the tests of ${name} failed`, { code: 'DIAMOND_USECASE_TESTS_FAILED', hint: 'fix them before deploying; the dry run is skipped' });
+        throw new DiamondError(`the tests of ${name} failed`, { code: 'DIAMOND_USECASE_TESTS_FAILED', hint: 'fix them before deploying (the records feedback() raised on are listed above)' });
       }
-    } else log(`(no tests/ folder in ${name}: add pytest tests there)`);
-    const args = ['-m', 'diamond_sdk.testing', folder, ...(variant ? ['--variant', variant] : []), ...(json ? ['--json'] : [])];
-    const code = await runInherit(python, args, env, config.projectRoot);
-    if (code !== 0) process.exitCode = code ?? 1;
+      if (dryRunCode !== 0) process.exitCode = dryRunCode ?? 1;
+    } finally {
+      rmSync(reports, { recursive: true, force: true });
+    }
   },
 };
 
@@ -130,6 +146,6 @@ const runUsecase: CommandModule<object, { name: string; variant: string; 'starti
 export const usecaseCommand: CommandModule = {
   command: 'usecase <command>',
   describe: 'scaffold and test use cases locally',
-  builder: (y: Argv) => y.command(scaffold).command(testUsecase).command(runUsecase).demandCommand(1),
+  builder: (y: Argv) => y.command(scaffold).command(testUsecase).command(runUsecase).command(usecaseEnvCommand).demandCommand(1),
   handler: () => undefined,
 };

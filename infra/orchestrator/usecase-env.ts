@@ -162,7 +162,7 @@ async function buildEnv(config: DiamondConfig, usecase: string, dir: string, req
 }
 
 /** purelib and platlib of an interpreter (one entry when they are the same folder). */
-async function sitePackages(python: string, env: NodeJS.ProcessEnv = tenantEnv({})): Promise<string[]> {
+export async function sitePackages(python: string, env: NodeJS.ProcessEnv = tenantEnv({})): Promise<string[]> {
   const { stdout } = await execFileAsync(python, ['-c', 'import json, sysconfig; print(json.dumps([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]))'], { timeout: 30_000, env });
   return [...new Set(JSON.parse(stdout) as string[])];
 }

@@ -11,7 +11,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
-import { parseProgressMessage, type ProgressMessage } from '../../shared/messages.ts';
+import { parseProgressMessage, parseRecordFailure, type ProgressMessage } from '../../shared/messages.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import { readSchema, type CustomerRecord, type Feedback } from '../../shared/schemas.ts';
 import { config, consumeAll, consumeUntil, readToEnd, testKafka, type ConsumedMessage } from '../support/env.ts';
@@ -188,6 +188,9 @@ test.serial('rejection paths of the real runner: a record feedback() raised on (
   t.is(raised?.['line'], 9, "the user's line");
   t.is(raised?.['function'], 'feedback');
   t.regex(String(raised?.['traceback']), /ValueError: cannot score record boom/);
+  t.deepEqual([raised?.['exception'], raised?.['message']], ['ValueError', 'cannot score record boom']);
+  const contract = parseRecordFailure(raised);
+  t.true(contract.ok, contract.ok ? '' : `the envelope is a RecordFailure: ${contract.field} ${contract.problem}`);
   const broken = byReason(/^output row breaks the Feedback contract: severity is null$/);
   t.truthy(broken, JSON.stringify(rejected));
   t.deepEqual((JSON.parse(String(broken?.['row'])) as { record_ids: string[] }).record_ids, ['no-severity']);

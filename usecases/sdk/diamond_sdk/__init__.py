@@ -3,10 +3,10 @@
 A use case is plain PySpark or a plain function; this package hides Kafka, Avro and offsets.
 
     # usecases/<name>/job.py — either
-    def transform(records, ctx):        # records: DataFrame of CustomerRecord columns
+    def transform(records: DataFrame, ctx: Context) -> DataFrame:   # CustomerRecord columns in
         return records.where(...).select(customer_id, kind, severity, message, event_time, ...)
     # or
-    def feedback(record):               # record: dict; return a list of dicts
+    def feedback(record: Record, ctx: Context) -> list[Feedback]:   # plain (typed) dicts
         return [{"kind": "...", "severity": "warning", "message": "..."}]
 
 Test it with `diamond_sdk.testing.run_usecase(folder, records)` in pytest.
@@ -18,5 +18,6 @@ from ._runtime.conform import OutputContractError
 from ._runtime.manifest import ManifestError
 from ._runtime.usercode import UserCodeError
 from .context import Context
+from .rows import Feedback, FeedbackResult, Record, Severity
 
-__all__ = ["Context", "ManifestError", "OutputContractError", "UserCodeError"]
+__all__ = ["Context", "Feedback", "FeedbackResult", "ManifestError", "OutputContractError", "Record", "Severity", "UserCodeError"]

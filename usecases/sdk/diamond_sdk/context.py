@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -13,9 +13,14 @@ class Context:
     """
 
     usecase: str
+    """The use case's name (its folder)."""
     variant: str
+    """The variant running this code: "A", "B", …"""
     version: str
-    params: dict[str, Any] = field(default_factory=dict)
+    """A hash of the use case's code (tests and sample data excluded)."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """The manifest's `params:`, as YAML read them."""
 
     def param(self, name: str, default: Any = None) -> Any:
+        """`params[name]`, or `default` when the manifest does not set it."""
         return self.params.get(name, default)

@@ -18,6 +18,11 @@ drops records older than the watermark and emits a window once, after the waterm
 its end, exactly as the job does; a window still open after the last step is not emitted.
 The rows are exactly what the job would write to feedback.raw (feedback_id, version, … filled
 in), so a test sees the real contract.
+
+Loud by default: when a per-record `feedback()` raises on a record, `feed()` and
+`run_usecase()` raise a `RecordError` naming the user's file, line, exception and the record
+(the job would quietly send that record to feedback.rejected). A test about rejections asks
+for them: `run_usecase(folder, records, expect_rejections=True).rejected`.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ from pyspark.sql import types as T
 from ._runtime.conform import conform, invalid_row_reason
 from ._runtime.local_spark import local_spark_session
 from ._runtime.manifest import load_manifest
+from ._runtime.record_failure import RecordError, describe, report_failures
 from ._runtime.stateful import stateful_feedback
 from ._runtime.records import RECORD_SCHEMA, TIMESTAMP_FIELDS, apply_feedback_function, feedback_items, read_jsonl, rejected_records, to_millis
 from ._runtime.user_transform import transform_feedback
@@ -43,7 +49,7 @@ from ._runtime.usercode import load_user_job
 from ._runtime.version import code_version
 from .context import Context
 
-__all__ = ["DryRun", "StreamingHarness", "local_spark", "read_jsonl", "run_usecase"]
+__all__ = ["DryRun", "RecordError", "StreamingHarness", "local_spark", "read_jsonl", "run_usecase"]
 
 _session: Any = None
 
@@ -62,8 +68,9 @@ class DryRun:
     feedback: list[dict[str, Any]]
     """Rows the job would write to feedback.raw, sorted by (customer_id, kind, feedback_id)."""
     rejected: list[dict[str, Any]]
-    """Envelopes the job would write to feedback.rejected (records whose feedback() raised,
-    rows that break the contract)."""
+    """Envelopes the job would write to feedback.rejected: rows that break the contract and,
+    with expect_rejections=True, the records whose feedback() raised (their `reason` is
+    "feedback() raised"; `exception`, `message`, `file`, `line`, `record` say what and where)."""
 
 
 def _sorted(feedback: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,11 +98,16 @@ class StreamingHarness:
     made the job write. `rows()` is everything written since the start (sorted as
     DryRun.feedback is), repeated rows included: a window emitted twice would show twice. Close it (or use `with`) to
     stop the query and remove its files.
+
+    A record the per-record `feedback()` raised on makes `feed()` raise RecordError (after
+    closing the harness), unless `expect_rejections=True`: then it is in `rejected`.
     """
 
-    def __init__(self, folder: str | Path, variant: str = "A"):
+    def __init__(self, folder: str | Path, variant: str = "A", expect_rejections: bool = False):
         self.manifest = manifest = load_manifest(folder)
         self.variant = variant
+        self.expect_rejections = expect_rejections
+        self._failures_expected = expect_rejections  # how they are reported; the dry run's are not a test's choice
         self.job = load_user_job(manifest.name, variant, manifest.variant_file(variant))
         self.ctx = Context(manifest.name, variant, code_version(manifest.folder), manifest.params)
         self._dir = Path(tempfile.mkdtemp(prefix=f"diamond-harness-{manifest.name}-"))
@@ -106,6 +118,7 @@ class StreamingHarness:
         self._lock = threading.Lock()
         self._feedback: list[dict[str, Any]] = []
         self._rejected: list[dict[str, Any]] = []
+        self._failures: list[dict[str, Any]] = []  # records feedback() raised on (RecordFailure envelopes)
         self._error: BaseException | None = None
         self._steps = 0
         try:
@@ -141,15 +154,18 @@ class StreamingHarness:
 
     def _collect(self, batch: Any, _batch_id: int) -> None:
         try:
-            feedback, rejected = self._batch_output(batch)
+            feedback, failures, rejected = self._batch_output(batch)
         except BaseException as error:  # re-raised by feed() as it is (UserCodeError, OutputContractError…)
             self._error = error
             raise
         with self._lock:
             self._feedback.extend(feedback)
-            self._rejected.extend(rejected)
+            self._failures.extend(failures)
+            self._rejected.extend(failures + rejected)
 
-    def _batch_output(self, batch: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _batch_output(self, batch: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """(feedback rows, records feedback() raised on, rows that break the contract)."""
+        failures: list[dict[str, Any]] = []
         rejected: list[dict[str, Any]] = []
         if self.manifest.stateful:
             conformed = batch
@@ -158,7 +174,7 @@ class StreamingHarness:
         else:
             results = apply_feedback_function(batch, self.job.function, self.ctx, self.job.takes_context).cache()
             conformed = conform(feedback_items(results), self.ctx)
-            rejected = [json.loads(row.payload) for row in rejected_records(results).collect()]
+            failures = [json.loads(row.payload) for row in rejected_records(results).collect()]
         feedback = []
         for row in conformed.withColumn("_invalid", invalid_row_reason()).collect():
             values = row.asDict(recursive=True)
@@ -167,14 +183,15 @@ class StreamingHarness:
                 feedback.append(values)
             else:
                 rejected.append({"usecase": self.manifest.name, "variant": self.variant, "reason": f"output row breaks the Feedback contract: {reason}", "row": values})
-        return feedback, rejected
+        return feedback, failures, rejected
 
     def feed(self, records: Iterable[dict[str, Any]]) -> DryRun:
         """Sends `records` as the next micro-batch and returns the rows it made the job write
         (for a stateful use case: the windows the watermark closed after it)."""
+        __tracebackhide__ = True  # pytest shows the user's error, not the harness's frames
         lines = [_file_line(record) for record in records]
         with self._lock:
-            before_feedback, before_rejected = len(self._feedback), len(self._rejected)
+            before_feedback, before_rejected, before_failures = len(self._feedback), len(self._rejected), len(self._failures)
         if lines:
             self._steps += 1
             name = f"step-{self._steps:05d}.json"
@@ -189,7 +206,15 @@ class StreamingHarness:
                 raise self._error from error
             raise
         with self._lock:
-            return DryRun(feedback=_sorted(self._feedback[before_feedback:]), rejected=self._rejected[before_rejected:])
+            failures = self._failures[before_failures:]
+            step = DryRun(feedback=_sorted(self._feedback[before_feedback:]), rejected=self._rejected[before_rejected:])
+        # Without the reason (the envelope's, not the contract's): the RecordFailure itself.
+        failures = [{key: value for key, value in envelope.items() if key != "reason"} for envelope in failures]
+        report_failures(failures, expected=self._failures_expected)
+        if failures and not self.expect_rejections:
+            self.close()
+            raise RecordError(failures)
+        return step
 
     def rows(self) -> DryRun:
         """Everything the job wrote since it started, each emitted row as often as it was emitted."""
@@ -209,17 +234,31 @@ class StreamingHarness:
 
 
 def run_usecase(folder: str | Path, records: Iterable[dict[str, Any]] | None = None, variant: str = "A",
-                steps: Sequence[Iterable[dict[str, Any]]] | None = None) -> DryRun:
+                steps: Sequence[Iterable[dict[str, Any]]] | None = None, expect_rejections: bool = False) -> DryRun:
     """Runs one variant's streaming query over `records` as one micro-batch (default: the
     folder's sample.jsonl), or over `steps`, one micro-batch each, in order, and returns
-    everything it wrote."""
+    everything it wrote.
+
+    A record the per-record `feedback()` raises on raises RecordError (the user's file, line,
+    exception and the record); with `expect_rejections=True` such records are returned in
+    `rejected` instead, as the running job would write them to feedback.rejected."""
+    __tracebackhide__ = True
     if records is not None and steps is not None:
         raise ValueError("pass records (one micro-batch) or steps (one micro-batch each), not both")
     if steps is None:
         steps = [list(records) if records is not None else read_jsonl(load_manifest(folder).folder / "sample.jsonl")]
-    with StreamingHarness(folder, variant) as harness:
+    with StreamingHarness(folder, variant, expect_rejections=expect_rejections) as harness:
         for step in steps:
             harness.feed(step)
+        return harness.rows()
+
+
+def _dry_run(folder: Path, variant: str) -> DryRun:
+    # What the job would do with sample.jsonl: records feedback() raised on are listed, not
+    # raised, and reported to $DIAMOND_RECORD_FAILURES as failures (no test expected them).
+    with StreamingHarness(folder, variant, expect_rejections=True) as harness:
+        harness._failures_expected = False
+        harness.feed(read_jsonl(folder / "sample.jsonl"))
         return harness.rows()
 
 
@@ -236,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = [args.variant] if args.variant else sorted(manifest.variants)
     summary = {}
     for variant in variants:
-        result = run_usecase(args.folder, variant=variant)
+        result = _dry_run(manifest.folder, variant)
         summary[variant] = {"feedback": len(result.feedback), "rejected": len(result.rejected)}
         if args.json:
             for row in result.feedback:
@@ -247,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             score = "" if row["score"] is None else f" score={row['score']:.2f}"
             print(f"  {row['customer_id']:<12} {row['severity']:<8} {row['kind']:<22} {row['message']}{score}")
         for envelope in result.rejected:
-            print(f"  REJECTED {envelope.get('record_id', '')} {envelope['reason']}")
+            where = f" at {describe(envelope)}" if "exception" in envelope else ""
+            print(f"  REJECTED {envelope.get('record_id', '')} {envelope['reason']}{where}")
     if not args.json:
         print(json.dumps(summary))
     return 0

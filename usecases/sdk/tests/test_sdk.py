@@ -2,6 +2,7 @@
 feedback_id determinism, and decoding several writer schema versions."""
 import copy
 import datetime as dt
+import json
 from pathlib import Path
 
 import fastavro
@@ -13,7 +14,7 @@ from diamond_sdk import ManifestError, OutputContractError, UserCodeError
 from diamond_sdk._runtime import contracts, wire
 from diamond_sdk._runtime.manifest import load_manifest
 from diamond_sdk._runtime.version import code_version
-from diamond_sdk.testing import local_spark, run_usecase
+from diamond_sdk.testing import RecordError, local_spark, run_usecase
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -27,9 +28,23 @@ def record(record_id, **fields):
 # ── the public face ──────────────────────────────────────────────────────────
 
 def test_data_scientists_see_a_small_api_and_the_runtime_stays_private():
-    assert sorted(diamond_sdk.__all__) == ["Context", "ManifestError", "OutputContractError", "UserCodeError"]
-    assert sorted(diamond_sdk.testing.__all__) == ["DryRun", "StreamingHarness", "local_spark", "read_jsonl", "run_usecase"]
+    assert sorted(diamond_sdk.__all__) == ["Context", "Feedback", "FeedbackResult", "ManifestError", "OutputContractError", "Record", "Severity", "UserCodeError"]
+    assert sorted(diamond_sdk.testing.__all__) == ["DryRun", "RecordError", "StreamingHarness", "local_spark", "read_jsonl", "run_usecase"]
     assert all(hasattr(diamond_sdk.testing, name) for name in diamond_sdk.testing.__all__)
+
+
+def test_the_typed_record_and_feedback_name_exactly_the_contract_fields():
+    from typing import get_args, get_type_hints
+
+    from diamond_sdk import Feedback, Record, Severity
+    from diamond_sdk._runtime.conform import SEVERITIES
+    from diamond_sdk._runtime.records import ITEM_KEYS, RECORD_SCHEMA
+
+    assert list(get_type_hints(Record)) == [field["name"] for field in contracts.schema_json("CustomerRecord")["fields"]] == RECORD_SCHEMA.names
+    assert set(get_type_hints(Feedback)) == ITEM_KEYS
+    assert Feedback.__required_keys__ == frozenset({"kind", "severity", "message"})
+    assert get_args(Severity) == SEVERITIES  # what the runtime accepts
+    assert list(get_type_hints(diamond_sdk.Context)) == ["usecase", "variant", "version", "params"]
 
 
 # ── manifests ────────────────────────────────────────────────────────────────
@@ -93,14 +108,36 @@ def test_a_transform_that_returns_no_dataframe_is_an_output_error(tmp_path):
 
 # ── per-record functions ─────────────────────────────────────────────────────
 
-def test_one_records_exception_rejects_that_record_only():
+def test_a_record_that_raises_fails_the_test_with_the_users_exception_file_line_and_record(tmp_path, monkeypatch):
+    failures_file = tmp_path / "failures.jsonl"
+    monkeypatch.setenv("DIAMOND_RECORD_FAILURES", str(failures_file))
     records = [record("ok", amount=None), record("boom", attributes={"explode": "yes"}), record("fine")]
-    result = run_usecase(FIXTURES / "per_record", records)
+    with pytest.raises(RecordError) as caught:
+        run_usecase(FIXTURES / "per_record", records)
+    error = caught.value
+    assert isinstance(error, UserCodeError)
+    assert error.file.endswith("per_record/job.py") and error.line == 3 and error.function == "feedback"
+    assert (error.exception, error.user_message) == ("ValueError", "ValueError: cannot handle boom")
+    assert error.record["record_id"] == "boom" and error.record["attributes"] == {"explode": "yes"}
+    text = str(error)
+    assert "per_record/job.py:3 in feedback(): ValueError: cannot handle boom" in text and '"record_id": "boom"' in text
+    assert "expect_rejections=True" in text
+    # The same failure, in the RecordFailure contract, for `diamond usecase test` to print.
+    [line] = failures_file.read_text().splitlines()
+    reported = json.loads(line)
+    contracts.validate_message("record_failure", reported)
+    assert (reported["record_id"], reported["line"], reported["exception"], reported["expected"]) == ("boom", 3, "ValueError", False)
+
+
+def test_one_records_exception_rejects_that_record_only_when_the_test_expects_rejections():
+    records = [record("ok", amount=None), record("boom", attributes={"explode": "yes"}), record("fine")]
+    result = run_usecase(FIXTURES / "per_record", records, expect_rejections=True)
     assert [(r["record_ids"], r["kind"], r["details"], r["score"]) for r in result.feedback] == [(["ok"], "missing_amount", {"type": "purchase"}, 1.0)]
     [rejected] = result.rejected
     assert rejected["record_id"] == "boom" and rejected["reason"] == "feedback() raised"
     assert "ValueError: cannot handle boom" in rejected["traceback"] and "per_record/job.py" in rejected["traceback"]
     assert rejected["record"]["customer_id"] == "c1"
+    assert (rejected["file"].endswith("per_record/job.py"), rejected["line"], rejected["exception"]) == (True, 3, "ValueError")
 
 
 def test_feedback_ids_depend_on_usecase_variant_key_and_kind_only():

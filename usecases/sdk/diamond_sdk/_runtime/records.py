@@ -1,15 +1,14 @@
 """CustomerRecord rows as Spark sees them, and the per-record `feedback(record)` wrapper.
 
 The wrapper runs the user's plain Python function over Arrow batches (mapInPandas). One
-record's exception does not stop the job: that record goes to `feedback.rejected` with the
-traceback, and every other record goes on.
+record's exception does not stop the job: that record goes to `feedback.rejected` as a
+RecordFailure (the user's file, line and exception, the traceback), and every other record
+goes on.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-import re
-import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -18,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..context import Context
+from .record_failure import REASON, record_failure
 
 RECORD_SCHEMA = T.StructType([
     T.StructField("record_id", T.StringType(), False),
@@ -44,7 +44,7 @@ _ITEM_SCHEMA = T.StructType([
     T.StructField("key", T.StringType()),
     T.StructField("event_time", T.LongType()),
 ])
-_ITEM_KEYS = {field.name for field in _ITEM_SCHEMA.fields}
+ITEM_KEYS = {field.name for field in _ITEM_SCHEMA.fields}  # what a feedback dict may carry (diamond_sdk.Feedback)
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -85,9 +85,9 @@ def records_dataframe(spark: SparkSession, records: Iterable[dict[str, Any]]) ->
 def _normalise_item(record: dict[str, Any], item: Any) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise TypeError(f"feedback() must return a list of dicts; got an item of type {type(item).__name__}")
-    unknown = set(item) - _ITEM_KEYS
+    unknown = set(item) - ITEM_KEYS
     if unknown:
-        raise KeyError(f"unknown feedback field(s) {sorted(unknown)}; allowed: {sorted(_ITEM_KEYS)}")
+        raise KeyError(f"unknown feedback field(s) {sorted(unknown)}; allowed: {sorted(ITEM_KEYS)}")
     details = item.get("details") or {}
     return {
         "customer_id": item.get("customer_id", record["customer_id"]),
@@ -102,8 +102,8 @@ def _normalise_item(record: dict[str, Any], item: Any) -> dict[str, Any]:
     }
 
 
-def run_feedback_function(fn: Callable[..., Any], ctx: Context | None, record: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """Runs the user's function on one record: (feedback items, None) or ([], traceback)."""
+def run_feedback_function(fn: Callable[..., Any], ctx: Context | None, record: dict[str, Any]) -> tuple[list[dict[str, Any]], Exception | None]:
+    """Runs the user's function on one record: (feedback items, None) or ([], what it raised)."""
     try:
         result = fn(record, ctx) if ctx is not None else fn(record)
         if result is None:
@@ -111,24 +111,14 @@ def run_feedback_function(fn: Callable[..., Any], ctx: Context | None, record: d
         if isinstance(result, dict):
             result = [result]
         return [_normalise_item(record, item) for item in result], None
-    except Exception:  # the user's code may raise anything; the record is rejected, the job goes on
-        return [], traceback.format_exc()
+    except Exception as error:  # the user's code may raise anything; the record is rejected, the job goes on
+        return [], error
 
 
-_TRACEBACK_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
-
-
-def user_location(fn: Callable[..., Any], traceback_text: str) -> dict[str, Any]:
-    """{file, line, function} of the deepest frame of `traceback_text` in the folder of the
-    user's `fn` (an operator reading feedback.rejected sees where without parsing the
-    traceback); nulls when the error arose outside the use case's files."""
+def _usecase_folder(fn: Callable[..., Any]) -> Path | None:
+    # The folder of the file defining the user's function: frames under it are the user's.
     code = getattr(fn, "__code__", None)
-    folder = str(Path(code.co_filename).resolve().parent) if code is not None else None
-    inside = [] if folder is None else [m for m in _TRACEBACK_FRAME.finditer(traceback_text) if str(Path(m.group(1)).resolve()).startswith(folder + "/")]
-    if not inside:
-        return {"file": None, "line": None, "function": None}
-    last = inside[-1]
-    return {"file": last.group(1), "line": int(last.group(2)), "function": last.group(3)}
+    return Path(code.co_filename).resolve().parent if code is not None else None
 
 
 def apply_feedback_function(records: DataFrame, fn: Callable[..., Any], ctx: Context, takes_context: bool) -> DataFrame:
@@ -138,7 +128,7 @@ def apply_feedback_function(records: DataFrame, fn: Callable[..., Any], ctx: Con
         *[(F.unix_millis(F.col(f.name)) if f.name in TIMESTAMP_FIELDS else F.col(f.name)).alias(f.name) for f in RECORD_SCHEMA.fields]
     ), {"ignoreNullFields": "false"}).alias("record"))
     call_ctx = ctx if takes_context else None
-    usecase, variant = ctx.usecase, ctx.variant
+    usecase, variant, folder = ctx.usecase, ctx.variant, _usecase_folder(fn)
 
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         import pandas as pd
@@ -154,11 +144,7 @@ def apply_feedback_function(records: DataFrame, fn: Callable[..., Any], ctx: Con
                 items, error = run_feedback_function(fn, call_ctx, record)
                 if error is not None:
                     ok.append(False)
-                    payload.append(json.dumps({
-                        "usecase": usecase, "variant": variant, "reason": "feedback() raised", "traceback": error,
-                        **user_location(fn, error),
-                        "record_id": raw.get("record_id"), "customer_id": raw.get("customer_id"), "record": raw,
-                    }))
+                    payload.append(json.dumps({"reason": REASON, **record_failure(usecase, variant, folder, raw, error)}, default=str))
                 for item in items:
                     ok.append(True)
                     payload.append(json.dumps(item))
@@ -175,5 +161,6 @@ def feedback_items(results: DataFrame) -> DataFrame:
 
 
 def rejected_records(results: DataFrame) -> DataFrame:
-    """The rejected half: one JSON envelope per record whose feedback() raised."""
+    """The rejected half: one JSON envelope per record whose feedback() raised (a
+    RecordFailure, see record_failure.py, with `reason`)."""
     return results.where("not ok").select("payload")

@@ -45,16 +45,17 @@ class UserJob:
     takes_context: bool
 
 
-def _frame_in(folder: Path, frames: list[traceback.FrameSummary]) -> traceback.FrameSummary | None:
-    folder_text = str(folder)
-    inside = [frame for frame in frames if frame.filename.startswith(folder_text)]
+def user_frame(folder: Path, error: BaseException) -> traceback.FrameSummary | None:
+    """The deepest frame of `error`'s traceback in a file under `folder` (the use case's
+    own code, helper modules beside job.py included); None when it arose elsewhere."""
+    root = str(Path(folder).resolve())
+    inside = [frame for frame in traceback.extract_tb(error.__traceback__) if str(Path(frame.filename).resolve()).startswith(root + "/")]
     return inside[-1] if inside else None
 
 
 def wrap_user_exception(usecase: str, folder: Path, error: BaseException) -> UserCodeError:
     """Wraps an exception raised on the driver, pointing at the deepest frame in the use case folder."""
-    frames = traceback.extract_tb(error.__traceback__)
-    frame = _frame_in(folder, frames)
+    frame = user_frame(folder, error)
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     wrapped = UserCodeError(usecase, frame.filename if frame else None, frame.lineno if frame else None, frame.name if frame else None, f"{type(error).__name__}: {error}", text)
     wrapped.__cause__ = error
