@@ -294,7 +294,7 @@ export async function createFeedbackApi(options: FeedbackApiOptions): Promise<Ht
   });
 
   // The writers' series too; customers' keys are refused (403), an operator's viewer token reads them.
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics of the API and the writers (an operator token with the viewer role)', produces: [metrics.registry.contentType], response: ERRORS } }, async (request, reply) => {
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics of the API and the writers (an operator token with the viewer role)', response: { 200: textAnswer('text/plain', 'the Prometheus text format'), ...ERRORS } } }, async (request, reply) => {
     requireViewer(request);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });

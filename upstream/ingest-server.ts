@@ -20,6 +20,7 @@ import { ApiError } from '../shared/errors.ts';
 import { bearerToken } from '../shared/http/bearer.ts';
 import { ERROR_BODY_SCHEMA } from '../shared/http/error-body.ts';
 import { registerHealthRoutes } from '../shared/http/health-routes.ts';
+import { textAnswer } from '../shared/http/openapi-responses.ts';
 import { requireOperator } from '../shared/http/operator-guard.ts';
 import { createHttpServer, listen, type HttpServer } from '../shared/http/server.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -138,7 +139,7 @@ export class IngestServer {
 
     app.get('/metrics', {
       onRequest: requireOperator(operators, 'viewer'),
-      schema: { summary: 'Prometheus metrics (an operator token with the viewer role)', produces: [this.registry.contentType], response: { '4xx': ERROR_BODY_SCHEMA } },
+      schema: { summary: 'Prometheus metrics (an operator token with the viewer role)', response: { 200: textAnswer('text/plain', 'the Prometheus text format'), '4xx': ERROR_BODY_SCHEMA } },
     }, async (_request, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
     return app;
   }
