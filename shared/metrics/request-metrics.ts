@@ -16,7 +16,8 @@ export function observeRequests(app: HttpServer, registry: MetricsRegistry, api:
     name: `${api}_request_duration_seconds`, help, labelNames: ['method', 'route', 'status'], buckets: REQUEST_BUCKETS, registers: [registry],
   });
   app.addHook('onResponse', (request, reply, done) => {
-    // A hijacked stream (SSE, followed logs) is observed when it ends: its duration is the stream's.
+    // A hijacked stream (SSE, followed logs) is observed when the server ends it, with the stream's
+    // duration; one whose client left first never finishes its response and is not observed.
     histogram.observe({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     done();
   });
