@@ -4,7 +4,8 @@
  *   GET /v1/feedback?since=&usecase=&limit=&cursor=   customer key   that customer's feedback, oldest first
  *   GET /v1/feedback/stream?usecase=                  customer key   new feedback as server-sent events
  *   GET /v1/ab/<usecase>?days=&variants=A,B           operator token (viewer or above)   the A/B comparison
- *   GET /healthz, GET /metrics, GET /openapi.json     no credential
+ *   GET /metrics                                      operator token (viewer or above)   Prometheus text format
+ *   GET /livez, GET /readyz (/healthz), GET /openapi.json   no credential
  *
  * The credential is checked before routing: any other path without a valid one is 401, with
  * one 404. The customer is taken from the key, never from the request, and every query is
@@ -18,13 +19,15 @@ import { ApiError, DiamondError, ServiceUnavailableError } from '../shared/error
 import { bearerToken } from '../shared/http/bearer.ts';
 import { ERROR_BODY_SCHEMA } from '../shared/http/error-body.ts';
 import { jsonAnswer, textAnswer } from '../shared/http/openapi-responses.ts';
-import { PROMETHEUS_CONTENT_TYPE, type Metrics } from '../shared/http/prometheus.ts';
-import { createHttpServer, isPublicRoute, type HttpServer, type RouteSettings } from '../shared/http/server.ts';
+import { registerHealthRoutes } from '../shared/http/health-routes.ts';
+import { createHttpServer, isPublicRoute, type HttpServer } from '../shared/http/server.ts';
 import { StreamQuota } from '../shared/http/stream-quota.ts';
 import type { Logger } from '../shared/logger.ts';
+import { observeRequests } from '../shared/metrics/request-metrics.ts';
 import { roleAllows, type TokenGrant, type TokenStore } from '../shared/operator-tokens.ts';
 import type { Feedback } from '../shared/schemas.ts';
 import { compareUsecase } from './ab-comparison.ts';
+import type { DownstreamMetrics } from './downstream-metrics.ts';
 import { utcDay } from './cassandra-rows.ts';
 import type { CustomerKeys } from './customer-keys.ts';
 import { CursorCodec, type CursorPosition } from './feedback-cursor.ts';
@@ -44,7 +47,7 @@ export interface FeedbackApiOptions {
   /** Holds the cursor signing secret. */
   readonly redis: Redis;
   readonly live: LiveFeed;
-  readonly metrics: Metrics;
+  readonly metrics: DownstreamMetrics;
   readonly logger: Logger;
   /** Live streams one customer may hold open at once (config.http.streamsPerClient). */
   readonly streamsPerCustomer: number;
@@ -52,7 +55,6 @@ export interface FeedbackApiOptions {
 
 const DAY_MS = 24 * 3600 * 1000;
 const MAX_LIMIT = 1000;
-const PUBLIC: RouteSettings = { public: true };
 
 type Caller = { readonly kind: 'customer'; readonly customer: string } | { readonly kind: 'operator'; readonly grant: TokenGrant };
 
@@ -205,12 +207,12 @@ export async function createFeedbackApi(options: FeedbackApiOptions): Promise<Ht
       write(`id: ${row.feedback_id}\nevent: feedback\ndata: ${JSON.stringify(row)}\n\n`);
     });
     const keepAlive = setInterval(() => write(': keep-alive\n\n'), 15_000);
-    metrics.set('diamond_feedback_api_streams', 'open server-sent event streams', metrics.get('diamond_feedback_api_streams') + 1);
+    metrics.apiStreams.inc();
     response.once('close', () => {
       release();
       clearInterval(keepAlive);
       unlisten();
-      metrics.set('diamond_feedback_api_streams', 'open server-sent event streams', metrics.get('diamond_feedback_api_streams') - 1);
+      metrics.apiStreams.dec();
     });
   }
 
@@ -232,11 +234,7 @@ export async function createFeedbackApi(options: FeedbackApiOptions): Promise<Ht
     }
     callers.set(request, caller);
   });
-  app.addHook('onResponse', (_request, reply, done) => {
-    metrics.inc('diamond_feedback_api_requests_total', 'HTTP requests by status', 1, { status: String(reply.statusCode) });
-    metrics.inc('diamond_feedback_api_request_seconds_sum', 'time spent answering requests', reply.elapsedTime / 1000);
-    done();
-  });
+  observeRequests(app, metrics.registry, 'diamond_feedback_api', 'Time to answer feedback API requests, by route and status.');
 
   app.get<{ Querystring: FeedbackQuery }>('/v1/feedback', {
     schema: {
@@ -286,13 +284,19 @@ export async function createFeedbackApi(options: FeedbackApiOptions): Promise<Ht
     return reply.header('cache-control', 'no-store').send(report);
   });
 
-  app.get('/healthz', { config: PUBLIC, schema: { summary: 'Whether Cassandra answers', security: [] } }, async (_request, reply) => {
-    // Healthy means the API can answer: Cassandra must respond.
-    const cassandraOk = await cassandra.execute('SELECT release_version FROM system.local', [], { readTimeout: 2000 }).then(() => true, () => false);
-    return reply.code(cassandraOk ? 200 : 503).send({ status: cassandraOk ? 'ok' : 'degraded', cassandra: cassandraOk ? 'ok' : 'unreachable' });
+  registerHealthRoutes(app, {
+    dependencies: 'Cassandra',
+    // Ready means the API can answer: Cassandra must respond.
+    check: async () => {
+      const cassandraOk = await cassandra.execute('SELECT release_version FROM system.local', [], { readTimeout: 2000 }).then(() => true, () => false);
+      return { ready: cassandraOk, body: { cassandra: cassandraOk ? 'ok' : 'unreachable' } };
+    },
   });
 
-  app.get('/metrics', { config: PUBLIC, schema: { summary: 'Prometheus metrics of the API and the writers', security: [], produces: [PROMETHEUS_CONTENT_TYPE] } }, async (_request, reply) =>
-    reply.type(PROMETHEUS_CONTENT_TYPE).send(metrics.render()));
+  // The writers' series too; customers' keys are refused (403), an operator's viewer token reads them.
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics of the API and the writers (an operator token with the viewer role)', response: { 200: textAnswer('text/plain', 'the Prometheus text format'), ...ERRORS } } }, async (request, reply) => {
+    requireViewer(request);
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
   return app;
 }

@@ -21,7 +21,7 @@ import { bucketOf, variantForBucket, type Weights } from './assign-variant.ts';
 import { utcDay, WritePool, type Statement } from './cassandra-rows.ts';
 import { DurableConsumer, type BatchContext } from './durable-consumer.ts';
 import { toFeedback } from './feedback-contract.ts';
-import { Metrics } from '../shared/http/prometheus.ts';
+import { DownstreamMetrics } from './downstream-metrics.ts';
 import { VARIANT_SHARDS } from './migrations.ts';
 import { rejectPoisonTo, sendRejections, type Rejection } from './rejections.ts';
 import type { RolloutStore } from './rollout-store.ts';
@@ -43,7 +43,8 @@ export interface FeedbackWriterOptions {
   readonly topic?: string;
   readonly rejectedTopic?: string;
   readonly groupId?: string;
-  readonly metrics?: Metrics;
+  /** Default: its own registry. startDownstream shares one between the writers and the API. */
+  readonly metrics?: DownstreamMetrics;
   /** The consumer stopped for good (see DurableConsumer.onFatal). */
   readonly onFatal?: (error: Error) => void;
   /** Cassandra writes in flight per partition batch. */
@@ -59,7 +60,7 @@ const values = (feedback: Feedback, now: Date): unknown[] => [
 ];
 
 export class FeedbackWriter {
-  readonly metrics: Metrics;
+  readonly metrics: DownstreamMetrics;
   readonly #options: FeedbackWriterOptions;
   readonly #consumer: DurableConsumer;
   readonly #producer: Producer;
@@ -69,7 +70,7 @@ export class FeedbackWriter {
 
   constructor(options: FeedbackWriterOptions) {
     this.#options = options;
-    this.metrics = options.metrics ?? new Metrics();
+    this.metrics = options.metrics ?? new DownstreamMetrics();
     const ks = options.keyspace;
     this.#insertByVariant = `INSERT INTO ${ks}.feedback_by_variant (day, shard, ${columns}) VALUES (?, ?, ${columns.split(',').map(() => '?').join(', ')})`;
     this.#insertByCustomer = `INSERT INTO ${ks}.feedback_by_customer (day, ${columns}) VALUES (?, ${columns.split(',').map(() => '?').join(', ')})`;
@@ -82,11 +83,11 @@ export class FeedbackWriter {
       groupId: options.groupId ?? FEEDBACK_WRITER_GROUP,
       logger,
       handle: (messages, context) => this.#writeBatch(messages, context),
-      onCommitted: ({ topic, partition, messages }) => this.metrics.inc('diamond_feedback_messages_total', 'messages of feedback.raw committed', messages, { topic, partition: String(partition) }),
+      onCommitted: ({ topic, partition, messages }) => this.metrics.feedbackMessages.inc({ topic, partition: String(partition) }, messages),
       onFatal: options.onFatal,
-      onRetry: () => this.metrics.inc('diamond_feedback_batch_retries_total', 'batches retried because Cassandra, Redis or the registry failed'),
+      onRetry: () => this.metrics.feedbackRetries.inc(),
       poison: rejectPoisonTo(this.#producer, this.#rejectedTopic, 'downstream.feedback-writer'),
-      onPoison: () => this.metrics.inc('diamond_feedback_rejected_total', 'messages sent to the rejected topic'),
+      onPoison: () => this.metrics.feedbackRejected.inc(),
     });
   }
 
@@ -106,13 +107,14 @@ export class FeedbackWriter {
   }
 
   async #writeBatch(messages: readonly KafkaMessage[], { topic, partition }: BatchContext): Promise<void> {
+    const timer = this.metrics.batchDuration.startTimer({ writer: 'feedback' });
     // Decoding runs in chunks while the writes of earlier chunks are in flight.
     const pool = new WritePool(this.#options.cassandra, this.#options.concurrency ?? 128);
     const rejections: Rejection[] = [];
     const delivered: Feedback[] = [];
     const weights = new Map<string, Weights | null>();
     const now = new Date();
-    let written = 0;
+    const written: Feedback[] = [];
     for (let start = 0; start < messages.length; start += CHUNK) {
       const rows: Feedback[] = [];
       for (const message of messages.slice(start, start + CHUNK)) {
@@ -135,18 +137,29 @@ export class FeedbackWriter {
           delivered.push(row);
         }
       }
-      written += rows.length;
+      written.push(...rows);
       pool.add(statements);
     }
     await sendRejections(this.#producer, this.#rejectedTopic, 'downstream.feedback-writer', rejections);
     await pool.drain();
 
-    this.metrics.inc('diamond_feedback_rows_written_total', 'feedback rows acknowledged by Cassandra', written, { table: 'feedback_by_variant' });
-    this.metrics.inc('diamond_feedback_rows_written_total', 'feedback rows acknowledged by Cassandra', delivered.length, { table: 'feedback_by_customer' });
+    timer();
+    this.metrics.batchRows.observe({ writer: 'feedback' }, written.length);
+    this.metrics.feedbackRows.inc({ table: 'feedback_by_variant' }, written.length);
+    this.metrics.feedbackRows.inc({ table: 'feedback_by_customer' }, delivered.length);
+    this.#observeEndToEnd(written, Date.now());
     if (rejections.length > 0) {
-      this.metrics.inc('diamond_feedback_rejected_total', 'messages sent to the rejected topic', rejections.length);
+      this.metrics.feedbackRejected.inc(rejections.length);
       this.#options.logger.warn({ topic, partition, rejected: rejections.length, firstReason: rejections[0]?.reason }, 'undecodable feedback sent to rejected topic');
     }
     if (delivered.length > 0) this.#options.onDelivered?.(delivered);
+  }
+
+  /** Ingest → row of each row whose records this process saw ingested (ingest-times.ts). */
+  #observeEndToEnd(rows: readonly Feedback[], writtenAt: number): void {
+    for (const row of rows) {
+      const ingestedAt = this.metrics.ingestTimes.earliest(row.record_ids);
+      if (ingestedAt !== null) this.metrics.endToEnd.observe({ usecase: row.usecase, variant: row.variant }, Math.max(0, writtenAt - ingestedAt) / 1000);
+    }
   }
 }

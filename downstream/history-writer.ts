@@ -12,7 +12,7 @@ import { Topics } from '../shared/topics.ts';
 import { executeAll, utcDay, type Statement } from './cassandra-rows.ts';
 import { DurableConsumer, type BatchContext } from './durable-consumer.ts';
 import { toCustomerRecord } from './feedback-contract.ts';
-import { Metrics } from '../shared/http/prometheus.ts';
+import { DownstreamMetrics } from './downstream-metrics.ts';
 import { rejectPoisonTo, sendRejections, type Rejection } from './rejections.ts';
 import { decodeWire } from './wire-decoder.ts';
 
@@ -27,14 +27,15 @@ export interface HistoryWriterOptions {
   readonly topic?: string;
   readonly rejectedTopic?: string;
   readonly groupId?: string;
-  readonly metrics?: Metrics;
+  /** Default: its own registry. startDownstream shares one between the writers and the API. */
+  readonly metrics?: DownstreamMetrics;
   /** The consumer stopped for good (see DurableConsumer.onFatal). */
   readonly onFatal?: (error: Error) => void;
   readonly concurrency?: number;
 }
 
 export class HistoryWriter {
-  readonly metrics: Metrics;
+  readonly metrics: DownstreamMetrics;
   readonly #options: HistoryWriterOptions;
   readonly #consumer: DurableConsumer;
   readonly #producer: Producer;
@@ -42,7 +43,7 @@ export class HistoryWriter {
 
   constructor(options: HistoryWriterOptions) {
     this.#options = options;
-    this.metrics = options.metrics ?? new Metrics();
+    this.metrics = options.metrics ?? new DownstreamMetrics();
     this.#insert = `INSERT INTO ${options.keyspace}.records_by_customer (customer_id, day, event_time, record_id, source, type, amount, currency, attributes, ingested_at, written_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
     this.#producer = options.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
@@ -52,11 +53,11 @@ export class HistoryWriter {
       groupId: options.groupId ?? HISTORY_WRITER_GROUP,
       logger: options.logger.child({ component: 'history-writer' }),
       handle: (messages, context) => this.#writeBatch(messages, context),
-      onCommitted: ({ messages }) => this.metrics.inc('diamond_history_messages_total', 'messages of records.normalized committed', messages),
+      onCommitted: ({ messages }) => this.metrics.historyMessages.inc(messages),
       onFatal: options.onFatal,
-      onRetry: () => this.metrics.inc('diamond_history_batch_retries_total', 'history batches retried'),
+      onRetry: () => this.metrics.historyRetries.inc(),
       poison: rejectPoisonTo(this.#producer, options.rejectedTopic ?? Topics.rejectedRecords, 'downstream.history-writer'),
-      onPoison: () => this.metrics.inc('diamond_history_rejected_total', 'records sent to the rejected topic'),
+      onPoison: () => this.metrics.historyRejected.inc(),
     });
   }
 
@@ -71,6 +72,7 @@ export class HistoryWriter {
   }
 
   async #writeBatch(messages: readonly KafkaMessage[], { topic, partition }: BatchContext): Promise<void> {
+    const timer = this.metrics.batchDuration.startTimer({ writer: 'history' });
     const rows = new Map<string, CustomerRecord>();
     const rejections: Rejection[] = [];
     for (const message of messages) {
@@ -86,7 +88,10 @@ export class HistoryWriter {
       params: [r.customer_id, utcDay(r.event_time), new Date(r.event_time), r.record_id, r.source, r.type, r.amount, r.currency, r.attributes, new Date(r.ingested_at), now],
     }));
     await executeAll(this.#options.cassandra, statements, this.#options.concurrency ?? 64);
-    this.metrics.inc('diamond_history_rows_written_total', 'history rows acknowledged by Cassandra', statements.length);
-    if (rejections.length > 0) this.metrics.inc('diamond_history_rejected_total', 'records sent to the rejected topic', rejections.length);
+    timer();
+    this.metrics.batchRows.observe({ writer: 'history' }, statements.length);
+    this.metrics.historyRows.inc(statements.length);
+    for (const record of rows.values()) this.metrics.ingestTimes.note(record.record_id, record.ingested_at);
+    if (rejections.length > 0) this.metrics.historyRejected.inc(rejections.length);
   }
 }

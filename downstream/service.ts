@@ -23,7 +23,7 @@ import { createFeedbackApi } from './feedback-api.ts';
 import { FeedbackWriter, FEEDBACK_WRITER_GROUP } from './feedback-writer.ts';
 import { HistoryWriter, HISTORY_WRITER_GROUP } from './history-writer.ts';
 import { LiveFeed } from './live-feed.ts';
-import { Metrics } from '../shared/http/prometheus.ts';
+import { DownstreamMetrics } from './downstream-metrics.ts';
 import { migrateKeyspace } from './migrations.ts';
 import { RolloutStore } from './rollout-store.ts';
 
@@ -56,7 +56,7 @@ export interface DownstreamOptions {
 export interface RunningDownstream {
   /** Base URL of the feedback API, when it runs. */
   readonly url: string | null;
-  readonly metrics: Metrics;
+  readonly metrics: DownstreamMetrics;
   stop(): Promise<void>;
 }
 
@@ -66,7 +66,7 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
   const keyspace = options.keyspace ?? config.downstream.keyspace;
   const feedbackTopic = options.feedbackTopic ?? Topics.rawFeedback;
   const recordsTopic = options.recordsTopic ?? Topics.normalizedRecords;
-  const metrics = new Metrics();
+  const metrics = new DownstreamMetrics();
   const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-downstream`, logger: logger.child({ component: 'kafka' }) });
   const registry = createRegistry(config);
   const cassandra = createCassandra(config);

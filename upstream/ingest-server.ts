@@ -6,8 +6,9 @@
  *            — only after Kafka acknowledged every good record and every rejected envelope
  *        400 empty body · 401 no or wrong key · 413 body larger than the limit
  *        503 + Retry-After when Kafka did not acknowledge or too much is waiting for it
- *   GET  /healthz      200 when the producer is connected, 503 otherwise
- *   GET  /metrics      Prometheus text format
+ *   GET  /livez        200 while the process runs
+ *   GET  /readyz       200 when the producer is connected, 503 otherwise (/healthz: its alias)
+ *   GET  /metrics      Prometheus text format; an operator token (viewer), never a source key
  *   GET  /openapi.json the OpenAPI 3.1 document
  *
  * The hot path stays lean: the body is read as one raw Buffer (no JSON parser, no schema
@@ -18,9 +19,15 @@ import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../shared/errors.ts';
 import { bearerToken } from '../shared/http/bearer.ts';
 import { ERROR_BODY_SCHEMA } from '../shared/http/error-body.ts';
-import { Metrics, PROMETHEUS_CONTENT_TYPE } from '../shared/http/prometheus.ts';
-import { createHttpServer, listen, type HttpServer, type RouteSettings } from '../shared/http/server.ts';
+import { registerHealthRoutes } from '../shared/http/health-routes.ts';
+import { textAnswer } from '../shared/http/openapi-responses.ts';
+import { requireOperator } from '../shared/http/operator-guard.ts';
+import { createHttpServer, listen, type HttpServer } from '../shared/http/server.ts';
 import type { Logger } from '../shared/logger.ts';
+import { createMetricsRegistry, type MetricsRegistry } from '../shared/metrics/registry.ts';
+import { observeRequests } from '../shared/metrics/request-metrics.ts';
+import type { TokenStore } from '../shared/operator-tokens.ts';
+import { IngestMetrics } from './ingest-metrics.ts';
 import type { RecordPipeline, SourceRef } from './pipeline.ts';
 import type { SourceStore } from './sources.ts';
 import { isBlank, splitBody } from './split.ts';
@@ -30,15 +37,13 @@ export interface IngestServerOptions {
   readonly sources: SourceStore;
   readonly maxBodyBytes: number;
   readonly logger: Logger;
-  /** Whether Kafka is reachable right now (for /healthz). */
+  /** Whether Kafka is reachable right now (for /readyz). */
   readonly kafkaReady: () => boolean;
+  /** Operators' tokens: /metrics is theirs, not the sources'. */
+  readonly operators: TokenStore;
+  /** Default: a registry of its own, with the default process metrics. */
+  readonly registry?: MetricsRegistry;
 }
-
-const REQUESTS = 'diamond_ingest_requests_total';
-const REQUEST_SECONDS = 'diamond_ingest_request_seconds_total';
-const RECORDS = 'diamond_ingest_records_total';
-
-const PUBLIC: RouteSettings = { public: true };
 
 const ACCEPTED_SCHEMA = {
   type: 'object',
@@ -59,36 +64,16 @@ const ACCEPTED_SCHEMA = {
   },
 } as const;
 
-const HEALTH_SCHEMA = { type: 'object', properties: { status: { type: 'string' }, in_flight: { type: 'integer' } } } as const;
-
-/** Ingest-side series of the shared Prometheus renderer. */
-export class IngestMetrics {
-  readonly #metrics = new Metrics();
-
-  countRequest(status: number, seconds: number): void {
-    this.#metrics.inc(REQUESTS, 'HTTP ingest requests by status.', 1, { status: String(status) });
-    this.#metrics.inc(REQUEST_SECONDS, 'Time spent answering ingest requests.', seconds);
-  }
-
-  countRecords(source: string, accepted: number, rejected: number): void {
-    this.#metrics.inc(RECORDS, 'Records by source and outcome (accepted or rejected).', accepted, { source, outcome: 'accepted' });
-    this.#metrics.inc(RECORDS, 'Records by source and outcome (accepted or rejected).', rejected, { source, outcome: 'rejected' });
-  }
-
-  render(gauges: { inFlight: number }): string {
-    this.#metrics.set('diamond_ingest_in_flight_messages', 'Messages waiting for Kafka to acknowledge them.', gauges.inFlight);
-    this.#metrics.set('process_resident_memory_bytes', 'Resident memory size in bytes.', process.memoryUsage.rss());
-    return this.#metrics.render();
-  }
-}
-
 export class IngestServer {
-  readonly metrics = new IngestMetrics();
+  readonly registry: MetricsRegistry;
+  readonly metrics: IngestMetrics;
   readonly #options: IngestServerOptions;
   #app: HttpServer | null = null;
 
   constructor(options: IngestServerOptions) {
     this.#options = options;
+    this.registry = options.registry ?? createMetricsRegistry();
+    this.metrics = new IngestMetrics(this.registry, () => options.pipeline.inFlight);
   }
 
   /** Listens (port 0 = a free port) and resolves with the base URL. */
@@ -103,7 +88,7 @@ export class IngestServer {
   }
 
   async #build(): Promise<HttpServer> {
-    const { pipeline, sources, maxBodyBytes, logger, kafkaReady } = this.#options;
+    const { pipeline, sources, maxBodyBytes, logger, kafkaReady, operators } = this.#options;
     const app = await createHttpServer({
       title: 'Diamond ingest API',
       description: 'Customer records in; 202 only after Kafka acknowledged them (acks=all).',
@@ -115,10 +100,7 @@ export class IngestServer {
     // Every body is one raw Buffer: splitBody tells JSON from NDJSON once, cheaper than a parser per content type.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-    app.addHook('onResponse', (_request, reply, done) => {
-      this.metrics.countRequest(reply.statusCode, reply.elapsedTime / 1000);
-      done();
-    });
+    observeRequests(app, this.registry, 'diamond_ingest', 'Time to answer ingest API requests, by route and status.');
 
     const authenticated = new WeakMap<FastifyRequest, SourceRef>();
     app.post('/v1/records', {
@@ -147,13 +129,18 @@ export class IngestServer {
       return reply.code(202).send({ accepted: result.accepted, rejected: result.rejected.length, errors: result.rejected });
     });
 
-    app.get('/healthz', { config: PUBLIC, schema: { summary: 'Whether Kafka is reachable', security: [], response: { 200: HEALTH_SCHEMA, 503: HEALTH_SCHEMA } } }, async (_request, reply) => {
-      const ready = kafkaReady();
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'kafka unavailable', in_flight: pipeline.inFlight });
+    registerHealthRoutes(app, {
+      dependencies: 'Kafka',
+      check: async () => {
+        const ready = kafkaReady();
+        return { ready, body: { kafka: ready ? 'ok' : 'unreachable', in_flight: pipeline.inFlight } };
+      },
     });
 
-    app.get('/metrics', { config: PUBLIC, schema: { summary: 'Prometheus metrics', security: [], produces: [PROMETHEUS_CONTENT_TYPE] } }, async (_request, reply) =>
-      reply.type(PROMETHEUS_CONTENT_TYPE).send(this.metrics.render({ inFlight: pipeline.inFlight })));
+    app.get('/metrics', {
+      onRequest: requireOperator(operators, 'viewer'),
+      schema: { summary: 'Prometheus metrics (an operator token with the viewer role)', response: { 200: textAnswer('text/plain', 'the Prometheus text format'), '4xx': ERROR_BODY_SCHEMA } },
+    }, async (_request, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
     return app;
   }
 }

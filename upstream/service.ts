@@ -16,6 +16,7 @@ import type { DependencyName } from '../shared/dependency-wait.ts';
 import { SchemaIncompatibleError, ServiceUnavailableError } from '../shared/errors.ts';
 import { createKafka, ensureTopics } from '../shared/kafka.ts';
 import type { Logger } from '../shared/logger.ts';
+import { OPERATOR_KEY_PREFIX, TokenStore } from '../shared/operator-tokens.ts';
 import { createRedis } from '../shared/redis.ts';
 import { createRegistry, registerContract } from '../shared/registry.ts';
 import { Subjects } from '../shared/schemas.ts';
@@ -43,6 +44,8 @@ export interface UpstreamOptions {
   /** Registry subject of the contract (tests use a unique one). */
   readonly subject?: string;
   readonly redisKeyPrefix?: string;
+  /** Where operators' tokens live, for /metrics (default the orchestrator's prefix; tests pass their own). */
+  readonly operatorKeyPrefix?: string;
   readonly produceTimeoutMs?: number;
   readonly maxInFlightMessages?: number;
 }
@@ -196,9 +199,13 @@ export async function openUpstream(config: DiamondConfig, options: UpstreamOptio
 
 export async function startUpstream(config: DiamondConfig, options: UpstreamOptions): Promise<UpstreamService> {
   const core = await openUpstream(config, options);
+  // Its own client: the source store's carries upstream's key prefix, the tokens live under the orchestrator's.
+  const operatorRedis = createRedis(config, { keyPrefix: options.operatorKeyPrefix ?? OPERATOR_KEY_PREFIX });
+  operatorRedis.on('error', (error: unknown) => options.logger.warn({ err: error }, 'Redis error'));
   const server = new IngestServer({
     pipeline: core.pipeline,
     sources: core.sources,
+    operators: new TokenStore(operatorRedis),
     maxBodyBytes: config.upstream.maxBodyBytes,
     logger: options.logger.child({ component: 'ingest-api' }),
     kafkaReady: core.kafkaReady,
@@ -207,6 +214,7 @@ export async function startUpstream(config: DiamondConfig, options: UpstreamOpti
   try {
     url = await server.listen(options.port ?? config.http.ingestPort, options.host ?? config.http.host);
   } catch (error) {
+    operatorRedis.disconnect();
     await core.close();
     throw error;
   }
@@ -216,6 +224,7 @@ export async function startUpstream(config: DiamondConfig, options: UpstreamOpti
     server,
     close: async () => {
       await server.close();
+      operatorRedis.disconnect();
       await core.close();
     },
   };

@@ -140,7 +140,7 @@ export const serveDownstreamCommand: CommandModule<object, { parts: string[] | u
       logger, waitMs: config.platform.dependencyWaitMs,
     });
     const partNames = (parts ?? DOWNSTREAM_PARTS).join(', ');
-    process.stderr.write(`downstream running (${partNames})${running.url ? `; feedback API at ${running.url}  (GET ${running.url}/v1/feedback, /v1/feedback/stream, /healthz, /metrics)` : ''}\n`);
+    process.stderr.write(`downstream running (${partNames})${running.url ? `; feedback API at ${running.url}  (GET ${running.url}/v1/feedback, /v1/feedback/stream, /livez, /readyz, /metrics with a viewer token)` : ''}\n`);
     const signal = await new Promise<string>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -179,7 +179,8 @@ export const serveOrchestratorCommand: CommandModule = {
       const attempt = new Reconciler(config, options, log);
       try {
         await attempt.connect();
-        return { reconciler: attempt, api: await startControlApi(config, { options, logger: log, endpoints: platformEndpoints(config) }) };
+        // One registry: the API's /metrics shows the restarts and batches this reconciler counts.
+        return { reconciler: attempt, api: await startControlApi(config, { options, logger: log, endpoints: platformEndpoints(config), metrics: attempt.metrics }) };
       } catch (error) {
         await attempt.stop().catch(() => undefined);
         throw error;

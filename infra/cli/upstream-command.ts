@@ -60,7 +60,7 @@ export const serveUpstreamCommand: CommandModule<object, ServeUpstreamArgs> = {
     }), {
       logger, waitMs: config.platform.dependencyWaitMs,
     });
-    say(`ingest API listening on ${upstream.url}  (POST ${upstream.url}/v1/records, GET /healthz, GET /metrics)`);
+    say(`ingest API listening on ${upstream.url}  (POST ${upstream.url}/v1/records, GET /livez, /readyz, /metrics with a viewer token)`);
     let normalizer: RawTopicNormalizer | null = null;
     if (rawTopics) {
       normalizer = new RawTopicNormalizer({ kafka: upstream.kafka, pipeline: upstream.pipeline, sources: upstream.sources, logger: logger.child({ component: 'raw-normalizer' }) });

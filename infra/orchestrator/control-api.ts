@@ -2,7 +2,9 @@
  * The orchestrator's HTTP control API (fastify, through the shared kit). Every /v1 call needs
  * `Authorization: Bearer <token>` with a role (viewer < deployer < admin; shared/operator-tokens.ts):
  *
- *   GET    /healthz                                   no token
+ *   GET    /livez                                     no token  the process answers
+ *   GET    /readyz                                    no token  Redis answers (503 otherwise); /healthz is its alias
+ *   GET    /metrics                                   viewer    Prometheus text format (orchestrator-metrics.ts)
  *   GET    /v1/status                                 viewer    { leader, jobs, endpoints }
  *   POST   /v1/deployments                            deployer  { usecase, variant?, dir?, startingOffsets?, trigger? } → 202 { deployment }
  *   DELETE /v1/deployments/<usecase>/<variant>        deployer  200, 404 when not deployed
@@ -29,10 +31,12 @@ import type { DiamondConfig } from '../../shared/config.ts';
 import { ApiError, errorMessage, ServiceUnavailableError } from '../../shared/errors.ts';
 import { bearerToken } from '../../shared/http/bearer.ts';
 import { abReportPath, feedbackApiClient } from '../../shared/http/feedback-client.ts';
+import { readinessAnswer } from '../../shared/http/health-routes.ts';
 import { createHttpServer, isPublicRoute, listen as listenOn, type RouteSettings } from '../../shared/http/server.ts';
 import { StreamQuota } from '../../shared/http/stream-quota.ts';
 import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { observeRequests } from '../../shared/metrics/request-metrics.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undeployUsecase } from './control.ts';
 import { ROUTE_SCHEMAS } from './control-schemas.ts';
@@ -43,8 +47,10 @@ import {
 import { feedRange, openEventFeed, type FeedRange, type OpenFeed } from './event-feed.ts';
 import { followLog, tailLines } from './log-tail.ts';
 import { EventPublisher } from './events.ts';
+import { topicEndOffsets } from './offsets.ts';
+import { OrchestratorMetrics } from './orchestrator-metrics.ts';
 import type { OrchestratorOptions } from './options.ts';
-import { jobIdFor } from './state.ts';
+import { jobIdFor, partitionLag } from './state.ts';
 import { DeploymentStore } from './store.ts';
 import { TokenStore, type Role, type TokenGrant } from '../../shared/operator-tokens.ts';
 
@@ -58,6 +64,8 @@ export interface ControlApiDeps {
    * port is replaced by the one this API really listens on.
    */
   readonly endpoints: { readonly controlUrl: string; readonly ingestUrl: string; readonly feedbackUrl: string };
+  /** Served at /metrics; `serve orchestrator` shares the reconciler's. Default: a registry of its own. */
+  readonly metrics?: OrchestratorMetrics;
 }
 
 export interface ControlApiListen {
@@ -125,11 +133,27 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   const eventStreams = new Set<Promise<void>>();
   const heartbeatMs = listen.heartbeatMs ?? 15_000;
   let endpoints = deps.endpoints;
+  const metrics = deps.metrics ?? new OrchestratorMetrics();
+  metrics.watchJobs(async () => {
+    const [statuses, ends] = await Promise.all([jobStatuses(store, admin, options.topics.input, options.jobPrefix), topicEndOffsets(admin, options.topics.input).catch(() => null)]);
+    return statuses.map((status) => ({ job: status.job, usecase: status.usecase, variant: status.variant, state: status.state, lagByPartition: ends ? partitionLag(status.committedOffsets, ends) : {} }));
+  });
+  const ready = async (reply: FastifyReply): Promise<void> => {
+    const answer = await readinessAnswer(async () => {
+      const redisOk = await redis.ping().then(() => true, () => false);
+      return { ready: redisOk, body: { redis: redisOk ? 'ok' : 'unreachable' } };
+    });
+    await reply.code(answer.status).send(answer.body);
+  };
 
   const handlers: Record<RouteName, (call: Call) => Promise<void>> = {
-    healthz: async ({ reply }) => {
-      const redisOk = await redis.ping().then(() => true, () => false);
-      await reply.code(redisOk ? 200 : 503).send({ status: redisOk ? 'ok' : 'degraded', redis: redisOk ? 'ok' : 'unreachable' });
+    livez: async ({ reply }) => {
+      await reply.send({ status: 'ok' });
+    },
+    readyz: async ({ reply }) => ready(reply),
+    healthz: async ({ reply }) => ready(reply),
+    metrics: async ({ reply }) => {
+      await reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     },
 
     status: async ({ reply }) => {
@@ -292,6 +316,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     bodyLimitHint: 'send only the documented fields',
     bearerDescription: 'an operator token with a role: viewer < deployer < admin (`npx diamond token add --role <role>`)',
   });
+  observeRequests(app, metrics.registry, 'diamond_control_api', 'Time to answer control API requests, by route and status.');
   const grants = new WeakMap<FastifyRequest, TokenGrant>();
   // Before routing: a valid token for every path but the public ones; the role once the route is known.
   app.addHook('onRequest', async (request) => {

@@ -9,7 +9,7 @@ import { matchRoute as matchRoutes, type RouteMatch as SharedRouteMatch } from '
 import { bearerChallenge } from '../../shared/http/bearer.ts';
 import { isRole, roleAllows, type Role, type TokenGrant } from '../../shared/operator-tokens.ts';
 
-export type RouteName = 'healthz' | 'status' | 'deploy' | 'undeploy' | 'logs' | 'events' | 'ab' | 'createToken' | 'replay';
+export type RouteName = 'livez' | 'readyz' | 'healthz' | 'metrics' | 'status' | 'deploy' | 'undeploy' | 'logs' | 'events' | 'ab' | 'createToken' | 'replay';
 
 export interface RouteSpec {
   readonly name: RouteName;
@@ -21,7 +21,10 @@ export interface RouteSpec {
 }
 
 export const ROUTES: readonly RouteSpec[] = [
+  { name: 'livez', method: 'GET', path: '/livez', role: null },
+  { name: 'readyz', method: 'GET', path: '/readyz', role: null },
   { name: 'healthz', method: 'GET', path: '/healthz', role: null },
+  { name: 'metrics', method: 'GET', path: '/metrics', role: 'viewer' },
   { name: 'status', method: 'GET', path: '/v1/status', role: 'viewer' },
   { name: 'deploy', method: 'POST', path: '/v1/deployments', role: 'deployer' },
   { name: 'undeploy', method: 'DELETE', path: '/v1/deployments/:usecase/:variant', role: 'deployer' },

@@ -4,6 +4,7 @@
  */
 import type { FastifySchema } from 'fastify';
 import { ERROR_BODY_SCHEMA } from '../../shared/http/error-body.ts';
+import { HEALTH_SCHEMA } from '../../shared/http/health-routes.ts';
 import { jsonAnswer, textAnswer } from '../../shared/http/openapi-responses.ts';
 import { ROLES } from '../../shared/operator-tokens.ts';
 import type { RouteName } from './control-routes.ts';
@@ -15,7 +16,10 @@ const ERRORS = { '4xx': ERROR_BODY_SCHEMA, '5xx': ERROR_BODY_SCHEMA } as const;
 const FLAG = { type: 'string', description: '1/true/yes or 0/false/no' } as const;
 
 export const ROUTE_SCHEMAS: Readonly<Record<RouteName, FastifySchema>> = {
-  healthz: { summary: 'Whether Redis answers', security: [] },
+  livez: { summary: 'Whether the process is alive (no dependency is checked)', security: [], response: { 200: HEALTH_SCHEMA } },
+  readyz: { summary: 'Whether Redis answers (503 otherwise)', security: [], response: { 200: HEALTH_SCHEMA, 503: HEALTH_SCHEMA } },
+  healthz: { summary: 'Alias of /readyz, kept for existing pollers', security: [], response: { 200: HEALTH_SCHEMA, 503: HEALTH_SCHEMA } },
+  metrics: { summary: 'Prometheus metrics: jobs (state, lag, restarts, batches), control API requests, the process', response: { 200: textAnswer('text/plain', 'the Prometheus text format'), ...ERRORS } },
   status: { summary: 'Leader, jobs (state, lag, usage) and endpoints', response: { 200: jsonAnswer('the leader, every job and the endpoints', ['leader', 'jobs', 'endpoints']), ...ERRORS } },
   deploy: {
     summary: 'Deploy (or upgrade) a use case variant; validated on its sample first',

@@ -15,6 +15,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { parseProgressMessage } from '../../shared/messages.ts';
 import { commitJobOffsets } from './offsets.ts';
 import { verifyProgress } from './progress-signature.ts';
+import type { OrchestratorMetrics } from './orchestrator-metrics.ts';
 import type { OrchestratorOptions } from './options.ts';
 import type { DeploymentStore } from './store.ts';
 
@@ -28,6 +29,8 @@ export class ProgressIngest {
     private readonly store: DeploymentStore,
     private readonly options: Pick<OrchestratorOptions, 'jobPrefix' | 'progressGroup' | 'topics'>,
     private readonly log: Logger,
+    /** Batch durations and rows per job (absent: not measured, e.g. the shutdown drain). */
+    private readonly metrics?: OrchestratorMetrics,
   ) {}
 
   /** Consumes the progress topic in the orchestrator's group until `stop()`. */
@@ -93,6 +96,7 @@ export class ProgressIngest {
       }
       if (Object.keys(outcome.advanced).length > 0) this.log.debug({ job: jobId, offsets: outcome.advanced }, 'committed');
       await this.store.mergeMetrics(jobId, { recordsPerSecond: message.processed_rows_per_second ?? null, lastBatchAt: at });
+      this.metrics?.observeBatch(message);
     }
     if ((message.event === 'progress' || message.event === 'started') && message.version) {
       await this.store.markReported(jobId, message.version, at);

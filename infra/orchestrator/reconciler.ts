@@ -47,6 +47,7 @@ import { LeaderLease } from './lease.ts';
 import { EXIT_OUTAGE, KafkaHealth } from './outage.ts';
 import { readJobOffsets, startingOffsetsFor, topicEndOffsets } from './offsets.ts';
 import type { OrchestratorOptions } from './options.ts';
+import { OrchestratorMetrics } from './orchestrator-metrics.ts';
 import { ProgressIngest } from './progress-ingest.ts';
 import { backoffDelayMs, decideAfterCrash, jobIdFor, lagOf, launchIdOf, namedLaunches, watchProgress, type Deployment, type JobProcess, type JobRecord, type ProgressWatch, type SupervisionPolicy } from './state.ts';
 import { DeploymentStore, type ReplayRequest } from './store.ts';
@@ -91,6 +92,8 @@ export class Reconciler {
     private readonly config: DiamondConfig,
     private readonly options: OrchestratorOptions,
     private readonly log: Logger,
+    /** Restarts and batches (default: a registry of its own; `serve orchestrator` shares the control API's). */
+    readonly metrics: OrchestratorMetrics = new OrchestratorMetrics(),
   ) {
     this.redis = createRedis(config, { keyPrefix: options.keyPrefix });
     this.store = new DeploymentStore(this.redis);
@@ -101,7 +104,7 @@ export class Reconciler {
     this.launcher = new JobLauncher(config, options.topics, { jobs: options.jobsDir, checkpoints: options.checkpointsDir }, log);
     this.policy = config.orchestrator;
     this.lease = new LeaderLease(this.store, this.id, config.orchestrator.leaseMs);
-    this.progress = new ProgressIngest(this.kafka, this.admin, this.store, options, log);
+    this.progress = new ProgressIngest(this.kafka, this.admin, this.store, options, log, metrics);
     this.usage = new UsageSampler(this.store);
   }
 
@@ -511,6 +514,7 @@ export class Reconciler {
 
   private async startJob(record: JobRecord, desired: Deployment, event: typeof LifecycleEvents.STARTING | typeof LifecycleEvents.RESTARTED, reason?: 'outage'): Promise<JobRecord> {
     const current = await this.launch(record, desired);
+    if (event === LifecycleEvents.RESTARTED) this.metrics.countRestart(record, reason ?? 'crash');
     await this.emit(event, record, { version: desired.version, restarts: record.restarts, ...(reason ? { reason } : {}) });
     return { ...record, state: 'starting', current, next: null, nextStartAt: null, lastLogFile: current.logFile, updatedAt: Date.now() };
   }

@@ -187,6 +187,11 @@ export function lagOf(committed: PartitionOffsets, ends: PartitionOffsets, start
   return lag;
 }
 
+/** Lag of each partition (as `lagOf` sums it): the messages after the committed offset, or all of them before a first commit. */
+export function partitionLag(committed: PartitionOffsets, ends: PartitionOffsets): Record<string, number> {
+  return Object.fromEntries(Object.keys(ends).map((partition) => [partition, lagOf(committed, { [partition]: ends[partition] ?? 0 })]));
+}
+
 /** What the reconciler remembers about a running job's progress between ticks. */
 export interface ProgressWatch {
   /** Sum of the committed offsets when they last moved (or when watching began). */

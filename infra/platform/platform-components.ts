@@ -30,9 +30,9 @@ export interface PlatformComponent {
 export function platformComponents(config: DiamondConfig): PlatformComponent[] {
   const { controlUrl, ingestUrl, feedbackUrl } = platformEndpoints(config);
   return [
-    { name: 'orchestrator', args: ['serve', 'orchestrator'], healthUrl: `${controlUrl}/healthz`, readyTimeoutMs: 90_000, stopGraceMs: 15_000 },
-    { name: 'upstream', args: ['serve', 'upstream'], healthUrl: `${ingestUrl}/healthz`, readyTimeoutMs: 90_000, stopGraceMs: 15_000 },
-    { name: 'downstream', args: ['serve', 'downstream'], healthUrl: `${feedbackUrl}/healthz`, readyTimeoutMs: 90_000, stopGraceMs: 30_000 },
+    { name: 'orchestrator', args: ['serve', 'orchestrator'], healthUrl: `${controlUrl}/readyz`, readyTimeoutMs: 90_000, stopGraceMs: 15_000 },
+    { name: 'upstream', args: ['serve', 'upstream'], healthUrl: `${ingestUrl}/readyz`, readyTimeoutMs: 90_000, stopGraceMs: 15_000 },
+    { name: 'downstream', args: ['serve', 'downstream'], healthUrl: `${feedbackUrl}/readyz`, readyTimeoutMs: 90_000, stopGraceMs: 30_000 },
   ];
 }
 

@@ -10,7 +10,7 @@
  * - `listen()` turns a busy port into a PortInUseError naming the flag and the variable.
  *
  *   const app = await createHttpServer({ title: 'Diamond ingest API', … });
- *   app.get('/healthz', { schema, config: { public: true } }, handler);
+ *   app.get('/livez', { schema, config: { public: true } }, handler);
  *   const url = await listen(app, { port, host, api: 'ingest API', change: { flag: '--port', env: 'DIAMOND_INGEST_PORT' } });
  */
 import swagger from '@fastify/swagger';
@@ -40,7 +40,7 @@ export interface HttpServerOptions {
 
 /** Route-level settings read by the kit's hooks (`config` of a route). */
 export interface RouteSettings {
-  /** No credential needed (health, metrics, the OpenAPI document). */
+  /** No credential needed (health checks, the OpenAPI document). */
   readonly public?: boolean;
 }
 

@@ -17,6 +17,7 @@ import type { Feedback } from '../../shared/schemas.ts';
 import { bucketOf } from '../../downstream/assign-variant.ts';
 import { utcDay } from '../../downstream/cassandra-rows.ts';
 import { FeedbackWriter } from '../../downstream/feedback-writer.ts';
+import { metricValue } from '../../shared/metrics/registry.ts';
 import { migrateKeyspace, VARIANT_SHARDS } from '../../downstream/migrations.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import type { BenchResult } from './results.ts';
@@ -89,7 +90,7 @@ export async function run(): Promise<BenchResult> {
     await writer.joined;
     const joinSeconds = (performance.now() - startCall) / 1000;
     const writerStart = startCall;
-    while (writer.metrics.get('diamond_feedback_rows_written_total', { table: 'feedback_by_variant' }) < count) await new Promise((r) => setTimeout(r, 10));
+    while ((await metricValue(writer.metrics.registry, 'diamond_feedback_rows_written_total', { table: 'feedback_by_variant' })) < count) await new Promise((r) => setTimeout(r, 10));
     const writerSeconds = (performance.now() - writerStart) / 1000;
     clearInterval(sampler);
     await writer.stop();

@@ -9,10 +9,11 @@
 import test from 'ava';
 import '../support/exit-when-done.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DownstreamMetrics } from '../../downstream/downstream-metrics.ts';
 import { FeedbackWriter } from '../../downstream/feedback-writer.ts';
 import { servicesDown, servicesUp } from '../../infra/services/local-services.ts';
-import { Metrics } from '../../shared/http/prometheus.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { metricValue } from '../../shared/metrics/registry.ts';
 import { config } from '../support/env.ts';
 import { downstreamFixture, feedback } from '../support/downstream.ts';
 
@@ -20,7 +21,8 @@ const RETRIES = 'diamond_feedback_batch_retries_total';
 
 test('the feedback writer survives a Cassandra restart without losing or duplicating a row', async (t) => {
   const f = await downstreamFixture(t, 'cassandra-restart');
-  const metrics = new Metrics();
+  const metrics = new DownstreamMetrics();
+  const retries = (): Promise<number> => metricValue(metrics.registry, RETRIES);
   const writer = new FeedbackWriter({
     kafka: f.kafka, registry: f.registry, cassandra: f.cassandra, rollouts: f.rollouts, logger: f.logger,
     keyspace: f.keyspace, topic: f.topic, rejectedTopic: f.rejectedTopic, groupId: f.groupId, metrics,
@@ -43,7 +45,7 @@ test('the feedback writer survives a Cassandra restart without losing or duplica
   // A burst the writer cannot have written yet: the node stops with rows on their way.
   await f.produce(Array.from({ length: 2000 }, (_, i) => feedback({ customer_id: `burst${i % 40}` })));
   produced += 2000;
-  const [writtenAtFault, sentAtFault, retriesBefore] = [await f.count('feedback_by_variant'), produced, metrics.get(RETRIES)];
+  const [writtenAtFault, sentAtFault, retriesBefore] = [await f.count('feedback_by_variant'), produced, await retries()];
   t.log(`stopping Cassandra with ${writtenAtFault} of ${sentAtFault} rows written, ${retriesBefore} retries so far`);
   t.true(writtenAtFault < sentAtFault, `in flight: ${writtenAtFault} rows written of ${sentAtFault} sent when the node stopped`);
   const [down] = await servicesDown(config, { only: ['cassandra'] });
@@ -55,7 +57,8 @@ test('the feedback writer survives a Cassandra restart without losing or duplica
   await producer;
 
   await f.waitForCommitted(180_000);
-  t.true(metrics.get(RETRIES) > retriesBefore, `the writer retried while the node was down (${retriesBefore} → ${metrics.get(RETRIES)} batch retries)`);
+  const retriesAfter = await retries();
+  t.true(retriesAfter > retriesBefore, `the writer retried while the node was down (${retriesBefore} → ${retriesAfter} batch retries)`);
   t.true(produced > 2500);
   t.is(await f.count('feedback_by_variant'), produced, 'every feedback written once');
   t.is(await f.count('feedback_by_customer'), produced, 'one variant: every row reaches the customer table');

@@ -22,6 +22,7 @@ import { ControlClient, SseParser, type SseMessage } from '../../infra/cli/contr
 import { startControlApi, type ControlApi } from '../../infra/orchestrator/control-api.ts';
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
 import { EventPublisher } from '../../infra/orchestrator/events.ts';
+import { commitJobOffsets } from '../../infra/orchestrator/offsets.ts';
 import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
 import type { JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
@@ -134,8 +135,10 @@ const publish = (job: string, event: 'starting' | 'running' | 'failed' = 'runnin
 
 // Serial: the events tests read "the latest N" of a topic the deploy tests also write to.
 
-test.serial('healthz needs no token; /v1 calls without a token or with an unknown one are 401 with a Bearer challenge', async (t) => {
-  t.is((await call('GET', '/healthz', null)).status, 200);
+test.serial('livez, readyz and healthz need no token; /v1 calls without a token or with an unknown one are 401 with a Bearer challenge', async (t) => {
+  t.deepEqual((await call('GET', '/livez', null)).body, { status: 'ok' });
+  t.deepEqual((await call('GET', '/readyz', null)).body, { status: 'ok', redis: 'ok' });
+  t.is((await call('GET', '/healthz', null)).status, 200, 'the alias of /readyz');
   const missing = await call('GET', '/v1/status', null);
   t.is(missing.status, 401);
   t.regex(missing.headers.get('www-authenticate') ?? '', /^Bearer/);
@@ -294,6 +297,32 @@ test.serial('since=<ISO> replays from that time; nothing in range ends a non-fol
   const future = await readEvents(`/v1/events?follow=0&since=${encodeURIComponent(new Date(Date.now() + 3_600_000).toISOString())}`, () => false, { timeoutMs: 5000 });
   t.deepEqual(future.events, []);
   t.is((await call('GET', '/v1/events?since=yesterday', token.viewer)).status, 400);
+});
+
+test.serial('/metrics: 401 without a token, any operator role reads it; job state and lag per partition from Redis and Kafka', async (t) => {
+  const jobId = `${options.jobPrefix}uc.metered.A`;
+  await store.putJob({
+    jobId, usecase: 'metered', variant: 'A', state: 'backoff', generation: 1, current: null, next: null, retiring: [], restarts: 2, crashes: [],
+    nextStartAt: null, lastError: null, lastLogFile: null, updatedAt: Date.now(),
+  });
+  await producer.send({ topic: options.topics.input, messages: Array.from({ length: 5 }, (_, i) => ({ partition: 0, value: `m${i}` })) });
+  t.true((await commitJobOffsets(admin, jobId, options.topics.input, { '0': 2 })).committed);
+
+  t.is((await fetch(new URL('/metrics', api.url))).status, 401, 'not anonymous');
+  const scrape = await fetch(new URL('/metrics', api.url), { headers: { authorization: `Bearer ${token.viewer}` } });
+  t.is(scrape.status, 200);
+  t.regex(scrape.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const text = await scrape.text();
+  const job = `job="${jobId}"`;
+  t.regex(text, new RegExp(`diamond_job_state\\{${job},usecase="metered",variant="A",state="backoff"\\} 1\n`));
+  t.regex(text, new RegExp(`diamond_job_state\\{${job},usecase="metered",variant="A",state="running"\\} 0\n`));
+  t.regex(text, new RegExp(`diamond_job_lag_messages\\{${job},partition="0"\\} 3\n`), '5 written, 2 committed');
+  t.regex(text, new RegExp(`diamond_job_lag_messages\\{${job},partition="1"\\} 0\n`));
+  t.regex(text, /diamond_control_api_request_duration_seconds_count\{method="GET",route="\/metrics",status="401"\} 1\n/);
+  t.regex(text, /# TYPE diamond_job_restarts_total counter/);
+  t.regex(text, /# TYPE diamond_job_batch_duration_seconds histogram/);
+  t.regex(text, /process_resident_memory_bytes/);
+  t.is((await fetch(new URL('/metrics', api.url), { headers: { authorization: `Bearer ${token.admin}` } })).status, 200, 'a higher role reads it too');
 });
 
 test.serial("logs: the job's latest log file, its last lines, and followed appends", async (t) => {

@@ -5,6 +5,7 @@
 import test from 'ava';
 import { CustomerKeys } from '../../downstream/customer-keys.ts';
 import { startDownstream } from '../../downstream/service.ts';
+import { TokenStore } from '../../shared/operator-tokens.ts';
 import type { Feedback } from '../../shared/schemas.ts';
 import { config } from '../support/env.ts';
 import { downstreamFixture, feedback, type DownstreamFixture } from '../support/downstream.ts';
@@ -14,7 +15,7 @@ interface Page { items: Feedback[]; next_cursor: string | null }
 async function setup(t: Parameters<typeof downstreamFixture>[0], name: string): Promise<{ f: DownstreamFixture; url: string; keyA: string; keyB: string; rowsA: Feedback[] }> {
   const f = await downstreamFixture(t, name);
   const running = await startDownstream(config, {
-    logger: f.logger, parts: ['feedback-writer', 'api'], port: 0, keyspace: f.keyspace, redisKeyPrefix: f.keyPrefix,
+    logger: f.logger, parts: ['feedback-writer', 'api'], port: 0, keyspace: f.keyspace, redisKeyPrefix: f.keyPrefix, operatorKeyPrefix: f.keyPrefix,
     feedbackTopic: f.topic, rejectedFeedbackTopic: f.rejectedTopic, feedbackGroup: f.groupId,
   });
   t.teardown(() => running.stop());
@@ -50,8 +51,10 @@ async function readAll(url: string, key: string, query: string): Promise<Feedbac
 }
 
 test('keys, 401s, health and metrics', async (t) => {
-  const { url, keyA } = await setup(t, 'api-auth');
-  t.is((await get(`${url}/healthz`)).status, 200);
+  const { f, url, keyA } = await setup(t, 'api-auth');
+  t.like((await get(`${url}/livez`)), { status: 200, body: { status: 'ok' } });
+  t.like((await get(`${url}/readyz`)), { status: 200, body: { status: 'ok', cassandra: 'ok' } });
+  t.is((await get(`${url}/healthz`)).status, 200, 'the alias of /readyz');
   t.is((await get(`${url}/v1/feedback`)).status, 401);
   t.is((await get(`${url}/v1/feedback`, 'dmd_not-a-real-key')).status, 401);
   t.is((await get(`${url}/v1/feedback`, keyA.slice(0, -1))).status, 401);
@@ -69,9 +72,18 @@ test('keys, 401s, health and metrics', async (t) => {
   const openapi = (await get(`${url}/openapi.json`)).body as { openapi: string; paths: Record<string, unknown> };
   t.is(openapi.openapi, '3.1.0');
   t.truthy(openapi.paths['/v1/feedback'] && openapi.paths['/v1/feedback/stream'] && openapi.paths['/v1/ab/{usecase}']);
-  const metrics = await get(`${url}/metrics`);
-  t.regex(String(metrics.body), /diamond_feedback_api_requests_total\{status="401"\} [1-9]/);
-  t.regex(String(metrics.body), /diamond_feedback_rows_written_total/);
+  // The writers' metrics are the operators': no credential is 401, a customer's key 403, a viewer token reads them.
+  t.is((await get(`${url}/metrics`)).status, 401);
+  t.is((await get(`${url}/metrics`, keyA)).status, 403);
+  const viewer = await new TokenStore(f.redis).add('viewer', 'scraper');
+  const metrics = await get(`${url}/metrics`, viewer);
+  t.is(metrics.status, 200);
+  const text = String(metrics.body);
+  t.regex(text, /diamond_feedback_api_request_duration_seconds_count\{method="GET",route="\/v1\/feedback",status="401"\} [1-9]/);
+  t.regex(text, /diamond_feedback_rows_written_total\{table="feedback_by_variant"\} 35/);
+  t.regex(text, /diamond_writer_batch_rows_count\{writer="feedback"\} [1-9]/);
+  t.regex(text, /# TYPE diamond_feedback_end_to_end_seconds histogram/);
+  t.regex(text, /process_cpu_seconds_total/, "prom-client's default process metrics");
 });
 
 test("a key pages through its own customer's feedback only, in time order, with filters", async (t) => {

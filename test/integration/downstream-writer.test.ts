@@ -10,6 +10,7 @@ import { bucketOf } from '../../downstream/assign-variant.ts';
 import { migrateKeyspace } from '../../downstream/migrations.ts';
 import { FeedbackWriter } from '../../downstream/feedback-writer.ts';
 import type { RejectionEnvelope } from '../../downstream/rejections.ts';
+import { metricValue } from '../../shared/metrics/registry.ts';
 import { readSchema } from '../../shared/schemas.ts';
 import { downstreamFixture, feedback, type DownstreamFixture } from '../support/downstream.ts';
 import { consumeAll } from '../support/env.ts';
@@ -124,11 +125,12 @@ test('Cassandra failing a batch: partition paused, retried with backoff, resumed
 
   // A real write failure: the table disappears (as when a node is unreachable, every insert fails).
   await f.cassandra.execute(`DROP TABLE ${f.keyspace}.feedback_by_customer`);
-  const retriesBefore = writer.metrics.get('diamond_feedback_batch_retries_total');
+  const retries = (): Promise<number> => metricValue(writer.metrics.registry, 'diamond_feedback_batch_retries_total');
+  const retriesBefore = await retries();
   await f.produce(Array.from({ length: 10 }, (_, i) => feedback({ customer_id: `during-${i}` })));
   const deadline = Date.now() + 30_000;
-  while (writer.metrics.get('diamond_feedback_batch_retries_total') < retriesBefore + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-  t.true(writer.metrics.get('diamond_feedback_batch_retries_total') >= retriesBefore + 2, 'the failing batch is retried');
+  while ((await retries()) < retriesBefore + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  t.true((await retries()) >= retriesBefore + 2, 'the failing batch is retried');
   await t.throwsAsync(f.waitForCommitted(1000), undefined, 'offsets do not move while Cassandra fails');
 
   // Cassandra is back: the same migration recreates the table, the writer resumes on its own.

@@ -13,6 +13,7 @@ import { createRegistry } from '../../shared/registry.ts';
 import type { Feedback } from '../../shared/schemas.ts';
 import { deployUsecase } from '../../infra/orchestrator/control.ts';
 import { jobIdFor } from '../../infra/orchestrator/state.ts';
+import { metricValue } from '../../shared/metrics/registry.ts';
 import { consumeAll, consumeUntil, testKafka } from '../support/env.ts';
 import { customerRecord, startTestOrchestrator } from '../support/orchestrator.ts';
 
@@ -56,6 +57,8 @@ test.serial('a use case that crashes on every start ends crash-looping with its 
   const still = await o.reconciler.store.getJob(jobId);
   t.is(still?.state, 'crash-looping');
   t.is(still?.restarts, 1);
+  const job = { job: jobId, usecase: 'crashing', variant: 'A' };
+  t.is(await metricValue(o.reconciler.metrics.registry, 'diamond_job_restarts_total', { ...job, reason: 'crash' }), 1, "the restart is on the orchestrator's /metrics");
 
   const events = await consumeUntil(kafka, o.options.topics.events, (m) => eventsOf(m).some((e) => e.event === 'crash-looping'), 10_000);
   t.deepEqual(eventsOf(events).map((e) => e.event), ['starting', 'running', 'failed', 'restarted', 'running', 'failed', 'crash-looping']);
@@ -73,6 +76,12 @@ test.serial('a use case that crashes on every start ends crash-looping with its 
   const [output] = await consumeAll(kafka, o.options.topics.output, 1, 120_000);
   const feedback = (await registry.decode(output!.value!)) as Feedback;
   t.like(feedback, { kind: 'fixed', message: 'fixed: r-1', record_ids: ['r-1'], version: fixed.version });
+  // The batch's progress report may reach the orchestrator after its output: wait for its row, then read the batch series.
+  const rowsIn = (): Promise<number> => metricValue(o.reconciler.metrics.registry, 'diamond_job_rows_total', { ...job, kind: 'in' });
+  for (const deadline = Date.now() + 60_000; (await rowsIn()) === 0 && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is(await rowsIn(), 1, "the batch's input row is counted");
+  t.true((await metricValue(o.reconciler.metrics.registry, 'diamond_job_batch_duration_seconds_count', job)) >= 1, 'its duration is observed');
+  t.true((await metricValue(o.reconciler.metrics.registry, 'diamond_job_batch_rows_sum', job)) === 1);
   const after = eventsOf(await consumeUntil(kafka, o.options.topics.events, (m) => eventsOf(m).filter((e) => e.event === 'running').length >= 3, 30_000));
   t.deepEqual(after.slice(7).map((e) => e.event), ['starting', 'running'], 'started again after the redeploy, not as a restart');
 });

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { TokenStore } from '../../shared/operator-tokens.ts';
+import { createRedis } from '../../shared/redis.ts';
 import { createRegistry } from '../../shared/registry.ts';
 import { readSchema, type CustomerRecord } from '../../shared/schemas.ts';
 import { decodeRaw, type RejectedEnvelope } from '../../upstream/rejected.ts';
@@ -19,17 +21,28 @@ interface Harness {
   readonly apiKey: string;
   readonly topics: { normalized: string; rejected: string };
   readonly post: (body: string | Buffer, apiKey?: string) => Promise<Response>;
+  /** A viewer token of the harness' own operator prefix. */
+  readonly viewerToken: () => Promise<string>;
 }
 
 async function startHarness(overrides: Partial<DiamondConfig> = {}, options: { produceTimeoutMs?: number } = {}): Promise<Harness> {
   const topics = { normalized: uniqueName('test-normalized'), rejected: uniqueName('test-rejected') };
+  const operatorKeyPrefix = `${uniqueName('test-upstream-ops')}:`;
   const upstream = await startUpstream({ ...config, ...overrides }, {
-    logger, port: 0, topics, subject: uniqueName('test-records-value'), redisKeyPrefix: `${uniqueName('test-upstream')}:`, ...options,
+    logger, port: 0, topics, subject: uniqueName('test-records-value'), redisKeyPrefix: `${uniqueName('test-upstream')}:`, operatorKeyPrefix, ...options,
   });
+  const viewerToken = async (): Promise<string> => {
+    const redis = createRedis(config, { keyPrefix: operatorKeyPrefix });
+    try {
+      return await new TokenStore(redis).add('viewer', 'scraper');
+    } finally {
+      redis.disconnect();
+    }
+  };
   const { apiKey } = await upstream.sources.add('shop', { rename: { kunde: 'customer_id' } });
   const post = (body: string | Buffer, key = apiKey): Promise<Response> =>
     fetch(`${upstream.url}/v1/records`, { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body });
-  return { upstream, apiKey, topics, post };
+  return { upstream, apiKey, topics, post, viewerToken };
 }
 
 const good = (n: number): Record<string, unknown> => ({ customer_id: ` Cust-${n % 3} `, event_time: 1_761_998_400 + n, type: 'purchase', amount: '1.234,56', currency: 'EUR', n });
@@ -130,8 +143,8 @@ test('resending the same records gives the same record ids (nothing is duplicate
   t.true(records.some((record) => record.record_id === 'r-3'));
 });
 
-test('401 without a valid key, 413 past the body limit, 404/405 elsewhere; /healthz and /metrics answer', async (t) => {
-  const { upstream, post } = await startHarness({ upstream: { ...config.upstream, maxBodyBytes: 1024 } });
+test('401 without a valid key, 413 past the body limit, 404/405 elsewhere; health checks and /metrics answer', async (t) => {
+  const { upstream, apiKey, post, viewerToken } = await startHarness({ upstream: { ...config.upstream, maxBodyBytes: 1024 } });
   t.teardown(() => upstream.close());
   const noKey = await fetch(`${upstream.url}/v1/records`, { method: 'POST', body: '[]' });
   t.is(noKey.status, 401);
@@ -145,22 +158,38 @@ test('401 without a valid key, 413 past the body limit, 404/405 elsewhere; /heal
   t.is((await fetch(`${upstream.url}/nope`)).status, 404);
   const openapi = (await (await fetch(`${upstream.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
   t.is(openapi.openapi, '3.1.0');
-  t.deepEqual(Object.keys(openapi.paths).sort(), ['/healthz', '/metrics', '/v1/records']);
-  const health = await fetch(`${upstream.url}/healthz`);
-  t.is(health.status, 200, await health.clone().text());
-  const metrics = await (await fetch(`${upstream.url}/metrics`)).text();
-  t.regex(metrics, /diamond_ingest_records_total\{source="shop",outcome="accepted"\} 1/);
-  t.regex(metrics, /diamond_ingest_requests_total\{status="401"\} 2/);
+  t.deepEqual(Object.keys(openapi.paths).sort(), ['/healthz', '/livez', '/metrics', '/readyz', '/v1/records']);
+  t.is((await fetch(`${upstream.url}/livez`)).status, 200);
+  const ready = await fetch(`${upstream.url}/readyz`);
+  t.like(await ready.json(), { status: 'ok', kafka: 'ok' });
+  t.is((await fetch(`${upstream.url}/healthz`)).status, 200, 'the alias of /readyz');
+  // Metrics are the operators': no token 401, a source's key 401 (it is no operator token), a viewer token 200.
+  t.is((await fetch(`${upstream.url}/metrics`)).status, 401);
+  t.is((await fetch(`${upstream.url}/metrics`, { headers: { authorization: `Bearer ${apiKey}` } })).status, 401);
+  const answer = await fetch(`${upstream.url}/metrics`, { headers: { authorization: `Bearer ${await viewerToken()}` } });
+  t.is(answer.status, 200);
+  const metrics = await answer.text();
+  t.regex(metrics, /diamond_ingest_records_total\{source="shop",outcome="accepted"\} 1\n/);
+  t.regex(metrics, /diamond_ingest_records_total\{source="shop",outcome="rejected"\} 0\n/);
+  t.regex(metrics, /diamond_ingest_request_duration_seconds_count\{method="POST",route="\/v1\/records",status="401"\} 2\n/);
+  t.regex(metrics, /diamond_ingest_request_duration_seconds_bucket\{le="\+Inf",method="POST",route="\/v1\/records",status="202"\} 1\n/);
+  t.regex(metrics, /diamond_ingest_request_duration_seconds_count\{method="GET",route="unmatched",status="404"\} 1\n/, 'an unknown path is one series, not one per path');
+  t.regex(metrics, /# TYPE diamond_ingest_in_flight_messages gauge/);
+  t.regex(metrics, /nodejs_eventloop_lag_seconds/, "prom-client's default process metrics");
 });
 
-test('Kafka unreachable: 503 with Retry-After and nothing acknowledged; /healthz says so', async (t) => {
+test('Kafka unreachable: 503 with Retry-After and nothing acknowledged; /readyz says so, /livez does not', async (t) => {
   const { upstream, post } = await startHarness({ kafka: { ...config.kafka, brokers: ['127.0.0.1:1'] } }, { produceTimeoutMs: 2000 });
   t.teardown(() => upstream.close());
   const response = await post(JSON.stringify([good(1), { bad: true }]));
   t.is(response.status, 503);
   t.is(response.headers.get('retry-after'), '5');
   t.like(await response.json(), { code: 'DIAMOND_KAFKA_WRITE_FAILED', hint: 'retry later; check `npx diamond services status`' }); // retriable: the catalog says so (docs/ERRORS.md)
+  const ready = await fetch(`${upstream.url}/readyz`);
+  t.is(ready.status, 503);
+  t.like(await ready.json(), { status: 'unavailable', kafka: 'unreachable' });
   t.is((await fetch(`${upstream.url}/healthz`)).status, 503);
+  t.is((await fetch(`${upstream.url}/livez`)).status, 200, 'the process is alive: nothing to restart');
 });
 
 test('a contract change that breaks BACKWARD compatibility is refused with a clear message', async (t) => {

@@ -261,7 +261,7 @@ export async function startDiamond(t: ExecutionContext, name: string, diamondOpt
     const supervisedConfig = loadConfig(env);
     ingestUrl = `http://${supervisedConfig.http.host}:${supervisedConfig.http.ingestPort}`;
     const component: PlatformComponent = {
-      name: 'upstream', healthUrl: `${ingestUrl}/healthz`, readyTimeoutMs: 90_000, stopGraceMs: 15_000,
+      name: 'upstream', healthUrl: `${ingestUrl}/readyz`, readyTimeoutMs: 90_000, stopGraceMs: 15_000,
       args: ['serve', 'upstream', '--no-raw-topics', '--normalized-topic', options.topics.input, '--rejected-topic', upstreamRejected,
         '--subject', options.topics.recordsSubject ?? Subjects.CustomerRecord, '--redis-key-prefix', upstreamPrefix],
     };
