@@ -52,7 +52,14 @@ export interface DiamondConfig {
     readonly jmxPort: number;
   };
   readonly redis: {
+    /** redis:// URL without its credentials (safe to print). */
     readonly url: string;
+    /** ACL user from DIAMOND_REDIS_URL; null = the default user. */
+    readonly username: string | null;
+    /** Password from DIAMOND_REDIS_URL; null = the one in `passwordFile`, if it exists (see shared/redis.ts). */
+    readonly password: string | null;
+    /** 0600 file holding the password of the local Redis; `diamond services up` generates it once. */
+    readonly passwordFile: string;
   };
   /** Ports of the platform's own HTTP endpoints (all on loopback locally). */
   readonly http: {
@@ -160,7 +167,8 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_CASSANDRA_LOCAL_DC', description: 'local data center of the Cassandra driver', default: 'datacenter1' },
     { env: 'DIAMOND_CASSANDRA_STORAGE_PORT', description: 'inter-node port of the local Cassandra', default: '17000' },
     { env: 'DIAMOND_CASSANDRA_JMX_PORT', description: 'JMX port of the local Cassandra (loopback only)', default: '17199' },
-    { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL', default: 'redis://127.0.0.1:16379' },
+    { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL; credentials in it (redis://[user]:password@host:port) take precedence over the password file', default: 'redis://127.0.0.1:16379' },
+    { env: 'DIAMOND_REDIS_PASSWORD_FILE', description: 'file holding the Redis password when the URL carries none; `diamond services up` generates it (0600) for the local Redis, which requires it', default: join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'redis.password') },
     { env: 'DIAMOND_HTTP_HOST', description: 'interface the HTTP APIs listen on', default: '127.0.0.1' },
     { env: 'DIAMOND_INGEST_PORT', description: 'port of the HTTP ingest API (upstream)', default: '18080' },
     { env: 'DIAMOND_FEEDBACK_PORT', description: 'port of the customer feedback API (downstream)', default: '18090' },
@@ -212,7 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
   const brokers = parseHostPortList('DIAMOND_KAFKA_BROKERS', read('DIAMOND_KAFKA_BROKERS'));
   const contactPoints = parseHostPortList('DIAMOND_CASSANDRA_CONTACT_POINTS', read('DIAMOND_CASSANDRA_CONTACT_POINTS'));
   const registryUrl = parseUrl('DIAMOND_REGISTRY_URL', read('DIAMOND_REGISTRY_URL'), ['http:', 'https:']).replace(/\/+$/, '');
-  const redisUrl = parseUrl('DIAMOND_REDIS_URL', read('DIAMOND_REDIS_URL'), ['redis:', 'rediss:']);
+  const redis = parseRedisUrl(parseUrl('DIAMOND_REDIS_URL', read('DIAMOND_REDIS_URL'), ['redis:', 'rediss:']));
   const master = read('DIAMOND_SPARK_MASTER');
   if (!/^(local(\[(\d+|\*)\])?|spark:\/\/.+|yarn|k8s:\/\/.+)$/.test(master)) {
     throw new ConfigError(`DIAMOND_SPARK_MASTER is "${master}"`, 'use local[N], spark://host:port, yarn or k8s://…');
@@ -244,7 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       storagePort: parsePort('DIAMOND_CASSANDRA_STORAGE_PORT', read('DIAMOND_CASSANDRA_STORAGE_PORT')),
       jmxPort: parsePort('DIAMOND_CASSANDRA_JMX_PORT', read('DIAMOND_CASSANDRA_JMX_PORT')),
     },
-    redis: { url: redisUrl },
+    redis: { ...redis, passwordFile: resolve(read('DIAMOND_REDIS_PASSWORD_FILE')) },
     http: {
       host: read('DIAMOND_HTTP_HOST'),
       ingestPort: parsePort('DIAMOND_INGEST_PORT', read('DIAMOND_INGEST_PORT')),
@@ -398,6 +406,16 @@ function parseStartingOffsets(value: string): 'earliest' | 'latest' {
 function parseIdentifier(name: string, value: string): string {
   if (!/^[a-z][a-z0-9_]{0,47}$/.test(value)) throw new ConfigError(`${name} is "${value}"`, 'use lower-case letters, digits and _ (a Cassandra identifier)');
   return value;
+}
+
+/** Credentials out of the URL (so the URL can be printed), kept apart. */
+function parseRedisUrl(value: string): { url: string; username: string | null; password: string | null } {
+  const url = new URL(value);
+  const username = url.username ? decodeURIComponent(url.username) : null;
+  const password = url.password ? decodeURIComponent(url.password) : null;
+  url.username = '';
+  url.password = '';
+  return { url: url.toString().replace(/\/$/, ''), username, password };
 }
 
 function parseUrl(name: string, value: string, protocols: readonly string[]): string {

@@ -17,7 +17,7 @@ import { createCassandra } from '../../shared/cassandra.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { createRedis } from '../../shared/redis.ts';
+import { createRedis, redisPassword } from '../../shared/redis.ts';
 import { ControlClient, SseParser, type SseMessage } from '../../infra/cli/control-client.ts';
 import { startControlApi, type ControlApi } from '../../infra/orchestrator/control-api.ts';
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
@@ -68,7 +68,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await Promise.all([api?.close(), ...extraApis.map((extra) => extra.close())]);
-  const raw = new Redis(config.redis.url);
+  const raw = new Redis(config.redis.url, { password: redisPassword(config) });
   const keys = await raw.keys(`${options.keyPrefix}*`);
   if (keys.length > 0) await raw.del(...keys);
   raw.disconnect();
