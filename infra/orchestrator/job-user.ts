@@ -12,7 +12,7 @@
  * per-launch key, which the runner reads and deletes before any use case code runs.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import type { DiamondConfig } from '../../shared/config.ts';
@@ -65,7 +65,10 @@ export function chownTree(dir: string, user: JobUser, uid: number): void {
   const gid = uid === 0 ? 0 : user.gid;
   const walk = (path: string): void => {
     const stat = lstatSync(path);
-    if (stat.isSymbolicLink()) return;
+    if (stat.isSymbolicLink()) {
+      lchownSync(path, uid, gid); // the link itself, never what it points to
+      return;
+    }
     chownSync(path, uid, gid);
     if (stat.isDirectory()) for (const entry of readdirSync(path)) walk(join(path, entry));
   };
