@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { DiamondError } from '../shared/errors.ts';
+import { scanKeys } from '../shared/redis.ts';
 
 const CUSTOMER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -49,6 +50,12 @@ export class CustomerKeys {
     if (hashes.length > 0) transaction.del(...hashes.map((old) => `apikey:${old}`), `customer:${customerId}:keys`);
     await transaction.set(`apikey:${hash}`, customerId).sadd(`customer:${customerId}:keys`, hash).exec();
     return { key, revoked: hashes.length };
+  }
+
+  /** Every customer with at least one key, and how many keys it has (never the keys). */
+  async list(): Promise<{ customer: string; keys: number }[]> {
+    const sets = await scanKeys(this.#redis, 'customer:*:keys');
+    return Promise.all(sets.map(async (set) => ({ customer: set.slice('customer:'.length, -':keys'.length), keys: await this.#redis.scard(set) })));
   }
 
   /** Revokes every key of the customer; returns how many there were. */

@@ -17,6 +17,7 @@ import type { CassandraClient } from '../shared/cassandra.ts';
 import { ApiError, DiamondError, ServiceUnavailableError } from '../shared/errors.ts';
 import { bearerToken } from '../shared/http/bearer.ts';
 import { ERROR_BODY_SCHEMA } from '../shared/http/error-body.ts';
+import { jsonAnswer, textAnswer } from '../shared/http/openapi-responses.ts';
 import { PROMETHEUS_CONTENT_TYPE, type Metrics } from '../shared/http/prometheus.ts';
 import { createHttpServer, isPublicRoute, type HttpServer, type RouteSettings } from '../shared/http/server.ts';
 import { StreamQuota } from '../shared/http/stream-quota.ts';
@@ -257,7 +258,10 @@ export async function createFeedbackApi(options: FeedbackApiOptions): Promise<Ht
   });
 
   app.get<{ Querystring: { usecase?: string } }>('/v1/feedback/stream', {
-    schema: { summary: "The caller's new feedback as server-sent events (event: feedback)", produces: ['text/event-stream'], querystring: { type: 'object', properties: { usecase: { type: 'string' } } }, response: ERRORS },
+    schema: {
+      summary: "The caller's new feedback as server-sent events (event: feedback)", querystring: { type: 'object', properties: { usecase: { type: 'string' } } },
+      response: { 200: textAnswer('text/event-stream', 'server-sent events: event feedback, data one feedback row as JSON'), ...ERRORS },
+    },
   }, async (request, reply) => {
     stream(customerOf(request), request.query.usecase || null, reply);
   });
@@ -273,7 +277,7 @@ export async function createFeedbackApi(options: FeedbackApiOptions): Promise<Ht
           variants: { type: 'string', pattern: '^[A-Z](,[A-Z])*$', description: 'comma-separated; default: those in the rollout weights, else A,B' },
         },
       },
-      response: ERRORS,
+      response: { 200: jsonAnswer('the comparison', ['usecase', 'days', 'variants']), ...ERRORS },
     },
   }, async (request, reply) => {
     requireViewer(request);

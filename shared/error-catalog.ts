@@ -76,6 +76,7 @@ export const ERROR_CATALOG = {
   DIAMOND_TOKEN_MISSING: local('The CLI has no token for the control API (DIAMOND_TOKEN or `diamond up`).'),
   DIAMOND_TOKEN_UNKNOWN: local('The token to revoke is not known.'),
   DIAMOND_BAD_ARGUMENT: local('A command-line argument is malformed.'),
+  DIAMOND_DEPLOY_WAIT_FAILED: local('`diamond deploy --wait`: the deployed version crash-looped or did not run in time; it stays deployed.'),
   DIAMOND_USECASE_NAME: local('A new use case name must be lower_snake_case.'),
   DIAMOND_USECASE_EXISTS: local('A use case folder by that name exists already.'),
   DIAMOND_USECASE_TESTS_FAILED: local("The use case's own tests failed."),

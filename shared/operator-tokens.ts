@@ -41,6 +41,11 @@ function digest(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+/** A stored entry (sha256 → JSON) as a grant, its id a prefix of the hash. */
+function grantOf(hash: string, raw: string): TokenGrant {
+  return { ...(JSON.parse(raw) as Omit<TokenGrant, 'id'>), id: hash.slice(0, 12) };
+}
+
 export class TokenStore {
   /** `redis` should carry the orchestrator's key prefix (tests use a unique one). */
   constructor(private readonly redis: Redis) {}
@@ -59,7 +64,7 @@ export class TokenStore {
     const hash = digest(token);
     const raw = await this.redis.hget(TOKENS, hash);
     if (!raw) return null;
-    const grant = { ...(JSON.parse(raw) as Omit<TokenGrant, 'id'>), id: hash.slice(0, 12) };
+    const grant = grantOf(hash, raw);
     if (grant.expiresAt !== undefined && Date.parse(grant.expiresAt) <= now.getTime()) {
       await this.redis.hdel(TOKENS, hash);
       return null;
@@ -69,5 +74,25 @@ export class TokenStore {
 
   async revoke(token: string): Promise<boolean> {
     return (await this.redis.hdel(TOKENS, digest(token))) > 0;
+  }
+
+  /** Every token's grant (never the token: only its short id), oldest first. */
+  async list(): Promise<TokenGrant[]> {
+    const all = await this.redis.hgetall(TOKENS);
+    return Object.entries(all).map(([hash, raw]) => grantOf(hash, raw)).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /**
+   * Revokes the tokens whose name or id is `nameOrId` (the plaintext is not needed: it was
+   * shown once). Returns the grants revoked.
+   */
+  async revokeNamed(nameOrId: string): Promise<TokenGrant[]> {
+    const all = await this.redis.hgetall(TOKENS);
+    const hit = Object.entries(all).filter(([hash, raw]) => {
+      const grant = grantOf(hash, raw);
+      return grant.id === nameOrId || grant.name === nameOrId;
+    });
+    if (hit.length > 0) await this.redis.hdel(TOKENS, ...hit.map(([hash]) => hash));
+    return hit.map(([hash, raw]) => grantOf(hash, raw));
   }
 }

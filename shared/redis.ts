@@ -53,3 +53,19 @@ export async function checkRedis(config: Pick<DiamondConfig, 'redis'>): Promise<
     client.disconnect();
   }
 }
+
+/**
+ * Keys matching `pattern` under the client's key prefix, returned without it (SCAN, so a
+ * large keyspace is walked in steps; ioredis does not apply the prefix to SCAN patterns).
+ */
+export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const prefix = redis.options.keyPrefix ?? '';
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}${pattern}`, 'COUNT', 500);
+    cursor = next;
+    for (const key of batch) keys.push(key.slice(prefix.length));
+  } while (cursor !== '0');
+  return [...new Set(keys)].sort();
+}

@@ -18,4 +18,6 @@ export const Versions = {
   cassandra: '5.0.9',
   spark: '4.0.0',
   mavenDependencyPlugin: '3.8.1',
+  /** Property-based fuzzing of the three OpenAPI documents in the tests (PyPI). */
+  schemathesis: '4.32.5',
 } as const;

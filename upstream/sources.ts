@@ -11,6 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { scanKeys } from '../shared/redis.ts';
 import { DiamondError } from '../shared/errors.ts';
 import { parseMapping, resolveMapping, type SourceMapping } from './mapping.ts';
 import type { SourceRef } from './pipeline.ts';
@@ -104,6 +105,15 @@ export class SourceStore {
     const mapping = await this.#redis.hget(`source:${name}`, 'mapping');
     if (mapping === null) return null;
     return { name, mapping: resolveMapping(parseMapping(JSON.parse(mapping))) };
+  }
+
+  /** Every source: its name, whether it has a key, and when it was created (never the key). */
+  async list(): Promise<{ name: string; hasKey: boolean; createdAt: string | null }[]> {
+    const names = (await scanKeys(this.#redis, 'source:*')).map((key) => key.slice('source:'.length));
+    return Promise.all(names.map(async (name) => {
+      const [keyHash, createdAt] = await this.#redis.hmget(`source:${name}`, 'key_sha256', 'created_at');
+      return { name, hasKey: keyHash !== null && keyHash !== undefined, createdAt: createdAt ?? null };
+    }));
   }
 
   async get(name: string): Promise<SourceRef> {

@@ -15,12 +15,12 @@ test('the SSE parser joins chunks, skips comments and splits messages', (t) => {
 
 test('the CLI token comes from DIAMOND_TOKEN, else the local platform file, else a hint', (t) => {
   const home = mkdtempSync(join(tmpdir(), 'diamond-token-'));
-  t.is(controlToken({ home, control: { token: 'dmd_env' } }), 'dmd_env');
-  const error = t.throws(() => controlToken({ home, control: { token: '' } }), { instanceOf: DiamondError });
+  t.is(controlToken({ home, control: { token: 'dmd_env', url: '' } }), 'dmd_env');
+  const error = t.throws(() => controlToken({ home, control: { token: '', url: '' } }), { instanceOf: DiamondError });
   t.is(error?.code, 'DIAMOND_TOKEN_MISSING');
   t.regex(error?.hint ?? '', /set DIAMOND_TOKEN or run `npx diamond up`/);
   t.regex(error?.hint ?? '', new RegExp(`${home}/local.json`));
   t.regex(error?.hint ?? '', /diamond token add --role deployer/);
   writeLocalPlatform({ home }, { controlUrl: 'http://127.0.0.1:18070', ingestUrl: '', feedbackUrl: '', token: 'dmd_local' });
-  t.is(controlToken({ home, control: { token: '' } }), 'dmd_local');
+  t.is(controlToken({ home, control: { token: '', url: '' } }), 'dmd_local');
 });

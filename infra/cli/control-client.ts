@@ -71,7 +71,7 @@ export class ControlClient extends ApiClient {
 
   /** Throws the no-token DiamondError before any request is made. */
   static fromConfig(config: DiamondConfig): ControlClient {
-    return new ControlClient(platformEndpoints(config).controlUrl, controlToken(config));
+    return new ControlClient(config.control.url || platformEndpoints(config).controlUrl, controlToken(config));
   }
 
   /** The server-sent events of a streaming GET. */

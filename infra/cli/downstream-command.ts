@@ -13,7 +13,13 @@ import { createRedis } from '../../shared/redis.ts';
 import { type AbComparison, type AbReport, bucketRanges, CustomerKeys, DOWNSTREAM_DEPENDENCIES, DOWNSTREAM_PARTS, type DownstreamPart, formatWeights, parseWeights, RolloutStore, startDownstream, type Weights } from '../../downstream/index.ts';
 import { abReportPath, feedbackApiClient } from '../../shared/http/feedback-client.ts';
 import { controlToken } from './control-client.ts';
-import { customerRevoke, customerRotate } from './key-commands.ts';
+import { customerList, customerRevoke, customerRotate } from './key-commands.ts';
+import { jsonOption, printResult } from './output.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DiamondError } from '../../shared/errors.ts';
+import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
+import { DeploymentStore } from '../orchestrator/store.ts';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');
@@ -28,6 +34,23 @@ async function withRedis<T>(config: DiamondConfig, use: (redis: ReturnType<typeo
   }
 }
 
+/**
+ * Weights for a use case nobody can run would be stored and never used: a use case must have
+ * a folder under a use case root or a deployment (a variant may be weighted before it is deployed).
+ */
+async function assertKnownUsecase(config: DiamondConfig, usecase: string): Promise<void> {
+  if (config.usecases.roots.some((root) => existsSync(join(root, usecase, 'usecase.yaml')))) return;
+  const store = new DeploymentStore(createRedis(config, { keyPrefix: defaultOrchestratorOptions(config).keyPrefix }));
+  try {
+    if ((await store.listDeployments()).some((d) => d.usecase === usecase)) return;
+  } finally {
+    await store.close();
+  }
+  throw new DiamondError(`no use case ${usecase}: no usecase.yaml under ${config.usecases.roots.join(', ')} and nothing deployed by that name`, {
+    code: 'DIAMOND_USECASE_UNKNOWN', hint: 'check the name (`npx diamond status` lists the deployed ones)',
+  });
+}
+
 const describeRanges = (weights: Weights): string =>
   bucketRanges(weights).map((r) => `${r.variant} ${r.to > r.from ? `buckets ${r.from}–${r.to - 1}` : 'no buckets'}`).join(', ');
 
@@ -40,6 +63,7 @@ export const rolloutCommand: CommandModule<object, { usecase: string; weights: s
     .option('json', { type: 'boolean', default: false }),
   handler: async ({ usecase, weights, json }) => {
     const config = loadConfig(process.env);
+    if (weights !== undefined) await assertKnownUsecase(config, usecase);
     await withRedis(config, async (redis) => {
       const store = new RolloutStore(redis);
       const before = await store.get(usecase);
@@ -54,22 +78,22 @@ export const rolloutCommand: CommandModule<object, { usecase: string; weights: s
   },
 };
 
-const customerAdd: CommandModule<object, { id: string }> = {
+const customerAdd: CommandModule<object, { id: string; json: boolean }> = {
   command: 'add <id>',
   describe: 'create an API key for a customer; the key is printed once and stored only hashed',
-  builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
-  handler: async ({ id }) => {
+  builder: (y) => y.positional('id', { type: 'string', demandOption: true }).option('json', jsonOption),
+  handler: async ({ id, json }) => {
     const config = loadConfig(process.env);
     const key = await withRedis(config, (redis) => new CustomerKeys(redis).add(id));
-    out(key);
-    process.stderr.write(`API key for customer ${id} (shown once; stored as its sha256):\n  curl -H 'Authorization: Bearer ${key}' http://${config.http.host}:${config.http.feedbackPort}/v1/feedback\n`);
+    printResult(json, { customer: id, apiKey: key }, key);
+    if (!json) process.stderr.write(`API key for customer ${id} (shown once; stored as its sha256):\n  curl -H 'Authorization: Bearer ${key}' http://${config.http.host}:${config.http.feedbackPort}/v1/feedback\n`);
   },
 };
 
 export const customerCommand: CommandModule = {
   command: 'customer <command>',
   describe: 'customers of the feedback API',
-  builder: (y: Argv) => y.command(customerAdd).command(customerRotate).command(customerRevoke).demandCommand(1),
+  builder: (y: Argv) => y.command(customerAdd).command(customerList).command(customerRotate).command(customerRevoke).demandCommand(1),
   handler: () => undefined,
 };
 

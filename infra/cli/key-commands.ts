@@ -9,6 +9,7 @@ import { ServiceUnavailableError } from '../../shared/errors.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { SourceStore, UPSTREAM_KEY_PREFIX } from '../../upstream/index.ts';
 import { CustomerKeys } from '../../downstream/index.ts';
+import { printResult as print } from './output.ts';
 
 type Args<T> = T & { json: boolean };
 
@@ -25,9 +26,6 @@ async function withRedis<T>(config: DiamondConfig, keyPrefix: string | undefined
   }
 }
 
-function print(json: boolean, result: Record<string, unknown>, text: string): void {
-  process.stdout.write((json ? JSON.stringify(result) : text) + '\n');
-}
 
 export const sourceRevoke: CommandModule<object, Args<{ name: string }>> = {
   command: 'revoke <name>',
@@ -70,5 +68,29 @@ export const customerRotate: CommandModule<object, Args<{ id: string }>> = {
     const config = loadConfig(process.env);
     const { key, revoked } = await withRedis(config, undefined, (redis) => new CustomerKeys(redis).rotate(id));
     print(json, { customer: id, apiKey: key, revoked }, `customer ${id}: ${revoked} old key(s) revoked; new key (shown only now, stored hashed):\n\n  ${key}\n`);
+  },
+};
+
+export const sourceList: CommandModule<object, Args<object>> = {
+  command: 'list',
+  describe: 'the sources, whether each has a key, and when it was created (keys are never shown again)',
+  builder: (y) => y.option('json', { type: 'boolean', default: false }),
+  handler: async ({ json }) => {
+    const config = loadConfig(process.env);
+    const sources = await withRedis(config, UPSTREAM_KEY_PREFIX, (redis) => new SourceStore(redis).list());
+    const text = sources.length === 0 ? 'no sources (add one with `npx diamond source add <name>`)' : sources.map((s) => `${s.name.padEnd(24)} ${s.hasKey ? 'key      ' : 'no key   '} created ${s.createdAt ?? '?'}`).join('\n');
+    print(json, { sources }, text);
+  },
+};
+
+export const customerList: CommandModule<object, Args<object>> = {
+  command: 'list',
+  describe: 'the customers with API keys, and how many each has (keys are never shown again)',
+  builder: (y) => y.option('json', { type: 'boolean', default: false }),
+  handler: async ({ json }) => {
+    const config = loadConfig(process.env);
+    const customers = await withRedis(config, undefined, (redis) => new CustomerKeys(redis).list());
+    const text = customers.length === 0 ? 'no customer has a key (add one with `npx diamond customer add <id>`)' : customers.map((c) => `${c.customer.padEnd(32)} ${c.keys} key(s)`).join('\n');
+    print(json, { customers }, text);
   },
 };

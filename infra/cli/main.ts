@@ -17,6 +17,10 @@ import { usecaseCommand } from './usecase-command.ts';
 import { deployCommand, logsCommand, replayCommand, statusCommand, undeployCommand } from './orchestrator-command.ts';
 import { eventsCommand } from './events-command.ts';
 import { tokenCommand } from './token-command.ts';
+import { topicCommand } from './topic-command.ts';
+import { errorDocument, wantsJson } from './output.ts';
+
+const json = wantsJson(process.argv);
 
 try {
   await yargs(hideBin(process.argv))
@@ -40,16 +44,33 @@ try {
     .command(logsCommand)
     .command(eventsCommand)
     .command(tokenCommand)
+    .command(topicCommand)
+    // --url/--token are the CLI's spelling of DIAMOND_CONTROL_URL/DIAMOND_TOKEN: set before any handler loads the config.
+    .option('url', { type: 'string', global: true, describe: 'control API base URL (DIAMOND_CONTROL_URL), e.g. http://orchestrator:18070' })
+    .option('token', { type: 'string', global: true, describe: 'control API bearer token (DIAMOND_TOKEN)' })
+    .middleware((argv) => {
+      if (typeof argv['url'] === 'string') process.env['DIAMOND_CONTROL_URL'] = argv['url'];
+      if (typeof argv['token'] === 'string' && argv._[0] !== 'token') process.env['DIAMOND_TOKEN'] = argv['token'];
+    })
+    // Every command takes it: stdout then carries JSON only (output.ts).
+    .option('json', { type: 'boolean', default: false, global: true, describe: 'machine-readable output: JSON on stdout, a failure as JSON on stderr' })
+    .completion('completion', 'print a shell completion script (bash, zsh): npx diamond completion >> ~/.bashrc')
+    .example('$0 up', 'start the services and the platform')
+    .example('$0 deploy data_quality --wait', 'validate and run a use case; return once it processes')
+    .example('$0 status --json', 'jobs, offsets, lag as JSON (exit 3 when a job needs attention)')
+    .example('$0 events --follow', 'lifecycle events live')
+    .epilogue('Exit codes: 0 done; 1 failed (the message says what to do); 2 bad arguments or configuration; 3 not healthy (status: a job crash-looping or stalled, or no orchestrator leads; services status: a service down). Every command takes --json.')
     .demandCommand(1, 'name a command, e.g. `diamond services up`')
     .strict()
     .help()
     .fail((message, error) => {
       if (error) throw error;
-      process.stderr.write(`${message}\n\nRun \`diamond --help\` for usage.\n`);
+      if (json) process.stderr.write(JSON.stringify(errorDocument(new DiamondError(message, { code: 'DIAMOND_BAD_ARGUMENT', hint: 'run `diamond --help` for usage' }))) + '\n');
+      else process.stderr.write(`${message}\n\nRun \`diamond --help\` for usage.\n`);
       process.exit(2);
     })
     .parseAsync();
 } catch (error) {
-  process.stderr.write(`diamond: ${errorMessage(error)}\n`);
+  process.stderr.write(json ? `${JSON.stringify(errorDocument(error))}\n` : `diamond: ${errorMessage(error)}\n`);
   process.exitCode = error instanceof DiamondError && error.code === 'DIAMOND_CONFIG_INVALID' ? 2 : 1;
 }

@@ -6,7 +6,8 @@
  */
 import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { loadConfig } from '../../shared/config.ts';
+import { loadConfig, parseDurationMs } from '../../shared/config.ts';
+import { DiamondError } from '../../shared/errors.ts';
 import { dependenciesOf, startWhenReady } from '../../shared/dependency-wait.ts';
 import { createLogger } from '../../shared/logger.ts';
 import type { JobStatus } from '../orchestrator/control.ts';
@@ -16,10 +17,11 @@ import { Reconciler } from '../orchestrator/reconciler.ts';
 import type { Deployment } from '../orchestrator/state.ts';
 import { platformEndpoints } from '../platform/platform-file.ts';
 import { abortOnSigint, ControlClient, untilAborted } from './control-client.ts';
+import { jsonOption, lineStream, printResult } from './output.ts';
 
 const segment = encodeURIComponent;
 
-interface DeployArgs { usecase: string; variant: string; dir: string | undefined; 'starting-offsets': string | undefined; trigger: string | undefined }
+interface DeployArgs { usecase: string; variant: string; dir: string | undefined; 'starting-offsets': string | undefined; trigger: string | undefined; wait: boolean; 'wait-timeout': string; json: boolean }
 
 export const deployCommand: CommandModule<object, DeployArgs> = {
   command: 'deploy <usecase>',
@@ -29,7 +31,11 @@ export const deployCommand: CommandModule<object, DeployArgs> = {
     .option('variant', { type: 'string', default: 'A' })
     .option('dir', { type: 'string', describe: 'the use case folder (default: usecases/<usecase>)' })
     .option('starting-offsets', { type: 'string', choices: ['earliest', 'latest'], describe: 'where to start while the group has no committed offsets' })
-    .option('trigger', { type: 'string', describe: "override the manifest's trigger, e.g. 500ms" }),
+    .option('trigger', { type: 'string', describe: "override the manifest's trigger, e.g. 500ms" })
+    .option('wait', { type: 'boolean', default: false, describe: 'return once the new version runs (exit 1 if it crash-loops)' })
+    .option('wait-timeout', { type: 'string', default: '5m', describe: 'how long --wait waits' })
+    .option('json', jsonOption)
+    .example('$0 deploy spending_spike --variant B --wait', 'run variant B; return once it processes'),
   handler: async (args) => {
     const config = loadConfig(process.env);
     const client = ControlClient.fromConfig(config);
@@ -40,32 +46,60 @@ export const deployCommand: CommandModule<object, DeployArgs> = {
       ...(args['starting-offsets'] ? { startingOffsets: args['starting-offsets'] } : {}),
       ...(args.trigger ? { trigger: args.trigger } : {}),
     });
-    process.stdout.write(`deployed ${deployment.usecase} variant ${deployment.variant} version ${deployment.version} (generation ${deployment.generation}); the orchestrator starts or upgrades it on its next tick\n`);
+    if (!args.wait) {
+      return printResult(args.json, { deployment }, `deployed ${deployment.usecase} variant ${deployment.variant} version ${deployment.version} (generation ${deployment.generation}); the orchestrator starts or upgrades it on its next tick`);
+    }
+    if (!args.json) process.stderr.write(`deployed ${deployment.usecase} variant ${deployment.variant} version ${deployment.version}; waiting until it runs…\n`);
+    const job = await waitUntilRunning(client, deployment, parseDurationMs('--wait-timeout', args['wait-timeout']));
+    printResult(args.json, { deployment, job }, `${deployment.usecase} variant ${deployment.variant} version ${deployment.version} is running (pid ${job.pid ?? '?'})`);
   },
 };
 
-export const undeployCommand: CommandModule<object, { usecase: string; variant: string }> = {
+/** Polls the status until the deployed version runs; crash-looping or the timeout is an error saying where to look. */
+async function waitUntilRunning(client: ControlClient, deployment: Deployment, timeoutMs: number): Promise<JobStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: JobStatus | undefined;
+  for (;;) {
+    const status = await client.json<StatusAnswer>('GET', '/v1/status');
+    last = status.jobs.find((job) => job.usecase === deployment.usecase && job.variant === deployment.variant);
+    if (last && last.state === 'running' && last.version === deployment.version) return last;
+    if (last?.state === 'crash-looping') {
+      throw new DiamondError(`${deployment.usecase} variant ${deployment.variant} is crash-looping: ${last.lastError ?? 'no error recorded'}`, {
+        code: 'DIAMOND_DEPLOY_WAIT_FAILED', hint: `see \`npx diamond logs ${deployment.usecase} --variant ${deployment.variant}\`; fix it and deploy again`,
+      });
+    }
+    if (Date.now() > deadline) {
+      throw new DiamondError(`${deployment.usecase} variant ${deployment.variant} version ${deployment.version} is not running after ${Math.round(timeoutMs / 1000)} s (state ${last?.state ?? 'unknown'}${status.leader ? '' : ', and no orchestrator leads'})`, {
+        code: 'DIAMOND_DEPLOY_WAIT_FAILED', hint: 'it stays deployed; watch it with `npx diamond status` / `npx diamond events --follow`',
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+export const undeployCommand: CommandModule<object, { usecase: string; variant: string; json: boolean }> = {
   command: 'undeploy <usecase>',
   describe: 'stop a use case variant gracefully (it finishes its batch); other jobs are not touched',
-  builder: (y) => y.positional('usecase', { type: 'string', demandOption: true }).option('variant', { type: 'string', default: 'A' }),
-  handler: async ({ usecase, variant }) => {
+  builder: (y) => y.positional('usecase', { type: 'string', demandOption: true }).option('variant', { type: 'string', default: 'A' }).option('json', jsonOption),
+  handler: async ({ usecase, variant, json }) => {
     const config = loadConfig(process.env);
     await ControlClient.fromConfig(config).json('DELETE', `/v1/deployments/${segment(usecase)}/${segment(variant)}`);
-    process.stdout.write(`undeployed ${usecase} variant ${variant}; the orchestrator stops it after its current batch\n`);
+    printResult(json, { undeployed: { usecase, variant } }, `undeployed ${usecase} variant ${variant}; the orchestrator stops it after its current batch`);
   },
 };
 
-export const replayCommand: CommandModule<object, { usecase: string; variant: string; since: string }> = {
+export const replayCommand: CommandModule<object, { usecase: string; variant: string; since: string; json: boolean }> = {
   command: 'replay <usecase>',
   describe: 'reprocess a job\'s input from a point in time (Kafka record time): the job stops after its batch, its group moves back, it starts again',
   builder: (y) => y
     .positional('usecase', { type: 'string', demandOption: true })
     .option('variant', { type: 'string', default: 'A' })
-    .option('since', { type: 'string', demandOption: true, describe: 'ISO-8601 time, e.g. 2026-11-22T10:00:00Z' }),
-  handler: async ({ usecase, variant, since }) => {
+    .option('since', { type: 'string', demandOption: true, describe: 'ISO-8601 time, e.g. 2026-11-22T10:00:00Z' })
+    .option('json', jsonOption),
+  handler: async ({ usecase, variant, since, json }) => {
     const config = loadConfig(process.env);
     const answer = await ControlClient.fromConfig(config).json<{ replay: { job: string; since: string } }>('POST', '/v1/replay', { usecase, variant, since });
-    process.stdout.write(`replaying ${usecase} variant ${variant} from ${answer.replay.since}: the orchestrator stops it after its batch, moves group ${answer.replay.job} back and starts it again (watch with \`npx diamond events --follow\`)\n`);
+    printResult(json, answer, `replaying ${usecase} variant ${variant} from ${answer.replay.since}: the orchestrator stops it after its batch, moves group ${answer.replay.job} back and starts it again (watch with \`npx diamond events --follow\`)`);
   },
 };
 
@@ -89,13 +123,17 @@ interface StatusAnswer {
   readonly endpoints: Readonly<Record<string, string>>;
 }
 
+/** A job that needs someone: crash-looping, or waiting to restart after a stall. `status` then exits 3. */
+const needsAttention = (job: JobStatus): boolean => job.state === 'crash-looping' || (job.state === 'backoff' && (job.lastError ?? '').startsWith('stalled'));
+
 export const statusCommand: CommandModule<object, { json: boolean }> = {
   command: 'status',
-  describe: "per job: version, state, pid, restarts, committed offsets and lag; the platform's endpoints",
+  describe: "per job: version, state, pid, restarts, committed offsets and lag; the platform's endpoints. Exits 3 when a job is crash-looping or stalled, or no orchestrator leads",
   builder: (y) => y.option('json', { type: 'boolean', default: false }),
   handler: async ({ json }) => {
     const config = loadConfig(process.env);
     const status = await ControlClient.fromConfig(config).json<StatusAnswer>('GET', '/v1/status');
+    if (!status.leader || status.jobs.some(needsAttention)) process.exitCode = 3;
     if (json) return void process.stdout.write(JSON.stringify(status, null, 2) + '\n');
     const warning = status.leader ? '' : 'warning: no orchestrator holds the leader lease, so nothing acts on deployments (start one with `npx diamond serve orchestrator`)\n';
     const endpoints = Object.entries(status.endpoints).map(([name, url]) => `${name.replace(/Url$/, '')} ${url}`).join('  ');
@@ -103,23 +141,27 @@ export const statusCommand: CommandModule<object, { json: boolean }> = {
   },
 };
 
-export const logsCommand: CommandModule<object, { usecase: string; variant: string; follow: boolean; lines: number }> = {
+export const logsCommand: CommandModule<object, { usecase: string; variant: string; follow: boolean; lines: number; json: boolean }> = {
   command: 'logs <usecase>',
   describe: "print a job's log (the latest process's, kept after it ends); --follow streams it",
   builder: (y) => y
     .positional('usecase', { type: 'string', demandOption: true })
     .option('variant', { type: 'string', default: 'A' })
     .option('follow', { alias: 'f', type: 'boolean', default: false })
-    .option('lines', { alias: 'n', type: 'number', default: 100 }),
-  handler: async ({ usecase, variant, follow, lines }) => {
+    .option('lines', { alias: 'n', type: 'number', default: 100 })
+    .option('json', { ...jsonOption, describe: 'one {"line": …} object per log line' }),
+  handler: async ({ usecase, variant, follow, lines, json }) => {
     const config = loadConfig(process.env);
     const client = ControlClient.fromConfig(config);
     const controller = abortOnSigint();
     const query = new URLSearchParams({ lines: String(lines), ...(follow ? { follow: '1' } : {}) });
     await untilAborted(controller, async () => {
+      const decoder = new TextDecoder();
+      const output = lineStream(json);
       for await (const chunk of await client.stream(`/v1/jobs/${segment(usecase)}/${segment(variant)}/logs?${query.toString()}`, controller.signal)) {
-        process.stdout.write(chunk);
+        output.write(decoder.decode(chunk, { stream: true }));
       }
+      output.end();
     });
   },
 };

@@ -7,6 +7,7 @@ import { createLogger } from '../../shared/logger.ts';
 import { serviceByName, servicesDown, servicesStatus, servicesUp, type UpResult } from '../services/local-services.ts';
 import { servicePaths, SERVICE_NAMES, type ServiceName } from '../services/service.ts';
 import { tailFile } from '../../shared/process-group.ts';
+import { jsonOption, lineStream } from './output.ts';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');
@@ -70,27 +71,29 @@ const status: CommandModule<object, { json: boolean }> = {
   },
 };
 
-const logs: CommandModule<object, { service: string; follow: boolean; lines: number }> = {
+const logs: CommandModule<object, { service: string; follow: boolean; lines: number; json: boolean }> = {
   command: 'logs <service>',
   describe: "print a service's log file",
   builder: (y) => y
     .positional('service', { type: 'string', choices: SERVICE_NAMES, demandOption: true })
     .option('follow', { alias: 'f', type: 'boolean', default: false })
-    .option('lines', { alias: 'n', type: 'number', default: 100 }),
-  handler: async ({ service, follow, lines }) => {
+    .option('lines', { alias: 'n', type: 'number', default: 100 })
+    .option('json', { ...jsonOption, describe: 'one {"line": …} object per log line' }),
+  handler: async ({ service, follow, lines, json }) => {
     const config = loadConfig(process.env);
     const { name } = serviceByName(service);
     const paths = servicePaths(config, name);
     const file = name === 'spark' ? paths.installLog : paths.logFile;
     if (!existsSync(file)) throw new DiamondError(`no log yet for ${name} (${file})`, { code: 'DIAMOND_NO_LOG', hint: 'start it with `npx diamond services up`' });
-    out(tailFile(file, lines));
-    if (!follow) return;
+    const output = lineStream(json);
+    output.write(tailFile(file, lines) + '\n');
+    if (!follow) return output.end();
     let position = statSync(file).size;
     await new Promise<never>(() => {
       watch(file, () => {
         const size = statSync(file).size;
         if (size <= position) { position = size; return; }
-        createReadStream(file, { start: position, end: size - 1 }).pipe(process.stdout, { end: false });
+        createReadStream(file, { start: position, end: size - 1, encoding: 'utf8' }).on('data', (chunk) => output.write(String(chunk)));
         position = size;
       });
     });

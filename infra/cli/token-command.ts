@@ -9,6 +9,7 @@ import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
 import { ROLES, TokenStore, type Role } from '../../shared/operator-tokens.ts';
+import { jsonOption, printResult } from './output.ts';
 
 async function withTokens<T>(config: DiamondConfig, use: (tokens: TokenStore) => Promise<T>): Promise<T> {
   const redis = createRedis(config, { keyPrefix: defaultOrchestratorOptions(config).keyPrefix });
@@ -23,38 +24,56 @@ async function withTokens<T>(config: DiamondConfig, use: (tokens: TokenStore) =>
   }
 }
 
-const tokenAdd: CommandModule<object, { role: string; name: string | undefined; expires: string | undefined }> = {
+const tokenAdd: CommandModule<object, { role: string; name: string | undefined; expires: string | undefined; json: boolean }> = {
   command: 'add',
   describe: 'create a control API token with a role; printed once (only its sha256 is stored)',
   builder: (y) => y
     .option('role', { type: 'string', choices: ROLES, demandOption: true, describe: 'viewer reads, deployer also deploys, admin also creates tokens' })
     .option('name', { type: 'string', describe: 'a label for the token, shown in the orchestrator log (default: the role)' })
-    .option('expires', { type: 'string', describe: 'refuse the token after this long, e.g. 12h or 30d (default: no expiry)' }),
-  handler: async ({ role, name, expires }) => {
+    .option('expires', { type: 'string', describe: 'refuse the token after this long, e.g. 12h or 30d (default: no expiry)' })
+    .option('json', jsonOption),
+  handler: async ({ role, name, expires, json }) => {
     const config = loadConfig(process.env);
     const expiresAt = expires === undefined ? undefined : new Date(Date.now() + parseDurationMs('--expires', expires));
     const token = await withTokens(config, (tokens) => tokens.add(role as Role, name ?? role, { expiresAt }));
-    process.stdout.write(`${token}\n`);
-    process.stderr.write(`${role} token "${name ?? role}" created${expiresAt ? `, valid until ${expiresAt.toISOString()}` : ''}; it is not shown again (use it as DIAMOND_TOKEN or Authorization: Bearer <token>)\n`);
+    printResult(json, { token, role, name: name ?? role, expiresAt: expiresAt?.toISOString() ?? null }, token);
+    if (!json) process.stderr.write(`${role} token "${name ?? role}" created${expiresAt ? `, valid until ${expiresAt.toISOString()}` : ''}; it is not shown again (use it as DIAMOND_TOKEN or Authorization: Bearer <token>)\n`);
   },
 };
 
-const tokenRevoke: CommandModule<object, { token: string }> = {
+const tokenRevoke: CommandModule<object, { token: string; json: boolean }> = {
   command: 'revoke <token>',
-  describe: 'revoke a control API token',
-  builder: (y) => y.positional('token', { type: 'string', demandOption: true }),
-  handler: async ({ token }) => {
+  describe: 'revoke a control API token: the token itself (dmd_…), or its name or id as `token list` shows them',
+  builder: (y) => y.positional('token', { type: 'string', demandOption: true, describe: 'dmd_… token, token name, or 12-character id' }).option('json', jsonOption),
+  handler: async ({ token, json }) => {
     const config = loadConfig(process.env);
-    if (!(await withTokens(config, (tokens) => tokens.revoke(token)))) {
-      throw new DiamondError('no such token', { code: 'DIAMOND_TOKEN_UNKNOWN', hint: 'it was revoked already, or belongs to another Redis' });
+    const revoked = await withTokens(config, async (tokens) => {
+      if (token.startsWith('dmd_')) return (await tokens.revoke(token)) ? [{ token: 'given' }] : [];
+      return (await tokens.revokeNamed(token)).map((grant) => ({ id: grant.id, name: grant.name, role: grant.role }));
+    });
+    if (revoked.length === 0) {
+      throw new DiamondError(`no token is ${token.startsWith('dmd_') ? 'that one' : `named or with id "${token}"`}`, { code: 'DIAMOND_TOKEN_UNKNOWN', hint: 'it was revoked already, or belongs to another Redis; `npx diamond token list` shows names and ids' });
     }
-    process.stdout.write('revoked\n');
+    printResult(json, { revoked: true, tokens: revoked }, `revoked ${revoked.length} token(s)`);
+  },
+};
+
+const tokenList: CommandModule<object, { json: boolean }> = {
+  command: 'list',
+  describe: 'the control API tokens: id, name, role, created, expiry (never the token)',
+  builder: (y) => y.option('json', jsonOption),
+  handler: async ({ json }) => {
+    const config = loadConfig(process.env);
+    const grants = await withTokens(config, (tokens) => tokens.list());
+    const text = grants.length === 0 ? 'no tokens (create one with `npx diamond token add --role viewer`)'
+      : grants.map((g) => `${g.id}  ${g.role.padEnd(8)} ${g.name.padEnd(24)} created ${g.createdAt}${g.expiresAt ? `  expires ${g.expiresAt}` : ''}`).join('\n');
+    printResult(json, { tokens: grants }, text);
   },
 };
 
 export const tokenCommand: CommandModule = {
   command: 'token <command>',
   describe: 'bearer tokens of the orchestrator control API',
-  builder: (y: Argv) => y.command(tokenAdd).command(tokenRevoke).demandCommand(1),
+  builder: (y: Argv) => y.command(tokenAdd).command(tokenList).command(tokenRevoke).demandCommand(1),
   handler: () => undefined,
 };

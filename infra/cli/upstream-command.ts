@@ -14,7 +14,8 @@ import {
   loadFile, openUpstream, parseMapping, parsePairs, RawTopicNormalizer, SourceStore, startUpstream, UPSTREAM_DEPENDENCIES, UPSTREAM_KEY_PREFIX,
   type FileFormat, type LoadProgress, type SourceMapping,
 } from '../../upstream/index.ts';
-import { sourceRevoke, sourceRotate } from './key-commands.ts';
+import { sourceList, sourceRevoke, sourceRotate } from './key-commands.ts';
+import { jsonOption, printResult } from './output.ts';
 
 const out = (line: string): void => {
   process.stdout.write(line + '\n');
@@ -28,26 +29,28 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-export const serveUpstreamCommand: CommandModule<object, { port: number | undefined; host: string | undefined; 'raw-topics': boolean }> = {
+export const serveUpstreamCommand: CommandModule<object, { port: number | undefined; host: string | undefined; 'raw-topics': boolean; json: boolean }> = {
   command: 'upstream',
   describe: 'run the HTTP ingest API and the raw-topic normalizer in the foreground (Ctrl-C stops them)',
   builder: (y) => y
     .option('port', { type: 'number', describe: 'listen port (default DIAMOND_INGEST_PORT; 0 = any free port)' })
     .option('host', { type: 'string', describe: 'listen address (default DIAMOND_HTTP_HOST)' })
-    .option('raw-topics', { type: 'boolean', default: true, describe: 'also normalize records.raw.* topics (--no-raw-topics to skip)' }),
-  handler: async ({ port, host, 'raw-topics': rawTopics }) => {
+    .option('raw-topics', { type: 'boolean', default: true, describe: 'also normalize records.raw.* topics (--no-raw-topics to skip)' })
+    .option('json', { ...jsonOption, describe: 'only the JSON log lines on stdout (no banner lines)' }),
+  handler: async ({ port, host, 'raw-topics': rawTopics, json }) => {
     const config = loadConfig(process.env);
     const logger = createLogger(config, { bindings: { service: 'upstream' } });
+    const say = (line: string): void => (json ? logger.info(line) : out(line));
     // A server that is down at start is waited for (DIAMOND_DEPENDENCY_WAIT), not a reason to exit.
     const upstream = await startWhenReady(dependenciesOf(config, UPSTREAM_DEPENDENCIES), () => startUpstream(config, { logger, port, host }), {
       logger, waitMs: config.platform.dependencyWaitMs,
     });
-    out(`ingest API listening on ${upstream.url}  (POST ${upstream.url}/v1/records, GET /healthz, GET /metrics)`);
+    say(`ingest API listening on ${upstream.url}  (POST ${upstream.url}/v1/records, GET /healthz, GET /metrics)`);
     let normalizer: RawTopicNormalizer | null = null;
     if (rawTopics) {
       normalizer = new RawTopicNormalizer({ kafka: upstream.kafka, pipeline: upstream.pipeline, sources: upstream.sources, logger: logger.child({ component: 'raw-normalizer' }) });
       await normalizer.start().catch((error: unknown) => logger.warn({ err: error }, 'raw-topic normalizer not started'));
-      out('raw-topic normalizer consuming records.raw.* topics');
+      say('raw-topic normalizer consuming records.raw.* topics');
     }
     const signal = await untilSignal();
     logger.info({ signal }, 'stopping');
@@ -56,7 +59,7 @@ export const serveUpstreamCommand: CommandModule<object, { port: number | undefi
   },
 };
 
-interface SourceAddArgs { name: string; rename: string[]; default: string[]; 'time-format': string | undefined; decimal: string | undefined; 'rotate-key': boolean }
+interface SourceAddArgs { name: string; rename: string[]; default: string[]; 'time-format': string | undefined; decimal: string | undefined; 'rotate-key': boolean; json: boolean }
 
 const sourceAdd: CommandModule<object, SourceAddArgs> = {
   command: 'add <name>',
@@ -67,7 +70,8 @@ const sourceAdd: CommandModule<object, SourceAddArgs> = {
     .option('default', { type: 'string', array: true, default: [], describe: 'field=value used when the field is missing, e.g. type=purchase' })
     .option('time-format', { type: 'string', choices: ['auto', 'iso', 'epoch-seconds', 'epoch-millis'] })
     .option('decimal', { type: 'string', choices: ['auto', 'dot', 'comma'], describe: 'decimal mark of amounts written as text' })
-    .option('rotate-key', { type: 'boolean', default: false, describe: 'replace the key of an existing source (the old key stops working)' }),
+    .option('rotate-key', { type: 'boolean', default: false, describe: 'replace the key of an existing source (the old key stops working)' })
+    .option('json', jsonOption),
   handler: async (args) => {
     const config = loadConfig(process.env);
     const mapping: Partial<SourceMapping> = parseMapping({
@@ -83,6 +87,8 @@ const sourceAdd: CommandModule<object, SourceAddArgs> = {
         throw new ServiceUnavailableError('Redis', config.redis.url, { cause });
       });
       const { apiKey } = await new SourceStore(redis).add(args.name, mapping, { rotateKey: args['rotate-key'] });
+      const ingestUrl = `http://${config.http.host}:${config.http.ingestPort}/v1/records`;
+      if (args.json) return printResult(true, { source: args.name, apiKey, ingestUrl }, '');
       out(`source "${args.name}" ${args['rotate-key'] ? 'has a new key' : 'added'}. Its API key (shown only now, stored hashed):\n\n  ${apiKey}\n`);
       out(`send records with: curl -H "Authorization: Bearer ${apiKey}" --data-binary @records.ndjson http://${config.http.host}:${config.http.ingestPort}/v1/records`);
     } finally {
@@ -94,7 +100,7 @@ const sourceAdd: CommandModule<object, SourceAddArgs> = {
 export const sourceCommand: CommandModule = {
   command: 'source <command>',
   describe: 'sources that send records (API keys, field mappings)',
-  builder: (y: Argv) => y.command(sourceAdd).command(sourceRotate).command(sourceRevoke).demandCommand(1),
+  builder: (y: Argv) => y.command(sourceAdd).command(sourceList).command(sourceRotate).command(sourceRevoke).demandCommand(1),
   handler: () => undefined,
 };
 

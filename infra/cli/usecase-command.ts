@@ -12,6 +12,7 @@ import { DiamondError } from '../../shared/errors.ts';
 import { pythonEnvironment, pythonProcessEnv, sparkSubmit } from '../../shared/runtime-paths.ts';
 import { sparkService } from '../services/spark.ts';
 import { prepareUsecaseEnv, usecaseSparkSettings } from '../orchestrator/usecase-env.ts';
+import { jsonOption, printResult } from './output.ts';
 
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
@@ -29,11 +30,11 @@ function fillTemplate(dir: string, name: string): void {
   }
 }
 
-const scaffold: CommandModule<object, { name: string; root: string | undefined }> = {
+const scaffold: CommandModule<object, { name: string; root: string | undefined; json: boolean }> = {
   command: 'new <name>',
   describe: 'create usecases/<name> with a working per-record job, sample data and a test',
-  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'lower_snake_case' }).option('root', rootOption),
-  handler: ({ name, root }) => {
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'lower_snake_case' }).option('root', rootOption).option('json', jsonOption),
+  handler: ({ name, root, json }) => {
     const config = loadConfig(process.env);
     if (!NAME.test(name) || name === 'sdk') {
       throw new DiamondError(`"${name}" is not a use case name`, { code: 'DIAMOND_USECASE_NAME', hint: 'use lower_snake_case letters, digits and _, e.g. late_payments' });
@@ -43,6 +44,7 @@ const scaffold: CommandModule<object, { name: string; root: string | undefined }
     cpSync(join(config.projectRoot, 'usecases', 'sdk', 'template'), target, { recursive: true });
     fillTemplate(target, name);
     const shown = relative(process.cwd(), target) || target;
+    if (json) return printResult(true, { usecase: name, folder: target, files: ['usecase.yaml', 'job.py', 'sample.jsonl', 'tests/test_job.py'] }, '');
     process.stdout.write([
       `created ${shown}/`,
       '  usecase.yaml      name, owner, trigger, variants, params',
@@ -56,9 +58,10 @@ const scaffold: CommandModule<object, { name: string; root: string | undefined }
   },
 };
 
-function runInherit(command: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<number | null> {
+/** Runs with our terminal; `stdoutToStderr` keeps stdout for --json output only. */
+function runInherit(command: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, stdoutToStderr = false): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, cwd, stdio: 'inherit' });
+    const child = spawn(command, args, { env, cwd, stdio: stdoutToStderr ? ['inherit', 2, 'inherit'] : 'inherit' });
     child.once('error', reject);
     child.once('exit', resolve);
   });
@@ -79,14 +82,14 @@ const testUsecase: CommandModule<object, { name: string; variant: string | undef
     await sparkService.check(config).catch((cause: unknown) => {
       throw new DiamondError('the Python environment is not installed', { code: 'DIAMOND_PYTHON_MISSING', hint: 'run `npx diamond services up spark` once', cause });
     });
-    const log = (line: string): void => { if (!json) process.stdout.write(line + '\n'); };
+    const log = (line: string): void => { (json ? process.stderr : process.stdout).write(line + '\n'); };
     // The use case's own requirements.txt, if any: the same cached environment a deploy uses.
     const own = await prepareUsecaseEnv(config, folder, (step) => log(`── ${step}`));
     const python = own?.python ?? pythonEnvironment(config).python;
     const env = { ...pythonProcessEnv(config), ...(own ? { PYSPARK_PYTHON: own.python, PYSPARK_DRIVER_PYTHON: own.python } : {}) };
     if (existsSync(join(folder, 'tests'))) {
       log(`── pytest ${relative(config.projectRoot, folder)}/tests`);
-      const code = await runInherit(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--import-mode=importlib', '--rootdir', folder, join(folder, 'tests')], env, config.projectRoot);
+      const code = await runInherit(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--import-mode=importlib', '--rootdir', folder, join(folder, 'tests')], env, config.projectRoot, json);
       if (code !== 0) {
         process.exitCode = 1;
         throw new DiamondError(`the tests of ${name} failed`, { code: 'DIAMOND_USECASE_TESTS_FAILED', hint: 'fix them before deploying; the dry run is skipped' });
@@ -98,19 +101,20 @@ const testUsecase: CommandModule<object, { name: string; variant: string | undef
   },
 };
 
-const runUsecase: CommandModule<object, { name: string; variant: string; 'starting-offsets': string; root: string | undefined }> = {
+const runUsecase: CommandModule<object, { name: string; variant: string; 'starting-offsets': string; root: string | undefined; json: boolean }> = {
   command: 'run <name>',
   describe: 'run one variant as a streaming job in the foreground against the configured Kafka and registry (Ctrl-C stops it after its batch)',
   builder: (y) => y
     .positional('name', { type: 'string', demandOption: true })
     .option('variant', { type: 'string', default: 'A' })
     .option('starting-offsets', { type: 'string', default: 'latest', describe: 'earliest, latest or {"records.normalized":{"0":42}}' })
-    .option('root', rootOption),
+    .option('root', rootOption)
+    .option('json', { ...jsonOption, describe: "only the job's JSON log lines on stdout (its environment steps go to stderr)" }),
   handler: async (args) => {
     const config = loadConfig(process.env);
     const folder = usecaseFolder(config, args.name, args.root);
     if (!existsSync(folder)) throw new DiamondError(`no use case ${args.name}`, { code: 'DIAMOND_USECASE_UNKNOWN', hint: `create it with \`npx diamond usecase new ${args.name}\`` });
-    const own = await prepareUsecaseEnv(config, folder, (step) => process.stdout.write(`${step}\n`));
+    const own = await prepareUsecaseEnv(config, folder, (step) => (args.json ? process.stderr : process.stdout).write(`${step}\n`));
     const settings = own ? usecaseSparkSettings(own, config.spark.master) : null;
     const submit = sparkSubmit(config, join(config.projectRoot, 'usecases', 'sdk', 'launch_job.py'), [
       '--usecase-dir', folder, '--variant', args.variant, '--brokers', config.kafka.brokers.join(','),

@@ -3,9 +3,9 @@ import { assignVariant } from '../../downstream/index.ts';
 import { normalizeRecord, resolveMapping } from '../../upstream/index.ts';
 // The generator's predictions are checked against the real upstream normalizer and the real
 // downstream assignment here (tests only: the generator and the oracle import neither).
-import { datasetCounts, DEMO_CUSTOMERS, FLAGGED_FAULTS, generateDataset, REJECTED_FAULTS, SPENDING_WEIGHTS, type Dataset, type Profile } from './generator.ts';
+import { datasetCounts, DEMO_CUSTOMERS, FLAGGED_FAULTS, generateDataset, generateLateFollowUp, lateE2eRuns, REJECTED_FAULTS, SPENDING_WEIGHTS, type Dataset, type Profile } from './generator.ts';
 import { checkManifestParams } from './manifest-params.ts';
-import { assignedVariant, expectedFeedback } from './oracle.ts';
+import { assignedVariant, expectedFeedback, spendingRows } from './oracle.ts';
 
 const anchor = Date.parse('2026-11-22T14:07:31Z');
 const params = checkManifestParams(new URL('../..', import.meta.url).pathname);
@@ -137,4 +137,41 @@ test('the e2e shape: requests of at most 5 minutes in time order, every rule fir
     const lastPurchase = Math.max(...[...dataset.accepted.values()].filter((r) => r.type === 'purchase' && r.customer_id !== 'flush' && r.event_time < at).map((r) => r.event_time));
     t.true(expected.spending.watermarkAfter! > lastPurchase + 60 * 60_000);
   }
+});
+
+test('the late shape: out-of-order purchases never late within their run; the follow-up\'s purchases are all behind the first run\'s watermark and would change windows if counted', (t) => {
+  for (const seed of [7, 11]) {
+    const at = anchor + seed * 17 * 60_000;
+    const [first, second] = lateE2eRuns(seed, at);
+    t.deepEqual(lateE2eRuns(seed, at), [first, second], 'deterministic');
+    checkNormalized(t, first);
+    checkNormalized(t, second);
+    const purchases = (d: Dataset): { time: number; sendAt: number }[] =>
+      d.items.flatMap((i) => (i.record?.type === 'purchase' && i.record.amount !== null ? [{ time: i.record.event_time, sendAt: i.sendAt }] : []));
+    const delayed = purchases(first).filter((p) => p.sendAt > p.time);
+    t.true(delayed.length >= 10, `${delayed.length} purchases sent out of order`);
+    // Out of order, yet never 10 minutes (the watermark) behind a purchase of an earlier request, nor of its own.
+    let newest = -Infinity;
+    for (const batch of first.batches) {
+      const own = Math.max(...batch.flatMap((i) => (i.record?.type === 'purchase' && i.record.amount !== null ? [i.record.event_time] : [-Infinity])));
+      for (const item of batch) if (item.record?.type === 'purchase' && item.record.amount !== null) t.true(item.record.event_time > Math.max(newest, own) - 10 * 60_000, item.line);
+      newest = Math.max(newest, own);
+    }
+    t.true(first.items.some((item, i) => i > 0 && item.record && first.items[i - 1]!.record && item.record.event_time < first.items[i - 1]!.record!.event_time), 'some record is sent after a newer one');
+    const runs = [first, second].map(accepted);
+    const both = spendingRows(runs, params.spending);
+    const late = second.items.filter((i) => i.record && i.record.event_time < first.anchor - 20 * 60_000);
+    t.is(both.latePurchases, late.length, 'every old purchase of the follow-up is late');
+    t.true(late.length >= 8);
+    t.true(both.rows.some((r) => r.customer_id === 'acme' && r.event_time > first.anchor), 'the follow-up\'s on-time burst is emitted');
+    // Counted as if no watermark lay between them, the late purchases change the windows: an oracle (or job) that kept them would differ.
+    const together = spendingRows([[...runs[0]!, ...runs[1]!]], params.spending).rows.map((r) => r.feedback_id + r.score);
+    const apart = [...spendingRows([runs[0]!], params.spending).rows, ...both.rows].map((r) => r.feedback_id + r.score);
+    t.notDeepEqual(new Set(together), new Set(apart));
+  }
+});
+
+test('outOfOrderMinutes that could make a purchase late is refused', (t) => {
+  t.throws(() => generateDataset({ seed: 1, anchor, outOfOrderMinutes: 5 }), { instanceOf: RangeError, message: /under the 10-minute watermark/ });
+  t.notThrows(() => generateLateFollowUp(generateDataset({ seed: 1, anchor }), { seed: 2 }));
 });

@@ -22,9 +22,12 @@
  * 100–130 minutes before the anchor (and, with `patternEveryMinutes`, again every so many
  * minutes before that, each far enough from the next that no window holds two), so both
  * sliding windows that hold it close. Records go out in event-time order (`items`, and
- * `batches`: requests of `requestMinutes` of event time each), so no purchase reaches
- * spending_spike more than a request's span behind the newest one it saw: none falls behind
- * its 10-minute watermark, whatever the micro-batch boundaries.
+ * `batches`: requests of `requestMinutes` of event time each), except, with
+ * `outOfOrderMinutes`, some purchases sent a few minutes late; so no purchase reaches
+ * spending_spike more than a request's span plus that delay behind the newest one it saw:
+ * none falls behind its 10-minute watermark, whatever the micro-batch boundaries. Late
+ * purchases (behind the watermark) come from generateLateFollowUp, a second run sent once
+ * the jobs have processed the first.
  */
 import { SeededRandom } from './seeded-random.ts';
 
@@ -129,6 +132,12 @@ export interface DatasetOptions {
    */
   readonly flushAfterMinutes?: number;
   /**
+   * Sends about a fifth of the background purchases up to this many minutes (at most 4) after
+   * their event time: out of order, but less than spending_spike's 10-minute watermark behind
+   * any purchase sent before them, so none is late whatever the micro-batch boundaries.
+   */
+  readonly outOfOrderMinutes?: number;
+  /**
    * Whole amounts (default: cents). Spark sums a window in its own order; with whole amounts
    * the sum, and so the score, is exact whatever the order, so tests compare it exactly.
    */
@@ -196,6 +205,7 @@ export function generateDataset(options: DatasetOptions): Dataset {
   specs.push(event(random, closer, anchor - 15_000, 'purchase', money(8, 30), true));
 
   injectFaults(random, money, specs, anchor);
+  if (options.outOfOrderMinutes !== undefined) delaySome(random, specs, options.outOfOrderMinutes, options.requestMinutes ?? 5);
   if (options.flushAfterMinutes !== undefined) {
     const flush: DemoCustomer = { id: 'flush', profile: 'steady', currency: 'EUR' };
     specs.push({ ...event(random, flush, anchor + options.flushAfterMinutes * MINUTE, 'purchase', 1, true), page: null });
@@ -205,6 +215,63 @@ export function generateDataset(options: DatasetOptions): Dataset {
   const items = specs.map((spec, index) => render(random, money, spec, `${tag}-${String(index + 1).padStart(5, '0')}`));
   const accepted = new Map(items.flatMap((i) => (i.record ? [[i.recordId, i.record] as const] : [])));
   return { seed: options.seed, anchor, start, tag, customers, items, batches: requests(items, (options.requestMinutes ?? 5) * MINUTE), accepted, rejected: items.length - accepted.size };
+}
+
+/** spending_spike's watermark (usecase.yaml): a purchase sent this far behind a newer one may be dropped as late. */
+const WATERMARK_MINUTES = 10;
+
+function delaySome(random: SeededRandom, specs: EventSpec[], minutes: number, requestMinutes: number): void {
+  // A delayed purchase may share a micro-batch boundary with its request's newest record.
+  if (!(minutes > 0 && minutes + requestMinutes < WATERMARK_MINUTES)) {
+    throw new RangeError(`outOfOrderMinutes + requestMinutes must stay under the ${WATERMARK_MINUTES}-minute watermark (a purchase sent later could be dropped as late), got ${minutes} + ${requestMinutes}`);
+  }
+  for (const spec of specs) {
+    if (spec.pattern || spec.fault !== null || spec.type !== 'purchase') continue;
+    if (random.next() < 0.2) spec.sendAt = spec.time + Math.round(random.between(1, minutes) * MINUTE);
+  }
+}
+
+export interface LateOptions {
+  readonly seed: number;
+  /** Purchases dated well behind the watermark `first` left (30 minutes or more before its anchor). */
+  readonly late?: number;
+  /** An on-time burst of customer `acme` this long after `first`'s anchor (default 60): windows the second run emits. */
+  readonly burstAfterMinutes?: number;
+  /** The flush purchase, this long after `first`'s anchor (default 180): it closes every window. */
+  readonly flushAfterMinutes?: number;
+  readonly wholeAmounts?: boolean;
+}
+
+/**
+ * What to send into the same jobs after `first` was processed (its watermark moved): first
+ * `late` purchases of first's customers dated between its start + 1 h and its anchor − 30 min,
+ * large enough to lift a window over a threshold if they were counted, which spending_spike
+ * must drop as late; then an on-time burst (three purchases of 400–450 within 10 minutes, in
+ * order) and a flush purchase that closes every window. Late purchases are dropped only when
+ * the job has committed `first` before they arrive: send them as a second run.
+ */
+export function generateLateFollowUp(first: Dataset, options: LateOptions): Dataset {
+  const random = new SeededRandom(options.seed);
+  const money = options.wholeAmounts ? (min: number, max: number): number => Math.round(random.between(min, max)) : (min: number, max: number): number => random.amount(min, max);
+  const specs: EventSpec[] = [];
+  const from = first.start + 60 * MINUTE;
+  const to = first.anchor - 30 * MINUTE;
+  for (let i = 0; i < (options.late ?? 8); i++) {
+    const customer = first.customers[i % first.customers.length]!;
+    specs.push(event(random, customer, Math.round(random.between(from, to)), 'purchase', money(700, 1400), true));
+  }
+  // Sent together, before anything newer: all of them behind first's watermark.
+  for (const spec of specs) spec.sendAt = to;
+  const burstAt = first.anchor + (options.burstAfterMinutes ?? 60) * MINUTE;
+  const acme = first.customers.find((c) => c.id === 'acme') ?? first.customers[0]!;
+  for (let i = 0; i < 3; i++) specs.push(event(random, acme, burstAt + i * 5 * MINUTE, 'purchase', money(400, 450), true));
+  const flush: DemoCustomer = { id: 'flush', profile: 'steady', currency: 'EUR' };
+  specs.push({ ...event(random, flush, first.anchor + (options.flushAfterMinutes ?? 180) * MINUTE, 'purchase', 1, true), page: null });
+  specs.sort((a, b) => a.sendAt - b.sendAt || a.time - b.time);
+  const tag = `${first.tag}-late`;
+  const items = specs.map((spec, index) => render(random, money, spec, `${tag}-${String(index + 1).padStart(5, '0')}`));
+  const accepted = new Map(items.flatMap((i) => (i.record ? [[i.recordId, i.record] as const] : [])));
+  return { seed: options.seed, anchor: first.anchor, start: first.start, tag, customers: first.customers, items, batches: requests(items, 5 * MINUTE), accepted, rejected: items.length - accepted.size };
 }
 
 /** Consecutive items grouped by slices of send time (a slice with nothing sends no request). */
@@ -357,4 +424,13 @@ export function datasetCounts(dataset: Dataset): { records: number; accepted: nu
   const accepted = dataset.items.filter((i) => i.record !== null).length;
   const flagged = dataset.items.filter((i) => i.record !== null && i.fault !== null).length;
   return { records: dataset.items.length, accepted, rejected: dataset.items.length - accepted, flagged };
+}
+
+/**
+ * The late-records e2e's two runs (test/e2e/late-records.test.ts): the e2e shape without its
+ * flush and with purchases sent up to 4 minutes out of order, then generateLateFollowUp.
+ */
+export function lateE2eRuns(seed: number, anchor: number): [Dataset, Dataset] {
+  const first = generateDataset({ seed, anchor, customers: DEMO_CUSTOMERS, spanMinutes: 12 * 60, patternEveryMinutes: 120, outOfOrderMinutes: 4, wholeAmounts: true, tag: 'o' });
+  return [first, generateLateFollowUp(first, { seed: seed + 1, late: 12, wholeAmounts: true })];
 }

@@ -16,14 +16,17 @@
  *   gives its rows once (same feedback_id).
  * - spending_spike (stateful): purchases with an amount, per customer, in every `window`
  *   sliding by `slide` (aligned to the epoch, as Spark's window()) that holds them; a
- *   purchase that landed twice counts twice, as it does for Spark. A: spend > threshold.
+ *   purchase that landed twice counts once (the SDK drops a repeated (customer_id,
+ *   record_id) within the watermark, and a copy behind the watermark is late anyway). A: spend > threshold.
  *   B: spend > threshold_b over at least min_purchases purchases. severity critical above
  *   3 × the variant's threshold, score = spend / threshold, event_time = the window's end,
  *   key = `customer|yyyy-MM-ddTHH:mm` of its start.
  * - the watermark: max purchase event time seen − `watermark`, advanced after each run (a
- *   run = records sent in event-time order into the same job); a window is emitted once its
- *   end ≤ the watermark; a purchase at or behind the watermark of earlier runs is dropped
- *   as late, and windows already emitted are not emitted again.
+ *   run = records sent into the same job, none more than `watermark` behind a purchase
+ *   sent before it in that run, so that within a run none is late whatever the micro-batch
+ *   boundaries; the generator keeps to that); a window is emitted once its end ≤ the
+ *   watermark; a purchase at or behind the watermark of earlier runs (a run sent after the
+ *   job committed them) is dropped as late, and windows already emitted are not emitted again.
  * - feedback_id = sha256(usecase|variant|key|kind).
  * - A/B: bucket = first 4 bytes of sha256(usecase ‖ 0 ‖ customer_id) mod 10,000; weights cut
  *   consecutive slices in variant-name order; a use case without weights reaches every
@@ -122,6 +125,7 @@ export function spendingRows(runs: readonly (readonly InputRecord[])[], params: 
   let watermark: number | null = null;
   let watermarkBefore: number | null = null;
   let latePurchases = 0;
+  const seen = new Set<string>();
   for (const [index, records] of runs.entries()) {
     const last = index === runs.length - 1;
     if (last) watermarkBefore = watermark;
@@ -133,6 +137,9 @@ export function spendingRows(runs: readonly (readonly InputRecord[])[], params: 
         if (last) latePurchases += 1;
         continue;
       }
+      const id = `${r.customer_id}\0${r.record_id}`;
+      if (seen.has(id)) continue; // landed twice: counted once
+      seen.add(id);
       maxTime = Math.max(maxTime, r.event_time);
       for (const start of windowStarts(r.event_time, params)) {
         if (watermark !== null && start + params.windowMs <= watermark) continue; // already emitted and evicted

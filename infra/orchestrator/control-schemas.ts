@@ -4,6 +4,7 @@
  */
 import type { FastifySchema } from 'fastify';
 import { ERROR_BODY_SCHEMA } from '../../shared/http/error-body.ts';
+import { jsonAnswer, textAnswer } from '../../shared/http/openapi-responses.ts';
 import { ROLES } from '../../shared/operator-tokens.ts';
 import type { RouteName } from './control-routes.ts';
 
@@ -15,7 +16,7 @@ const FLAG = { type: 'string', description: '1/true/yes or 0/false/no' } as cons
 
 export const ROUTE_SCHEMAS: Readonly<Record<RouteName, FastifySchema>> = {
   healthz: { summary: 'Whether Redis answers', security: [] },
-  status: { summary: 'Leader, jobs (state, lag, usage) and endpoints', response: ERRORS },
+  status: { summary: 'Leader, jobs (state, lag, usage) and endpoints', response: { 200: jsonAnswer('the leader, every job and the endpoints', ['leader', 'jobs', 'endpoints']), ...ERRORS } },
   deploy: {
     summary: 'Deploy (or upgrade) a use case variant; validated on its sample first',
     body: {
@@ -29,36 +30,34 @@ export const ROUTE_SCHEMAS: Readonly<Record<RouteName, FastifySchema>> = {
         trigger: { type: 'string', minLength: 1, description: 'a duration such as 500ms or 10 seconds' },
       },
     },
-    response: ERRORS,
+    response: { 202: jsonAnswer('validated and stored; the orchestrator starts or upgrades it on its next tick', ['deployment']), ...ERRORS },
   },
-  undeploy: { summary: 'Stop and forget a use case variant', params: JOB_PARAMS, response: ERRORS },
+  undeploy: { summary: 'Stop and forget a use case variant', params: JOB_PARAMS, response: { 200: jsonAnswer('forgotten; the job stops after its batch', ['undeployed']), ...ERRORS } },
   logs: {
     summary: "A job's log: the last lines, then (follow=1) what it appends, as text",
     params: JOB_PARAMS,
     querystring: { type: 'object', properties: { lines: { type: 'string', pattern: '^\\d*$' }, follow: FLAG } },
-    produces: ['text/plain'],
-    response: ERRORS,
+    response: { 200: textAnswer('text/plain', 'the log lines'), ...ERRORS },
   },
   events: {
     summary: 'Lifecycle events as server-sent events (event: lifecycle): replayed, then followed',
     querystring: { type: 'object', properties: { since: { type: 'string', description: 'ISO-8601 time or epoch ms' }, last: { type: 'string', pattern: '^\\d*$' }, follow: FLAG } },
-    produces: ['text/event-stream'],
-    response: ERRORS,
+    response: { 200: textAnswer('text/event-stream', 'server-sent events: event lifecycle, data one event as JSON'), ...ERRORS },
   },
   ab: {
     summary: "A/B comparison of a use case's variants (relayed from downstream's feedback API)",
     params: { type: 'object', required: ['usecase'], properties: { usecase: USECASE } },
     querystring: { type: 'object', properties: { days: { type: 'string', pattern: '^\\d*$' }, variants: { type: 'string', description: 'comma-separated, e.g. A,B' } } },
-    response: ERRORS,
+    response: { 200: jsonAnswer('the comparison', ['usecase', 'days', 'variants']), ...ERRORS },
   },
   createToken: {
     summary: 'Create a token (shown once)',
     body: { type: 'object', required: ['role'], properties: { role: { type: 'string', enum: ROLES }, name: { type: 'string', minLength: 1 } } },
-    response: ERRORS,
+    response: { 201: jsonAnswer('the token, shown this once', ['token', 'role', 'name']), ...ERRORS },
   },
   replay: {
     summary: "Replay a job from a time: its group's offsets are set to that time and it restarts",
     body: { type: 'object', required: ['usecase', 'since'], properties: { usecase: USECASE, variant: VARIANT, since: { type: 'string', description: 'ISO-8601 time' } } },
-    response: ERRORS,
+    response: { 202: jsonAnswer('requested; the job stops after its batch, its group moves back and it starts again', ['replay']), ...ERRORS },
   },
 };

@@ -38,6 +38,7 @@ import { errorMessage, LeaseLostError } from '../../shared/errors.ts';
 import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { signalAll } from '../../shared/process-group.ts';
+import { describeJobEnd } from './exit-description.ts';
 import { createRedis } from '../../shared/redis.ts';
 import type { LifecycleEventFields } from '../../shared/messages.ts';
 import { EventPublisher, LifecycleEvents, type LifecycleEvent } from './events.ts';
@@ -434,7 +435,7 @@ export class Reconciler {
     const exitCode = job ? this.launcher.exitCode(job) : null;
     const reported = await this.store.lastFailure(record.jobId);
     const cause = reported && job && reported.at >= job.startedAt ? reported.message : job ? this.launcher.lastError(job) : 'no process';
-    const lastError = `${exitCode === null ? 'killed' : `exited with code ${exitCode}`}: ${cause}`.slice(0, 2000);
+    const lastError = describeJobEnd({ exitCode, groupPid: job?.groupPid ?? null, cause, seenAt: now }).slice(0, 2000);
     if (exitCode === EXIT_OUTAGE || this.kafkaHealth.outageAt(now)) return this.outage(record, job, exitCode, lastError, now);
     const decision = decideAfterCrash(record, now, this.policy);
     await this.emit(LifecycleEvents.FAILED, record, { version: job?.version ?? null, exitCode, error: lastError });

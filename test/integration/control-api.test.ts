@@ -390,7 +390,7 @@ test.serial('CLI: status --json and events --json go through the API; no token o
   const target = { DIAMOND_HTTP_HOST: '127.0.0.1', DIAMOND_CONTROL_PORT: port, DIAMOND_HOME: home };
 
   const status = await runCli(['status', '--json'], { ...target, DIAMOND_TOKEN: token.viewer });
-  t.is(status.code, 0, status.stderr);
+  t.is(status.code, 3, `no orchestrator leads here (no reconcile loop): status says so with exit 3\n${status.stderr}`);
   const parsed = JSON.parse(status.stdout) as { leader: unknown; jobs: unknown[]; endpoints: { controlUrl: string } };
   t.deepEqual(Object.keys(parsed).sort(), ['endpoints', 'jobs', 'leader']);
   t.true(Array.isArray(parsed.jobs));
@@ -418,4 +418,81 @@ test.serial('CLI: status --json and events --json go through the API; no token o
   const noApi = await runCli(['status'], { ...target, DIAMOND_CONTROL_PORT: String(nowhere), DIAMOND_TOKEN: token.viewer });
   t.is(noApi.code, 1);
   t.regex(noApi.stderr, new RegExp(`orchestrator control API not reachable at http://127\\.0\\.0\\.1:${nowhere}[\\s\\S]*run \`npx diamond up\` or \`npx diamond serve orchestrator\``));
+});
+
+test.serial('CLI: --json on every command: stdout parses as JSON (or one object per line), a failure is a JSON error on stderr', async (t) => {
+  const port = new URL(api.url).port;
+  const home = mkdtempSync(join(tmpdir(), 'diamond-cli-json-'));
+  const target = { DIAMOND_HTTP_HOST: '127.0.0.1', DIAMOND_CONTROL_PORT: port, DIAMOND_HOME: home };
+  const parses = (what: string, text: string): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new Error(`${what}: stdout is not JSON:\n${text.slice(0, 500)}`);
+    }
+  };
+  const lines = (what: string, text: string): unknown[] => text.split('\n').filter((l) => l.length > 0).map((l) => parses(what, l));
+  const ok = async (args: string[], env: Record<string, string> = {}): Promise<unknown> => {
+    const run = await runCli([...args, '--json'], { ...target, ...env });
+    t.is(run.code, 0, `${args.join(' ')}: ${run.stderr}`);
+    return parses(args.join(' '), run.stdout);
+  };
+  const deployer = { DIAMOND_TOKEN: token.deployer };
+
+  t.like(await ok(['deploy', 'data_quality', '--variant', 'A'], deployer), { deployment: { usecase: 'data_quality', variant: 'A' } });
+  const status = await runCli(['status', '--json'], { ...target, ...deployer });
+  t.like(parses('status', status.stdout), { leader: null });
+  // --url and --token instead of the environment (a remote control API).
+  const flags = await runCli(['status', '--json', '--url', api.url, '--token', token.viewer], { DIAMOND_HOME: home, DIAMOND_CONTROL_PORT: String(await closedPort()), DIAMOND_TOKEN: '' });
+  t.like(parses('status --url --token', flags.stdout), { leader: null, jobs: [{ usecase: 'data_quality', variant: 'A' }] });
+  t.like(await ok(['replay', 'data_quality', '--variant', 'A', '--since', '2026-11-01T00:00:00Z'], deployer), { replay: { since: '2026-11-01T00:00:00.000Z' } });
+  // --wait with nothing to run it (no reconcile loop here): it gives up after its timeout, saying why.
+  const waited = await runCli(['deploy', 'data_quality', '--wait', '--wait-timeout', '2s', '--json'], { ...target, ...deployer });
+  t.is(waited.code, 1);
+  t.like(parses('deploy --wait error', waited.stderr.trim()), { error: { code: 'DIAMOND_DEPLOY_WAIT_FAILED' } });
+  t.regex(waited.stderr, /is not running after 2 s \(state pending, and no orchestrator leads\)/);
+  t.like(await ok(['undeploy', 'data_quality', '--variant', 'A'], deployer), { undeployed: { usecase: 'data_quality', variant: 'A' } });
+
+  // Tokens: listed without the token itself, revoked by name (the plaintext is not needed).
+  const tokenName = uniqueName('cli-json');
+  const added = (await ok(['token', 'add', '--role', 'viewer', '--name', tokenName])) as { token: string; role: string };
+  t.is(added.role, 'viewer');
+  const listed = (await ok(['token', 'list'])) as { tokens: { name: string; id: string }[] };
+  const mine = listed.tokens.find((g) => g.name === tokenName);
+  t.truthy(mine, 'token list shows the new token by name');
+  t.false(JSON.stringify(listed).includes(added.token), 'token list never shows a token');
+  t.like(await ok(['token', 'revoke', tokenName]), { revoked: true, tokens: [{ id: mine!.id, name: tokenName }] });
+  t.false(((await ok(['token', 'list'])) as { tokens: { name: string }[] }).tokens.some((g) => g.name === tokenName), 'revoked by name: gone');
+  const second = (await ok(['token', 'add', '--role', 'viewer'])) as { token: string };
+  t.like(await ok(['token', 'revoke', second.token]), { revoked: true });
+  const source = uniqueName('cli-json-src');
+  t.teardown(async () => {
+    const raw = createRedis(config);
+    await raw.del(`diamond:upstream:source:${source}`);
+    raw.disconnect();
+  });
+  t.like(await ok(['source', 'add', source]), { source });
+  t.like(((await ok(['source', 'list'])) as { sources: { name: string }[] }).sources.find((s) => s.name === source), { name: source, hasKey: true });
+  t.like(await ok(['source', 'revoke', source]), { source, revoked: true });
+  const customer = uniqueName('cli-json-cust');
+  t.like(await ok(['customer', 'add', customer]), { customer });
+  t.like(((await ok(['customer', 'list'])) as { customers: { customer: string }[] }).customers.find((c) => c.customer === customer), { customer, keys: 1 });
+  t.like(await ok(['customer', 'revoke', customer]), { customer, revoked: 1 });
+  t.like(await ok(['usecase', 'new', 'json_probe', '--root', home]), { usecase: 'json_probe' });
+  t.like(await ok(['rollout', 'data_quality']), { usecase: 'data_quality' });
+  t.truthy(await ok(['config']));
+  t.true(Array.isArray(await ok(['services', 'status'])));
+  t.like(await ok(['kafka', 'topics', '--list']), { tool: 'topics', exitCode: 0 });
+  const logs = await runCli(['services', 'logs', 'kafka', '-n', '3', '--json'], {});
+  t.is(logs.code, 0, logs.stderr);
+  t.true(lines('services logs', logs.stdout).every((l) => typeof (l as { line?: unknown }).line === 'string'));
+
+  // Failures: one JSON object on stderr with the code, exit code as documented.
+  const unknown = await runCli(['rollout', 'no_such_usecase', 'A=50,B=50', '--json'], target);
+  t.is(unknown.code, 1);
+  t.like(parses('rollout error', unknown.stderr.trim()), { error: { code: 'DIAMOND_USECASE_UNKNOWN' } });
+  const usage = await runCli(['deploy', '--json'], target);
+  t.is(usage.code, 2);
+  t.like(parses('usage error', usage.stderr.trim()), { error: { code: 'DIAMOND_BAD_ARGUMENT' } });
+  t.is(usage.stdout, '');
 });

@@ -123,13 +123,23 @@ test('the stream pushes new feedback of that customer only, as server-sent event
   t.regex(response.headers.get('content-type') ?? '', /text\/event-stream/);
   const reader = response.body!.getReader();
   await reader.read(); // ': connected'
-  await f.produce([feedback({ customer_id: 'globex', feedback_id: 'live-b' }), feedback({ customer_id: 'acme', feedback_id: 'live-a' })]);
+  await f.produce([feedback({ customer_id: 'globex', feedback_id: 'live-b1' }), feedback({ customer_id: 'acme', feedback_id: 'live-a' }), feedback({ customer_id: 'globex', feedback_id: 'live-b2' })]);
+  // Everything above written (and published) before the marker is produced: reading up to the
+  // marker reads everything the stream would ever push of them, not "what came first".
+  await f.waitForCommitted();
+  await f.produce([feedback({ customer_id: 'acme', feedback_id: 'live-end' })]);
   let text = '';
-  while (!text.includes('\n\n') || !text.includes('event: feedback')) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += Buffer.from(value).toString();
+  const timer = setTimeout(() => controller.abort(new Error('the stream pushed no live-end marker in 30 s')), 30_000);
+  try {
+    while (!text.includes('id: live-end\n') || !text.slice(text.indexOf('id: live-end\n')).includes('\n\n')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+  } finally {
+    clearTimeout(timer);
   }
   t.regex(text, /id: live-a\nevent: feedback\ndata: \{/);
+  t.deepEqual([...text.matchAll(/^id: (.+)$/gm)].map((m) => m[1]), ['live-a', 'live-end'], 'up to the marker: that customer\'s feedback, in order, nothing of the other customer');
   t.notRegex(text, /live-b|globex/);
 });

@@ -1,19 +1,28 @@
 /** `diamond rollout` and `diamond customer add` through the real CLI process, against Redis. */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CustomerKeys } from '../../downstream/customer-keys.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { config, uniqueName } from '../support/env.ts';
 
+// The CLI refuses weights for a use case it does not know: the unique one gets a folder in its own root.
+const usecaseRoot = mkdtempSync(join(tmpdir(), 'diamond-cli-usecases-'));
 const diamond = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
-  spawnSync(process.execPath, [join(config.projectRoot, 'infra', 'cli', 'bin.js'), ...args], { encoding: 'utf8', env: process.env });
+  spawnSync(process.execPath, [join(config.projectRoot, 'infra', 'cli', 'bin.js'), ...args], { encoding: 'utf8', env: { ...process.env, DIAMOND_USECASE_ROOTS: usecaseRoot } });
 
 test('rollout sets weights the writer reads; customer add prints a key that authenticates, stored hashed', async (t) => {
   // The CLI uses the real key names, so the test uses a unique use case and customer.
   const usecase = uniqueName('test-uc');
   const customer = uniqueName('test-customer');
+  const unknown = diamond('rollout', usecase, 'A=90,B=10');
+  t.is(unknown.status, 1, 'no folder, nothing deployed: refused');
+  t.regex(unknown.stderr, new RegExp(`no use case ${usecase}`));
+  mkdirSync(join(usecaseRoot, usecase));
+  writeFileSync(join(usecaseRoot, usecase, 'usecase.yaml'), `name: ${usecase}\n`);
   const redis = createRedis(config);
   const keys = new CustomerKeys(redis);
   t.teardown(async () => {

@@ -1,24 +1,48 @@
 /**
  * Supervision of a use case that crashes on its first batch with data: restarted with
  * backoff, attempts counted in Redis, then `crash-looping` with its error (file and line)
- * and no further starts; a redeploy lifts the loop. Two Spark starts; serial.
+ * and no further starts; a redeploy of the fixed code lifts the loop (fresh counters, the
+ * waiting record processed). A job whose manifest became invalid after its deploy exits
+ * with code 3 and the orchestrator reports the code and the field to fix. Serial.
  */
 import test from 'ava';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRegistry } from '../../shared/registry.ts';
+import type { Feedback } from '../../shared/schemas.ts';
 import { deployUsecase } from '../../infra/orchestrator/control.ts';
 import { jobIdFor } from '../../infra/orchestrator/state.ts';
-import { consumeUntil, testKafka } from '../support/env.ts';
+import { consumeAll, consumeUntil, testKafka } from '../support/env.ts';
 import { customerRecord, startTestOrchestrator } from '../support/orchestrator.ts';
 
 const kafka = testKafka();
+const eventsOf = (values: { value: Buffer | null }[]): { event: string; exitCode?: number | null; error?: string }[] => values.map((m) => JSON.parse(m.value!.toString()) as { event: string });
 
-test.serial('a use case that crashes on every start ends crash-looping with its error, after N attempts', async (t) => {
+/** A copy of a fixture under a temp use case root, so the test can change its files. */
+function copyFixture(projectRoot: string, name: string): string {
+  const folder = join(mkdtempSync(join(tmpdir(), `diamond-${name}-`)), name);
+  cpSync(join(projectRoot, 'test', 'integration', 'fixtures', 'usecases', name), folder, { recursive: true });
+  return folder;
+}
+
+const FIXED_TRANSFORM = `from pyspark.sql import functions as F
+
+
+def transform(records, ctx):
+    return records.select(
+        "customer_id", "event_time", F.lit("fixed").alias("kind"), F.lit("info").alias("severity"),
+        F.concat(F.lit("fixed: "), "record_id").alias("message"), F.array("record_id").alias("record_ids"),
+    )
+`;
+
+test.serial('a use case that crashes on every start ends crash-looping with its error, after N attempts; a redeploy of the fixed code lifts the loop', async (t) => {
   const o = await startTestOrchestrator('orch-crash', { DIAMOND_ORCHESTRATOR_CRASH_LOOP_MAX: '2', DIAMOND_ORCHESTRATOR_CRASH_WINDOW: '10m' });
   t.teardown(() => o.teardown());
   const jobId = jobIdFor('crashing', 'A', o.options.jobPrefix);
   await o.produce([customerRecord('r-1', 'acme')]);
-  const folder = join(o.config.projectRoot, 'test', 'integration', 'fixtures', 'usecases', 'crashing');
-  await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'crashing', variant: 'A', folder }, o.options.jobPrefix);
+  const folder = copyFixture(o.config.projectRoot, 'crashing');
+  const first = await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'crashing', variant: 'A', folder }, o.options.jobPrefix);
 
   const looping = await o.waitForJob(jobId, (r) => r.state === 'crash-looping', 240_000);
   t.is(looping.restarts, 1, 'one restart, then the second crash in the window stops the restarts');
@@ -33,9 +57,45 @@ test.serial('a use case that crashes on every start ends crash-looping with its 
   t.is(still?.state, 'crash-looping');
   t.is(still?.restarts, 1);
 
-  const events = await consumeUntil(kafka, o.options.topics.events, (m) => m.some((e) => e.value!.toString().includes('"crash-looping"')), 10_000);
-  const names = events.map((e) => (JSON.parse(e.value!.toString()) as { event: string }).event);
-  t.deepEqual(names, ['starting', 'running', 'failed', 'restarted', 'running', 'failed', 'crash-looping']);
+  const events = await consumeUntil(kafka, o.options.topics.events, (m) => eventsOf(m).some((e) => e.event === 'crash-looping'), 10_000);
+  t.deepEqual(eventsOf(events).map((e) => e.event), ['starting', 'running', 'failed', 'restarted', 'running', 'failed', 'crash-looping']);
+
+  // The data scientist fixes the code and deploys again: the loop is lifted, counters start over,
+  // and the new version processes the record that waited (nothing was committed while it crashed).
+  writeFileSync(join(folder, 'job.py'), FIXED_TRANSFORM);
+  const fixed = await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'crashing', variant: 'A', folder }, o.options.jobPrefix);
+  t.not(fixed.version, first.version);
+  const running = await o.waitForJob(jobId, (r) => r.state === 'running' && r.current?.version === fixed.version, 180_000);
+  t.is(running.restarts, 0);
+  t.deepEqual(running.crashes, []);
+  t.is(running.lastError, null);
+  const registry = createRegistry(o.config);
+  const [output] = await consumeAll(kafka, o.options.topics.output, 1, 120_000);
+  const feedback = (await registry.decode(output!.value!)) as Feedback;
+  t.like(feedback, { kind: 'fixed', message: 'fixed: r-1', record_ids: ['r-1'], version: fixed.version });
+  const after = eventsOf(await consumeUntil(kafka, o.options.topics.events, (m) => eventsOf(m).filter((e) => e.event === 'running').length >= 3, 30_000));
+  t.deepEqual(after.slice(7).map((e) => e.event), ['starting', 'running'], 'started again after the redeploy, not as a restart');
+});
+
+test.serial('a job whose manifest became invalid after its deploy exits with code 3; the orchestrator reports the code and the field to fix', async (t) => {
+  const o = await startTestOrchestrator('orch-manifest', { DIAMOND_ORCHESTRATOR_CRASH_LOOP_MAX: '2', DIAMOND_ORCHESTRATOR_CRASH_WINDOW: '10m' });
+  t.teardown(() => o.teardown());
+  const jobId = jobIdFor('rejecting', 'A', o.options.jobPrefix);
+  const folder = copyFixture(o.config.projectRoot, 'rejecting');
+  await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'rejecting', variant: 'A', folder }, o.options.jobPrefix);
+  const running = await o.waitForJob(jobId, (r) => r.state === 'running');
+
+  // Someone edits the deployed folder; the next launch (after this one is killed) reads it.
+  const manifest = join(folder, 'usecase.yaml');
+  writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/^trigger: .*$/m, 'trigger: every so often'));
+  process.kill(-running.current!.groupPid, 'SIGKILL');
+
+  const looping = await o.waitForJob(jobId, (r) => r.state === 'crash-looping', 180_000);
+  t.regex(looping.lastError ?? '', /^exited with code 3: .*usecase\.yaml is invalid:\n {2}- trigger: is 'every so often'/s);
+  const events = eventsOf(await consumeUntil(kafka, o.options.topics.events, (m) => eventsOf(m).some((e) => e.event === 'crash-looping'), 10_000));
+  const failures = events.filter((e) => e.event === 'failed');
+  t.deepEqual(failures.map((e) => e.exitCode), [null, 3], 'killed, then exit code 3');
+  t.regex(failures[1]?.error ?? '', /trigger: is 'every so often'/);
 });
 
 test.serial('deploy refuses an invalid manifest and says what to fix, before anything starts', async (t) => {

@@ -6,13 +6,22 @@
  */
 import test from 'ava';
 import { join } from 'node:path';
+import { errorMessage } from '../../shared/errors.ts';
 import { deployUsecase } from '../../infra/orchestrator/control.ts';
 import { jobIdFor } from '../../infra/orchestrator/state.ts';
 import { consumeUntil, testKafka } from '../support/env.ts';
-import { customerRecord, startTestOrchestrator } from '../support/orchestrator.ts';
+import { customerRecord, startTestOrchestrator, type TestOrchestrator } from '../support/orchestrator.ts';
 
 const kafka = testKafka();
 const fixture = (name: string): string => join(process.cwd(), 'test', 'integration', 'fixtures', 'usecases', name);
+/** Deploys a use case of the test orchestrator; a refusal (validation, registry, budget) says it was the deploy. */
+async function deploy(o: TestOrchestrator, usecase: string, folder: string): Promise<void> {
+  try {
+    await deployUsecase(o.config, o.reconciler.store, null, { usecase, variant: 'A', folder }, o.options.jobPrefix);
+  } catch (error) {
+    throw new Error(`deploying ${usecase} from ${folder} failed: ${errorMessage(error)}`, { cause: error });
+  }
+}
 const eventNames = (values: { value: Buffer | null }[]): string[] => values.map((m) => (JSON.parse(m.value!.toString()) as { event: string }).event);
 
 test.serial('a hanging job is detected as stalled, restarted, and crash-looping when it keeps hanging', async (t) => {
@@ -20,7 +29,7 @@ test.serial('a hanging job is detected as stalled, restarted, and crash-looping 
   t.teardown(() => o.teardown());
   const jobId = jobIdFor('hanging', 'A', o.options.jobPrefix);
   await o.produce([customerRecord('r-1', 'acme'), customerRecord('r-2', 'acme')]);
-  await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'hanging', variant: 'A', folder: fixture('hanging') }, o.options.jobPrefix);
+  await deploy(o, 'hanging', fixture('hanging'));
 
   const first = await o.waitForJob(jobId, (r) => r.state === 'running');
   const looping = await o.waitForJob(jobId, (r) => r.state === 'crash-looping', 300_000);
@@ -40,7 +49,7 @@ test.serial('a job that exits with a code is reported with it', async (t) => {
   t.teardown(() => o.teardown());
   const jobId = jobIdFor('exiting', 'A', o.options.jobPrefix);
   await o.produce([customerRecord('r-1', 'acme')]);
-  await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'exiting', variant: 'A', folder: fixture('exiting') }, o.options.jobPrefix);
+  await deploy(o, 'exiting', fixture('exiting'));
   const looping = await o.waitForJob(jobId, (r) => r.state === 'crash-looping', 240_000);
   t.regex(looping.lastError ?? '', /^exited with code 7/);
   t.is(looping.restarts, 0);
@@ -51,7 +60,7 @@ test.serial('a job that never reports after its launch is restarted (start timeo
   const o = await startTestOrchestrator('orch-start', { DIAMOND_ORCHESTRATOR_START_TIMEOUT: '2s', DIAMOND_ORCHESTRATOR_CRASH_LOOP_MAX: '2' });
   t.teardown(() => o.teardown());
   const jobId = jobIdFor('data_quality', 'A', o.options.jobPrefix);
-  await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'data_quality', variant: 'A', folder: join(o.config.projectRoot, 'usecases', 'data_quality') }, o.options.jobPrefix);
+  await deploy(o, 'data_quality', join(o.config.projectRoot, 'usecases', 'data_quality'));
   const looping = await o.waitForJob(jobId, (r) => r.state === 'crash-looping' && r.retiring.length === 0, 120_000);
   t.is(looping.restarts, 1);
   t.regex(looping.lastError ?? '', /never reported in the \d+ s since its launch/);

@@ -1,5 +1,7 @@
 /** The HTTP ingest API against the real Kafka, registry and Redis: each test its own topics, subject, keys and port. */
 import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -170,4 +172,18 @@ test('a contract change that breaks BACKWARD compatibility is refused with a cle
   const error = await t.throwsAsync(startUpstream(config, { logger, port: 0, subject, topics: { normalized: uniqueName('test-n'), rejected: uniqueName('test-r') } }));
   t.is((error as { code?: string }).code, 'DIAMOND_SCHEMA_INCOMPATIBLE');
   t.regex(error?.message ?? '', new RegExp(`${subject}.*not BACKWARD compatible`));
+});
+
+test("the README's sample record is accepted as the README says, and lands normalized", async (t) => {
+  const readme = readFileSync(join(config.projectRoot, 'README.md'), 'utf8');
+  const sample = /--data-binary '(\{[^']+\})'\n# → 202 (\{[^\n]+\})/.exec(readme);
+  if (!sample) throw new Error('README.md has no sample record (curl … --data-binary \'{…}\' followed by "# → 202 {…}")');
+  const h = await startHarness();
+  t.teardown(() => h.upstream.close());
+  const response = await h.post(sample[1]!);
+  t.is(response.status, 202);
+  t.deepEqual(await response.json(), JSON.parse(sample[2]!));
+  const [landed] = await readNormalized(h.topics.normalized, 1);
+  const sent = JSON.parse(sample[1]!) as { record_id: string; customer_id: string; amount: string };
+  t.like(landed, { record_id: sent.record_id, customer_id: sent.customer_id, amount: 1234.56, currency: 'EUR', type: 'purchase' });
 });

@@ -1,7 +1,10 @@
 /**
  * The use case runner with spark-submit against the real Kafka and registry: known records
  * in, the exact feedback rows out on feedback.raw, the end offsets in the progress messages,
- * a graceful stop on SIGTERM, and a crashing use case reported with its file and line.
+ * a graceful stop on SIGTERM, a crashing use case reported with its file and line, the
+ * rejection paths (a record the user's code raised on, a row breaking the Feedback contract,
+ * undecodable input: each in the rejected topic with its reason, the job going on) and exit
+ * code 3 for an invalid manifest.
  * Spark is heavy on 2 cores, so these run one at a time.
  */
 import test from 'ava';
@@ -11,7 +14,7 @@ import { SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
 import { parseProgressMessage, type ProgressMessage } from '../../shared/messages.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import { readSchema, type CustomerRecord, type Feedback } from '../../shared/schemas.ts';
-import { config, consumeAll, consumeUntil, testKafka, type ConsumedMessage } from '../support/env.ts';
+import { config, consumeAll, consumeUntil, readToEnd, testKafka, type ConsumedMessage } from '../support/env.ts';
 import { createJobTopics, startUsecaseJob } from '../support/usecase-job.ts';
 
 const registry = createRegistry(config);
@@ -162,4 +165,68 @@ test.serial("a use case whose code raises is reported with the user's file and l
   const reports = progress(await consumeUntil(kafka, topics.progress, (messages) => progress(messages).some((m) => m.event === 'failed'), 30_000));
   const failed = reports.find((m) => m.event === 'failed');
   t.is(failed?.line, 3);
+});
+
+test.serial('rejection paths of the real runner: a record feedback() raised on (with file and line), a row breaking the Feedback contract, undecodable input; each in the rejected topic with its reason, and the job goes on past them', async (t) => {
+  const topics = await createJobTopics(kafka, 'reject');
+  const id = await registerContract(registry, 'CustomerRecord', topics.recordsSubject);
+  const garbage = Buffer.from('not Avro at all');
+  // One key, so one partition in this order: the good record after the bad ones proves the job moved past them.
+  const encoded = async (recordId: string): Promise<{ key: string; value: Buffer }> => ({ key: 'acme', value: await registry.encode(id, record(recordId, 'acme')) });
+  await produce(topics.input, [await encoded('good-1'), await encoded('boom'), { key: 'acme', value: garbage }, await encoded('no-severity'), await encoded('good-2')]);
+  const folder = join(config.projectRoot, 'test', 'integration', 'fixtures', 'usecases', 'rejecting');
+  const job = startUsecaseJob(folder, 'A', topics);
+  t.teardown(() => { job.child.kill('SIGKILL'); });
+  const withLog = (error: Error): never => { throw new Error(`${error.message}\n${job.log().slice(-3000)}`); };
+
+  const rejected = (await consumeAll(kafka, topics.rejected, 3, 180_000).catch(withLog)).map((m) => JSON.parse(m.value!.toString()) as Record<string, unknown>);
+  const byReason = (pattern: RegExp): Record<string, unknown> | undefined => rejected.find((r) => pattern.test(String(r['reason'])));
+  const raised = byReason(/^feedback\(\) raised$/);
+  t.truthy(raised, JSON.stringify(rejected));
+  t.is(raised?.['record_id'], 'boom');
+  t.regex(String(raised?.['file']), /fixtures\/usecases\/rejecting\/job\.py$/, "the user's file");
+  t.is(raised?.['line'], 9, "the user's line");
+  t.is(raised?.['function'], 'feedback');
+  t.regex(String(raised?.['traceback']), /ValueError: cannot score record boom/);
+  const broken = byReason(/^output row breaks the Feedback contract: severity is null$/);
+  t.truthy(broken, JSON.stringify(rejected));
+  t.deepEqual((JSON.parse(String(broken?.['row'])) as { record_ids: string[] }).record_ids, ['no-severity']);
+  const undecodable = byReason(/undecodable/);
+  t.truthy(undecodable, JSON.stringify(rejected));
+  t.is(Number(undecodable?.['offset']), 2, 'the third message of its partition');
+  t.deepEqual(Buffer.from(String(undecodable?.['value_base64']), 'base64'), garbage, 'the raw bytes, untouched');
+  t.true(rejected.every((r) => r['usecase'] === 'rejecting' && r['variant'] === 'A'));
+
+  // Still running, and a record sent after the bad ones is processed by a later batch.
+  await produce(topics.input, [await encoded('good-3')]);
+  const feedback = await decodeFeedback(await consumeAll(kafka, topics.output, 3, 120_000).catch(withLog));
+  t.deepEqual(feedback.map((f) => f.record_ids.join(',')).sort(), ['good-1', 'good-2', 'good-3']);
+  t.is(job.child.exitCode, null, 'the job did not exit over a bad record');
+
+  const ends = await endOffsets(topics.input);
+  const reports = progress(await consumeUntil(kafka, topics.progress, (messages) => {
+    const last = progress(messages).filter((m) => m.event === 'progress').at(-1);
+    return last !== undefined && JSON.stringify(last.end_offsets) === JSON.stringify(ends);
+  }, 60_000)).filter((m) => m.event === 'progress');
+  t.is(reports.reduce((sum, m) => sum + (m.rows_in ?? 0), 0), 6, 'every input message counted once');
+  t.is(reports.reduce((sum, m) => sum + (m.rows_rejected ?? 0), 0), 3);
+  t.is(reports.reduce((sum, m) => sum + (m.rows_out ?? 0), 0), 3);
+  // Nothing more than the three rejections, read up to the topic's end.
+  t.is((await readToEnd(kafka, topics.rejected)).length, 3);
+
+  process.kill(await job.driverPid(), 'SIGTERM');
+  t.is(await job.exited, 0, job.log().slice(-3000));
+});
+
+test.serial('an invalid manifest: the real runner exits with code 3 and reports the field to fix on the progress topic', async (t) => {
+  const topics = await createJobTopics(kafka, 'invalid');
+  const job = startUsecaseJob(join(config.projectRoot, 'test', 'integration', 'fixtures', 'usecases', 'invalid_manifest'), 'A', topics);
+  t.teardown(() => { job.child.kill('SIGKILL'); });
+  t.is(await job.exited, 3, job.log().slice(-3000));
+  const logged = job.log().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line['error'] === 'ManifestError');
+  t.regex(String(logged?.['msg']), /usecase\.yaml is invalid:\n {2}- trigger: is 'every so often'/, job.log().slice(-3000));
+  const failed = progress(await consumeUntil(kafka, topics.progress, (messages) => progress(messages).some((m) => m.event === 'failed'), 30_000)).find((m) => m.event === 'failed');
+  t.is(failed?.error, 'ManifestError');
+  t.regex(failed?.message ?? '', /trigger: is 'every so often'/);
+  t.is(failed?.job, 'uc.invalid_manifest.A');
 });

@@ -30,7 +30,7 @@ import { createLogger } from '../../shared/logger.ts';
 import { parseLifecycleEvent, type LifecycleEventMessage } from '../../shared/messages.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { createRegistry } from '../../shared/registry.ts';
-import type { CustomerRecord } from '../../shared/schemas.ts';
+import type { CustomerRecord, Feedback } from '../../shared/schemas.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import { deployUsecase } from '../../infra/orchestrator/control.ts';
 import { readJobOffsets, topicEndOffsets } from '../../infra/orchestrator/offsets.ts';
@@ -42,7 +42,8 @@ import { DEMO_CUSTOMERS, generateDataset, SPENDING_WEIGHTS, type Dataset, type I
 import { checkManifestParams, type OracleParams } from '../../infra/dataset/manifest-params.ts';
 import { expectedFeedback, inputOf, type Expected, type ExpectedRow } from '../../infra/dataset/oracle.ts';
 import { killHard, startDownstreamProcess, type DownstreamProcess } from './downstream-process.ts';
-import { consumeUntil, TEST_USECASE_ROOTS, testKafka, uniqueKeyspace, uniqueName } from './env.ts';
+import { consumeUntil, readToEnd, sumOffsets, TEST_USECASE_ROOTS, testKafka, uniqueKeyspace, uniqueName } from './env.ts';
+import { repeated, type OffsetsAt, type ProgressRun } from './resume.ts';
 
 /**
  * The e2e suite's dataset, from the one generator the demo uses too (infra/dataset): the demo's
@@ -54,6 +55,12 @@ import { consumeUntil, TEST_USECASE_ROOTS, testKafka, uniqueKeyspace, uniqueName
 export function e2eDataset(seed = 7): Dataset {
   return generateDataset({ seed, anchor: Date.now(), customers: DEMO_CUSTOMERS, spanMinutes: 12 * 60, patternEveryMinutes: 120, flushAfterMinutes: 180, wholeAmounts: true, tag: 'r' });
 }
+
+/**
+ * How long one request may go unacknowledged (refused, timed out) before the stream fails the
+ * test. A time window: a service restart in the tests must be back within it.
+ */
+const STALL_MS = 60_000;
 
 /** Fast supervision so faults heal in seconds; a short lease so a kill -9'd leader is replaced quickly. */
 const ORCHESTRATOR_ENV = {
@@ -67,6 +74,12 @@ export interface Stream {
   readonly total: number;
   /** Requests acknowledged with 202 so far. */
   sent(): number;
+  /** Still posting: not every request acknowledged yet and not failed. */
+  sending(): boolean;
+  /** Why the stream stopped early (ingest answered an error, or refused one request for STALL_MS), or null. */
+  failure(): Error | null;
+  /** Record id → times its request was refused or timed out and sent again (only these records may land more than once). */
+  resent(): ReadonlyMap<string, number>;
   /** Sends no request past the first `fraction` of them until `release()`; returns that request's index. */
   holdAt(fraction: number): number;
   release(): void;
@@ -79,7 +92,10 @@ export interface SettleOptions {
   readonly jobs: readonly string[];
   /** Copies of data_quality deployed under other names. */
   readonly copies?: readonly string[];
-  /** A record may land twice (a 503'd request that Kafka acknowledged late, sent again). */
+  /**
+   * A record of a refused or timed-out request may land twice (Kafka acknowledged it late, the
+   * stream sent it again); every other record still lands once.
+   */
   readonly duplicatesAllowed?: boolean;
   readonly timeoutMs?: number;
 }
@@ -120,14 +136,28 @@ export interface Diamond {
   writerExit(): string | null;
   killWriter(): Promise<void>;
   startWriter(): Promise<void>;
-  /** Posts the dataset's requests in order, `pauseMs` apart, retrying refused ones. */
-  stream(dataset: Dataset, pauseMs: number): Stream;
+  /**
+   * Posts the dataset's requests in order, `pauseMs` apart, retrying refused ones; `stallMs`:
+   * how long one request may go unacknowledged before the stream fails (default STALL_MS;
+   * a test with a longer outage passes more).
+   */
+  stream(dataset: Dataset, pauseMs: number, options?: { stallMs?: number }): Stream;
   /** Waits until the stream is done and every row is delivered; asserts the rows. */
   settle(t: ExecutionContext, stream: Stream, options: SettleOptions): Promise<Settled>;
   /** Lifecycle events published so far. */
   events(): Promise<LifecycleEventMessage[]>;
   /** Polls until the writer has written more than `rows` rows (any variant). */
   waitForWritten(rows: number, timeoutMs?: number): Promise<void>;
+  /** Rows in feedback_by_variant now. */
+  rowsWritten(): Promise<number>;
+  /** The writer's committed offsets on the feedback topic and that topic's end offsets. */
+  writerOffsets(): Promise<OffsetsAt>;
+  /** Polls until the feedback topic's end is past the writer's committed offsets (feedback it has not written); throws after `timeoutMs`. */
+  waitForWriterBehind(timeoutMs?: number): Promise<OffsetsAt>;
+  /** The writer's log so far (pino lines on stderr). */
+  writerLog(): string;
+  /** Every message on the feedback topic, read up to its end offsets, as job id → feedback ids in order. */
+  feedbackOnTopic(): Promise<Map<string, string[]>>;
 }
 
 export async function startDiamond(t: ExecutionContext, name: string): Promise<Diamond> {
@@ -262,26 +292,7 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
     return Promise.all(messages.map(async (m) => inputOf((await registry.decode(m.value!)) as CustomerRecord)));
   };
 
-  const readRows = async (table: 'feedback_by_customer' | 'feedback_by_variant'): Promise<ActualRow[]> => {
-    const rows: ActualRow[] = [];
-    let pageState: string | undefined;
-    do {
-      const result = await cassandra.execute(
-        `SELECT feedback_id, customer_id, usecase, variant, version, kind, severity, score, event_time, record_ids FROM ${keyspace}.${table}`,
-        [], { fetchSize: 5000, pageState },
-      );
-      for (const row of result.rows) {
-        rows.push({
-          feedback_id: row.get('feedback_id') as string, customer_id: row.get('customer_id') as string, usecase: row.get('usecase') as string,
-          variant: row.get('variant') as string, version: row.get('version') as string, kind: row.get('kind') as string,
-          severity: row.get('severity') as string, score: (row.get('score') as number | null) ?? null,
-          event_time: (row.get('event_time') as Date).getTime(), record_ids: (row.get('record_ids') as string[] | null) ?? [],
-        });
-      }
-      pageState = result.pageState ?? undefined;
-    } while (pageState);
-    return rows;
-  };
+  const readRows = (table: FeedbackTable): Promise<ActualRow[]> => readFeedbackRows(cassandra, keyspace, table);
 
   const caughtUp = async (jobs: readonly string[]): Promise<string[]> => {
     const behind: string[] = [];
@@ -323,6 +334,39 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
       throw new Error(`${id} did not process ${records} records in ${timeoutMs} ms`);
     },
 
+    async rowsWritten() {
+      const result = await cassandra.execute(`SELECT count(*) AS n FROM ${keyspace}.feedback_by_variant`);
+      return Number(result.first()?.get('n') ?? 0);
+    },
+
+    async writerOffsets() {
+      const ends = await topicEndOffsets(admin, options.topics.output);
+      return { committed: await readJobOffsets(admin, writerGroup, options.topics.output), ends };
+    },
+
+    async waitForWriterBehind(timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const at = await diamond.writerOffsets();
+        if (sumOffsets(at.committed) < sumOffsets(at.ends)) return at;
+        // A time window: the jobs emit feedback every few seconds while the stream runs.
+        if (Date.now() > deadline) throw new Error(`no feedback beyond the writer's committed offsets within ${timeoutMs} ms (committed ${JSON.stringify(at.committed)}, end ${JSON.stringify(at.ends)}): the fault would not hit data in flight`);
+        await sleep(200);
+      }
+    },
+
+    writerLog: () => writer?.logs() ?? '',
+
+    async feedbackOnTopic() {
+      const byJob = new Map<string, string[]>();
+      for (const message of await readToEnd(kafka, options.topics.output, 120_000)) {
+        const feedback = (await registry.decode(message.value!)) as Feedback;
+        const id = jobId(feedback.usecase, feedback.variant);
+        byJob.set(id, [...(byJob.get(id) ?? []), feedback.feedback_id]);
+      }
+      return byJob;
+    },
+
     async waitForWritten(rows, timeoutMs = 180_000) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
@@ -349,8 +393,9 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
       if (writer) await killHard(writer.child);
     },
 
-    stream(dataset, pauseMs) {
+    stream(dataset, pauseMs, { stallMs = STALL_MS } = {}) {
       let sent = 0;
+      const resent = new Map<string, number>();
       const gate: { hold: { at: number; released: Promise<void>; release: () => void } | null } = { hold: null };
       const post = async (body: string): Promise<{ status: number; retryAfter: number; answer?: { accepted: number; rejected: number } }> => {
         try {
@@ -374,7 +419,8 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
         for (const [index, batch] of dataset.batches.entries()) {
           if (gate.hold && index >= gate.hold.at) await gate.hold.released;
           const body = batch.map((item) => item.line).join('\n');
-          const deadline = Date.now() + 300_000;
+          // A stream that stops sending fails the test, with where it stopped, within STALL_MS.
+          const deadline = Date.now() + stallMs;
           let retried = false;
           for (;;) {
             const { status, retryAfter, answer } = await post(body);
@@ -384,9 +430,10 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
               break;
             }
             if (status !== 503 && status !== 0) throw new Error(`ingest answered ${status}`);
-            if (Date.now() > deadline) throw new Error('ingest refused the same request for 5 minutes');
             refused++;
             retried = true;
+            for (const item of batch) resent.set(item.recordId, (resent.get(item.recordId) ?? 0) + 1);
+            if (Date.now() > deadline) throw new Error(`the stream stopped sending: request ${index + 1} of ${dataset.batches.length} not acknowledged in ${stallMs / 1000} s (${refused} refusals, last status ${status || 'no answer'})`);
             await sleep(Math.max(1, retryAfter) * 1000);
           }
           sent++;
@@ -396,9 +443,15 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
         }
         return { accepted, rejected, refused };
       })();
-      done.catch(() => undefined); // settle() awaits it; no unhandled rejection meanwhile
+      let finished = false;
+      let failure: Error | null = null;
+      // settle() awaits it; no unhandled rejection meanwhile
+      done.then(() => (finished = true), (error: unknown) => ((finished = true), (failure = error as Error)));
       return {
         dataset, total: dataset.batches.length, sent: () => sent, done,
+        sending: () => !finished && sent < dataset.batches.length,
+        failure: () => failure,
+        resent: () => resent,
         holdAt(fraction) {
           let release = (): void => undefined;
           const released = new Promise<void>((resolve) => (release = resolve));
@@ -425,7 +478,11 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
       t.deepEqual([...dataset.accepted.keys()].filter((id) => !landedIds.has(id)), [], 'every accepted record landed');
       const twice = [...landedIds].filter(([, n]) => n > 1).map(([id]) => id);
       if (settleOptions.duplicatesAllowed) {
-        if (twice.length > 0) t.log(`${twice.length} records landed twice (refused, then acknowledged late, then sent again)`);
+        const resent = stream.resent();
+        // Each copy beyond the first needs a send beyond the first: at most 1 + resends copies.
+        const tooMany = [...landedIds].filter(([id, n]) => n > 1 + (resent.get(id) ?? 0)).slice(0, 5);
+        t.deepEqual(tooMany, [], `only records of refused or timed-out requests landed more than once, at most once per send (${twice.length} twice, ${resent.size} resent)`);
+        if (twice.length > 0) t.log(`${twice.length} of ${resent.size} resent records landed twice (refused, then acknowledged late, then sent again)`);
       } else {
         t.deepEqual(twice, [], 'no record landed twice');
       }
@@ -470,7 +527,31 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
   return diamond;
 }
 
-interface Diff {
+export type FeedbackTable = 'feedback_by_customer' | 'feedback_by_variant';
+
+/** Every row of one feedback table of the e2e keyspace, paged. */
+export async function readFeedbackRows(cassandra: CassandraClient, keyspace: string, table: FeedbackTable): Promise<ActualRow[]> {
+  const rows: ActualRow[] = [];
+  let pageState: string | undefined;
+  do {
+    const result = await cassandra.execute(
+      `SELECT feedback_id, customer_id, usecase, variant, version, kind, severity, score, event_time, record_ids FROM ${keyspace}.${table}`,
+      [], { fetchSize: 5000, pageState },
+    );
+    for (const row of result.rows) {
+      rows.push({
+        feedback_id: row.get('feedback_id') as string, customer_id: row.get('customer_id') as string, usecase: row.get('usecase') as string,
+        variant: row.get('variant') as string, version: row.get('version') as string, kind: row.get('kind') as string,
+        severity: row.get('severity') as string, score: (row.get('score') as number | null) ?? null,
+        event_time: (row.get('event_time') as Date).getTime(), record_ids: (row.get('record_ids') as string[] | null) ?? [],
+      });
+    }
+    pageState = result.pageState ?? undefined;
+  } while (pageState);
+  return rows;
+}
+
+export interface Diff {
   readonly missing: ExpectedRow[];
   readonly extra: ActualRow[];
   readonly duplicated: string[];
@@ -487,7 +568,8 @@ interface Verdict {
 const comparable = (row: ExpectedRow): string =>
   JSON.stringify([row.feedback_id, row.customer_id, row.usecase, row.variant, row.kind, row.severity, row.score, row.event_time, row.record_ids]);
 
-function diff(expected: readonly ExpectedRow[], actual: readonly ActualRow[]): Diff {
+/** Expected rows missing, rows nobody expects, ids held twice, rows held differently. */
+export function diff(expected: readonly ExpectedRow[], actual: readonly ActualRow[]): Diff {
   const want = new Map(expected.map((row) => [row.feedback_id, row]));
   const seen = new Map<string, number>();
   for (const row of actual) seen.set(row.feedback_id, (seen.get(row.feedback_id) ?? 0) + 1);
@@ -539,9 +621,36 @@ export async function deployExamples(d: Diamond, qualityFolder?: string): Promis
   return jobs;
 }
 
-/** Resolves when `fraction` of the stream's requests were acknowledged. */
+/** Resolves when `fraction` of the stream's requests were acknowledged; throws when the stream stopped first. */
 export async function waitForSent(stream: Stream, fraction: number): Promise<void> {
-  while (stream.sent() < Math.ceil(stream.total * fraction)) await sleep(100);
+  while (stream.sent() < Math.ceil(stream.total * fraction)) {
+    const failure = stream.failure();
+    if (failure) throw new Error(`the stream stopped at ${stream.sent()} of ${stream.total} requests: ${failure.message}`);
+    await sleep(100);
+  }
+}
+
+/**
+ * Brings a stream to the middle of its flow for a fault: holds it at half its requests until
+ * `ready` (e.g. the victim committed a batch; on a loaded machine that can take longer than the
+ * whole stream), then lets it go on and returns once two more requests were acknowledged, so the
+ * fault that follows hits a stream that is sending, not one that has finished.
+ */
+export async function midStream(stream: Stream, ready: () => Promise<void>): Promise<void> {
+  stream.holdAt(0.5);
+  await ready();
+  const resumeFrom = stream.sent();
+  stream.release();
+  while (stream.sent() < Math.min(resumeFrom + 2, stream.total)) {
+    const failure = stream.failure();
+    if (failure) throw new Error(`the stream stopped at ${stream.sent()} of ${stream.total} requests: ${failure.message}`);
+    await sleep(50);
+  }
+}
+
+/** At the moment of a fault: the stream is still posting, so the fault hits records on their way. */
+export function assertSending(t: ExecutionContext, stream: Stream): void {
+  t.true(stream.sending(), `the stream was still sending at the fault: ${stream.sent()} of ${stream.total} requests acknowledged${stream.failure() ? ` (failed: ${stream.failure()!.message})` : ''}`);
 }
 
 /** The Python driver of a job's current process (the process a graceful stop signals). */
@@ -583,4 +692,28 @@ function waitForReadyLine(child: ChildProcess, timeoutMs: number, logs: () => st
       reject(new Error(`orchestrator exited with ${code} before it was ready:\n${logs()}`));
     });
   });
+}
+
+/**
+ * Duplicates on the feedback topic after a fault: a job restarted from its checkpoint re-runs at
+ * most the one batch it had not committed, so its repeated feedback ids fit in that batch's
+ * output (the restarted run's first batch) and none repeats more than once; a job the fault did
+ * not restart repeats none. A job that started over would repeat everything it had emitted.
+ */
+export function assertReprocessing(t: ExecutionContext, onTopic: ReadonlyMap<string, readonly string[]>, restarted: ReadonlyMap<string, ProgressRun>, untouched: readonly string[]): void {
+  for (const [jobId, run] of restarted) {
+    const ids = onTopic.get(jobId) ?? [];
+    const twice = repeated(ids);
+    // The re-run batch comes first; when it emitted nothing it repeats nothing, so the first batch that emitted bounds it.
+    const bound = run.batches.find((b) => (b.rows_out ?? 0) > 0)?.rows_out ?? 0;
+    t.log(`${jobId}: ${ids.length} messages, ${twice.size} feedback ids repeated, restarted run's first emitting batch: ${bound} rows`);
+    t.true(ids.length > 0, `${jobId} emitted feedback`);
+    t.true(twice.size <= bound, `${jobId}: at most one batch reprocessed: ${twice.size} of ${new Set(ids).size} feedback ids repeated, the restarted run's first batch emitted ${bound}`);
+    t.deepEqual([...twice].filter(([, n]) => n > 2).slice(0, 5), [], `${jobId}: no feedback id more than twice`);
+  }
+  for (const jobId of untouched) {
+    const ids = onTopic.get(jobId) ?? [];
+    t.true(ids.length > 0, `${jobId} emitted feedback`);
+    t.deepEqual([...repeated(ids)].slice(0, 5), [], `${jobId} (not restarted): every feedback id once on the topic`);
+  }
 }

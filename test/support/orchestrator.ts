@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Admin } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
+import { errorMessage } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import type { CustomerRecord } from '../../shared/schemas.ts';
@@ -40,6 +41,18 @@ export interface TestOrchestrator {
   teardown(): Promise<void>;
 }
 
+/**
+ * Runs one setup step; a failure says which step of which test orchestrator failed (a bare
+ * kafkajs or registry error, seen once in CI as "Rejected promise returned by test", did not).
+ */
+async function step<T>(prefix: string, what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new Error(`test orchestrator ${prefix}: ${what} failed: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
 export async function startTestOrchestrator(prefix: string, env: Record<string, string> = {}): Promise<TestOrchestrator> {
   const config = loadConfig({
     DIAMOND_USECASE_ROOTS: TEST_USECASE_ROOTS,
@@ -63,20 +76,22 @@ export async function startTestOrchestrator(prefix: string, env: Record<string, 
   };
   const kafka = testKafka();
   const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, [
-    { topic: options.topics.input, partitions: 2 }, { topic: options.topics.output, partitions: 2 },
-    { topic: options.topics.rejected, partitions: 1 },
-  ]);
+  await step(prefix, `creating the topics ${options.topics.input}, ${options.topics.output}, ${options.topics.rejected}`, async () => {
+    await admin.connect();
+    await ensureTopics(admin, [
+      { topic: options.topics.input, partitions: 2 }, { topic: options.topics.output, partitions: 2 },
+      { topic: options.topics.rejected, partitions: 1 },
+    ]);
+  });
   const registry = createRegistry(config);
-  const schemaId = await registerContract(registry, 'CustomerRecord', options.topics.recordsSubject);
+  const schemaId = await step(prefix, `registering CustomerRecord under ${options.topics.recordsSubject}`, () => registerContract(registry, 'CustomerRecord', options.topics.recordsSubject));
   const newReconciler = (): Reconciler => new Reconciler(config, options, createLogger(config, { fd: 2, bindings: { component: 'orchestrator', test: prefix } }));
   let reconciler = newReconciler();
-  await reconciler.connect();
+  await step(prefix, 'connecting the orchestrator to Redis and Kafka', () => reconciler.connect());
   let loop = reconciler.run();
 
   const producer = kafka.producer({ idempotent: true });
-  await producer.connect();
+  await step(prefix, 'connecting the test producer', () => producer.connect());
   const redis = new Redis(config.redis.url, { password: redisPassword(config) });
 
   return {
@@ -99,7 +114,7 @@ export async function startTestOrchestrator(prefix: string, env: Record<string, 
       const deadline = Date.now() + timeoutMs;
       let last: JobRecord | null = null;
       while (Date.now() < deadline) {
-        last = await reconciler.store.getJob(jobId);
+        last = await step(prefix, `reading the record of ${jobId}`, () => reconciler.store.getJob(jobId));
         if (last && done(last)) return last;
         await new Promise((resolve) => setTimeout(resolve, 250));
       }

@@ -29,7 +29,8 @@ export async function inFlight(t: ExecutionContext, admin: Admin, groupId: strin
   for (;;) {
     const [committed, ends] = [await readJobOffsets(admin, groupId, topic), await topicEndOffsets(admin, topic)];
     if (sumOffsets(committed) > 0 && sumOffsets(committed) < sumOffsets(ends)) {
-      t.pass(`${groupId} had unread input at the fault: committed ${JSON.stringify(committed)}, end ${JSON.stringify(ends)}`);
+      t.log(`${groupId} had unread input at the fault: committed ${JSON.stringify(committed)}, end ${JSON.stringify(ends)}`);
+      t.pass();
       return { committed, ends };
     }
     if (Date.now() > deadline) throw new Error(`${groupId} never had committed-but-unfinished input within ${timeoutMs} ms (committed ${JSON.stringify(committed)}, end ${JSON.stringify(ends)}): the fault would not hit data in flight`);
@@ -73,6 +74,7 @@ export function firstBatchStart(run: ProgressRun): { readonly partitions: Record
 export function assertResumedFrom(t: ExecutionContext, run: ProgressRun, committedAtFault: Record<string, number>): void {
   const start = firstBatchStart(run);
   const what = `first batch after the restart starts at ${JSON.stringify(start.partitions ?? start.total)}, committed at the fault ${JSON.stringify(committedAtFault)}`;
+  t.log(what);
   if (start.partitions) {
     const behind = Object.entries(committedAtFault).filter(([p, offset]) => offset >= 0 && (start.partitions![p] ?? -1) < offset);
     t.deepEqual(behind, [], `resumed, not started over: ${what}`);

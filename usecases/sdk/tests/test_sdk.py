@@ -28,7 +28,7 @@ def record(record_id, **fields):
 
 def test_data_scientists_see_a_small_api_and_the_runtime_stays_private():
     assert sorted(diamond_sdk.__all__) == ["Context", "ManifestError", "OutputContractError", "UserCodeError"]
-    assert sorted(diamond_sdk.testing.__all__) == ["DryRun", "local_spark", "read_jsonl", "run_usecase"]
+    assert sorted(diamond_sdk.testing.__all__) == ["DryRun", "StreamingHarness", "local_spark", "read_jsonl", "run_usecase"]
     assert all(hasattr(diamond_sdk.testing, name) for name in diamond_sdk.testing.__all__)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -114,6 +115,22 @@ def run_feedback_function(fn: Callable[..., Any], ctx: Context | None, record: d
         return [], traceback.format_exc()
 
 
+_TRACEBACK_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+
+
+def user_location(fn: Callable[..., Any], traceback_text: str) -> dict[str, Any]:
+    """{file, line, function} of the deepest frame of `traceback_text` in the folder of the
+    user's `fn` (an operator reading feedback.rejected sees where without parsing the
+    traceback); nulls when the error arose outside the use case's files."""
+    code = getattr(fn, "__code__", None)
+    folder = str(Path(code.co_filename).resolve().parent) if code is not None else None
+    inside = [] if folder is None else [m for m in _TRACEBACK_FRAME.finditer(traceback_text) if str(Path(m.group(1)).resolve()).startswith(folder + "/")]
+    if not inside:
+        return {"file": None, "line": None, "function": None}
+    last = inside[-1]
+    return {"file": last.group(1), "line": int(last.group(2)), "function": last.group(3)}
+
+
 def apply_feedback_function(records: DataFrame, fn: Callable[..., Any], ctx: Context, takes_context: bool) -> DataFrame:
     """Rows of (ok, payload): ok → a feedback item (see feedback_items), not ok → a rejected
     record's JSON envelope. Cache the result before splitting it, or the function runs twice."""
@@ -139,6 +156,7 @@ def apply_feedback_function(records: DataFrame, fn: Callable[..., Any], ctx: Con
                     ok.append(False)
                     payload.append(json.dumps({
                         "usecase": usecase, "variant": variant, "reason": "feedback() raised", "traceback": error,
+                        **user_location(fn, error),
                         "record_id": raw.get("record_id"), "customer_id": raw.get("customer_id"), "record": raw,
                     }))
                 for item in items:

@@ -341,7 +341,7 @@ def run(args: argparse.Namespace) -> int:
     from pyspark.sql import functions as F
 
     from .codec import decode_records, unknown_schema_ids
-    from .stateful import stateful_records
+    from .stateful import stateful_feedback
 
     manifest = load_manifest(args.usecase_dir)
     version = code_version(manifest.folder)
@@ -370,7 +370,10 @@ def run(args: argparse.Namespace) -> int:
         .option("subscribe", args.input_topic)
         .option("startingOffsets", args.starting_offsets)
         .option("maxOffsetsPerTrigger", args.max_records_per_batch or manifest.max_records_per_batch)
-        .option("failOnDataLoss", "false")
+        # Loud, never silent: offsets that point at data Kafka no longer has (aged out while the
+        # job was stopped) fail the job instead of skipping. Forged or out-of-range offsets
+        # cannot get here: the orchestrator commits only signed progress within the partition.
+        .option("failOnDataLoss", "true")
         .load()
     )
     trigger_ms = manifest.trigger_ms
@@ -390,8 +393,7 @@ def run(args: argparse.Namespace) -> int:
     def start_query() -> Any:
         decoded = decode_records(raw, writers.by_id, reader, writers.unregistered)
         if manifest.stateful:
-            records = stateful_records(decoded.where(F.col("record").isNotNull()).select("record.*"), manifest, streaming=True)
-            stream = transform_feedback(job, records, ctx, manifest.folder)
+            stream = stateful_feedback(decoded.where(F.col("record").isNotNull()).select("record.*"), manifest, job, ctx)
         else:
             stream = decoded
         return (

@@ -15,7 +15,10 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from ..context import Context
 from .manifest import Manifest
+from .user_transform import transform_feedback
+from .usercode import UserJob
 
 DEDUP_KEY = ["customer_id", "record_id"]
 
@@ -29,3 +32,10 @@ def stateful_records(records: DataFrame, manifest: Manifest, streaming: bool) ->
     if not streaming:
         return records.dropDuplicates(DEDUP_KEY)
     return records.withWatermark("event_time", manifest.watermark).dropDuplicatesWithinWatermark(DEDUP_KEY)
+
+
+def stateful_feedback(records: DataFrame, manifest: Manifest, job: UserJob, ctx: Context) -> DataFrame:
+    """The conformed Feedback stream of a stateful use case over a streaming `records` frame:
+    the one query the runner (records from Kafka) and the test harness (records from files,
+    one micro-batch per step) both run, so both drop late rows and close windows alike."""
+    return transform_feedback(job, stateful_records(records, manifest, streaming=True), ctx, manifest.folder)
