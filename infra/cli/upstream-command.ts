@@ -29,20 +29,35 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-export const serveUpstreamCommand: CommandModule<object, { port: number | undefined; host: string | undefined; 'raw-topics': boolean; json: boolean }> = {
+interface ServeUpstreamArgs {
+  port: number | undefined; host: string | undefined; 'raw-topics': boolean; json: boolean;
+  'normalized-topic': string | undefined; 'rejected-topic': string | undefined; subject: string | undefined; 'redis-key-prefix': string | undefined;
+}
+
+export const serveUpstreamCommand: CommandModule<object, ServeUpstreamArgs> = {
   command: 'upstream',
   describe: 'run the HTTP ingest API and the raw-topic normalizer in the foreground (Ctrl-C stops them)',
   builder: (y) => y
     .option('port', { type: 'number', describe: 'listen port (default DIAMOND_INGEST_PORT; 0 = any free port)' })
     .option('host', { type: 'string', describe: 'listen address (default DIAMOND_HTTP_HOST)' })
     .option('raw-topics', { type: 'boolean', default: true, describe: 'also normalize records.raw.* topics (--no-raw-topics to skip)' })
-    .option('json', { ...jsonOption, describe: 'only the JSON log lines on stdout (no banner lines)' }),
-  handler: async ({ port, host, 'raw-topics': rawTopics, json }) => {
+    .option('json', { ...jsonOption, describe: 'only the JSON log lines on stdout (no banner lines)' })
+    // Hidden: a second pipeline beside the real one on the same servers (the end-to-end tests
+    // run upstream under the platform's supervisor on their own topics, subject and keys).
+    .option('normalized-topic', { type: 'string', hidden: true })
+    .option('rejected-topic', { type: 'string', hidden: true })
+    .option('subject', { type: 'string', hidden: true })
+    .option('redis-key-prefix', { type: 'string', hidden: true })
+    .implies('normalized-topic', 'rejected-topic')
+    .implies('rejected-topic', 'normalized-topic'),
+  handler: async ({ port, host, 'raw-topics': rawTopics, json, 'normalized-topic': normalized, 'rejected-topic': rejected, subject, 'redis-key-prefix': redisKeyPrefix }) => {
     const config = loadConfig(process.env);
     const logger = createLogger(config, { bindings: { service: 'upstream' } });
     const say = (line: string): void => (json ? logger.info(line) : out(line));
     // A server that is down at start is waited for (DIAMOND_DEPENDENCY_WAIT), not a reason to exit.
-    const upstream = await startWhenReady(dependenciesOf(config, UPSTREAM_DEPENDENCIES), () => startUpstream(config, { logger, port, host }), {
+    const upstream = await startWhenReady(dependenciesOf(config, UPSTREAM_DEPENDENCIES), () => startUpstream(config, {
+      logger, port, host, subject, redisKeyPrefix, ...(normalized && rejected ? { topics: { normalized, rejected } } : {}),
+    }), {
       logger, waitMs: config.platform.dependencyWaitMs,
     });
     say(`ingest API listening on ${upstream.url}  (POST ${upstream.url}/v1/records, GET /healthz, GET /metrics)`);

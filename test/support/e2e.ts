@@ -30,7 +30,7 @@ import { createLogger } from '../../shared/logger.ts';
 import { parseLifecycleEvent, type LifecycleEventMessage } from '../../shared/messages.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { createRegistry } from '../../shared/registry.ts';
-import type { CustomerRecord, Feedback } from '../../shared/schemas.ts';
+import { Subjects, type CustomerRecord, type Feedback } from '../../shared/schemas.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import { deployUsecase } from '../../infra/orchestrator/control.ts';
 import { readJobOffsets, topicEndOffsets } from '../../infra/orchestrator/offsets.ts';
@@ -38,11 +38,16 @@ import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
 import { jobIdFor, type Deployment, type JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { startUpstream, type UpstreamService } from '../../upstream/service.ts';
+import { SourceStore } from '../../upstream/sources.ts';
+import { platformUp, stopComponent } from '../../infra/platform/local-platform.ts';
+import { componentPaths, type PlatformComponent } from '../../infra/platform/platform-components.ts';
+import { stopSupervisor } from '../../infra/platform/platform-supervisor.ts';
+import { runningProcess } from '../../shared/process-group.ts';
 import { DEMO_CUSTOMERS, generateDataset, SPENDING_WEIGHTS, type Dataset, type InputRecord } from '../../infra/dataset/generator.ts';
 import { checkManifestParams, type OracleParams } from '../../infra/dataset/manifest-params.ts';
 import { expectedFeedback, inputOf, type Expected, type ExpectedRow } from '../../infra/dataset/oracle.ts';
 import { killHard, startDownstreamProcess, type DownstreamProcess } from './downstream-process.ts';
-import { consumeUntil, readToEnd, sumOffsets, TEST_USECASE_ROOTS, testKafka, uniqueKeyspace, uniqueName } from './env.ts';
+import { consumeUntil, freePort, readToEnd, sumOffsets, TEST_USECASE_ROOTS, testKafka, uniqueKeyspace, uniqueName } from './env.ts';
 import { repeated, type OffsetsAt, type ProgressRun } from './resume.ts';
 
 /**
@@ -158,9 +163,21 @@ export interface Diamond {
   writerLog(): string;
   /** Every message on the feedback topic, read up to its end offsets, as job id → feedback ids in order. */
   feedbackOnTopic(): Promise<Map<string, string[]>>;
+  /** Pid of the `diamond serve upstream` process the supervisor runs (supervised upstream only). */
+  upstreamPid(): number | null;
 }
 
-export async function startDiamond(t: ExecutionContext, name: string): Promise<Diamond> {
+export interface DiamondOptions {
+  /**
+   * 'in-process' (default): the ingest API runs inside the test. 'supervised': `diamond serve
+   * upstream` runs under the platform supervisor of `diamond up` (a home of its own in the
+   * work directory), on the test's topics, so a kill -9 of it is followed by the supervisor's
+   * restart, as on an operator's machine.
+   */
+  readonly upstream?: 'in-process' | 'supervised';
+}
+
+export async function startDiamond(t: ExecutionContext, name: string, diamondOptions: DiamondOptions = {}): Promise<Diamond> {
   const config = loadConfig({ DIAMOND_USECASE_ROOTS: TEST_USECASE_ROOTS, ...process.env, ...ORCHESTRATOR_ENV });
   // The oracle models the manifests' params; fail before streaming when one is gone or garbled.
   const params: OracleParams = checkManifestParams(config.projectRoot);
@@ -195,6 +212,7 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
   await Promise.all([admin.connect(), cassandra.connect()]);
 
   let upstream: UpstreamService | null = null;
+  let supervised: { config: DiamondConfig; component: PlatformComponent } | null = null;
   let orchestrator: ChildProcess | null = null;
   let orchestratorLog = '';
   let writer: DownstreamProcess | null = null;
@@ -208,6 +226,10 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
     }
     if (writer) await killHard(writer.child);
     await upstream?.close().catch(() => undefined);
+    if (supervised) {
+      await stopSupervisor(supervised.config).catch(() => undefined);
+      await stopComponent(supervised.config, 'upstream', [supervised.component]).catch(() => undefined);
+    }
     await store.close().catch(() => undefined);
     const groups = [writerGroup, options.progressGroup, ...(await store.listDeployments().catch(() => [])).map((d) => jobIdFor(d.usecase, d.variant, options.jobPrefix))];
     await admin.deleteGroups(groups).catch(() => undefined);
@@ -229,12 +251,33 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
     { topic: options.topics.input, partitions: 2 }, { topic: options.topics.output, partitions: 2 },
     { topic: options.topics.rejected, partitions: 1 }, { topic: upstreamRejected, partitions: 1 }, { topic: writerRejected, partitions: 1 },
   ]);
-  upstream = await startUpstream(config, {
-    logger: createLogger({ logLevel: 'silent' }), port: 0, topics: { normalized: options.topics.input, rejected: upstreamRejected },
-    subject: options.topics.recordsSubject, redisKeyPrefix: upstreamPrefix, produceTimeoutMs: 5_000,
-  });
-  const ingestUrl = upstream.url;
-  const { apiKey } = await upstream.sources.add('e2e');
+  let ingestUrl: string;
+  let apiKey: string;
+  if (diamondOptions.upstream === 'supervised') {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env, DIAMOND_HOME: join(workDir, 'platform'), DIAMOND_INGEST_PORT: String(await freePort()), DIAMOND_LOG_LEVEL: 'info',
+      DIAMOND_DEPENDENCY_WAIT: '60s', DIAMOND_PLATFORM_RESTART_BACKOFF: '500ms', DIAMOND_PLATFORM_RESTART_BACKOFF_MAX: '5s',
+    };
+    const supervisedConfig = loadConfig(env);
+    ingestUrl = `http://${supervisedConfig.http.host}:${supervisedConfig.http.ingestPort}`;
+    const component: PlatformComponent = {
+      name: 'upstream', healthUrl: `${ingestUrl}/healthz`, readyTimeoutMs: 90_000, stopGraceMs: 15_000,
+      args: ['serve', 'upstream', '--no-raw-topics', '--normalized-topic', options.topics.input, '--rejected-topic', upstreamRejected,
+        '--subject', options.topics.recordsSubject ?? Subjects.CustomerRecord, '--redis-key-prefix', upstreamPrefix],
+    };
+    supervised = { config: supervisedConfig, component };
+    await platformUp(supervisedConfig, createLogger({ logLevel: 'warn' }, { fd: 2 }), { env, components: [component] });
+    const sourceRedis = createRedis(config, { keyPrefix: upstreamPrefix });
+    ({ apiKey } = await new SourceStore(sourceRedis).add('e2e'));
+    sourceRedis.disconnect();
+  } else {
+    upstream = await startUpstream(config, {
+      logger: createLogger({ logLevel: 'silent' }), port: 0, topics: { normalized: options.topics.input, rejected: upstreamRejected },
+      subject: options.topics.recordsSubject, redisKeyPrefix: upstreamPrefix, produceTimeoutMs: 5_000,
+    });
+    ingestUrl = upstream.url;
+    ({ apiKey } = await upstream.sources.add('e2e'));
+  }
   // Weights before B is deployed: without them downstream passes every variant through.
   const rolloutRedis = createRedis(config, { keyPrefix: downstreamPrefix });
   await new RolloutStore(rolloutRedis).set('spending_spike', SPENDING_WEIGHTS);
@@ -376,6 +419,8 @@ export async function startDiamond(t: ExecutionContext, name: string): Promise<D
       }
       throw new Error(`the writer did not write ${rows} rows in ${timeoutMs} ms`);
     },
+
+    upstreamPid: () => (supervised ? runningProcess(componentPaths(supervised.config, 'upstream').pidFile)?.pid ?? null : null),
 
     orchestratorPid: () => orchestrator?.pid ?? null,
     async killOrchestrator() {
