@@ -34,6 +34,15 @@ export function createRedis(config: Pick<DiamondConfig, 'redis'>, options: Redis
   });
 }
 
+/** Redis could not be used: unreachable, or (NOAUTH/WRONGPASS) it refused our credentials, said with where they come from. */
+export function redisUnavailable(config: Pick<DiamondConfig, 'redis'>, cause: unknown): ServiceUnavailableError {
+  const auth = /NOAUTH|WRONGPASS|invalid password|invalid username-password/i.test(String((cause as Error | undefined)?.message));
+  return new ServiceUnavailableError('Redis', config.redis.url, {
+    cause,
+    ...(auth ? { hint: `Redis refused our credentials: put the password in ${config.redis.passwordFile} (DIAMOND_REDIS_PASSWORD_FILE) or in DIAMOND_REDIS_URL (redis://:password@host:port)` } : {}),
+  });
+}
+
 export async function checkRedis(config: Pick<DiamondConfig, 'redis'>): Promise<{ version: string }> {
   const client = new Redis(config.redis.url, { ...credentials(config), lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
   client.on('error', () => undefined); // reported through the rejected promise below
@@ -44,11 +53,7 @@ export async function checkRedis(config: Pick<DiamondConfig, 'redis'>): Promise<
     const info = await client.info('server');
     return { version: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown' };
   } catch (cause) {
-    const auth = /NOAUTH|WRONGPASS|invalid password|invalid username-password/i.test(String((cause as Error | undefined)?.message));
-    throw new ServiceUnavailableError('Redis', config.redis.url, {
-      cause,
-      ...(auth ? { hint: `Redis refused our credentials: put the password in ${config.redis.passwordFile} (DIAMOND_REDIS_PASSWORD_FILE) or in DIAMOND_REDIS_URL (redis://:password@host:port)` } : {}),
-    });
+    throw redisUnavailable(config, cause);
   } finally {
     client.disconnect();
   }

@@ -76,11 +76,15 @@ export function chownTree(dir: string, user: JobUser, uid: number): void {
 }
 
 /**
- * Lets the job user through every folder above `dir` (o+x, never read or list), except a
- * user's home folder (root's holds root's own secrets): a `dir` below one is a clear error.
+ * Lets the job user through every folder above `dir` (o+x: cross, never read or list). A
+ * user's home folder on the way (root's is 0700) is opened the same way rather than refusing
+ * to run: its entries keep their own modes (~/.ssh stays 0700), but any world-readable file in
+ * it whose name is known becomes readable, so the home folders opened are returned for the
+ * caller to warn about; keeping the checkout outside them avoids it.
  */
-export function openPathTo(dir: string, user: JobUser): void {
+export function openPathTo(dir: string, user: JobUser): string[] {
   const homes = new Set([homedir(), '/root']);
+  const opened: string[] = [];
   const ancestors: string[] = [];
   for (let at = dirname(dir); ; at = dirname(at)) {
     ancestors.push(at);
@@ -89,14 +93,10 @@ export function openPathTo(dir: string, user: JobUser): void {
   for (const folder of ancestors) {
     const stat = statSync(folder);
     if ((stat.mode & 0o001) !== 0 || (stat.uid === user.uid && (stat.mode & 0o100) !== 0)) continue;
-    if (homes.has(folder)) {
-      throw new DiamondError(`the job user '${user.name}' cannot reach ${dir}: ${folder} is a home folder closed to other users`, {
-        code: 'DIAMOND_JOB_USER_NO_ACCESS',
-        hint: `keep the checkout, DIAMOND_HOME and DIAMOND_CACHE_DIR outside ${folder} when the platform runs as root (jobs run as ${user.name})`,
-      });
-    }
+    if (homes.has(folder)) opened.push(folder);
     chmodSync(folder, (stat.mode & 0o7777) | 0o001);
   }
+  return opened;
 }
 
 /**

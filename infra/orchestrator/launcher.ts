@@ -127,7 +127,9 @@ export class JobLauncher {
     restrictPlatformHome(this.config.home, [...defaultTenantDirs(this.config), this.dirs.jobs, this.dirs.checkpoints]);
     for (const tenantDir of [this.dirs.jobs, this.dirs.checkpoints]) {
       mkdirSync(tenantDir, { recursive: true });
-      openPathTo(tenantDir, user);
+      for (const home of openPathTo(tenantDir, user)) {
+        this.log?.warn({ folder: home, jobUser: user.name }, `opened the home folder ${home} for crossing (o+x) so the job user ${user.name} can reach ${tenantDir}; keep the checkout and DIAMOND_HOME outside home folders to avoid it`);
+      }
       chmodSync(tenantDir, 0o711);
     }
     ownDir(join(this.dirs.jobs, jobId), user);
