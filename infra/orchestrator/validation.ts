@@ -17,7 +17,7 @@ import { Subjects } from '../../shared/schemas.ts';
 import { connectorJars, pythonEnvironment } from '../../shared/runtime-paths.ts';
 import { tenantEnv, withPrivateHome } from '../../shared/tenant-env.ts';
 import type { DeclaredResources } from './state.ts';
-import { assertJobUserCanRead, defaultTenantDirs, jobUser, restrictPlatformHome } from './job-user.ts';
+import { assertJobUserCanRead, defaultTenantDirs, jobUser, openPathTo, restrictPlatformHome } from './job-user.ts';
 import { asUser, prepareUsecaseEnv } from './usecase-env.ts';
 import { codeVersion } from './version.ts';
 
@@ -74,7 +74,12 @@ export async function validateUsecase(config: DiamondConfig, folder: string, var
     throw new DiamondError(`${folder} has no usecase.yaml`, { code: 'DIAMOND_USECASE_UNKNOWN', hint: 'deploy a use case folder (create one with `npx diamond usecase new <name>`)' });
   }
   const user = jobUser(config);
-  if (user) restrictPlatformHome(config.home, defaultTenantDirs(config));
+  if (user) {
+    restrictPlatformHome(config.home, defaultTenantDirs(config));
+    // The job user must reach the folder it runs (a use case copied under a 0700 temp folder
+    // is common): the folders above it become crossable, never listable.
+    for (const home of openPathTo(folder, user)) options.onStep?.(`opened the home folder ${home} for crossing (o+x) so the job user ${user.name} can reach ${folder}`);
+  }
   const env = await prepareUsecaseEnv(config, folder, options.onStep);
   const envDone = performance.now();
   const python = env?.python ?? pythonEnvironment(config).python;
