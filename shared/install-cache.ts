@@ -66,12 +66,13 @@ export async function cached(dir: string, build: (dir: string) => Promise<void>)
   }
 }
 
-export async function runLogged(service: string, command: string, args: readonly string[], ctx: InstallContext, env?: NodeJS.ProcessEnv): Promise<void> {
+/** `as`: run the command as this (unprivileged) user instead of ours. */
+export async function runLogged(service: string, command: string, args: readonly string[], ctx: InstallContext, env?: NodeJS.ProcessEnv, as?: { readonly uid: number; readonly gid: number } | null): Promise<void> {
   mkdirSync(dirname(ctx.logFile), { recursive: true });
   const out = openSync(ctx.logFile, 'a');
   try {
     const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(command, [...args], { stdio: ['ignore', out, out], env: env ?? process.env });
+      const child = spawn(command, [...args], { stdio: ['ignore', out, out], env: env ?? process.env, ...(as ? { uid: as.uid, gid: as.gid } : {}) });
       child.once('error', reject);
       child.once('exit', resolve);
     });

@@ -1,4 +1,5 @@
 /** Redis client (ioredis) built from the config, with a readiness check. */
+import { existsSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { DiamondConfig } from './config.ts';
 import { ServiceUnavailableError } from './errors.ts';
@@ -8,8 +9,24 @@ export interface RedisClientOptions {
   readonly keyPrefix?: string;
 }
 
+/**
+ * The password clients send: the URL's, else the password file's. Read when a client is made,
+ * not at config load: `diamond up` generates the file in the same process that then connects.
+ */
+export function redisPassword(config: Pick<DiamondConfig, 'redis'>): string | undefined {
+  if (config.redis.password !== null) return config.redis.password;
+  if (!existsSync(config.redis.passwordFile)) return undefined;
+  return readFileSync(config.redis.passwordFile, 'utf8').trim() || undefined;
+}
+
+function credentials(config: Pick<DiamondConfig, 'redis'>): { username?: string; password?: string } {
+  const password = redisPassword(config);
+  return { ...(config.redis.username !== null ? { username: config.redis.username } : {}), ...(password !== undefined ? { password } : {}) };
+}
+
 export function createRedis(config: Pick<DiamondConfig, 'redis'>, options: RedisClientOptions = {}): Redis {
   return new Redis(config.redis.url, {
+    ...credentials(config),
     keyPrefix: options.keyPrefix,
     connectTimeout: 3000,
     maxRetriesPerRequest: 3,
@@ -17,8 +34,17 @@ export function createRedis(config: Pick<DiamondConfig, 'redis'>, options: Redis
   });
 }
 
+/** Redis could not be used: unreachable, or (NOAUTH/WRONGPASS) it refused our credentials, said with where they come from. */
+export function redisUnavailable(config: Pick<DiamondConfig, 'redis'>, cause: unknown): ServiceUnavailableError {
+  const auth = /NOAUTH|WRONGPASS|invalid password|invalid username-password/i.test(String((cause as Error | undefined)?.message));
+  return new ServiceUnavailableError('Redis', config.redis.url, {
+    cause,
+    ...(auth ? { hint: `Redis refused our credentials: put the password in ${config.redis.passwordFile} (DIAMOND_REDIS_PASSWORD_FILE) or in DIAMOND_REDIS_URL (redis://:password@host:port)` } : {}),
+  });
+}
+
 export async function checkRedis(config: Pick<DiamondConfig, 'redis'>): Promise<{ version: string }> {
-  const client = new Redis(config.redis.url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis(config.redis.url, { ...credentials(config), lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
   client.on('error', () => undefined); // reported through the rejected promise below
   try {
     await client.connect();
@@ -27,7 +53,7 @@ export async function checkRedis(config: Pick<DiamondConfig, 'redis'>): Promise<
     const info = await client.info('server');
     return { version: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown' };
   } catch (cause) {
-    throw new ServiceUnavailableError('Redis', config.redis.url, { cause });
+    throw redisUnavailable(config, cause);
   } finally {
     client.disconnect();
   }

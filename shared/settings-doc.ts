@@ -23,7 +23,10 @@ function portable(value: string): string {
 const cell = (text: string): string => text.replaceAll('|', '\\|');
 
 export function renderSettingsTable(): string {
-  const rows = settingDocs({}).map((s) => `| \`${s.env}\` | ${s.default === '' ? '(empty)' : `\`${cell(portable(s.default))}\``} | ${cell(s.description)} |`);
+  const rows = settingDocs({}).map((s) => {
+    const shown = s.documentedDefault ?? portable(s.default);
+    return `| \`${s.env}\` | ${shown === '' ? '(empty)' : `\`${cell(shown)}\``} | ${cell(s.description)} |`;
+  });
   return [BEGIN, '| variable | default | meaning |', '|---|---|---|', ...rows, END].join('\n');
 }
 

@@ -7,7 +7,7 @@
  *
  *   spawn(python, args, { env: tenantEnv({ HOME: privateHome, JAVA_HOME: config.javaHome }) });
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -33,10 +33,14 @@ export function tenantEnv(extra: Readonly<Record<string, string>>, options: { re
   return { ...env, ...extra };
 }
 
-/** Runs `fn` with a fresh, empty home folder (removed after): tenant processes never see ours. */
-export async function withPrivateHome<T>(fn: (home: string) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` with a fresh, empty home folder (removed after): tenant processes never see ours.
+ * `owner`: the unprivileged user the tenant process runs as, who gets the folder (0700).
+ */
+export async function withPrivateHome<T>(fn: (home: string) => Promise<T>, owner?: { readonly uid: number; readonly gid: number } | null): Promise<T> {
   const home = mkdtempSync(join(tmpdir(), 'diamond-tenant-home-'));
   try {
+    if (owner) chownSync(home, owner.uid, owner.gid);
     return await fn(home);
   } finally {
     rmSync(home, { recursive: true, force: true });

@@ -17,7 +17,7 @@ import { SchemaIncompatibleError, ServiceUnavailableError } from '../shared/erro
 import { createKafka, ensureTopics } from '../shared/kafka.ts';
 import type { Logger } from '../shared/logger.ts';
 import { OPERATOR_KEY_PREFIX, TokenStore } from '../shared/operator-tokens.ts';
-import { createRedis } from '../shared/redis.ts';
+import { createRedis, redisUnavailable } from '../shared/redis.ts';
 import { createRegistry, registerContract } from '../shared/registry.ts';
 import { Subjects } from '../shared/schemas.ts';
 import { IngestServer } from './ingest-server.ts';
@@ -174,7 +174,7 @@ export async function openUpstream(config: DiamondConfig, options: UpstreamOptio
     await redis.connect();
   } catch (cause) {
     await link.close();
-    throw new ServiceUnavailableError('Redis', config.redis.url, { cause });
+    throw redisUnavailable(config, cause);
   }
   const pipeline = new RecordPipeline({
     producer: link.producer,

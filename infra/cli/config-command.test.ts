@@ -12,5 +12,8 @@ test('passwords in URLs and tokens are masked; everything else is shown as is', 
   const shown = JSON.stringify(redactConfig(config));
   t.false(shown.includes('hunter2'));
   t.false(shown.includes('dmd_secret_token'));
-  t.true(shown.includes('redis://u:***@127.0.0.1:16379'));
+  t.is(config.redis.url, 'redis://127.0.0.1:16379', 'the credentials are kept apart from the URL');
+  t.is(config.redis.password, 'hunter2');
+  t.true(shown.includes('"password":"***"'), shown);
+  t.true(shown.includes('"username":"u"'));
 });

@@ -8,6 +8,8 @@ import { loadConfig, settingDocs } from '../../shared/config.ts';
 
 const SECRET_SETTINGS = new Set(['DIAMOND_TOKEN']);
 const MASK = '***';
+/** Keys of the config object that hold a secret (the Redis password parsed out of its URL, the CLI's token). */
+const SECRET_KEYS = new Set(['token', 'password']);
 
 /** `redis://user:pw@host` → `redis://user:***@host`; other text unchanged. */
 export function maskUrlPassword(value: string): string {
@@ -21,7 +23,7 @@ export function shownValue(env: string, value: string): string {
 
 /** The config object with every string that could carry a secret masked. */
 export function redactConfig(value: unknown, key = ''): unknown {
-  if (typeof value === 'string') return key === 'token' ? (value === '' ? '' : MASK) : maskUrlPassword(value);
+  if (typeof value === 'string') return SECRET_KEYS.has(key) ? (value === '' ? '' : MASK) : maskUrlPassword(value);
   if (Array.isArray(value)) return value.map((item) => redactConfig(item));
   if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, redactConfig(item, name)]));
   return value;

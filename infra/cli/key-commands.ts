@@ -5,8 +5,7 @@
  */
 import type { CommandModule } from 'yargs';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
-import { ServiceUnavailableError } from '../../shared/errors.ts';
-import { createRedis } from '../../shared/redis.ts';
+import { createRedis, redisUnavailable } from '../../shared/redis.ts';
 import { SourceStore, UPSTREAM_KEY_PREFIX } from '../../upstream/index.ts';
 import { CustomerKeys } from '../../downstream/index.ts';
 import { printResult as print } from './output.ts';
@@ -18,7 +17,7 @@ async function withRedis<T>(config: DiamondConfig, keyPrefix: string | undefined
   redis.on('error', () => undefined); // reported by connect() below
   try {
     await redis.connect().catch((cause: unknown) => {
-      throw new ServiceUnavailableError('Redis', config.redis.url, { cause });
+      throw redisUnavailable(config, cause);
     });
     return await use(redis);
   } finally {

@@ -5,8 +5,8 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { loadConfig, parseDurationMs, type DiamondConfig } from '../../shared/config.ts';
-import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
-import { createRedis } from '../../shared/redis.ts';
+import { DiamondError } from '../../shared/errors.ts';
+import { createRedis, redisUnavailable } from '../../shared/redis.ts';
 import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
 import { ROLES, TokenStore, type Role } from '../../shared/operator-tokens.ts';
 import { jsonOption, printResult } from './output.ts';
@@ -16,7 +16,7 @@ async function withTokens<T>(config: DiamondConfig, use: (tokens: TokenStore) =>
   redis.on('error', () => undefined); // reported by the failing call below
   try {
     await redis.connect().catch((cause: unknown) => {
-      throw new ServiceUnavailableError('Redis', config.redis.url, { cause });
+      throw redisUnavailable(config, cause);
     });
     return await use(new TokenStore(redis));
   } finally {

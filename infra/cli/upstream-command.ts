@@ -8,8 +8,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { loadConfig } from '../../shared/config.ts';
 import { dependenciesOf, startWhenReady } from '../../shared/dependency-wait.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { createRedis } from '../../shared/redis.ts';
-import { ServiceUnavailableError } from '../../shared/errors.ts';
+import { createRedis, redisUnavailable } from '../../shared/redis.ts';
 import {
   loadFile, openUpstream, parseMapping, parsePairs, RawTopicNormalizer, SourceStore, startUpstream, UPSTREAM_DEPENDENCIES, UPSTREAM_KEY_PREFIX,
   type FileFormat, type LoadProgress, type SourceMapping,
@@ -99,7 +98,7 @@ const sourceAdd: CommandModule<object, SourceAddArgs> = {
     redis.on('error', () => undefined); // reported by connect() below
     try {
       await redis.connect().catch((cause: unknown) => {
-        throw new ServiceUnavailableError('Redis', config.redis.url, { cause });
+        throw redisUnavailable(config, cause);
       });
       const { apiKey } = await new SourceStore(redis).add(args.name, mapping, { rotateKey: args['rotate-key'] });
       const ingestUrl = `http://${config.http.host}:${config.http.ingestPort}/v1/records`;

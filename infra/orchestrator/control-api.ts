@@ -37,7 +37,7 @@ import { StreamQuota } from '../../shared/http/stream-quota.ts';
 import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { observeRequests } from '../../shared/metrics/request-metrics.ts';
-import { createRedis } from '../../shared/redis.ts';
+import { createRedis, redisUnavailable } from '../../shared/redis.ts';
 import { deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undeployUsecase } from './control.ts';
 import { ROUTE_SCHEMAS } from './control-schemas.ts';
 import {
@@ -109,7 +109,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   const redis = createRedis(config, { keyPrefix: options.keyPrefix });
   redis.on('error', (error: Error) => log.warn({ error: error.message }, 'redis connection error'));
   await redis.connect().catch((cause: unknown) => {
-    throw new ServiceUnavailableError('Redis', config.redis.url, { cause });
+    throw redisUnavailable(config, cause);
   });
   const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-control-api`, logger: log });
   const admin = kafka.admin();

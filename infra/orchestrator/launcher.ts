@@ -5,7 +5,7 @@
  * pid file, the exit-code file) goes into the JobProcess stored in Redis, so a restarted
  * orchestrator can adopt the job instead of starting a duplicate.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DiamondConfig } from '../../shared/config.ts';
@@ -13,6 +13,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { findProcesses, isAlive, signalAll, startDetached, tailFile, type ProcessInfo } from '../../shared/process-group.ts';
 import { sparkSubmit } from '../../shared/runtime-paths.ts';
 import { tenantEnv } from '../../shared/tenant-env.ts';
+import { assertJobUserCanRead, defaultTenantDirs, jobUser, openPathTo, ownDir, restrictPlatformHome, type JobUser } from './job-user.ts';
 import { newProgressKey } from './progress-signature.ts';
 import { launchIdOf, type Deployment, type JobProcess } from './state.ts';
 import { isUsecaseEnvReady, usecaseEnvAt, usecaseSparkSettings, type UsecaseSparkSettings } from './usecase-env.ts';
@@ -64,6 +65,8 @@ export class JobLauncher {
   start({ deployment, jobId, startingOffsets, launchId }: LaunchSpec): JobProcess {
     const dir = join(this.dirs.jobs, jobId);
     mkdirSync(dir, { recursive: true });
+    const user = jobUser(this.config);
+    if (user) this.prepareForJobUser(user, jobId);
     const stamp = launchId;
     const driverPidFile = join(dir, `${stamp}.driver.pid`);
     const exitFile = join(dir, `${stamp}.exit`);
@@ -75,6 +78,10 @@ export class JobLauncher {
     writeFileSync(progressKeyFile, progressKey, { mode: 0o600 });
     const home = join(dir, 'home'); // a private home: the job sees nothing of the orchestrator's
     mkdirSync(home, { recursive: true, mode: 0o700 });
+    if (user) {
+      chownSync(progressKeyFile, user.uid, user.gid); // the runner reads and removes it
+      ownDir(home, user);
+    }
     const python = this.pythonSettings(deployment, logFile);
     const submit = sparkSubmit(this.config, join(this.config.projectRoot, 'usecases', 'sdk', 'launch_job.py'), [
       '--usecase-dir', deployment.folder, '--variant', deployment.variant, '--job-id', jobId,
@@ -94,9 +101,14 @@ export class JobLauncher {
     // pip needs the operator's pip settings (index, certificates); the job itself must not keep them.
     const pipOnly = python.rebuild ? Object.keys(tenantEnv({}, { pip: true })).filter((name) => !(name in submit.env)) : [];
     const rebuild = python.rebuild ? `${shellQuote(python.rebuild)} && ${pipOnly.length > 0 ? `unset ${pipOnly.join(' ')} && ` : ''}` : '';
+    // As root, the shell (and the rebuild, which runs pip as the job user itself) stays root,
+    // so the exit code is written by us; spark-submit and everything below it run as the job
+    // user, in its own home (Spark writes into its working directory: artifacts/).
+    if (user) assertJobUserCanRead(user, [submit.command, join(deployment.folder, 'usecase.yaml'), ...(python.rebuild ? [] : [submit.env['PYSPARK_PYTHON'] ?? ''])].filter(Boolean));
+    const drop = user ? `cd ${shellQuote([home])} && setpriv --reuid=${user.uid} --regid=${user.gid} --clear-groups ` : '';
     const record = startDetached({
       command: '/bin/sh',
-      args: ['-c', `${rebuild}"$@"; echo $? > "$0"`, exitFile, submit.command, ...submit.args],
+      args: ['-c', `${rebuild}${drop}"$@"; echo $? > "$0"`, exitFile, submit.command, ...submit.args],
       env: python.rebuild ? { ...tenantEnv({}, { pip: true }), ...submit.env } : submit.env,
       cwd: this.config.projectRoot,
       logFile,
@@ -104,6 +116,24 @@ export class JobLauncher {
       marker: driverPidFile,
     });
     return { groupPid: record.pid, marker: driverPidFile, launchId, driverPidFile, exitFile, logFile, version: deployment.version, startedAt: Date.now(), progressKey };
+  }
+
+  /**
+   * What a job running as the job user needs: a way through to the job and checkpoint folders
+   * (crossable, not listable), its own job folder and checkpoints, and the platform's home
+   * closed around them (tokens, local.json, the Redis password and data).
+   */
+  private prepareForJobUser(user: JobUser, jobId: string): void {
+    restrictPlatformHome(this.config.home, [...defaultTenantDirs(this.config), this.dirs.jobs, this.dirs.checkpoints]);
+    for (const tenantDir of [this.dirs.jobs, this.dirs.checkpoints]) {
+      mkdirSync(tenantDir, { recursive: true });
+      for (const home of openPathTo(tenantDir, user)) {
+        this.log?.warn({ folder: home, jobUser: user.name }, `opened the home folder ${home} for crossing (o+x) so the job user ${user.name} can reach ${tenantDir}; keep the checkout and DIAMOND_HOME outside home folders to avoid it`);
+      }
+      chmodSync(tenantDir, 0o711);
+    }
+    ownDir(join(this.dirs.jobs, jobId), user);
+    ownDir(join(this.dirs.checkpoints, jobId), user, { recursive: true }); // checkpoints written by an earlier root-run job are handed over
   }
 
   /**
@@ -121,7 +151,7 @@ export class JobLauncher {
     appendFileSync(logFile, JSON.stringify({ level: 'warn', time: Date.now(), msg }) + '\n');
     return {
       ...settings,
-      rebuild: [process.execPath, '--import', 'tsx', REBUILD_SCRIPT, deployment.folder, env.dir, this.config.cacheDir, this.config.spark.master],
+      rebuild: [process.execPath, '--import', 'tsx', REBUILD_SCRIPT, deployment.folder, env.dir, this.config.cacheDir, this.config.spark.master, this.config.usecases.jobUser],
     };
   }
 

@@ -14,7 +14,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DiamondConfig } from '../../shared/config.ts';
@@ -22,6 +22,7 @@ import { DiamondError } from '../../shared/errors.ts';
 import { cached, isBuilt, runLogged, type InstallContext } from '../../shared/install-cache.ts';
 import { pythonEnvironment, pythonRequirementsFile, type SparkSubmitExtras } from '../../shared/runtime-paths.ts';
 import { tenantEnv, withPrivateHome } from '../../shared/tenant-env.ts';
+import { chownTree, jobUser, ownDir, type JobUser } from './job-user.ts';
 import { assertPlainRequirements } from './requirements-policy.ts';
 
 const execFileAsync = promisify(execFile);
@@ -132,12 +133,23 @@ export async function prepareUsecaseEnv(config: DiamondConfig, folder: string, o
   assertPlainRequirements(usecase, location.requirements, config.usecases.allowPipOptions);
   const env = usecaseEnvAt(config, location.dir);
   const ctx: InstallContext = { config, logFile: `${location.dir}.log`, onStep };
+  const user = jobUser(config);
   try {
     await cached(location.dir, async (dir) => {
       rmSync(ctx.logFile, { force: true }); // the log tells about the last attempt only
       onStep?.(`building the Python environment of ${usecase} (${location.requirements.join(', ')})`);
-      // pip runs the packages' build scripts: in a child with a clean environment and an empty home.
-      await withPrivateHome((home) => buildEnv(config, usecase, dir, location.requirements, ctx, tenantEnv({ HOME: home }, { pip: true })));
+      // pip runs the packages' build scripts: in a child with a clean environment and an empty
+      // home, as the job user when we are root; the finished environment is root's (read-only
+      // to jobs), since use cases with the same requirements share it.
+      if (user) ownDir(dir, user);
+      try {
+        await withPrivateHome((home) => buildEnv(config, usecase, dir, location.requirements, ctx, tenantEnv({ HOME: home }, { pip: true }), user), user);
+      } finally {
+        if (user) {
+          chownTree(dir, user, 0);
+          chmodSync(dir, 0o755);
+        }
+      }
     });
     if (env.archive && !existsSync(env.archive)) await packArchive(config, env, ctx);
   } catch (error) {
@@ -146,25 +158,30 @@ export async function prepareUsecaseEnv(config: DiamondConfig, folder: string, o
   return env;
 }
 
-async function buildEnv(config: DiamondConfig, usecase: string, dir: string, requirements: readonly string[], ctx: InstallContext, env: NodeJS.ProcessEnv): Promise<void> {
+async function buildEnv(config: DiamondConfig, usecase: string, dir: string, requirements: readonly string[], ctx: InstallContext, env: NodeJS.ProcessEnv, user: JobUser | null): Promise<void> {
   const platform = pythonEnvironment(config).python;
   const python = join(dir, 'bin', 'python');
   // No pip of its own: the platform's pip installs into it (`pip --python`), which saves
   // seconds per environment.
-  await runLogged('usecase-env', platform, ['-m', 'venv', '--without-pip', dir], ctx, env);
-  const [own] = await sitePackages(python, env);
-  const platformSites = await sitePackages(platform, env);
+  await runLogged('usecase-env', platform, ['-m', 'venv', '--without-pip', dir], ctx, env, user);
+  const [own] = await sitePackages(python, env, user);
+  const platformSites = await sitePackages(platform, env, user);
   writeFileSync(join(own!, PLATFORM_PTH), platformSites.join('\n') + '\n');
   const file = join(dir, 'requirements.txt');
   writeFileSync(file, requirements.join('\n') + '\n');
-  await runLogged('usecase-env', platform, ['-m', 'pip', '--python', python, 'install', '--disable-pip-version-check', '--no-input', '-r', file], ctx, env);
-  await checkPlatformPins(config, usecase, python, env);
+  await runLogged('usecase-env', platform, ['-m', 'pip', '--python', python, 'install', '--disable-pip-version-check', '--no-input', '-r', file], ctx, env, user);
+  await checkPlatformPins(config, usecase, python, env, user);
 }
 
 /** purelib and platlib of an interpreter (one entry when they are the same folder). */
-export async function sitePackages(python: string, env: NodeJS.ProcessEnv = tenantEnv({})): Promise<string[]> {
-  const { stdout } = await execFileAsync(python, ['-c', 'import json, sysconfig; print(json.dumps([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]))'], { timeout: 30_000, env });
+export async function sitePackages(python: string, env: NodeJS.ProcessEnv = tenantEnv({}), user: JobUser | null = null): Promise<string[]> {
+  const { stdout } = await execFileAsync(python, ['-c', 'import json, sysconfig; print(json.dumps([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]))'], { timeout: 30_000, env, ...asUser(user) });
   return [...new Set(JSON.parse(stdout) as string[])];
+}
+
+/** child_process options that run a command as the job user (none when we are not root). */
+export function asUser(user: JobUser | null): { uid?: number; gid?: number } {
+  return user ? { uid: user.uid, gid: user.gid } : {};
 }
 
 /** The platform's `name==version` pins. */
@@ -181,10 +198,10 @@ export function platformPins(requirementsText: string): Map<string, string> {
  * A use case may add packages, not replace the platform's: another pyspark would not match
  * the connector jars, another pandas or numpy would break the SDK. Checked after pip ran.
  */
-async function checkPlatformPins(config: DiamondConfig, usecase: string, python: string, env: NodeJS.ProcessEnv): Promise<void> {
+async function checkPlatformPins(config: DiamondConfig, usecase: string, python: string, env: NodeJS.ProcessEnv, user: JobUser | null): Promise<void> {
   const pins = platformPins(readFileSync(pythonRequirementsFile(config), 'utf8'));
   const script = 'import importlib.metadata as m, json, sys\nprint(json.dumps({n: m.version(n) for n in sys.argv[1:]}))';
-  const { stdout } = await execFileAsync(python, ['-c', script, ...pins.keys()], { timeout: 30_000, env });
+  const { stdout } = await execFileAsync(python, ['-c', script, ...pins.keys()], { timeout: 30_000, env, ...asUser(user) });
   const seen = JSON.parse(stdout) as Record<string, string>;
   for (const [name, version] of pins) {
     if (seen[name] !== version) {

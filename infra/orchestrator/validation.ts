@@ -17,7 +17,8 @@ import { Subjects } from '../../shared/schemas.ts';
 import { connectorJars, pythonEnvironment } from '../../shared/runtime-paths.ts';
 import { tenantEnv, withPrivateHome } from '../../shared/tenant-env.ts';
 import type { DeclaredResources } from './state.ts';
-import { prepareUsecaseEnv } from './usecase-env.ts';
+import { assertJobUserCanRead, defaultTenantDirs, jobUser, openPathTo, restrictPlatformHome } from './job-user.ts';
+import { asUser, prepareUsecaseEnv } from './usecase-env.ts';
 import { codeVersion } from './version.ts';
 
 const execFileAsync = promisify(execFile);
@@ -72,9 +73,17 @@ export async function validateUsecase(config: DiamondConfig, folder: string, var
   if (!existsSync(join(folder, 'usecase.yaml'))) {
     throw new DiamondError(`${folder} has no usecase.yaml`, { code: 'DIAMOND_USECASE_UNKNOWN', hint: 'deploy a use case folder (create one with `npx diamond usecase new <name>`)' });
   }
+  const user = jobUser(config);
+  if (user) {
+    restrictPlatformHome(config.home, defaultTenantDirs(config));
+    // The job user must reach the folder it runs (a use case copied under a 0700 temp folder
+    // is common): the folders above it become crossable, never listable.
+    for (const home of openPathTo(folder, user)) options.onStep?.(`opened the home folder ${home} for crossing (o+x) so the job user ${user.name} can reach ${folder}`);
+  }
   const env = await prepareUsecaseEnv(config, folder, options.onStep);
   const envDone = performance.now();
   const python = env?.python ?? pythonEnvironment(config).python;
+  if (user) assertJobUserCanRead(user, [python, join(folder, 'usecase.yaml'), join(config.projectRoot, 'usecases', 'sdk', 'diamond_sdk', '__init__.py'), ...connectorJars(config).slice(0, 1)]);
   const feedbackSubject = options.feedbackSubject ?? Subjects.Feedback;
 
   // A variant whose code, sample, SDK and environment passed the sample check before passes it again.
@@ -83,8 +92,9 @@ export async function validateUsecase(config: DiamondConfig, folder: string, var
   const skipSample = options.checkSample === false || cached;
   const args = ['-m', 'diamond_sdk._runtime.validate', folder, variant, '--registry-url', config.registry.url, '--feedback-subject', feedbackSubject, ...(skipSample ? ['--no-sample'] : [])];
   // The use case's code is imported and run here: in a child with a clean environment (no
-  // token, no Redis URL) and an empty home, never in the orchestrator's process.
-  const { stdout } = await withPrivateHome((home) => execFileAsync(python, args, { env: validationEnv(config, python, home), cwd: config.projectRoot, timeout: 180_000, maxBuffer: 16 * 2 ** 20 })).catch((cause: unknown) => {
+  // token, no Redis URL) and an empty home, as the job user when we are root, never in the
+  // orchestrator's process.
+  const { stdout } = await withPrivateHome((home) => execFileAsync(python, args, { env: validationEnv(config, python, home), cwd: user ? home : config.projectRoot, timeout: 180_000, maxBuffer: 16 * 2 ** 20, ...asUser(user) }), user).catch((cause: unknown) => {
     throw new DiamondError(`could not validate ${folder}`, { code: 'DIAMOND_USECASE_INVALID', hint: 'check that the Python environment is installed (`npx diamond services up spark`)', cause });
   });
   const verdict = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as PythonVerdict;

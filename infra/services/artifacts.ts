@@ -3,7 +3,7 @@
  * virtualenv), each cached per user under `config.cacheDir`, one folder per name and
  * version, through shared/install-cache.ts (built once, under a lock, marked complete last).
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ServiceStartError } from '../../shared/errors.ts';
 import { cached, runLogged, type InstallContext } from '../../shared/install-cache.ts';
@@ -47,11 +47,21 @@ export async function installApicurio(ctx: InstallContext): Promise<string> {
   return dir;
 }
 
+/**
+ * The interpreter the virtualenv is made from. As root, the system's: jobs run as the job user
+ * and run this interpreter, and one on PATH may live under /root (pyenv), which is closed to it.
+ */
+function venvBasePython(): string {
+  return process.getuid?.() === 0 && existsSync(SYSTEM_PYTHON) ? SYSTEM_PYTHON : 'python3';
+}
+
+const SYSTEM_PYTHON = '/usr/bin/python3';
+
 export async function installPythonEnvironment(ctx: InstallContext): Promise<PythonEnvironment> {
   const target = pythonEnvironment(ctx.config);
   await cached(target.root, async (tmp) => {
     ctx.onStep?.('creating the Python virtualenv (pyspark and the SDK dependencies)');
-    await runLogged('spark', 'python3', ['-m', 'venv', tmp], ctx);
+    await runLogged('spark', venvBasePython(), ['-m', 'venv', tmp], ctx);
     await runLogged('spark', join(tmp, 'bin', 'python'), ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', '-r', pythonRequirementsFile(ctx.config)], ctx);
   });
   return target;

@@ -6,11 +6,19 @@
  * every acknowledged write is in the AOF (written before the reply), so a restart or a
  * `kill -9` of Redis loses nothing; `appendfsync everysec` bounds what a crash of the
  * machine itself can lose to the last second of writes.
+ *
+ * It requires a password (generated once into a 0600 file, DIAMOND_REDIS_PASSWORD_FILE): any
+ * local process, a use case job included, could otherwise connect and write itself a token.
+ * The password reaches redis-server in a 0600 config file, never its command line (which
+ * every user can read in /proc).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { DiamondConfig } from '../../shared/config.ts';
 import { parseHostPort } from '../../shared/config.ts';
 import { ServiceStartError } from '../../shared/errors.ts';
-import { checkRedis, createRedis } from '../../shared/redis.ts';
+import { checkRedis, createRedis, redisPassword } from '../../shared/redis.ts';
 import { runLogged } from '../../shared/install-cache.ts';
 import { servicePaths, type LocalService } from './service.ts';
 
@@ -19,6 +27,20 @@ const REDIS_SERVER = '/usr/bin/redis-server';
 /** AOF on, fsync every second; RDB snapshots off (the AOF, with its RDB preamble, is the copy). */
 const DURABILITY: Readonly<Record<string, string>> = { appendonly: 'yes', appendfsync: 'everysec', save: '' };
 const DURABILITY_ARGS = Object.entries(DURABILITY).flatMap(([name, value]) => [`--${name}`, value]);
+
+/** The password the local Redis requires: the URL's, else the password file's, generated on first use. */
+function localPassword(config: DiamondConfig): string {
+  const known = redisPassword(config);
+  if (known !== undefined) return known;
+  const password = randomBytes(24).toString('hex');
+  mkdirSync(dirname(config.redis.passwordFile), { recursive: true });
+  try {
+    writeFileSync(config.redis.passwordFile, password + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error; // a concurrent `up` wrote it first: its password wins
+  }
+  return readFileSync(config.redis.passwordFile, 'utf8').trim();
+}
 
 function redisHostPort(url: string): { host: string; port: number } {
   const parsed = new URL(url);
@@ -33,8 +55,9 @@ export const redisService: LocalService = {
   check: async (config) => {
     await checkRedis(config);
   },
-  // An instance started by an earlier version of this file runs without the AOF: switch it
-  // on in place (Redis rewrites the AOF from memory first), so `up` never leaves state volatile.
+  // An instance started by an earlier version of this file runs without the AOF, or without
+  // a password: switch them on in place (Redis rewrites the AOF from memory first; connected
+  // clients stay authenticated), so `up` never leaves state volatile or open.
   ensureConfigured: async (config) => {
     const client = createRedis(config);
     client.on('error', () => undefined);
@@ -47,7 +70,15 @@ export const redisService: LocalService = {
         await client.config('SET', name, value);
         changed.push(`${name}=${value || "''"}`);
       }
-      return changed.length > 0 ? `made durable: ${changed.join(' ')}` : null;
+      const password = localPassword(config);
+      const [, current] = (await client.config('GET', 'requirepass')) as [string, string];
+      const locked = current !== password;
+      if (locked) await client.config('SET', 'requirepass', password);
+      const said = [
+        ...(changed.length > 0 ? [`made durable: ${changed.join(' ')}`] : []),
+        ...(locked ? [`now requires the password in ${config.redis.passwordFile}`] : []),
+      ];
+      return said.length > 0 ? said.join('; ') : null;
     } finally {
       client.disconnect();
     }
@@ -62,11 +93,13 @@ export const redisService: LocalService = {
     }
     const { port } = redisHostPort(ctx.config.redis.url);
     const { dataDir } = servicePaths(ctx.config, 'redis');
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const configFile = join(dataDir, 'redis-auth.conf');
+    writeFileSync(configFile, `requirepass "${localPassword(ctx.config)}"\n`, { mode: 0o600 });
     return {
       command: REDIS_SERVER,
       // Redis rewrites its process title to "redis-server 127.0.0.1:<port>", hence the marker.
-      args: ['--port', String(port), '--bind', '127.0.0.1', ...DURABILITY_ARGS, '--dir', dataDir, '--daemonize', 'no'],
+      args: [configFile, '--port', String(port), '--bind', '127.0.0.1', ...DURABILITY_ARGS, '--dir', dataDir, '--daemonize', 'no'],
       marker: `127.0.0.1:${port}`,
     };
   },

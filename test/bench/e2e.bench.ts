@@ -45,7 +45,7 @@ import { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { createCassandra } from '../../shared/cassandra.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
-import { createRedis } from '../../shared/redis.ts';
+import { createRedis, redisPassword } from '../../shared/redis.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import type { CustomerRecord, Feedback } from '../../shared/schemas.ts';
 import { utcDay } from '../../downstream/cassandra-rows.ts';
@@ -313,7 +313,7 @@ export async function run(): Promise<BenchResult> {
   const work = mkdtempSync(join(tmpdir(), 'diamond-bench-e2e-'));
   const redis = createRedis(config, { keyPrefix });
   await redis.connect();
-  const subscriber = new Redis(config.redis.url);
+  const subscriber = new Redis(config.redis.url, { password: redisPassword(config) });
   const cql = createCassandra(config);
   await cql.connect();
   /** What the finally block kills when a step failed half way. */

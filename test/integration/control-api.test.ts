@@ -17,7 +17,7 @@ import { createCassandra } from '../../shared/cassandra.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { createRedis } from '../../shared/redis.ts';
+import { createRedis, redisPassword } from '../../shared/redis.ts';
 import { ControlClient, SseParser, type SseMessage } from '../../infra/cli/control-client.ts';
 import { startControlApi, type ControlApi } from '../../infra/orchestrator/control-api.ts';
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
@@ -69,7 +69,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await Promise.all([api?.close(), ...extraApis.map((extra) => extra.close())]);
-  const raw = new Redis(config.redis.url);
+  const raw = new Redis(config.redis.url, { password: redisPassword(config) });
   const keys = await raw.keys(`${options.keyPrefix}*`);
   if (keys.length > 0) await raw.del(...keys);
   raw.disconnect();
@@ -416,7 +416,8 @@ async function closedPort(): Promise<number> {
 test.serial('CLI: status --json and events --json go through the API; no token or no API says what to do', async (t) => {
   const port = new URL(api.url).port;
   const home = mkdtempSync(join(tmpdir(), 'diamond-cli-home-'));
-  const target = { DIAMOND_HTTP_HOST: '127.0.0.1', DIAMOND_CONTROL_PORT: port, DIAMOND_HOME: home };
+  // Its own home, the shared Redis: that Redis's password file lives in the shared home.
+  const target = { DIAMOND_HTTP_HOST: '127.0.0.1', DIAMOND_CONTROL_PORT: port, DIAMOND_HOME: home, DIAMOND_REDIS_PASSWORD_FILE: config.redis.passwordFile };
 
   const status = await runCli(['status', '--json'], { ...target, DIAMOND_TOKEN: token.viewer });
   t.is(status.code, 3, `no orchestrator leads here (no reconcile loop): status says so with exit 3\n${status.stderr}`);
@@ -452,7 +453,8 @@ test.serial('CLI: status --json and events --json go through the API; no token o
 test.serial('CLI: --json on every command: stdout parses as JSON (or one object per line), a failure is a JSON error on stderr', async (t) => {
   const port = new URL(api.url).port;
   const home = mkdtempSync(join(tmpdir(), 'diamond-cli-json-'));
-  const target = { DIAMOND_HTTP_HOST: '127.0.0.1', DIAMOND_CONTROL_PORT: port, DIAMOND_HOME: home };
+  // Its own home, the shared Redis: that Redis's password file lives in the shared home.
+  const target = { DIAMOND_HTTP_HOST: '127.0.0.1', DIAMOND_CONTROL_PORT: port, DIAMOND_HOME: home, DIAMOND_REDIS_PASSWORD_FILE: config.redis.passwordFile };
   const parses = (what: string, text: string): unknown => {
     try {
       return JSON.parse(text);

@@ -202,7 +202,7 @@ test.serial('serve upstream started while the registry is unreachable waits, say
   const registryThroughProxy = `http://127.0.0.1:${proxyPort}${registryTarget.pathname}`;
   const child = spawn(process.execPath, [join(sharedConfig.projectRoot, 'infra', 'cli', 'bin.js'), 'serve', 'upstream', '--no-raw-topics', '--port', String(ingestPort)], {
     cwd: sharedConfig.projectRoot, stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DIAMOND_HOME: home, DIAMOND_REGISTRY_URL: registryThroughProxy, DIAMOND_DEPENDENCY_WAIT: '120s', DIAMOND_LOG_LEVEL: 'info' },
+    env: { ...process.env, DIAMOND_HOME: home, DIAMOND_REDIS_PASSWORD_FILE: sharedConfig.redis.passwordFile, DIAMOND_REGISTRY_URL: registryThroughProxy, DIAMOND_DEPENDENCY_WAIT: '120s', DIAMOND_LOG_LEVEL: 'info' },
   });
   let output = '';
   let exit: string | null = null;

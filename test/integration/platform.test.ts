@@ -24,7 +24,7 @@ import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { newProgressKey, signProgress } from '../../infra/orchestrator/progress-signature.ts';
 import { checkKafka, ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { checkRedis, createRedis } from '../../shared/redis.ts';
+import { checkRedis, createRedis, redisPassword } from '../../shared/redis.ts';
 import { readLocalPlatform } from '../../infra/platform/platform-file.ts';
 import { writeLocalPlatformFile } from '../../infra/platform/admin-token.ts';
 import { platformUp, stopComponent, type ComponentResult } from '../../infra/platform/local-platform.ts';
@@ -48,7 +48,7 @@ async function claimRedisDatabase(baseUrl: string): Promise<string> {
   for (const db of databases) {
     const url = new URL(baseUrl);
     url.pathname = `/${db}`;
-    const redis = new Redis(url.toString());
+    const redis = new Redis(url.toString(), { password: redisPassword(sharedConfig) });
     try {
       if ((await redis.dbsize()) === 0 && (await redis.set(CLAIM_KEY, 'platform.test.ts', 'NX')) === 'OK') return url.toString();
     } finally {
@@ -132,6 +132,7 @@ test.before(async () => {
     ...process.env,
     DIAMOND_HOME: home,
     DIAMOND_REDIS_URL: await claimRedisDatabase(sharedConfig.redis.url),
+    DIAMOND_REDIS_PASSWORD_FILE: sharedConfig.redis.passwordFile, // the shared Redis's, not one in this home
     DIAMOND_INGEST_PORT: String(ingest), DIAMOND_FEEDBACK_PORT: String(feedback), DIAMOND_CONTROL_PORT: String(control),
     DIAMOND_TOKEN: '', DIAMOND_LOG_LEVEL: 'info',
     // Its own progress group: another test's orchestrator in the same group would make each
@@ -152,7 +153,7 @@ test.after.always(async () => {
   await stopSupervisor(config).catch(() => undefined); // first, or it restarts what is stopped below
   for (const name of PLATFORM_COMPONENTS) await stopComponent(config, name, platform.components).catch(() => undefined);
   if (fakeJob && isAlive(fakeJob.groupPid)) process.kill(-fakeJob.groupPid, 'SIGKILL');
-  const redis = new Redis(config.redis.url);
+  const redis = new Redis(config.redis.url, { password: redisPassword(config) });
   await redis.flushdb().finally(() => redis.disconnect()); // the claimed database, claim included
   if (!process.env["KEEP_TEST_HOME"]) rmSync(home, { recursive: true, force: true });
 });

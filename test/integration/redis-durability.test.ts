@@ -4,11 +4,12 @@
  * launcher's settings, not a hand-made command line), on a free port with its own data dir,
  * and writes through the platform's real stores.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
+import { Redis } from 'ioredis';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
@@ -76,6 +77,24 @@ async function recall(t: ExecutionContext, config: DiamondConfig, told: Told, wh
   }
 }
 
+/** Without the password nothing is read or written; the password is in a 0600 file and not on redis-server's command line. */
+async function assertLocked(t: ExecutionContext, config: DiamondConfig): Promise<void> {
+  const stranger = new Redis(config.redis.url, { lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  stranger.on('error', () => undefined);
+  try {
+    await stranger.connect();
+    await t.throwsAsync(stranger.set('diamond:tokens:forged', 'admin'), { message: /NOAUTH/ }, 'a client without the password cannot write');
+    await t.throwsAsync(stranger.get('diamond:tokens:forged'), { message: /NOAUTH/ }, 'nor read');
+  } finally {
+    stranger.disconnect();
+  }
+  t.is(statSync(config.redis.passwordFile).mode & 0o777, 0o600, 'the password file is private');
+  const password = readFileSync(config.redis.passwordFile, 'utf8').trim();
+  t.true(password.length >= 32);
+  const pid = readPidRecord(servicePaths(config, 'redis').pidFile)?.pid;
+  if (pid !== undefined) t.false(readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(password), 'the password is not on the command line');
+}
+
 /** A config whose Redis is this test's own (free port, temp home), stopped and deleted at the end. */
 async function privateRedis(t: ExecutionContext): Promise<DiamondConfig> {
   const home = mkdtempSync(join(tmpdir(), 'diamond-redis-'));
@@ -98,6 +117,7 @@ test('the launcher runs Redis durable: state survives a stop/start and a kill -9
   t.deepEqual(await probe.config('GET', 'appendonly'), ['appendonly', 'yes']);
   t.deepEqual(await probe.config('GET', 'appendfsync'), ['appendfsync', 'everysec']);
   await probe.quit();
+  await assertLocked(t, config);
 
   const told = await tell(config);
 
@@ -130,4 +150,26 @@ test('an instance started without the AOF is made durable in place by `up`', asy
   t.is(result?.outcome, 'reused');
   t.deepEqual(await client.config('GET', 'appendonly'), ['appendonly', 'yes']);
   t.true(steps.some((step) => step.includes('appendonly=yes')), steps.join('\n'));
+});
+
+test('an instance started without a password is made to require one in place by `up`', async (t) => {
+  const config = await privateRedis(t);
+  const logger = createLogger(config);
+  await servicesUp(config, logger, { only: ['redis'] });
+  const client = createRedis(config);
+  await client.connect();
+  t.teardown(() => client.disconnect());
+  // As the earlier launcher left it: no password, no password file.
+  await client.config('SET', 'requirepass', '');
+  rmSync(config.redis.passwordFile);
+  const steps: string[] = [];
+  const [result] = await servicesUp(config, logger, { only: ['redis'], onStep: (_service, message) => steps.push(message) });
+  t.is(result?.outcome, 'reused');
+  t.true(steps.some((step) => step.includes('requires the password')), steps.join('\n'));
+  t.false(steps.some((step) => step.includes(readFileSync(config.redis.passwordFile, 'utf8').trim())), 'the step does not print the password');
+  await assertLocked(t, config);
+  const fresh = createRedis(config);
+  await fresh.connect();
+  t.is(await fresh.ping(), 'PONG', 'the platform\'s clients read the new password from the file');
+  fresh.disconnect();
 });

@@ -255,7 +255,8 @@ export async function startDiamond(t: ExecutionContext, name: string, diamondOpt
   let apiKey: string;
   if (diamondOptions.upstream === 'supervised') {
     const env: NodeJS.ProcessEnv = {
-      ...process.env, DIAMOND_HOME: join(workDir, 'platform'), DIAMOND_INGEST_PORT: String(await freePort()), DIAMOND_LOG_LEVEL: 'info',
+      // Its own home, the shared Redis: that Redis's password file lives in the shared home.
+      ...process.env, DIAMOND_HOME: join(workDir, 'platform'), DIAMOND_REDIS_PASSWORD_FILE: config.redis.passwordFile, DIAMOND_INGEST_PORT: String(await freePort()), DIAMOND_LOG_LEVEL: 'info',
       DIAMOND_DEPENDENCY_WAIT: '60s', DIAMOND_PLATFORM_RESTART_BACKOFF: '500ms', DIAMOND_PLATFORM_RESTART_BACKOFF_MAX: '5s',
     };
     const supervisedConfig = loadConfig(env);

@@ -19,7 +19,7 @@ import { Reconciler } from '../../infra/orchestrator/reconciler.ts';
 import { signalAll } from '../../shared/process-group.ts';
 import type { JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
-import { createRedis } from '../../shared/redis.ts';
+import { createRedis, redisPassword } from '../../shared/redis.ts';
 import { TEST_USECASE_ROOTS, testKafka, uniqueName } from './env.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
 
@@ -92,7 +92,7 @@ export async function startTestOrchestrator(prefix: string, env: Record<string, 
 
   const producer = kafka.producer({ idempotent: true });
   await step(prefix, 'connecting the test producer', () => producer.connect());
-  const redis = new Redis(config.redis.url);
+  const redis = new Redis(config.redis.url, { password: redisPassword(config) });
 
   return {
     config, options, admin,
