@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
-import { createLogger } from '../../shared/logger.ts';
+import { createLogger, type Logger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { CustomerKeys } from '../../downstream/customer-keys.ts';
 import { CursorCodec } from '../../downstream/feedback-cursor.ts';
@@ -137,13 +137,19 @@ test('the launcher runs Redis durable: state survives a stop/start and a kill -9
   await recall(t, config, told, 'kill -9');
 });
 
-test('an instance started without the AOF is made durable in place by `up`', async (t) => {
+/** A private Redis started by `up`, and a client of it. */
+async function upWithClient(t: ExecutionContext): Promise<{ config: DiamondConfig; logger: Logger; client: Redis }> {
   const config = await privateRedis(t);
   const logger = createLogger(config);
   await servicesUp(config, logger, { only: ['redis'] });
   const client = createRedis(config);
   await client.connect();
   t.teardown(() => client.disconnect());
+  return { config, logger, client };
+}
+
+test('an instance started without the AOF is made durable in place by `up`', async (t) => {
+  const { config, logger, client } = await upWithClient(t);
   await client.config('SET', 'appendonly', 'no'); // as the first wave's launcher left it
   const steps: string[] = [];
   const [result] = await servicesUp(config, logger, { only: ['redis'], onStep: (_service, message) => steps.push(message) });
@@ -153,12 +159,7 @@ test('an instance started without the AOF is made durable in place by `up`', asy
 });
 
 test('an instance started without a password is made to require one in place by `up`', async (t) => {
-  const config = await privateRedis(t);
-  const logger = createLogger(config);
-  await servicesUp(config, logger, { only: ['redis'] });
-  const client = createRedis(config);
-  await client.connect();
-  t.teardown(() => client.disconnect());
+  const { config, logger, client } = await upWithClient(t);
   // As the earlier launcher left it: no password, no password file.
   await client.config('SET', 'requirepass', '');
   rmSync(config.redis.passwordFile);
