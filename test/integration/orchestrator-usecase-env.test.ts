@@ -93,7 +93,7 @@ test.serial('a use case with requirements runs in its own environment, and again
   const envDir = deployment.pythonEnv!;
   t.true(envDir.startsWith(join(o.config.cacheDir, 'usecase-envs')));
   const python = join(envDir, 'bin', 'python');
-  t.true(await imports(python, 'import humanize, pyspark, fastavro; assert pyspark.__version__ == "4.0.0"'), 'the environment imports its package and the platform\'s');
+  t.true(await imports(python, 'import humanize, pyspark, fastavro; assert pyspark.__version__ == "4.2.0"'), 'the environment imports its package and the platform\'s');
   t.false(await imports(platform, 'import humanize'), 'and the platform\'s still does not');
 
   const jobId = jobIdFor('with_requirements', 'A', o.options.jobPrefix);

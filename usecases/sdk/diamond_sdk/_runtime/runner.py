@@ -30,6 +30,7 @@ from typing import Any
 
 from . import contracts
 from .conform import OutputContractError, conform, invalid_row_reason
+from .kafka_sink import PRODUCER_OPTIONS
 from ..context import Context
 from .manifest import ManifestError, load_manifest
 from .progress import ProgressPublisher, end_offsets, finite_or_none, read_progress_key
@@ -233,8 +234,7 @@ class BatchSink:
         if counts:
             (
                 everything.write.format("kafka").option("kafka.bootstrap.servers", self.args.brokers)
-                # Bigger producer batches: measured ~2x faster writes of 20k rows on 2 cores; acks stay "all".
-                .option("kafka.linger.ms", "10").option("kafka.batch.size", str(512 * 1024))
+                .options(**PRODUCER_OPTIONS)
                 .save()
             )
         for frame in cached:
