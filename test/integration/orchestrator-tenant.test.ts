@@ -50,12 +50,12 @@ interface Attempt {
 }
 
 /** The fixture, copied where the test can tell it the platform's Redis port (a manifest param), readable by the job user. */
-function pryingFolder(redisPort: number): string {
+function pryingFolder(redisPort: number, platformHome: string): string {
   const parent = mkdtempSync(join(tmpdir(), 'diamond-prying-'));
   chmodSync(parent, 0o755);
   const folder = join(parent, 'prying');
   cpSync(fixture, folder, { recursive: true });
-  writeFileSync(join(folder, 'usecase.yaml'), readFileSync(join(folder, 'usecase.yaml'), 'utf8') + `params:\n  redis_port: ${redisPort}\n`);
+  writeFileSync(join(folder, 'usecase.yaml'), readFileSync(join(folder, 'usecase.yaml'), 'utf8') + `params:\n  redis_port: ${redisPort}\n  platform_home: ${JSON.stringify(platformHome)}\n`);
   return folder;
 }
 
@@ -100,7 +100,7 @@ test.serial('a job\'s environment has no secrets; a use case forging another job
   chmodSync(bait, 0o644);
   t.teardown(() => rmSync(bait, { force: true }));
   const redisPort = Number(new URL(o.config.redis.url).port || '6379');
-  const pryingDir = pryingFolder(redisPort);
+  const pryingDir = pryingFolder(redisPort, o.config.home);
   t.teardown(() => rmSync(join(pryingDir, '..'), { recursive: true, force: true }));
 
   await o.produce([1, 2, 3].map((i) => customerRecord(`r-${i}`, `c${i}`, { amount: -i })));
