@@ -103,13 +103,19 @@ function startBareCopy(source: string, target: string, checkpoint: string, trigg
   return { child, firstLine, exited };
 }
 
-async function bareSparkCopy(kafka: Kafka, values: Buffer[]): Promise<Throughput> {
-  const source = uniqueName('bench-bare-in');
-  const target = uniqueName('bench-bare-out');
+/** A fresh two-partition source and target topic for one bare-copy run. */
+async function sourceAndTarget(kafka: Kafka, prefix: string): Promise<{ source: string; target: string }> {
+  const source = uniqueName(`${prefix}-in`);
+  const target = uniqueName(`${prefix}-out`);
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, [{ topic: source, partitions: 2 }, { topic: target, partitions: 2 }]);
   await admin.disconnect();
+  return { source, target };
+}
+
+async function bareSparkCopy(kafka: Kafka, values: Buffer[]): Promise<Throughput> {
+  const { source, target } = await sourceAndTarget(kafka, 'bench-bare');
   await preload(kafka, source, values);
   const checkpoint = mkdtempSync(join(tmpdir(), 'diamond-bench-'));
   const copy = startBareCopy(source, target, checkpoint, 'available-now', PER_BATCH);
@@ -190,12 +196,7 @@ async function latencyAtRate(kafka: Kafka, input: string, output: string, schema
 }
 
 async function bareLatency(kafka: Kafka): Promise<Latency> {
-  const source = uniqueName('bench-bare-lat-in');
-  const target = uniqueName('bench-bare-lat-out');
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, [{ topic: source, partitions: 2 }, { topic: target, partitions: 2 }]);
-  await admin.disconnect();
+  const { source, target } = await sourceAndTarget(kafka, 'bench-bare-lat');
   const schemaId = await registerContract(registry, 'CustomerRecord', uniqueName('bench-bare-lat-value'));
   const checkpoint = mkdtempSync(join(tmpdir(), 'diamond-bench-'));
   const copy = startBareCopy(source, target, checkpoint, '500 milliseconds');
