@@ -173,3 +173,46 @@ def test_a_transform_with_every_column_passes_and_one_without_severity_is_refuse
     result = validate.validate(str(good), "A", None, "unused")
     assert result["problem"] == "output" and result["column"] == "severity"
     assert "use case 'spark_case' output column 'severity' is missing" in result["error"]
+
+
+# ── trigger: real-time ───────────────────────────────────────────────────────
+
+def real_time(folder, extra=""):
+    manifest = folder / "usecase.yaml"
+    manifest.write_text(manifest.read_text() + f"trigger: real-time\n{extra}")
+    return folder
+
+
+def test_a_real_time_transform_in_plain_pyspark_passes(tmp_path):
+    folder = real_time(transform_case(tmp_path, '"customer_id", "event_time", F.lit("k").alias("kind"), F.lit("info").alias("severity"), F.lit("m").alias("message")'))
+    result = validate.validate(str(folder), "A", None, "unused")
+    assert result["ok"] and result["real_time"] is True
+
+
+def test_real_time_is_refused_for_a_python_udf_a_per_record_function_and_a_stateful_use_case(tmp_path):
+    udf = real_time(transform_case(tmp_path, '"customer_id", "event_time", F.udf(lambda t: t.upper())("type").alias("kind"), F.lit("info").alias("severity"), F.lit("m").alias("message")'))
+    result = validate.validate(str(udf), "A", None, "unused")
+    assert result["ok"] is False and result["problem"] == "manifest"
+    assert "trigger is real-time, but the transform runs Python (" in result["error"] and "EvalPython)" in result["error"] and "usecase.yaml" in result["error"]
+
+    per_record = real_time(per_record_case(tmp_path, "return []"))
+    result = validate.validate(str(per_record), "A", None, "unused")
+    assert result["ok"] is False and result["problem"] == "manifest" and "defines feedback(record)" in result["error"]
+
+    stateful = real_time(per_record_case(tmp_path / "s", "return []") if (tmp_path / "s").mkdir() is None else None, "stateful: true\n")
+    result = validate.validate(str(stateful), "A", None, "unused")
+    assert result["ok"] is False and "real-time, which Spark 4.2 runs for stateless use cases only" in result["error"]
+
+
+def test_checkpoint_interval_belongs_to_real_time_and_is_at_least_ten_seconds(tmp_path):
+    from diamond_sdk._runtime.manifest import ManifestError, load_manifest
+
+    folder = per_record_case(tmp_path, "return []")
+    assert load_manifest(real_time(folder)).checkpoint_interval_ms == 120_000
+    (folder / "usecase.yaml").write_text((folder / "usecase.yaml").read_text() + "checkpoint_interval: 5s\n")
+    with pytest.raises(ManifestError, match="checkpoint_interval"):
+        load_manifest(folder)
+    plain = per_record_case(tmp_path / "p" if (tmp_path / "p").mkdir() is None else tmp_path, "return []")
+    (plain / "usecase.yaml").write_text((plain / "usecase.yaml").read_text() + "checkpoint_interval: 5m\n")
+    with pytest.raises(ManifestError, match="only for trigger: real-time"):
+        load_manifest(plain)

@@ -40,7 +40,9 @@ def decode_column(value: Column, writer_schemas: dict[int, dict[str, Any]], read
     id is one of `unregistered_ids` (the registry answered 404 for it).
 
     A framed message with any other id fails the batch with UNKNOWN_SCHEMA_ID_MARKER[id] in
-    the error, before anything of the batch is written or any state committed: the id may
+    the error, before the batch's offsets or any state are committed (rows of the batch's
+    other partitions may already be on the output topic; the rerun writes them again with
+    the same feedback ids, which the downstream writes once): the id may
     be a writer version registered after the decoder was built, and decoding it as null
     would drop or reject a good record. The runner then asks the registry for the id and
     restarts the query from its checkpoint, which runs the same batch again with a decoder

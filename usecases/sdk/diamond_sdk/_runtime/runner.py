@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import contracts
-from .conform import OutputContractError, conform, invalid_row_reason
+from .conform import OutputContractError, conform
 from .kafka_sink import PRODUCER_OPTIONS
 from ..context import Context
 from .manifest import ManifestError, load_manifest
@@ -146,6 +146,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--feedback-subject", default=contracts.SUBJECTS["Feedback"])
     parser.add_argument("--trigger", help="override the manifest's trigger, e.g. 500ms")
     parser.add_argument("--max-records-per-batch", type=int, help="override the manifest's max_records_per_batch")
+    parser.add_argument("--foreach-batch", action="store_true", help="run a stateless transform batch by batch (foreachBatch) instead of as one streaming query")
     parser.add_argument("--pid-file", help="write the driver's pid here (the supervisor signals this process)")
     parser.add_argument("--progress-key-file", help="the launch's progress signing key (read, then removed)")
     return parser.parse_args(argv)
@@ -182,36 +183,28 @@ class BatchSink:
             self.in_batch.clear()
 
     def _process(self, batch: Any, batch_id: int) -> tuple[int, int]:
-        """Everything the batch produces goes out in ONE Kafka write (a `topic` column routes
-        feedback and rejected rows), and the per-topic counts ride along on that write as
-        observed metrics: a batch is one Spark job. Counting first (a groupBy + collect) and
-        caching between the two cost a second job and a cache per batch (measured: p50 at
-        2,000 records/s 3.2 s → 1.1 s)."""
+        """Everything the batch produces goes out in ONE Kafka write (routing.py), with the
+        per-topic counts observed on it: a batch is one Spark job. Counting first (a groupBy
+        + collect) and caching between the two cost a second job and a cache per batch
+        (measured: p50 at 2,000 records/s 3.2 s → 1.1 s)."""
         from pyspark.sql import Observation
         from pyspark.sql import functions as F
 
-        from .codec import feedback_value
         from .records import apply_feedback_function, feedback_items, rejected_records
+        from .routing import input_count, output_counts, rejected_payloads, routed_feedback, undecodable_rows
 
         out_topic, rejected_topic = self.args.output_topic, self.args.rejected_topic
-        envelope_key = F.lit(self.ctx.usecase).cast("binary")
         parts = []
         cached = []
         rows_in = None
         if self.stateful:
             conformed = batch
         else:
-            # Not cached: the two branches below each read the batch's Kafka range (a second,
-            # local read of what the consumer just fetched), cheaper than caching every batch.
-            # Spark's numInputRows counts each of those reads, so the sink counts the input
-            # itself, on the one branch that sees every row before a filter.
+            # Not cached: the two branches each read the batch's Kafka range (a second, local
+            # read of what the consumer just fetched), cheaper than caching every batch.
             rows_in = Observation(f"input-{batch_id}")
-            undecodable = batch.observe(rows_in, F.count(F.lit(1)).alias("rows")).where(F.col("record").isNull()).select(F.to_json(F.struct(
-                F.lit(self.ctx.usecase).alias("usecase"), F.lit(self.ctx.variant).alias("variant"),
-                "reason",
-                "topic", "partition", "offset", F.base64("value").alias("value_base64"),
-            )).alias("payload"))
-            parts.append(undecodable.select(F.lit(rejected_topic).alias("topic"), envelope_key.alias("key"), F.col("payload").cast("binary").alias("value")))
+            batch = batch.observe(rows_in, input_count())
+            parts.append(undecodable_rows(batch, self.ctx, rejected_topic))
             records = batch.where(F.col("record").isNotNull()).select("record.*")
             if self.job.kind == "transform":
                 try:
@@ -227,32 +220,13 @@ class BatchSink:
                 results = apply_feedback_function(records, self.job.function, self.ctx, self.job.takes_context).persist()
                 cached.append(results)
                 conformed = conform(feedback_items(results), self.ctx)
-                parts.append(rejected_records(results).select(F.lit(rejected_topic).alias("topic"), envelope_key.alias("key"), F.col("payload").cast("binary").alias("value")))
+                parts.append(rejected_payloads(rejected_records(results), self.ctx, rejected_topic))
 
-        # One projection routes each conformed row: valid → feedback.raw (Avro), invalid →
-        # feedback.rejected (JSON). CaseWhen evaluates only the chosen branch, so rows with
-        # null required values never reach the Avro encoder.
-        invalid = invalid_row_reason()
-        columns = [F.col(c) for c in conformed.columns]
-        envelope = F.to_json(F.struct(
-            F.lit(self.ctx.usecase).alias("usecase"), F.lit(self.ctx.variant).alias("variant"),
-            F.concat(F.lit("output row breaks the Feedback contract: "), invalid).alias("reason"),
-            F.to_json(F.struct(*columns)).alias("row"),
-        )).cast("binary")
-        routed = conformed.select(
-            F.when(invalid.isNull(), F.lit(out_topic)).otherwise(F.lit(rejected_topic)).alias("topic"),
-            F.when(invalid.isNull(), F.col("customer_id").cast("binary")).otherwise(envelope_key).alias("key"),
-            F.when(invalid.isNull(), feedback_value(columns, self.feedback_schema_id, self.feedback_schema)).otherwise(envelope).alias("value"),
-        )
-        everything = routed
+        everything = routed_feedback(conformed, self.ctx, out_topic, rejected_topic, self.feedback_schema_id, self.feedback_schema)
         for part in parts:
             everything = everything.unionByName(part)
         counts = Observation(f"batch-{batch_id}")
-        everything = everything.observe(
-            counts,
-            F.sum(F.when(F.col("topic") == out_topic, 1).otherwise(0)).alias("out"),
-            F.sum(F.when(F.col("topic") == rejected_topic, 1).otherwise(0)).alias("rejected"),
-        )
+        everything = everything.observe(counts, *output_counts(out_topic, rejected_topic))
         try:
             # mode("append") on the V2 path (see use_kafka_v2_writes): only there does the write
             # report the observed counts.
@@ -270,6 +244,39 @@ class BatchSink:
         return int(observed.get("out") or 0), int(observed.get("rejected") or 0)
 
 
+def direct_stream(decoded: Any, job: UserJob, ctx: Context, args: argparse.Namespace, feedback_schema: dict[str, Any], feedback_schema_id: int) -> Any:
+    """A stateless transform as ONE streaming query: decode → the user's transform → conform
+    → route → Kafka sink. No Python runs per batch (the plan is built once), and counts and
+    input rows are observed on the stream (progress.observedMetrics). Raises UserCodeError /
+    OutputContractError while building, before anything runs."""
+    from pyspark.sql import functions as F
+
+    from .routing import INPUT_METRICS, OUTPUT_METRICS, input_count, output_counts, routed_feedback, undecodable_rows
+
+    out_topic, rejected_topic = args.output_topic, args.rejected_topic
+    decoded = decoded.observe(INPUT_METRICS, input_count())
+    records = decoded.where(F.col("record").isNotNull()).select("record.*")
+    conformed = transform_feedback(job, records, ctx)
+    everything = routed_feedback(conformed, ctx, out_topic, rejected_topic, feedback_schema_id, feedback_schema)
+    everything = everything.unionByName(undecodable_rows(decoded, ctx, rejected_topic))
+    return everything.observe(OUTPUT_METRICS, *output_counts(out_topic, rejected_topic))
+
+
+def observed_stats(progress: Any) -> dict[str, Any]:
+    """rows_in / rows_out / rows_rejected of a direct query's batch, from its observed metrics."""
+    from .routing import INPUT_METRICS, OUTPUT_METRICS
+
+    metrics = dict(progress.observedMetrics or {})
+    stats: dict[str, Any] = {}
+    if INPUT_METRICS in metrics:
+        stats["rows_in"] = int(metrics[INPUT_METRICS]["rows"] or 0)
+    if OUTPUT_METRICS in metrics:
+        output = metrics[OUTPUT_METRICS]
+        stats["rows_out"] = int(output["out"] or 0)
+        stats["rows_rejected"] = int(output["rejected"] or 0)
+    return stats
+
+
 def make_listener(publisher: ProgressPublisher, sink: BatchSink, input_topic: str) -> Any:
     from pyspark.sql.streaming import StreamingQueryListener
 
@@ -283,7 +290,7 @@ def make_listener(publisher: ProgressPublisher, sink: BatchSink, input_topic: st
         def onQueryProgress(self, event: Any) -> None:
             progress = event.progress
             source = progress.sources[0] if progress.sources else None
-            stats = sink.stats.pop(progress.batchId, {})
+            stats = {**observed_stats(progress), **sink.stats.pop(progress.batchId, {})}
             publisher.publish(
                 "progress",
                 batch_id=progress.batchId,
@@ -393,18 +400,20 @@ def run(args: argparse.Namespace) -> int:
     listener = make_listener(publisher, sink, args.input_topic)
     spark.streams.addListener(listener)
 
-    raw = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", args.brokers)
-        .option("subscribe", args.input_topic)
-        .option("startingOffsets", args.starting_offsets)
-        .option("maxOffsetsPerTrigger", args.max_records_per_batch or manifest.max_records_per_batch)
+    if manifest.real_time and job.kind != "transform":
+        raise ManifestError(manifest.folder, [("trigger", f"is real-time, but variant {args.variant} defines feedback(record), a Python function Spark's Real-time Mode cannot run", "write a PySpark transform(records, ctx), or use a micro-batch trigger such as 500ms")])
+    reader_options = {
+        "kafka.bootstrap.servers": args.brokers,
+        "subscribe": args.input_topic,
+        "startingOffsets": args.starting_offsets,
         # Loud, never silent: offsets that point at data Kafka no longer has (aged out while the
         # job was stopped) fail the job instead of skipping. Forged or out-of-range offsets
         # cannot get here: the orchestrator commits only signed progress within the partition.
-        .option("failOnDataLoss", "true")
-        .load()
-    )
+        "failOnDataLoss": "true",
+    }
+    if not manifest.real_time:  # a real-time batch reads what arrives until its interval ends
+        reader_options["maxOffsetsPerTrigger"] = str(args.max_records_per_batch or manifest.max_records_per_batch)
+    raw = spark.readStream.format("kafka").options(**reader_options).load()
     trigger_ms = manifest.trigger_ms
     if args.trigger:
         from .manifest import parse_duration_ms
@@ -419,8 +428,45 @@ def run(args: argparse.Namespace) -> int:
         # Within the run it does: a restart after a new writer id runs the failed batch again.
         checkpoint = tempfile.mkdtemp(prefix=f"diamond-{job_id}-")
 
+    # A stateless transform runs as one streaming query straight into the Kafka sink; a
+    # per-record feedback() (Arrow batches, cached once per batch) and a stateful transform
+    # (its conformed stream) go through foreachBatch.
+    mode = {"direct": not manifest.stateful and job.kind == "transform" and not args.foreach_batch}
+
+    def start_direct_query(decoded: Any) -> Any:
+        writer = (
+            direct_stream(decoded, job, ctx, args, feedback_schema, feedback_schema_id).writeStream.format("kafka")
+            .option("kafka.bootstrap.servers", args.brokers)
+            .options(**PRODUCER_OPTIONS)
+            .option("checkpointLocation", checkpoint)
+            .queryName(job_id)
+        )
+        if manifest.real_time:
+            writer = writer.outputMode("update").trigger(realTime=f"{manifest.checkpoint_interval_ms} milliseconds")
+        else:
+            writer = writer.outputMode("append").trigger(processingTime=f"{trigger_ms} milliseconds")
+        return writer.start()
+
     def start_query() -> Any:
+        from pyspark.errors import AnalysisException
+
         decoded = decode_records(raw, writers.by_id, reader, writers.unregistered)
+        if mode["direct"]:
+            try:
+                try:
+                    return start_direct_query(decoded)
+                except UserCodeError as error:
+                    # A transform that runs a batch action (count(), collect()) on its input.
+                    if isinstance(error.__cause__, AnalysisException):
+                        raise error.__cause__ from error
+                    raise
+            except AnalysisException as error:
+                # The transform uses what a streaming query cannot run (a sort, a limit, an
+                # aggregation without a watermark): it still works batch by batch.
+                if manifest.real_time:
+                    raise ManifestError(manifest.folder, [("trigger", f"is real-time, but the transform cannot run as one streaming query: {str(error).splitlines()[0]}", "use a micro-batch trigger such as 500ms")]) from error
+                log.info("the transform cannot run as one streaming query; running it batch by batch", extra={"fields": {**fields, "reason": str(error).splitlines()[0]}})
+                mode["direct"] = False
         if manifest.stateful:
             stream = stateful_feedback(decoded.where(F.col("record").isNotNull()).select("record.*"), manifest, job, ctx)
         else:
@@ -433,6 +479,19 @@ def run(args: argparse.Namespace) -> int:
             .queryName(job_id)
             .start()
         )
+
+    def between_batches(query: Any) -> bool:
+        if not mode["direct"]:
+            return not sink.in_batch.is_set()
+        # A real-time batch lasts a whole checkpoint interval: stop inside it (the sink is
+        # at-least-once; what the next run writes again has the same feedback ids).
+        return manifest.real_time or not bool(query.status.get("isTriggerActive", False))
+
+    def last_finished(query: Any) -> int:
+        if not mode["direct"]:
+            return sink.last_finished
+        progress = query.lastProgress
+        return int(progress["batchId"]) if progress else -1
 
     stop_requested = threading.Event()
 
@@ -447,10 +506,10 @@ def run(args: argparse.Namespace) -> int:
                 query.awaitTermination(0.5)
             except Exception:  # the query failed; its exception is read below
                 break
-            if stop_requested.is_set() and not sink.in_batch.is_set():
+            if stop_requested.is_set() and between_batches(query):
                 # Let the listener report the last finished batch before stopping.
                 deadline = time.monotonic() + 10
-                while listener.last_published < sink.last_finished and time.monotonic() < deadline:
+                while listener.last_published < last_finished(query) and time.monotonic() < deadline:
                     time.sleep(0.05)
                 query.stop()
         return None if query.exception() is None or stop_requested.is_set() else query
@@ -496,10 +555,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if not manifest.stateful:
             shutil.rmtree(checkpoint, ignore_errors=True)
-    publisher.publish("stopped", last_batch_id=sink.last_finished)
+    last_batch = listener.last_published if mode["direct"] else sink.last_finished
+    publisher.publish("stopped", last_batch_id=last_batch)
     publisher.flush()
     spark.stop()
-    log.info("stopped", extra={"fields": {**fields, "last_batch_id": sink.last_finished}})
+    log.info("stopped", extra={"fields": {**fields, "last_batch_id": last_batch, "direct": mode["direct"]}})
     return EXIT_OK
 
 
