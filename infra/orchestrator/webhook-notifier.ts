@@ -4,8 +4,9 @@
  * with a warning. `notify` returns at once (deliveries run beside the reconcile loop, never
  * in it); `close` waits a bounded time for deliveries in flight.
  *
- * A webhook URL often carries its secret (Slack's path, a `?token=`): logs name a target by
- * its number and origin only, never its path, query or credentials.
+ * A webhook URL often carries its secret (Slack's path, a `?token=`, `user:password@`, sent
+ * as Basic authorization): logs name a target by its number and origin only, never its
+ * path, query or credentials.
  *
  *   POST <webhook>  content-type: application/json
  *   { "alert": "lag", "state": "firing", "severity": "warning", "job": "uc.x.A", "usecase": "x", "variant": "A",
@@ -100,11 +101,12 @@ export class WebhookNotifier {
   async #deliver(index: number, url: string, body: string, transition: AlertTransition): Promise<void> {
     const where = { webhook: index + 1, target: safeTarget(url), alert: transition.rule, state: transition.kind, job: transition.job };
     const attempts = this.options.retries + 1;
+    const target = withoutCredentials(url);
     for (let attempt = 1; attempt <= attempts; attempt += 1) {
       let problem: string;
       try {
-        const response = await fetch(url, {
-          method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'diamond-orchestrator' }, body,
+        const response = await fetch(target.url, {
+          method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'diamond-orchestrator', ...target.headers }, body,
           signal: AbortSignal.timeout(this.options.timeoutMs),
         });
         await response.body?.cancel().catch(() => undefined);
@@ -142,6 +144,16 @@ export class WebhookNotifier {
       signal.addEventListener('abort', done);
     });
   }
+}
+
+/** fetch refuses a URL with credentials: `https://user:pw@host/…` is sent as Basic authorization instead. */
+function withoutCredentials(url: string): { url: string; headers: Record<string, string> } {
+  const parsed = new URL(url);
+  if (!parsed.username && !parsed.password) return { url, headers: {} };
+  const basic = Buffer.from(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`).toString('base64');
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.toString(), headers: { authorization: `Basic ${basic}` } };
 }
 
 /** The error's class and code (ECONNREFUSED…), without its message (which may quote the URL). */
