@@ -3,7 +3,8 @@
  * receiver (node:http) in this test. A use case that crashes on its first batch with data
  * ends crash-looping with a record waiting: `crash-looping` and `lag` fire, once each, on
  * diamond.events and as webhook POSTs. A redeploy of the fixed code processes the record:
- * both resolve, once each, on both paths, and diamond_alerts_firing goes back to 0. Serial.
+ * both resolve, once each, on both paths (an orchestrator restart in between sends nothing
+ * again), and diamond_alerts_firing goes back to 0. Serial.
  */
 import test from 'ava';
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -116,6 +117,11 @@ test.serial('a crash-looping job with a record waiting fires crash-looping and l
   t.like(receiver.received.find((r) => r.body.alert === 'lag')?.body, { state: 'firing', value: 1, threshold: 0 });
   t.is(await metricValue(o.reconciler.metrics.registry, 'diamond_alerts_firing', { rule: 'crash-looping' }), 1);
   t.is(await metricValue(o.reconciler.metrics.registry, 'diamond_alerts_firing', { rule: 'lag' }), 1);
+
+  // A new orchestrator reads the statuses from Redis: the alerts still fire, and are not sent again.
+  await o.restartOrchestrator();
+  await until('a few evaluations by the new orchestrator', async () => (await metricValue(o.reconciler.metrics.registry, 'diamond_alerts_firing', { rule: 'crash-looping' })) === 1, 10_000);
+  await new Promise((resolve) => setTimeout(resolve, 2000));
 
   // Fixed and redeployed: the record is processed, the group commits, the job runs.
   writeFileSync(join(folder, 'job.py'), FIXED_TRANSFORM);
