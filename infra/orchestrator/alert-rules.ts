@@ -93,7 +93,7 @@ export function alertRules(settings: AlertSettings, policy: { readonly crashLoop
         const progressedSince = job.committedAt !== null && job.committedAt >= job.stalledAt;
         return { holds: !progressedSince, value: Math.max(0, now - (job.committedAt ?? job.stalledAt)) };
       },
-      describe: (job, value) => `${job.job}: found stalled (offsets standing still while records wait, or never reporting) and not committed since; ${value === null ? '?' : formatMs(value)} without a commit`,
+      describe: (job, value) => `${job.job}: found stalled (offsets standing still while records wait, or never reporting) and not committed since; ${job.committedAt === null ? 'never committed' : `${value === null ? '?' : formatMs(value)} without a commit`}`,
     },
     {
       name: 'offsets-expiring', severity: 'warning', threshold: retentionLeft, unit: 'ms', forMs: 0,
