@@ -48,3 +48,24 @@ test('parseHostPort reads IPv4, names and bracketed IPv6', (t) => {
   t.deepEqual(parseHostPort('X', 'kafka:1'), { host: 'kafka', port: 1 });
   t.deepEqual(parseHostPort('X', '[::1]:9042'), { host: '::1', port: 9042 });
 });
+
+test('alert settings: defaults, durations with 0 for "at once", webhooks as a list, and bad values named', (t) => {
+  const defaults = loadConfig({}).alerts;
+  t.like(defaults, { lag: { threshold: 100_000, forMs: 300_000 }, batchP99: { threshold: 60_000, forMs: 300_000 }, crashLoopingForMs: 0, stalledForMs: 0, offsetsRetentionMs: 7 * 86_400_000, offsetsExpireWithinMs: 86_400_000, webhookRetries: 3 });
+  t.deepEqual(defaults.webhooks, [], 'no webhook unless configured');
+  const set = loadConfig({ DIAMOND_ALERT_LAG_RECORDS: '0', DIAMOND_ALERT_LAG_FOR: '0', DIAMOND_ALERT_WEBHOOKS: ' https://hooks.example/a?token=x , http://127.0.0.1:9/b ' }).alerts;
+  t.like(set, { lag: { threshold: 0, forMs: 0 } });
+  t.deepEqual(set.webhooks, ['https://hooks.example/a?token=x', 'http://127.0.0.1:9/b']);
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ DIAMOND_ALERT_WEBHOOKS: 'ftp://x/y' }, /DIAMOND_ALERT_WEBHOOKS uses ftp:/],
+    [{ DIAMOND_ALERT_LAG_RECORDS: '-1' }, /DIAMOND_ALERT_LAG_RECORDS/],
+    [{ DIAMOND_ALERT_LAG_FOR: 'soon' }, /DIAMOND_ALERT_LAG_FOR/],
+    [{ DIAMOND_ALERT_OFFSETS_EXPIRE_WITHIN: '7d' }, /not shorter than DIAMOND_ALERT_OFFSETS_RETENTION/],
+    [{ DIAMOND_ALERT_WEBHOOK_RETRIES: '50' }, /DIAMOND_ALERT_WEBHOOK_RETRIES/],
+  ];
+  for (const [env, message] of cases) {
+    const error = t.throws(() => loadConfig(env), { instanceOf: ConfigError });
+    t.regex(error?.message ?? '', message);
+    t.truthy(error?.hint);
+  }
+});

@@ -115,6 +115,8 @@ export interface DiamondConfig {
     /** What the jobs' declared resources may add up to, times the over-commit ratio. */
     readonly budget: { readonly cores: number; readonly memoryMb: number; readonly overcommit: number };
   };
+  /** Alert rules the orchestrator evaluates over its jobs, and where it sends them (infra/orchestrator/alert-rules.ts). */
+  readonly alerts: AlertSettings;
   /** How the platform's own processes (orchestrator, upstream, downstream) start and are kept running. */
   readonly platform: {
     /** How long a `serve` process waits for Kafka, the registry, Cassandra or Redis at start; null = forever. */
@@ -139,6 +141,33 @@ export interface DiamondConfig {
     /** Where the CLI reaches the control API; empty = the local one (DIAMOND_HTTP_HOST, DIAMOND_CONTROL_PORT). */
     readonly url: string;
   };
+}
+
+/** One rule's threshold and how long its condition must hold before it fires ("for", 0 = at once). */
+export interface AlertRuleSettings {
+  readonly threshold: number;
+  readonly forMs: number;
+}
+
+export interface AlertSettings {
+  /** At most one evaluation this often (on the reconcile loop's tick). */
+  readonly intervalMs: number;
+  /** Records behind the input topic's end (all partitions), held for `forMs`. */
+  readonly lag: AlertRuleSettings;
+  /** p99 of the batch durations (ms) of the batches finished within `batchP99WindowMs`. */
+  readonly batchP99: AlertRuleSettings;
+  readonly batchP99WindowMs: number;
+  readonly crashLoopingForMs: number;
+  readonly stalledForMs: number;
+  /** The brokers' `offsets.retention.minutes`: a group's offsets are dropped this long after its last commit. */
+  readonly offsetsRetentionMs: number;
+  /** Fire this long before the committed offsets would expire. */
+  readonly offsetsExpireWithinMs: number;
+  /** Where firing and resolved alerts are POSTed as JSON; empty = nowhere (the events topic only). */
+  readonly webhooks: readonly string[];
+  readonly webhookTimeoutMs: number;
+  /** Retries of a failed delivery (with backoff) before it is dropped with a warning. */
+  readonly webhookRetries: number;
 }
 
 /** What each variable means and its default, for `diamond config` and the README. */
@@ -209,6 +238,19 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_ORCHESTRATOR_BUDGET_CORES', description: 'cores the deployed jobs may declare in total (before over-commit)', default: String(cpus().length) },
     { env: 'DIAMOND_ORCHESTRATOR_BUDGET_MEMORY', description: 'memory the deployed jobs may declare in total (before over-commit), e.g. 12g', default: `${Math.max(1024, Math.floor((totalmem() / 2 ** 20) * 0.5))}m` },
     { env: 'DIAMOND_ORCHESTRATOR_OVERCOMMIT', description: 'over-commit ratio applied to the budget (jobs rarely use all they declare)', default: '2' },
+    { env: 'DIAMOND_ALERT_INTERVAL', description: 'how often the orchestrator evaluates its alert rules (at most once per reconcile tick)', default: '5s' },
+    { env: 'DIAMOND_ALERT_LAG_RECORDS', description: "alert `lag`: a job's input lag (records behind the end, all partitions) above this…", default: '100000' },
+    { env: 'DIAMOND_ALERT_LAG_FOR', description: '…for this long (0 = at once)', default: '5m' },
+    { env: 'DIAMOND_ALERT_BATCH_P99_MS', description: "alert `batch-p99`: the p99 of a job's batch durations (ms) over the last DIAMOND_ALERT_BATCH_P99_WINDOW above this SLO…", default: '60000' },
+    { env: 'DIAMOND_ALERT_BATCH_P99_FOR', description: '…for this long (0 = at once)', default: '5m' },
+    { env: 'DIAMOND_ALERT_BATCH_P99_WINDOW', description: 'the batches the p99 is computed over: those finished within this window', default: '10m' },
+    { env: 'DIAMOND_ALERT_CRASH_LOOPING_FOR', description: 'alert `crash-looping`: fires once a job has been crash-looping this long (0 = at once)', default: '0s' },
+    { env: 'DIAMOND_ALERT_STALLED_FOR', description: 'alert `stalled`: fires once a job found stalled has not committed since for this long (0 = at once)', default: '0s' },
+    { env: 'DIAMOND_ALERT_OFFSETS_RETENTION', description: "the brokers' `offsets.retention.minutes` as a duration: Kafka drops a group's committed offsets this long after its last commit", default: '7d' },
+    { env: 'DIAMOND_ALERT_OFFSETS_EXPIRE_WITHIN', description: "alert `offsets-expiring`: a job's committed offsets would expire within this (no commit for retention − this)", default: '1d' },
+    { env: 'DIAMOND_ALERT_WEBHOOKS', description: 'comma-separated http(s) URLs every firing and resolved alert is POSTed to as JSON; empty = none (alerts still go to diamond.events)', default: '' },
+    { env: 'DIAMOND_ALERT_WEBHOOK_TIMEOUT', description: 'timeout of one webhook POST', default: '5s' },
+    { env: 'DIAMOND_ALERT_WEBHOOK_RETRIES', description: 'retries of a failed webhook delivery (exponential backoff) before it is dropped with a warning', default: '3' },
     { env: 'DIAMOND_DEPENDENCY_WAIT', description: 'how long the platform processes (serve orchestrator|upstream|downstream) wait for Kafka, the registry, Cassandra and Redis at start before they exit: a duration (e.g. 2m) or forever', default: 'forever' },
     { env: 'DIAMOND_PLATFORM_RESTART_BACKOFF', description: 'first delay before `diamond up`\'s supervisor restarts a platform process that exited; doubles per restart in a row, with jitter', default: '1s' },
     { env: 'DIAMOND_PLATFORM_RESTART_BACKOFF_MAX', description: 'longest delay between two restarts of a platform process', default: '1m' },
@@ -302,6 +344,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
         overcommit: parsePositiveNumber('DIAMOND_ORCHESTRATOR_OVERCOMMIT', read('DIAMOND_ORCHESTRATOR_OVERCOMMIT')),
       },
     },
+    alerts: alertSettings(read),
     platform: {
       dependencyWaitMs: parseWaitMs('DIAMOND_DEPENDENCY_WAIT', read('DIAMOND_DEPENDENCY_WAIT')),
       restartBackoffMs: parseDurationMs('DIAMOND_PLATFORM_RESTART_BACKOFF', read('DIAMOND_PLATFORM_RESTART_BACKOFF')),
@@ -315,6 +358,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
     control: { token: read('DIAMOND_TOKEN'), url: controlUrl(read) },
   };
   return deepFreeze(config);
+}
+
+function alertSettings(read: (name: string) => string): AlertSettings {
+  const retention = parseDurationMs('DIAMOND_ALERT_OFFSETS_RETENTION', read('DIAMOND_ALERT_OFFSETS_RETENTION'));
+  const within = parseDurationMs('DIAMOND_ALERT_OFFSETS_EXPIRE_WITHIN', read('DIAMOND_ALERT_OFFSETS_EXPIRE_WITHIN'));
+  if (within >= retention) throw new ConfigError(`DIAMOND_ALERT_OFFSETS_EXPIRE_WITHIN (${read('DIAMOND_ALERT_OFFSETS_EXPIRE_WITHIN')}) is not shorter than DIAMOND_ALERT_OFFSETS_RETENTION (${read('DIAMOND_ALERT_OFFSETS_RETENTION')})`, 'warn some time before the retention ends, e.g. 1d of 7d');
+  const retries = Number(read('DIAMOND_ALERT_WEBHOOK_RETRIES'));
+  if (!Number.isSafeInteger(retries) || retries < 0 || retries > 10) throw new ConfigError(`DIAMOND_ALERT_WEBHOOK_RETRIES is "${read('DIAMOND_ALERT_WEBHOOK_RETRIES')}"`, 'use an integer from 0 to 10');
+  return {
+    intervalMs: parseDurationMs('DIAMOND_ALERT_INTERVAL', read('DIAMOND_ALERT_INTERVAL')),
+    lag: { threshold: parseCount('DIAMOND_ALERT_LAG_RECORDS', read('DIAMOND_ALERT_LAG_RECORDS')), forMs: parseForMs('DIAMOND_ALERT_LAG_FOR', read('DIAMOND_ALERT_LAG_FOR')) },
+    batchP99: { threshold: parsePositiveInt('DIAMOND_ALERT_BATCH_P99_MS', read('DIAMOND_ALERT_BATCH_P99_MS')), forMs: parseForMs('DIAMOND_ALERT_BATCH_P99_FOR', read('DIAMOND_ALERT_BATCH_P99_FOR')) },
+    batchP99WindowMs: parseDurationMs('DIAMOND_ALERT_BATCH_P99_WINDOW', read('DIAMOND_ALERT_BATCH_P99_WINDOW')),
+    crashLoopingForMs: parseForMs('DIAMOND_ALERT_CRASH_LOOPING_FOR', read('DIAMOND_ALERT_CRASH_LOOPING_FOR')),
+    stalledForMs: parseForMs('DIAMOND_ALERT_STALLED_FOR', read('DIAMOND_ALERT_STALLED_FOR')),
+    offsetsRetentionMs: retention,
+    offsetsExpireWithinMs: within,
+    webhooks: read('DIAMOND_ALERT_WEBHOOKS').split(',').map((item) => item.trim()).filter(Boolean).map((url) => parseUrl('DIAMOND_ALERT_WEBHOOKS', url, ['http:', 'https:'])),
+    webhookTimeoutMs: parseDurationMs('DIAMOND_ALERT_WEBHOOK_TIMEOUT', read('DIAMOND_ALERT_WEBHOOK_TIMEOUT')),
+    webhookRetries: retries,
+  };
+}
+
+function parseCount(name: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 0) throw new ConfigError(`${name} is "${value}"`, 'use a whole number, 0 or more');
+  return number;
+}
+
+/** How long an alert's condition must hold: a duration, or 0 (at once). */
+function parseForMs(name: string, value: string): number {
+  return /^0+\s*(ms|s|m|h|d)?$/.test(value.trim()) ? 0 : parseDurationMs(name, value);
 }
 
 /** DIAMOND_CONTROL_URL (validated), or '' for the local control API. */

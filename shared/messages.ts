@@ -44,7 +44,7 @@ function eventNames<T extends string>(contract: MessageContract): readonly T[] {
 }
 
 export type ProgressEvent = 'started' | 'progress' | 'stopped' | 'failed';
-export type LifecycleEvent = 'deployed' | 'undeployed' | 'starting' | 'running' | 'failed' | 'stalled' | 'restarted' | 'crash-looping' | 'stopped' | 'adopted' | 'replay-requested' | 'replayed' | 'outage';
+export type LifecycleEvent = 'deployed' | 'undeployed' | 'starting' | 'running' | 'failed' | 'stalled' | 'restarted' | 'crash-looping' | 'stopped' | 'adopted' | 'replay-requested' | 'replayed' | 'outage' | 'alert-firing' | 'alert-resolved';
 
 /** The event names of diamond.progress, in the schema's order. */
 export const PROGRESS_EVENTS: readonly ProgressEvent[] = eventNames<ProgressEvent>('progress');
@@ -101,7 +101,18 @@ export interface LifecycleEventFields {
   readonly by?: string;
   readonly outages?: number;
   readonly reason?: string;
+  readonly rule?: AlertRuleName;
+  readonly severity?: AlertSeverity;
+  readonly summary?: string;
+  readonly value?: number | null;
+  readonly threshold?: number;
+  readonly unit?: string;
+  readonly firingSince?: string;
 }
+
+/** The alert rules (infra/orchestrator/alert-rules.ts), as lifecycle-event.schema.json names them. */
+export type AlertRuleName = 'lag' | 'batch-p99' | 'crash-looping' | 'stalled' | 'offsets-expiring';
+export type AlertSeverity = 'warning' | 'critical';
 
 /** A diamond.events message. */
 export interface LifecycleEventMessage extends LifecycleEventFields {

@@ -17,3 +17,11 @@ test('passwords in URLs and tokens are masked; everything else is shown as is', 
   t.true(shown.includes('"password":"***"'), shown);
   t.true(shown.includes('"username":"u"'));
 });
+
+test('alert webhooks are shown by their origin only (their path or query is often the secret)', (t) => {
+  const hooks = 'https://hooks.slack.com/services/T0/B0/XYZsecret, http://u:pw@127.0.0.1:9000/alerts?token=abc, https://alerts.example.com';
+  t.is(shownValue('DIAMOND_ALERT_WEBHOOKS', hooks), 'https://hooks.slack.com/***,http://127.0.0.1:9000/***,https://alerts.example.com');
+  const shown = JSON.stringify(redactConfig(loadConfig({ DIAMOND_ALERT_WEBHOOKS: hooks })));
+  t.false(/XYZsecret|token=abc|pw@/.test(shown), shown);
+  t.true(shown.includes('"webhooks":["https://hooks.slack.com/***","http://127.0.0.1:9000/***","https://alerts.example.com"]'), shown);
+});

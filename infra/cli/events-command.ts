@@ -16,10 +16,13 @@ const text = (value: unknown): string => {
   return typeof value === 'string' ? value : JSON.stringify(value);
 };
 
-/** `2026-11-01T10:10:00.000Z  uc.data_quality.A  running  3f2a9c1e  <error>` */
+/**
+ * `2026-11-01T10:10:00.000Z  uc.data_quality.A  running  3f2a9c1e  <error>`; an alert shows
+ * its rule, severity and summary where the error would be.
+ */
 export function formatEventLine(event: LifecycleEventMessage): string {
-  const error = event.error ?? null;
-  return [text(event.at), text(event.job).padEnd(24), text(event.event).padEnd(13), text(event.version)].join('  ') + (error ? `  ${text(error)}` : '');
+  const detail = event.error ?? (event.rule && event.summary ? `${event.rule} (${event.severity ?? '-'}): ${event.summary}` : null);
+  return [text(event.at), text(event.job).padEnd(24), text(event.event).padEnd(13), text(event.version)].join('  ') + (detail ? `  ${text(detail)}` : '');
 }
 
 /** A line for any message of the topic: the event's, or the raw text and why it is not one. */

@@ -50,6 +50,7 @@ import { EventPublisher } from './events.ts';
 import { topicEndOffsets } from './offsets.ts';
 import { OrchestratorMetrics } from './orchestrator-metrics.ts';
 import type { OrchestratorOptions } from './options.ts';
+import { firingByRule } from './alert-rules.ts';
 import { jobIdFor, partitionLag } from './state.ts';
 import { DeploymentStore } from './store.ts';
 import { TokenStore, type Role, type TokenGrant } from '../../shared/operator-tokens.ts';
@@ -138,6 +139,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     const [statuses, ends] = await Promise.all([jobStatuses(store, admin, options.topics.input, options.jobPrefix), topicEndOffsets(admin, options.topics.input).catch(() => null)]);
     return statuses.map((status) => ({ job: status.job, usecase: status.usecase, variant: status.variant, state: status.state, lagByPartition: ends ? partitionLag(status.committedOffsets, ends) : {} }));
   });
+  metrics.watchAlerts(async () => firingByRule((await store.alertStatuses()).values()));
   const ready = async (reply: FastifyReply): Promise<void> => {
     const answer = await readinessAnswer(async () => {
       const redisOk = await redis.ping().then(() => true, () => false);

@@ -20,6 +20,8 @@ export const LifecycleEvents = {
   REPLAY_REQUESTED: 'replay-requested',
   REPLAYED: 'replayed',
   OUTAGE: 'outage',
+  ALERT_FIRING: 'alert-firing',
+  ALERT_RESOLVED: 'alert-resolved',
 } as const;
 
 /**

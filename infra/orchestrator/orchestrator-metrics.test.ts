@@ -49,3 +49,18 @@ test('restarts are counted by reason', async (t) => {
 test('lag per partition: after the committed offset, or the whole partition before a first commit', (t) => {
   t.deepEqual(partitionLag({ '0': 7, '1': -1 }, { '0': 10, '1': 5, '2': 0 }), { '0': 3, '1': 5, '2': 0 });
 });
+
+test('alerts firing: one series per rule, 0 when none; none at all when the source fails', async (t) => {
+  const metrics = new OrchestratorMetrics();
+  let fail = false;
+  metrics.watchAlerts(async () => {
+    if (fail) throw new Error('redis down');
+    return { lag: 2, 'batch-p99': 0, 'crash-looping': 1, stalled: 0, 'offsets-expiring': 0 };
+  });
+  const text = await metrics.registry.metrics();
+  t.regex(text, /diamond_alerts_firing\{rule="lag"\} 2\n/);
+  t.regex(text, /diamond_alerts_firing\{rule="crash-looping"\} 1\n/);
+  t.regex(text, /diamond_alerts_firing\{rule="offsets-expiring"\} 0\n/);
+  fail = true;
+  t.notRegex(await metrics.registry.metrics(), /diamond_alerts_firing\{/);
+});

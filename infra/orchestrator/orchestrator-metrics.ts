@@ -8,12 +8,14 @@
  *   diamond_job_batch_duration_seconds{job,usecase,variant} histogram, Spark's triggerExecution of each batch
  *   diamond_job_batch_rows{job,usecase,variant}           histogram, input rows of each batch
  *   diamond_job_rows_total{job,usecase,variant,kind}      counter, kind in|out|rejected
- * State and lag are read from Redis and Kafka when scraped, so any orchestrator (leader or
+ *   diamond_alerts_firing{rule}                           gauge, alerts firing per rule (every rule, 0 when none)
+ * State, lag and alerts are read from Redis and Kafka when scraped, so any orchestrator (leader or
  * not) reports every job; restarts and batches are counted by the process that saw them.
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { createMetricsRegistry, type MetricsRegistry } from '../../shared/metrics/registry.ts';
-import type { ProgressMessage } from '../../shared/messages.ts';
+import type { AlertRuleName, ProgressMessage } from '../../shared/messages.ts';
+import { ALERT_RULES } from './alert-rules.ts';
 import { JOB_STATES } from './state.ts';
 
 /** A job as a scrape sees it (from the desired state, the job record and the group's offsets). */
@@ -42,6 +44,7 @@ export class OrchestratorMetrics {
   readonly #batchRows: Histogram<JobLabels>;
   readonly #rows: Counter<JobLabels | 'kind'>;
   #source: (() => Promise<JobSnapshot[]>) | null = null;
+  #alerts: (() => Promise<Record<AlertRuleName, number>>) | null = null;
   /** The read in flight: a scrape collects every series at once, and both gauges share it. */
   #reading: Promise<JobSnapshot[]> | null = null;
 
@@ -65,6 +68,15 @@ export class OrchestratorMetrics {
         for (const job of await snapshot()) for (const [partition, lag] of Object.entries(job.lagByPartition)) this.set({ job: job.job, partition }, lag);
       },
     });
+    const alerts = (): Promise<Record<AlertRuleName, number> | null> => (this.#alerts ? this.#alerts().catch(() => null) : Promise.resolve(null));
+    new Gauge({
+      name: 'diamond_alerts_firing', help: 'Alerts firing, per rule (docs/OPERATING.md, Alerts).', labelNames: ['rule'], registers,
+      async collect() {
+        const firing = await alerts();
+        this.reset(); // Redis down: no series rather than a false 0
+        if (firing) for (const rule of ALERT_RULES) this.set({ rule }, firing[rule]);
+      },
+    });
     this.#restarts = new Counter({ name: 'diamond_job_restarts_total', help: 'Job restarts by this orchestrator, by reason (crash: the use case failed; outage: Kafka or the registry was unreachable).', labelNames: ['job', 'usecase', 'variant', 'reason'], registers });
     this.#batchDuration = new Histogram({ name: 'diamond_job_batch_duration_seconds', help: "Duration of each finished micro-batch (Spark's triggerExecution), from the job's progress reports.", labelNames: ['job', 'usecase', 'variant'], buckets: BATCH_SECONDS, registers });
     this.#batchRows = new Histogram({ name: 'diamond_job_batch_rows', help: 'Input rows of each finished micro-batch, from the progress reports.', labelNames: ['job', 'usecase', 'variant'], buckets: BATCH_ROWS, registers });
@@ -74,6 +86,11 @@ export class OrchestratorMetrics {
   /** Where the state and lag gauges read the jobs from (the control API sets it). */
   watchJobs(source: () => Promise<JobSnapshot[]>): void {
     this.#source = source;
+  }
+
+  /** Where the alerts gauge reads the firing counts from (the reconciler and the control API set it). */
+  watchAlerts(source: () => Promise<Record<AlertRuleName, number>>): void {
+    this.#alerts = source;
   }
 
   countRestart(job: { jobId: string; usecase: string; variant: string }, reason: 'crash' | 'outage'): void {

@@ -15,6 +15,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { parseProgressMessage } from '../../shared/messages.ts';
 import { commitJobOffsets } from './offsets.ts';
 import { verifyProgress } from './progress-signature.ts';
+import type { RecentBatches } from './alert-rules.ts';
 import type { OrchestratorMetrics } from './orchestrator-metrics.ts';
 import type { OrchestratorOptions } from './options.ts';
 import type { DeploymentStore } from './store.ts';
@@ -31,6 +32,8 @@ export class ProgressIngest {
     private readonly log: Logger,
     /** Batch durations and rows per job (absent: not measured, e.g. the shutdown drain). */
     private readonly metrics?: OrchestratorMetrics,
+    /** Recent batch durations for the batch-p99 alert (absent: not kept). */
+    private readonly batches?: RecentBatches,
   ) {}
 
   /** Consumes the progress topic in the orchestrator's group until `stop()`. */
@@ -95,8 +98,11 @@ export class ProgressIngest {
         return;
       }
       if (Object.keys(outcome.advanced).length > 0) this.log.debug({ job: jobId, offsets: outcome.advanced }, 'committed');
-      await this.store.mergeMetrics(jobId, { recordsPerSecond: message.processed_rows_per_second ?? null, lastBatchAt: at });
+      const moved = Object.keys(outcome.advanced).length > 0;
+      await this.store.mergeMetrics(jobId, { recordsPerSecond: message.processed_rows_per_second ?? null, lastBatchAt: at, ...(moved ? { committedAt: Date.now() } : {}) });
       this.metrics?.observeBatch(message);
+      const millis = message.durations_ms?.['triggerExecution'];
+      if (millis !== undefined) this.batches?.observe(jobId, millis, Date.now());
     }
     if ((message.event === 'progress' || message.event === 'started') && message.version) {
       await this.store.markReported(jobId, message.version, at);

@@ -38,6 +38,8 @@ import { errorMessage, LeaseLostError } from '../../shared/errors.ts';
 import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { signalAll } from '../../shared/process-group.ts';
+import { AlertEvaluator } from './alert-evaluator.ts';
+import { firingByRule, RecentBatches } from './alert-rules.ts';
 import { describeJobEnd } from './exit-description.ts';
 import { createRedis } from '../../shared/redis.ts';
 import type { LifecycleEventFields } from '../../shared/messages.ts';
@@ -52,6 +54,7 @@ import { ProgressIngest } from './progress-ingest.ts';
 import { backoffDelayMs, decideAfterCrash, jobIdFor, lagOf, launchIdOf, namedLaunches, watchProgress, type Deployment, type JobProcess, type JobRecord, type ProgressWatch, type SupervisionPolicy } from './state.ts';
 import { DeploymentStore, type ReplayRequest } from './store.ts';
 import { UsageSampler } from './usage-sampler.ts';
+import { WebhookNotifier } from './webhook-notifier.ts';
 
 /** How often the death watch looks for a tracked job process that is gone. */
 const DEATH_WATCH_MS = 100;
@@ -69,6 +72,8 @@ export class Reconciler {
   private readonly lease: LeaderLease;
   private readonly progress: ProgressIngest;
   private readonly usage: UsageSampler;
+  private readonly webhooks: WebhookNotifier;
+  private readonly alerts: AlertEvaluator;
   private stopped = false;
   private wake: (() => void) | null = null;
   private readonly adopted = new Set<string>();
@@ -104,8 +109,15 @@ export class Reconciler {
     this.launcher = new JobLauncher(config, options.topics, { jobs: options.jobsDir, checkpoints: options.checkpointsDir }, log);
     this.policy = config.orchestrator;
     this.lease = new LeaderLease(this.store, this.id, config.orchestrator.leaseMs);
-    this.progress = new ProgressIngest(this.kafka, this.admin, this.store, options, log, metrics);
+    const batches = new RecentBatches(config.alerts.batchP99WindowMs);
+    this.progress = new ProgressIngest(this.kafka, this.admin, this.store, options, log, metrics, batches);
     this.usage = new UsageSampler(this.store);
+    this.webhooks = new WebhookNotifier(config.alerts.webhooks, { timeoutMs: config.alerts.webhookTimeoutMs, retries: config.alerts.webhookRetries }, log.child({ component: 'alert-webhooks' }));
+    this.alerts = new AlertEvaluator({
+      settings: config.alerts, policy: config.orchestrator, store: this.store, admin: this.admin, inputTopic: options.topics.input, jobPrefix: options.jobPrefix,
+      events: this.events, webhooks: this.webhooks, batches, log: log.child({ component: 'alerts' }),
+    });
+    metrics.watchAlerts(async () => firingByRule((await this.store.alertStatuses()).values()));
   }
 
   get isLeader(): boolean {
@@ -192,6 +204,7 @@ export class Reconciler {
     this.stopKeepAlive();
     this.wake?.();
     await this.progress.stop();
+    await this.webhooks.close();
     await this.lease.release();
     await this.producer.disconnect().catch(() => undefined);
     await this.admin.disconnect().catch(() => undefined);
@@ -249,6 +262,7 @@ export class Reconciler {
         this.log.error({ job: jobId, err: error }, 'reconciling the job failed; retrying next tick');
       }
     }
+    await this.alerts.maybeEvaluate(now); // after the pass, on the states it saved; throttled, never throws
   }
 
   /**
@@ -404,6 +418,7 @@ export class Reconciler {
     }
     if (desired.stateful) rmSync(join(this.options.checkpointsDir, record.jobId), { recursive: true, force: true });
     await this.store.completeReplay(record.jobId);
+    await this.store.mergeMetrics(record.jobId, { committedAt: Date.now() }); // the group's offsets were just written
     const moved = Object.fromEntries(offsets.map((p) => [String(p.partition), Number(p.offset)]));
     const since = new Date(replay.since).toISOString();
     this.log.info({ job: record.jobId, since, offsets: moved }, 'replaying');
@@ -467,6 +482,7 @@ export class Reconciler {
   private async stalled(record: JobRecord, job: JobProcess, reason: string, now: number): Promise<JobRecord> {
     this.log.warn({ job: record.jobId, pid: job.groupPid, reason }, 'job stalled; killing and restarting it');
     await this.emit(LifecycleEvents.STALLED, record, { version: job.version, pid: job.groupPid, error: reason });
+    await this.store.mergeMetrics(record.jobId, { stalledAt: now }); // the stalled alert holds until the job commits again
     this.launcher.kill(job);
     this.watches.delete(job.groupPid);
     if (this.kafkaHealth.outageAt(now)) {

@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { LeaseLostError } from '../../shared/errors.ts';
+import type { AlertStatus } from './alert-rules.ts';
 import type { DeclaredResources, Deployment, DeploymentSettings, JobRecord } from './state.ts';
 
 const DEPLOYMENTS = 'deployments';
@@ -21,6 +22,8 @@ const LAUNCHES = 'launches';
 const METRICS = 'metrics';
 const REPLAYS = 'replays';
 const FENCES = 'fences';
+/** Pending and firing alerts, `<rule>|<job>` → AlertStatus (alert-rules.ts). */
+const ALERTS = 'alerts';
 
 /** What status shows besides the record: throughput from progress reports, sampled usage. */
 export interface JobMetrics {
@@ -30,6 +33,10 @@ export interface JobMetrics {
   readonly memoryMb?: number;
   readonly processes?: number;
   readonly usageAt?: number;
+  /** When the orchestrator last moved the job's committed offsets (a commit or a replay): Kafka's offset retention counts from it. */
+  readonly committedAt?: number;
+  /** When the reconciler last found the job stalled (offsets standing while records wait, or no report since its launch). */
+  readonly stalledAt?: number;
 }
 
 /** `diamond replay`: move the job's group back to `since` and restart it. */
@@ -167,6 +174,23 @@ export class DeploymentStore {
   async jobMetrics(jobId: string): Promise<JobMetrics> {
     const fields = await this.redis.hgetall(`${METRICS}:${jobId}`);
     return Object.fromEntries(Object.entries(fields).map(([name, raw]) => [name, JSON.parse(raw)]));
+  }
+
+  /** The pending and firing alerts, by `<rule>|<job>`. */
+  async alertStatuses(): Promise<Map<string, AlertStatus>> {
+    const fields = await this.redis.hgetall(ALERTS);
+    return new Map(Object.entries(fields).map(([key, raw]) => [key, JSON.parse(raw) as AlertStatus]));
+  }
+
+  /** Replaces the stored alert statuses by `statuses` (one transaction: what is gone is deleted). */
+  async putAlertStatuses(statuses: ReadonlyMap<string, AlertStatus>, before: ReadonlyMap<string, AlertStatus>): Promise<void> {
+    const gone = [...before.keys()].filter((key) => !statuses.has(key));
+    const changed = [...statuses].filter(([key, status]) => JSON.stringify(before.get(key)) !== JSON.stringify(status));
+    if (gone.length === 0 && changed.length === 0) return;
+    const multi = this.redis.multi();
+    if (gone.length > 0) multi.hdel(ALERTS, ...gone);
+    if (changed.length > 0) multi.hset(ALERTS, ...changed.flatMap(([key, status]) => [key, JSON.stringify(status)]));
+    await multi.exec();
   }
 
   async requestReplay(jobId: string, request: ReplayRequest): Promise<void> {

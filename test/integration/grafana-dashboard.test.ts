@@ -27,7 +27,7 @@ import { config, uniqueName } from '../support/env.ts';
 /** Which process serves a dashboard name: by its prefix; the process metrics come from all three. */
 function ownerOf(name: string): 'upstream' | 'downstream' | 'orchestrator' | 'every' {
   if (name.startsWith('diamond_ingest_')) return 'upstream';
-  if (name.startsWith('diamond_job_') || name.startsWith('diamond_control_api_')) return 'orchestrator';
+  if (name.startsWith('diamond_job_') || name.startsWith('diamond_alerts_') || name.startsWith('diamond_control_api_')) return 'orchestrator';
   if (/^diamond_(feedback|history|writer)_/.test(name)) return 'downstream';
   return 'every';
 }
