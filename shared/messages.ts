@@ -101,6 +101,10 @@ export interface LifecycleEventFields {
   readonly by?: string;
   readonly outages?: number;
   readonly reason?: string;
+  /** starting/restarted: the job took a warm spare driver (driver-pool.ts); false = a cold spark-submit. */
+  readonly warm?: boolean;
+  /** starting/restarted with warm false: why no spare was taken. */
+  readonly cold?: string;
 }
 
 /** A diamond.events message. */

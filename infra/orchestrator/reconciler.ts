@@ -42,7 +42,8 @@ import { describeJobEnd } from './exit-description.ts';
 import { createRedis } from '../../shared/redis.ts';
 import type { LifecycleEventFields } from '../../shared/messages.ts';
 import { EventPublisher, LifecycleEvents, type LifecycleEvent } from './events.ts';
-import { JobLauncher, type MarkedProcess } from './launcher.ts';
+import { DriverPool } from './driver-pool.ts';
+import { JobLauncher, POOL_DIR, type MarkedProcess } from './launcher.ts';
 import { LeaderLease } from './lease.ts';
 import { EXIT_OUTAGE, KafkaHealth } from './outage.ts';
 import { readJobOffsets, startingOffsetsFor, topicEndOffsets } from './offsets.ts';
@@ -69,6 +70,7 @@ export class Reconciler {
   private readonly lease: LeaderLease;
   private readonly progress: ProgressIngest;
   private readonly usage: UsageSampler;
+  private readonly pool: DriverPool;
   private stopped = false;
   private wake: (() => void) | null = null;
   private readonly adopted = new Set<string>();
@@ -106,6 +108,7 @@ export class Reconciler {
     this.lease = new LeaderLease(this.store, this.id, config.orchestrator.leaseMs);
     this.progress = new ProgressIngest(this.kafka, this.admin, this.store, options, log, metrics);
     this.usage = new UsageSampler(this.store);
+    this.pool = new DriverPool(config, this.launcher, this.store, log);
   }
 
   get isLeader(): boolean {
@@ -234,6 +237,7 @@ export class Reconciler {
       return null;
     });
     await this.usage.sample([...records.values()], now);
+    await this.pool.adopt(); // before the /proc scan: inherited spares are not orphans
     const orphaned = this.reapOrphans(records, now);
     for (const jobId of [...this.tracked.keys(), ...this.dueAt.keys()]) {
       if (records.has(jobId) || deployments.has(jobId)) continue;
@@ -249,6 +253,13 @@ export class Reconciler {
         this.log.error({ job: jobId, err: error }, 'reconciling the job failed; retrying next tick');
       }
     }
+    // After the jobs, which may just have taken a spare: the pool refills in the background.
+    try {
+      await this.pool.refill(this.lease.fence, now);
+    } catch (error) {
+      if (error instanceof LeaseLostError) return this.stepDown(error);
+      this.log.error({ err: error }, 'refilling the driver pool failed; retrying next tick');
+    }
   }
 
   /**
@@ -258,6 +269,7 @@ export class Reconciler {
   private reapOrphans(records: ReadonlyMap<string, JobRecord>, now: number): Set<string> {
     const byLaunch = new Map<string, MarkedProcess[]>();
     for (const found of this.launcher.jobProcesses()) {
+      if (found.jobId === POOL_DIR && this.pool.has(found.launchId)) continue; // a spare waiting for a job
       const record = records.get(found.jobId);
       if (record && namedLaunches(record).has(found.launchId)) continue;
       byLaunch.set(found.launchId, [...(byLaunch.get(found.launchId) ?? []), found]);
@@ -448,8 +460,8 @@ export class Reconciler {
       return this.retire({ ...record, state: 'backoff', current: null, nextStartAt: now }, current);
     }
     this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading');
-    const next = await this.launch(record, desired);
-    await this.emit(LifecycleEvents.STARTING, record, { version: desired.version, upgradeFrom: current.version });
+    const { job: next, start } = await this.launch(record, desired);
+    await this.emit(LifecycleEvents.STARTING, record, { version: desired.version, upgradeFrom: current.version, ...start });
     return { ...record, state: 'upgrading', next, lastLogFile: next.logFile };
   }
 
@@ -513,25 +525,30 @@ export class Reconciler {
   }
 
   private async startJob(record: JobRecord, desired: Deployment, event: typeof LifecycleEvents.STARTING | typeof LifecycleEvents.RESTARTED, reason?: 'outage'): Promise<JobRecord> {
-    const current = await this.launch(record, desired);
+    const { job: current, start } = await this.launch(record, desired);
     if (event === LifecycleEvents.RESTARTED) this.metrics.countRestart(record, reason ?? 'crash');
-    await this.emit(event, record, { version: desired.version, restarts: record.restarts, ...(reason ? { reason } : {}) });
+    await this.emit(event, record, { version: desired.version, restarts: record.restarts, ...(reason ? { reason } : {}), ...start });
     return { ...record, state: 'starting', current, next: null, nextStartAt: null, lastLogFile: current.logFile, updatedAt: Date.now() };
   }
 
   /**
    * Launch and record are crash-safe: the launch id goes to Redis (fenced by the lease)
    * before the spawn, so a stale leader never spawns, and a process whose launch never made
-   * it into the record is an orphan the next tick stops (reapOrphans).
+   * it into the record is an orphan the next tick stops (reapOrphans). A warm spare that
+   * fits is taken before a cold spark-submit (driver-pool.ts); the spare's id is the launch id,
+   * and a spare taken but never recorded is an orphan of the job its assignment names.
    */
-  private async launch(record: JobRecord, desired: Deployment): Promise<JobProcess> {
+  private async launch(record: JobRecord, desired: Deployment): Promise<{ job: JobProcess; start: { warm: boolean; cold?: string } }> {
     const fallback = desired.settings.startingOffsets ?? this.config.orchestrator.defaultStartingOffsets;
     const startingOffsets = await startingOffsetsFor(this.admin, record.jobId, this.options.topics.input, fallback);
-    const launchId = JobLauncher.newLaunchId(desired.version);
+    const claim = await this.pool.claim(desired, this.lease.fence);
+    const launchId = claim.spare ? claim.spare.spareId : JobLauncher.newLaunchId(desired.version);
     await this.store.putLaunchIntent(record.jobId, launchId, this.lease.fence);
-    const job = this.launcher.start({ deployment: desired, jobId: record.jobId, startingOffsets, launchId });
-    this.log.info({ job: record.jobId, version: desired.version, launch: launchId, startingOffsets, pid: job.groupPid, logFile: job.logFile }, 'started');
-    return job;
+    const spec = { deployment: desired, jobId: record.jobId, startingOffsets, launchId };
+    const job = claim.spare ? this.launcher.claim(claim.spare, spec) : this.launcher.start(spec);
+    const start = claim.spare ? { warm: true } : { warm: false, cold: claim.cold };
+    this.log.info({ job: record.jobId, version: desired.version, launch: launchId, startingOffsets, pid: job.groupPid, logFile: job.logFile, ...start }, 'started');
+    return { job, start };
   }
 
   /** Asks a process to stop after its batch; the record keeps it until it is gone. */
