@@ -8,7 +8,7 @@
  * spare leaves the pool (fenced write) and becomes the job's JobProcess, so death watch,
  * kill -9, usage sampling and adoption see one process group per job as before. A driver
  * that ran a job is never given another (it exits with its job). The reconcile loop calls
- * `adopt` before anything else in a tick (so a restarted orchestrator's /proc scan knows the
+ * `load` before anything else in a tick (so a restarted orchestrator's /proc scan knows the
  * spares it inherits) and `refill` after the jobs: dead spares are forgotten, spares of another
  * key (the config changed) or beyond the size are stopped, and one new spare is started at a
  * time while the pool is short. Spares live in Redis, so an orchestrator restart adopts them.
@@ -20,6 +20,9 @@ import type { Logger } from '../../shared/logger.ts';
 import { poolKey, poolKeyOf, type JobLauncher } from './launcher.ts';
 import type { Deployment, SpareProcess } from './state.ts';
 import type { DeploymentStore } from './store.ts';
+
+/** Longest a refill waits for jobs that took a spare to finish their first batch. */
+const REFILL_DEFER_MS = 60_000;
 
 /** What `diamond status` and the control API show. */
 export interface PoolStatus {
@@ -38,6 +41,7 @@ export class DriverPool {
   /** Spares that died before taking a job in a row: the next start waits a growing backoff. */
   private deaths = 0;
   private nextStartAt = 0;
+  private lastClaimAt = 0;
 
   constructor(
     private readonly config: DiamondConfig,
@@ -55,12 +59,18 @@ export class DriverPool {
     return this.spares.has(launchId);
   }
 
-  /** Once per orchestrator: the spares a previous one left in Redis. */
-  async adopt(): Promise<void> {
-    if (this.adopted) return;
-    for (const spare of await this.store.listSpares()) this.spares.set(spare.spareId, spare);
+  /**
+   * Every tick, before anything else: the spares as stored. Redis is the truth (every change
+   * of ours is written before the tick goes on), so spares a previous orchestrator, or this
+   * one before it lost and regained the lease, left are adopted, and none is remembered
+   * that another leader gave away meanwhile.
+   */
+  async load(): Promise<void> {
+    const stored = await this.store.listSpares();
+    this.spares.clear();
+    for (const spare of stored) this.spares.set(spare.spareId, spare);
+    if (!this.adopted && stored.length > 0) this.log.info({ spares: stored.map((s) => s.groupPid) }, 'adopted warm spare drivers');
     this.adopted = true;
-    if (this.spares.size > 0) this.log.info({ spares: [...this.spares.values()].map((s) => s.groupPid) }, 'adopted warm spare drivers');
   }
 
   /** Hands a ready spare that fits `deployment` to a job; it is no longer the pool's. */
@@ -71,12 +81,18 @@ export class DriverPool {
     const spare = [...this.spares.values()].find((s) => s.key === key && this.launcher.isReady(s) && this.launcher.isRunning(s));
     if (!spare) return { spare: null, cold: 'no warm spare ready' };
     this.spares.delete(spare.spareId);
-    await this.store.removeSpareFenced(spare.spareId, fence);
+    if (!(await this.store.removeSpareFenced(spare.spareId, fence))) return { spare: null, cold: 'the ready spare was taken meanwhile' };
+    this.lastClaimAt = Date.now();
     return { spare };
   }
 
-  /** Forgets dead spares, stops unwanted ones, and starts one when the pool is short. */
-  async refill(fence: string | null, now: number): Promise<void> {
+  /**
+   * Forgets dead spares, stops unwanted ones, and starts one when the pool is short. While
+   * `jobsStarting` (a job that took a spare has not finished its first batch yet) a new
+   * spare waits, up to REFILL_DEFER_MS after the last claim: a warm-up takes both cores of a
+   * small machine for seconds, exactly when the new job's first batch needs them.
+   */
+  async refill(fence: string | null, now: number, jobsStarting = false): Promise<void> {
     const key = poolKey(this.config);
     for (const spare of [...this.spares.values()]) {
       if (!this.launcher.isRunning(spare)) {
@@ -102,6 +118,7 @@ export class DriverPool {
     }
     const warming = [...this.spares.values()].some((s) => s.readyAt === null);
     if (this.spares.size >= this.size || warming || now < this.nextStartAt) return;
+    if (jobsStarting && now - this.lastClaimAt < REFILL_DEFER_MS) return;
     const spareId = `spare-${new Date(now).toISOString().replaceAll(':', '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
     const spare = this.launcher.startSpare(spareId, key);
     this.spares.set(spareId, spare);

@@ -88,6 +88,8 @@ export class Reconciler {
   private readonly deathsSeen = new Set<string>();
   /** Per job in backoff, when it may start: the loop wakes then instead of at the next tick. */
   private readonly dueAt = new Map<string, number>();
+  /** Per job launched whose first batch has not been reported yet, its launch time: the pool's refill waits for them. */
+  private readonly launching = new Map<string, number>();
   private lastEarlyWake: number | null = null;
 
   constructor(
@@ -237,12 +239,13 @@ export class Reconciler {
       return null;
     });
     await this.usage.sample([...records.values()], now);
-    await this.pool.adopt(); // before the /proc scan: inherited spares are not orphans
+    await this.pool.load(); // before the /proc scan: inherited spares are not orphans
     const orphaned = this.reapOrphans(records, now);
     for (const jobId of [...this.tracked.keys(), ...this.dueAt.keys()]) {
       if (records.has(jobId) || deployments.has(jobId)) continue;
       this.tracked.delete(jobId);
       this.dueAt.delete(jobId);
+      this.launching.delete(jobId);
     }
     for (const jobId of new Set([...deployments.keys(), ...records.keys()])) {
       if (orphaned.has(jobId)) continue; // its strays are being stopped; nothing starts beside them
@@ -255,7 +258,10 @@ export class Reconciler {
     }
     // After the jobs, which may just have taken a spare: the pool refills in the background.
     try {
-      await this.pool.refill(this.lease.fence, now);
+      for (const [jobId, startedAt] of this.launching) {
+        if (((await this.store.jobMetrics(jobId)).lastBatchAt ?? 0) >= startedAt) this.launching.delete(jobId);
+      }
+      await this.pool.refill(this.lease.fence, now, this.launching.size > 0);
     } catch (error) {
       if (error instanceof LeaseLostError) return this.stepDown(error);
       this.log.error({ err: error }, 'refilling the driver pool failed; retrying next tick');
@@ -590,6 +596,9 @@ export class Reconciler {
   private async save(record: JobRecord, before: JobRecord | null): Promise<void> {
     this.adopted.add(record.jobId); // this orchestrator knows the job now; nothing to adopt
     this.tracked.set(record.jobId, [record.current, record.next].filter((job): job is JobProcess => job !== null));
+    const launched = record.next ?? record.current;
+    if ((record.state === 'starting' || record.state === 'upgrading') && launched) this.launching.set(record.jobId, launched.startedAt);
+    else if (record.state !== 'running') this.launching.delete(record.jobId); // running: until its first batch is reported
     if (record.state === 'backoff' && record.nextStartAt !== null) this.dueAt.set(record.jobId, record.nextStartAt);
     else this.dueAt.delete(record.jobId);
     if (before !== null && JSON.stringify(record) === JSON.stringify(before)) return;

@@ -4,9 +4,9 @@
 
 spark-submit starts it exactly as it starts a job (same master, memory, connector jars, job
 user, environment, process group). It starts the SparkSession, runs one tiny pass of what
-every batch does (Confluent frame → from_avro decode → a Python UDF → conform → to_avro
-encode, one collect) so the JVM has loaded the classes, generated the code and started the
-Python worker daemon, then writes `<F minus .assignment.json>.ready.json` and waits for F.
+every batch does (warm_up: decode, both kinds of use case code, conform, encode, count) so
+the JVM has loaded the classes, compiled the hot code and started the Python worker daemon,
+then writes `<F minus .assignment.json>.ready.json` and waits for F.
 F holds `{"job_id": ..., "argv": [...]}`: exactly the arguments a cold launch gets; the
 runner parses them with the same parse_args and runs the same run(), whose getOrCreate()
 returns this session. A driver runs at most one job: when it ends, the process exits.
@@ -30,14 +30,23 @@ def ready_file(assignment_file: str) -> Path:
     return Path(assignment_file).with_name(stem + READY_SUFFIX)
 
 
+def _warm_feedback(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A feedback() function for the warm-up: one finding per record."""
+    return [{"kind": "warm-up", "severity": "info", "message": f"warm {record['record_id']}"}]
+
+
 def warm_up() -> dict[str, int]:
-    """Starts the session and runs decode → conform → encode once; returns the times (ms)."""
+    """Starts the session and runs what a batch runs once: Confluent frame → from_avro decode,
+    a transform's projection and a feedback() function's Python workers (Arrow), conform,
+    the routing projection with to_avro, cache, union and the per-topic count (the Kafka
+    write aside). Returns the times (ms)."""
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
     from . import contracts
     from .codec import decode_records, feedback_value
     from .conform import conform, invalid_row_reason
+    from .records import apply_feedback_function, feedback_items, rejected_records
     from .wire import encode
     from ..context import Context
 
@@ -47,22 +56,38 @@ def warm_up() -> dict[str, int]:
     session_ms = int((time.monotonic() - started) * 1000)
     reader = contracts.schema_json("CustomerRecord")
     feedback_schema = contracts.schema_json("Feedback")
+    ctx = Context("warm-up", "A", "warm", {})
     at = 1_767_225_600_000
-    record = {"record_id": "warm-1", "customer_id": "warm", "source": "warm-up", "event_time": at, "type": "purchase",
-              "amount": 1.0, "currency": "EUR", "attributes": {}, "ingested_at": at}
-    value = encode(1, contracts.parsed_schema("CustomerRecord"), record)
-    raw = spark.createDataFrame([(b"warm", value, "warm-up", 0, 0)], "key binary, value binary, topic string, partition int, offset long")
-    decoded = decode_records(raw, {1: reader}, reader)
-    shout = F.udf(lambda text: (text or "").upper(), "string")  # starts the Python worker daemon
-    feedback = decoded.where(F.col("record").isNotNull()).select(
-        "record.customer_id", "record.event_time", F.lit("warm-up").alias("kind"), F.lit("info").alias("severity"),
-        shout(F.col("record.record_id")).alias("message"), F.array("record.record_id").alias("record_ids"),
-    )
-    conformed = conform(feedback, Context("warm-up", "A", "warm", {}))
-    columns = [F.col(c) for c in conformed.columns]
-    rows = conformed.select(invalid_row_reason().alias("invalid"), feedback_value(columns, 1, feedback_schema).alias("value")).collect()
-    if len(rows) != 1 or rows[0]["invalid"] is not None:
-        raise RuntimeError(f"the warm-up pass produced {rows!r}")
+    values = [encode(1, contracts.parsed_schema("CustomerRecord"), {
+        "record_id": f"warm-{i}", "customer_id": "warm", "source": "warm-up", "event_time": at, "type": "purchase",
+        "amount": 1.0, "currency": "EUR", "attributes": {}, "ingested_at": at,
+    }) for i in range(2)]
+    raw = spark.createDataFrame([(b"warm", value, "warm-up", 0, i) for i, value in enumerate(values)], "key binary, value binary, topic string, partition int, offset long")
+    batch = decode_records(raw, {1: reader}, reader).persist()
+    records = batch.where(F.col("record").isNotNull()).select("record.*")
+    transformed = conform(records.select(
+        "customer_id", "event_time", F.lit("warm-up").alias("kind"), F.lit("info").alias("severity"),
+        F.concat(F.lit("warm "), "record_id").alias("message"), F.array("record_id").alias("record_ids"),
+    ), ctx)
+    results = apply_feedback_function(records, _warm_feedback, ctx, False).persist()
+    from_function = conform(feedback_items(results), ctx)
+    invalid = invalid_row_reason()
+
+    def routed(conformed: Any) -> Any:
+        columns = [F.col(c) for c in conformed.columns]
+        return conformed.select(
+            F.when(invalid.isNull(), F.lit("out")).otherwise(F.lit("rejected")).alias("topic"),
+            F.col("customer_id").cast("binary").alias("key"),
+            F.when(invalid.isNull(), feedback_value(columns, 1, feedback_schema)).otherwise(F.to_json(F.struct(*columns)).cast("binary")).alias("value"),
+        )
+
+    rejected = rejected_records(results).select(F.lit("rejected").alias("topic"), F.lit(b"warm").alias("key"), F.col("payload").cast("binary").alias("value"))
+    everything = routed(transformed).unionByName(routed(from_function)).unionByName(rejected).persist()
+    counts = {row["topic"]: row["count"] for row in everything.groupBy("topic").count().collect()}
+    for frame in (everything, results, batch):
+        frame.unpersist()
+    if counts != {"out": 4}:
+        raise RuntimeError(f"the warm-up pass counted {counts!r}, expected 4 rows out")
     return {"session_ms": session_ms, "warm_up_ms": int((time.monotonic() - started) * 1000) - session_ms}
 
 
