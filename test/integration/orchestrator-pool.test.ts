@@ -69,7 +69,7 @@ async function untilOneLaunch(o: TestOrchestrator, jobId: string, launchId: stri
   return launches;
 }
 
-interface Timings { deployToFeedbackMs: number; killToProcessingMs: number }
+interface Timings { deployToFeedbackMs: number; validationMs: number; killToProcessingMs: number }
 
 /** Deploy data_quality, read its first feedback, kill -9 it, read the next record's feedback; exact rows. */
 async function deployKillRestart(t: ExecutionContext, o: TestOrchestrator, checkWarm: (event: StartEvent, when: 'deploy' | 'restart') => void, beforeKill?: () => Promise<void>): Promise<Timings> {
@@ -77,6 +77,7 @@ async function deployKillRestart(t: ExecutionContext, o: TestOrchestrator, check
   await o.produce([customerRecord('r-1', 'c1', { amount: -1 })]);
   const deployedAt = Date.now();
   await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'data_quality', variant: 'A', folder: join(o.config.projectRoot, 'usecases', 'data_quality') }, o.options.jobPrefix, { feedbackSubject: o.options.topics.feedbackSubject! });
+  const validationMs = Date.now() - deployedAt;
   const first = await feedbackFor(o, ['r-1']);
   const deployToFeedbackMs = Date.now() - deployedAt;
   t.is(first.length, 1);
@@ -103,7 +104,7 @@ async function deployKillRestart(t: ExecutionContext, o: TestOrchestrator, check
   const all = await Promise.all((await readToEnd(kafka, o.options.topics.output)).map(async (m) => (await registry.decode(m.value!)) as Feedback));
   t.deepEqual(all.map((f) => f.record_ids.join(',')).sort(), ['r-1', 'r-2'], 'every record\'s feedback exactly once');
   t.is(both.length, 2);
-  return { deployToFeedbackMs, killToProcessingMs };
+  return { deployToFeedbackMs, validationMs, killToProcessingMs };
 }
 
 test.serial('pool size 1: a deploy and a kill -9 restart each take a warm spare; the pool refills; one process tree per job; rows exact', async (t) => {
@@ -129,9 +130,26 @@ test.serial('pool size 1: a deploy and a kill -9 restart each take a warm spare;
   });
   const record = await o.reconciler.store.getJob(jobId);
   t.is(record?.current?.launchId, second!.spareId, 'the restart took the refilled spare');
-  t.log(`warm: deploy → first feedback ${timings.deployToFeedbackMs} ms (includes deploy validation); kill -9 → processing again ${timings.killToProcessingMs} ms`);
+  t.log(`warm: deploy → first feedback ${timings.deployToFeedbackMs} ms (of which the deploy's validation ${timings.validationMs} ms); kill -9 → processing again ${timings.killToProcessingMs} ms`);
   const spares = await o.reconciler.store.listSpares();
   t.false(spares.some((s) => s.spareId === spare.spareId || s.spareId === second!.spareId), 'a driver that ran a job is never back in the pool');
+});
+
+test.serial('a restarted orchestrator adopts the ready spare instead of stopping or duplicating it, and the next deploy takes it', async (t) => {
+  const o = await startTestOrchestrator('orch-pool-adopt', { DIAMOND_POOL_SIZE: '1' });
+  t.teardown(() => o.teardown());
+  const spare = await readySpare(o);
+  await o.restartOrchestrator();
+  await sleep(3 * 300); // a few ticks of the new orchestrator: an orphan would get SIGTERM now
+  const stored = await o.reconciler.store.listSpares();
+  t.deepEqual(stored.map((s) => s.spareId), [spare.spareId], 'the same spare, no second one');
+  t.true(new JobLauncher(o.config, o.options.topics, { jobs: o.options.jobsDir, checkpoints: o.options.checkpointsDir }).isRunning(spare), 'still alive');
+  const jobId = jobIdFor('data_quality', 'A', o.options.jobPrefix);
+  await o.produce([customerRecord('r-1', 'c1', { amount: -1 })]);
+  await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'data_quality', variant: 'A', folder: join(o.config.projectRoot, 'usecases', 'data_quality') }, o.options.jobPrefix, { feedbackSubject: o.options.topics.feedbackSubject! });
+  t.is((await feedbackFor(o, ['r-1'])).length, 1);
+  const record = await o.waitForJob(jobId, (r) => r.current !== null);
+  t.is(record.current?.launchId, spare.spareId, 'the deploy took the adopted spare');
 });
 
 test.serial('pool off: deploys and restarts start cold, and still process', async (t) => {
@@ -142,5 +160,5 @@ test.serial('pool off: deploys and restarts start cold, and still process', asyn
     t.regex(event.cold ?? '', /pool off/);
   });
   t.deepEqual(await o.reconciler.store.listSpares(), [], 'no spare is started');
-  t.log(`cold: deploy → first feedback ${timings.deployToFeedbackMs} ms (includes deploy validation); kill -9 → processing again ${timings.killToProcessingMs} ms`);
+  t.log(`cold: deploy → first feedback ${timings.deployToFeedbackMs} ms (of which the deploy's validation ${timings.validationMs} ms); kill -9 → processing again ${timings.killToProcessingMs} ms`);
 });
