@@ -112,6 +112,8 @@ export interface DiamondConfig {
     readonly stallTimeoutMs: number;
     /** A job that has not reported (started) this long after its launch is restarted. */
     readonly startTimeoutMs: number;
+    /** Warm spare drivers kept ready (driver-pool.ts); 0 = every start is cold. */
+    readonly poolSize: number;
     /** What the jobs' declared resources may add up to, times the over-commit ratio. */
     readonly budget: { readonly cores: number; readonly memoryMb: number; readonly overcommit: number };
   };
@@ -235,6 +237,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_ORCHESTRATOR_LEASE', description: 'leader lease of the orchestrator in Redis (renewed every third of it)', default: '15s' },
     { env: 'DIAMOND_ORCHESTRATOR_STALL_TIMEOUT', description: 'a live job whose offsets do not advance while its lag grows this long is restarted', default: '2m' },
     { env: 'DIAMOND_ORCHESTRATOR_START_TIMEOUT', description: 'a job that has not reported this long after its launch is killed and restarted', default: '5m' },
+    { env: 'DIAMOND_POOL_SIZE', description: 'warm spare Spark drivers the orchestrator keeps started (connectors loaded, JIT warmed); a deploy, restart, upgrade or replay takes one instead of a cold spark-submit. Each idle spare holds one driver (DIAMOND_SPARK_DRIVER_MEMORY) and counts in admission; 0 disables the pool', default: '1' },
     { env: 'DIAMOND_ORCHESTRATOR_BUDGET_CORES', description: 'cores the deployed jobs may declare in total (before over-commit)', default: String(cpus().length) },
     { env: 'DIAMOND_ORCHESTRATOR_BUDGET_MEMORY', description: 'memory the deployed jobs may declare in total (before over-commit), e.g. 12g', default: `${Math.max(1024, Math.floor((totalmem() / 2 ** 20) * 0.5))}m` },
     { env: 'DIAMOND_ORCHESTRATOR_OVERCOMMIT', description: 'over-commit ratio applied to the budget (jobs rarely use all they declare)', default: '2' },
@@ -338,6 +341,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       leaseMs: parseDurationMs('DIAMOND_ORCHESTRATOR_LEASE', read('DIAMOND_ORCHESTRATOR_LEASE')),
       stallTimeoutMs: parseDurationMs('DIAMOND_ORCHESTRATOR_STALL_TIMEOUT', read('DIAMOND_ORCHESTRATOR_STALL_TIMEOUT')),
       startTimeoutMs: parseDurationMs('DIAMOND_ORCHESTRATOR_START_TIMEOUT', read('DIAMOND_ORCHESTRATOR_START_TIMEOUT')),
+      poolSize: parseCount('DIAMOND_POOL_SIZE', read('DIAMOND_POOL_SIZE')),
       budget: {
         cores: parsePositiveNumber('DIAMOND_ORCHESTRATOR_BUDGET_CORES', read('DIAMOND_ORCHESTRATOR_BUDGET_CORES')),
         memoryMb: parseMemoryMb('DIAMOND_ORCHESTRATOR_BUDGET_MEMORY', read('DIAMOND_ORCHESTRATOR_BUDGET_MEMORY')),

@@ -108,6 +108,10 @@ export interface LifecycleEventFields {
   readonly threshold?: number;
   readonly unit?: string;
   readonly firingSince?: string;
+  /** starting/restarted: the job took a warm spare driver (driver-pool.ts); false = a cold spark-submit. */
+  readonly warm?: boolean;
+  /** starting/restarted with warm false: why no spare was taken. */
+  readonly cold?: string;
 }
 
 /** The alert rules (infra/orchestrator/alert-rules.ts), as lifecycle-event.schema.json names them. */

@@ -120,6 +120,8 @@ function formatStatus(rows: readonly JobStatus[]): string {
 interface StatusAnswer {
   readonly leader: string | null;
   readonly jobs: readonly JobStatus[];
+  /** Warm spare drivers (absent from an older control API). */
+  readonly pool?: { readonly size: number; readonly ready: number; readonly starting: number };
   readonly endpoints: Readonly<Record<string, string>>;
 }
 
@@ -137,7 +139,8 @@ export const statusCommand: CommandModule<object, { json: boolean }> = {
     if (json) return void process.stdout.write(JSON.stringify(status, null, 2) + '\n');
     const warning = status.leader ? '' : 'warning: no orchestrator holds the leader lease, so nothing acts on deployments (start one with `npx diamond serve orchestrator`)\n';
     const endpoints = Object.entries(status.endpoints).map(([name, url]) => `${name.replace(/Url$/, '')} ${url}`).join('  ');
-    process.stdout.write(warning + formatStatus(status.jobs) + `endpoints: ${endpoints}\n`);
+    const pool = status.pool ? `driver pool: ${status.pool.ready} ready, ${status.pool.starting} starting (size ${status.pool.size}${status.pool.size === 0 ? ': off, every start is cold' : ''})\n` : '';
+    process.stdout.write(warning + formatStatus(status.jobs) + pool + `endpoints: ${endpoints}\n`);
   },
 };
 

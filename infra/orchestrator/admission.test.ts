@@ -1,5 +1,5 @@
 import test from 'ava';
-import { admit } from './admission.ts';
+import { admit, spareReservation } from './admission.ts';
 import type { Deployment } from './state.ts';
 
 const deployment = (usecase: string, cores: number, memoryMb: number): Deployment => ({
@@ -24,4 +24,13 @@ test('memory is checked too; deployments without declared resources count 1 core
   const decision = admit({ usecase: 'c', variant: 'A', resources: { cores: 0.5, memoryMb: 6144 } }, [{ ...deployment('a', 1, 1), resources: undefined }], budget);
   t.false(decision.admitted);
   if (!decision.admitted) t.regex(decision.reason, /missing 1024 MiB of memory/);
+});
+
+test('the driver pool\'s idle spares count: one driver\'s memory each, no cores', (t) => {
+  t.deepEqual(spareReservation(2, 1024), { cores: 0, memoryMb: 2048 });
+  const spares = spareReservation(5, 1024);
+  t.deepEqual(admit({ usecase: 'c', variant: 'A', resources: { cores: 1, memoryMb: 1024 } }, [deployment('a', 1, 1024)], budget, { cores: 0, memoryMb: 0 }), { admitted: true });
+  const decision = admit({ usecase: 'c', variant: 'A', resources: { cores: 1, memoryMb: 1024 } }, [deployment('a', 1, 1024)], budget, spares);
+  t.false(decision.admitted);
+  if (!decision.admitted) t.regex(decision.reason, /missing 1024 MiB of memory.*the driver pool \(5120 MiB\)/);
 });

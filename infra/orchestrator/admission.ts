@@ -17,12 +17,15 @@ export type AdmissionDecision =
 
 const DEFAULT_RESOURCES: DeclaredResources = { cores: 1, memoryMb: 1024 };
 
-/** `others` are the deployments that stay (the one being redeployed excluded). */
-export function admit(request: { usecase: string; variant: string; resources: DeclaredResources }, others: readonly Deployment[], budget: ResourceBudget): AdmissionDecision {
+/**
+ * `others` are the deployments that stay (the one being redeployed excluded); `reserved` is
+ * what the platform holds besides them (the driver pool's idle spares: see spareReservation).
+ */
+export function admit(request: { usecase: string; variant: string; resources: DeclaredResources }, others: readonly Deployment[], budget: ResourceBudget, reserved: DeclaredResources = { cores: 0, memoryMb: 0 }): AdmissionDecision {
   const used = others.reduce((sum, d) => {
     const r = d.resources ?? DEFAULT_RESOURCES;
     return { cores: sum.cores + r.cores, memoryMb: sum.memoryMb + r.memoryMb };
-  }, { cores: 0, memoryMb: 0 });
+  }, reserved);
   const limit = { cores: budget.cores * budget.overcommit, memoryMb: budget.memoryMb * budget.overcommit };
   const missing: string[] = [];
   const coresShort = used.cores + request.resources.cores - limit.cores;
@@ -30,11 +33,19 @@ export function admit(request: { usecase: string; variant: string; resources: De
   if (coresShort > 1e-9) missing.push(`${round(coresShort)} core(s) (needs ${round(request.resources.cores)}, ${round(used.cores)} of ${round(limit.cores)} already declared)`);
   if (memoryShort > 1e-9) missing.push(`${Math.ceil(memoryShort)} MiB of memory (needs ${Math.ceil(request.resources.memoryMb)} MiB, ${Math.ceil(used.memoryMb)} of ${Math.floor(limit.memoryMb)} MiB already declared)`);
   if (missing.length === 0) return { admitted: true };
-  const holders = others.map((d) => `${d.usecase}/${d.variant}`).join(', ') || 'nothing';
+  const holders = [...others.map((d) => `${d.usecase}/${d.variant}`), ...(reserved.memoryMb > 0 ? [`the driver pool (${Math.ceil(reserved.memoryMb)} MiB)`] : [])].join(', ') || 'nothing';
   return {
     admitted: false,
     reason: `${request.usecase}/${request.variant} does not fit the resource budget: missing ${missing.join(' and ')}; deployed: ${holders}; budget ${round(budget.cores)} cores and ${Math.floor(budget.memoryMb)} MiB × over-commit ${budget.overcommit}`,
   };
+}
+
+/**
+ * What the pool's idle spares hold: one driver's memory each. No cores: an idle spare only
+ * polls for its assignment, and a job that takes one brings its own declared cores.
+ */
+export function spareReservation(poolSize: number, driverMemoryMb: number): DeclaredResources {
+  return { cores: 0, memoryMb: poolSize * driverMemoryMb };
 }
 
 function round(value: number): number {

@@ -5,7 +5,7 @@
  *   GET    /livez                                     no token  the process answers
  *   GET    /readyz                                    no token  Redis answers (503 otherwise); /healthz is its alias
  *   GET    /metrics                                   viewer    Prometheus text format (orchestrator-metrics.ts)
- *   GET    /v1/status                                 viewer    { leader, jobs, endpoints }
+ *   GET    /v1/status                                 viewer    { leader, jobs, pool, endpoints }
  *   POST   /v1/deployments                            deployer  { usecase, variant?, dir?, startingOffsets?, trigger? } → 202 { deployment }
  *   DELETE /v1/deployments/<usecase>/<variant>        deployer  200, 404 when not deployed
  *   GET    /v1/jobs/<usecase>/<variant>/logs          viewer    ?lines=N&follow=1 (text)
@@ -39,6 +39,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { observeRequests } from '../../shared/metrics/request-metrics.ts';
 import { createRedis, redisUnavailable } from '../../shared/redis.ts';
 import { deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undeployUsecase } from './control.ts';
+import { poolStatus } from './driver-pool.ts';
 import { ROUTE_SCHEMAS } from './control-schemas.ts';
 import {
   authorize, checkUsecaseName, checkVariantName, parseCount, parseDeployBody, parseEventsQuery, parseTokenBody, ROUTES,
@@ -159,8 +160,8 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     },
 
     status: async ({ reply }) => {
-      const [leader, jobs] = await Promise.all([store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix)]);
-      await reply.send({ leader, jobs, endpoints });
+      const [leader, jobs, pool] = await Promise.all([store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix), poolStatus(config, store)]);
+      await reply.send({ leader, jobs, pool, endpoints });
     },
 
     deploy: async ({ request, reply, caller }) => {

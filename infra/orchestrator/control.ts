@@ -5,13 +5,13 @@
  */
 import { join, resolve } from 'node:path';
 import type { Admin } from 'kafkajs';
-import type { DiamondConfig } from '../../shared/config.ts';
+import { parseMemoryMb, type DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import { readJobOffsets, topicEndOffsets } from './offsets.ts';
 import type { EventPublisher } from './events.ts';
 import { jobIdFor, lagOf, type Deployment, type DeploymentSettings, type JobState } from './state.ts';
 import type { DeploymentStore } from './store.ts';
-import { admit } from './admission.ts';
+import { admit, spareReservation } from './admission.ts';
 import { assertUnderUsecaseRoots } from './usecase-roots.ts';
 import { validateUsecase, type ValidationOptions } from './validation.ts';
 
@@ -34,7 +34,8 @@ export async function deployUsecase(config: DiamondConfig, store: DeploymentStor
     throw new DiamondError(`${request.folder}/usecase.yaml names "${validated.name}", not "${request.usecase}"`, { code: 'DIAMOND_USECASE_INVALID', hint: 'make the manifest name equal the folder name' });
   }
   const others = (await store.listDeployments()).filter((d) => !(d.usecase === request.usecase && d.variant === request.variant));
-  const admission = admit({ usecase: request.usecase, variant: request.variant, resources: validated.resources }, others, config.orchestrator.budget);
+  const spares = spareReservation(config.orchestrator.poolSize, parseMemoryMb('DIAMOND_SPARK_DRIVER_MEMORY', config.spark.driverMemory));
+  const admission = admit({ usecase: request.usecase, variant: request.variant, resources: validated.resources }, others, config.orchestrator.budget, spares);
   if (!admission.admitted) {
     throw new DiamondError(`refused to deploy: ${admission.reason}`, {
       code: 'DIAMOND_OVER_BUDGET',

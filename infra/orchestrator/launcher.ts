@@ -5,20 +5,41 @@
  * pid file, the exit-code file) goes into the JobProcess stored in Redis, so a restarted
  * orchestrator can adopt the job instead of starting a duplicate.
  */
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DiamondConfig } from '../../shared/config.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { findProcesses, isAlive, signalAll, startDetached, tailFile, type ProcessInfo } from '../../shared/process-group.ts';
-import { sparkSubmit } from '../../shared/runtime-paths.ts';
+import { pythonEnvironment, sparkSubmit } from '../../shared/runtime-paths.ts';
 import { tenantEnv } from '../../shared/tenant-env.ts';
 import { assertJobUserCanRead, defaultTenantDirs, jobUser, openPathTo, ownDir, restrictPlatformHome, type JobUser } from './job-user.ts';
 import { newProgressKey } from './progress-signature.ts';
-import { launchIdOf, type Deployment, type JobProcess } from './state.ts';
+import { launchIdOf, type Deployment, type JobProcess, type SpareProcess } from './state.ts';
 import { isUsecaseEnvReady, usecaseEnvAt, usecaseSparkSettings, type UsecaseSparkSettings } from './usecase-env.ts';
 
 const REBUILD_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'usecase-env-rebuild.ts');
+
+/**
+ * The folder of the pool's spare drivers under the jobs directory (no job id looks like it):
+ * `<jobs>/_pool/<spare id>.driver.pid` is a spare's marker, so /proc scans find spares the
+ * way they find jobs, and a spare that took a job is that job's launch (its assignment file
+ * names the job).
+ */
+export const POOL_DIR = '_pool';
+
+/**
+ * What makes two drivers interchangeable: the interpreter and platform environment, the
+ * driver's memory and the master (which fixes its cores). A deployment with its own Python
+ * environment has none: it starts cold.
+ */
+export function poolKey(config: DiamondConfig): string {
+  return JSON.stringify([pythonEnvironment(config).python, config.spark.driverMemory, config.spark.master]);
+}
+
+export function poolKeyOf(config: DiamondConfig, deployment: Deployment): string | null {
+  return deployment.pythonEnv ? null : poolKey(config);
+}
 
 /** Topics and subjects jobs read and write; injectable so tests run isolated. */
 export interface JobTopics {
@@ -83,17 +104,8 @@ export class JobLauncher {
       ownDir(home, user);
     }
     const python = this.pythonSettings(deployment, logFile);
-    const submit = sparkSubmit(this.config, join(this.config.projectRoot, 'usecases', 'sdk', 'launch_job.py'), [
-      '--usecase-dir', deployment.folder, '--variant', deployment.variant, '--job-id', jobId,
-      '--brokers', this.config.kafka.brokers.join(','), '--registry-url', this.config.registry.url,
-      '--starting-offsets', startingOffsets,
-      '--input-topic', this.topics.input, '--output-topic', this.topics.output,
-      '--rejected-topic', this.topics.rejected, '--progress-topic', this.topics.progress,
-      ...(this.topics.recordsSubject ? ['--records-subject', this.topics.recordsSubject] : []),
-      ...(this.topics.feedbackSubject ? ['--feedback-subject', this.topics.feedbackSubject] : []),
-      ...(deployment.settings.trigger ? ['--trigger', deployment.settings.trigger] : []),
-      '--checkpoint-root', join(this.dirs.checkpoints, jobId), '--pid-file', driverPidFile, '--progress-key-file', progressKeyFile,
-    ], { 'spark.app.name': jobId, ...python.conf }, { archives: python.archives, env: { ...python.env, HOME: home } });
+    const submit = sparkSubmit(this.config, this.script(), this.jobArgs({ deployment, jobId, startingOffsets, launchId }, driverPidFile, progressKeyFile),
+      { 'spark.app.name': jobId, ...python.conf }, { archives: python.archives, env: { ...python.env, HOME: home } });
     // A shell leads the group and records spark-submit's exit code when the job ends on
     // its own; the driver pid file path is unique per start and marks the command line.
     // A vanished Python environment is rebuilt first, inside the group (pip can take a
@@ -118,12 +130,104 @@ export class JobLauncher {
     return { groupPid: record.pid, marker: driverPidFile, launchId, driverPidFile, exitFile, logFile, version: deployment.version, startedAt: Date.now(), progressKey };
   }
 
+  private script(): string {
+    return join(this.config.projectRoot, 'usecases', 'sdk', 'launch_job.py');
+  }
+
+  /** The runner's arguments for one job: what a cold launch gets on its command line and a warm one in its assignment. */
+  private jobArgs({ deployment, jobId, startingOffsets }: LaunchSpec, driverPidFile: string, progressKeyFile: string): string[] {
+    return [
+      '--usecase-dir', deployment.folder, '--variant', deployment.variant, '--job-id', jobId,
+      '--brokers', this.config.kafka.brokers.join(','), '--registry-url', this.config.registry.url,
+      '--starting-offsets', startingOffsets,
+      '--input-topic', this.topics.input, '--output-topic', this.topics.output,
+      '--rejected-topic', this.topics.rejected, '--progress-topic', this.topics.progress,
+      ...(this.topics.recordsSubject ? ['--records-subject', this.topics.recordsSubject] : []),
+      ...(this.topics.feedbackSubject ? ['--feedback-subject', this.topics.feedbackSubject] : []),
+      ...(deployment.settings.trigger ? ['--trigger', deployment.settings.trigger] : []),
+      '--checkpoint-root', join(this.dirs.checkpoints, jobId), '--pid-file', driverPidFile, '--progress-key-file', progressKeyFile,
+    ];
+  }
+
+  /**
+   * Starts a spare driver for the pool: the same spark-submit, environment, job user and
+   * process group as a job's, with `--warm` (warm.py): it warms up, writes its ready file and
+   * waits for an assignment.
+   */
+  startSpare(spareId: string, key: string): SpareProcess {
+    const dir = join(this.dirs.jobs, POOL_DIR);
+    mkdirSync(dir, { recursive: true });
+    const user = jobUser(this.config);
+    if (user) {
+      this.prepareTenantDirs(user);
+      ownDir(dir, user); // the driver writes its pid and ready files here
+    }
+    const driverPidFile = join(dir, `${spareId}.driver.pid`);
+    const exitFile = join(dir, `${spareId}.exit`);
+    const logFile = join(dir, `${spareId}.log`);
+    const assignmentFile = join(dir, `${spareId}.assignment.json`);
+    const readyFile = join(dir, `${spareId}.ready.json`);
+    const home = join(dir, `${spareId}.home`);
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    if (user) ownDir(home, user);
+    const submit = sparkSubmit(this.config, this.script(), ['--warm', '--assignment-file', assignmentFile, '--pid-file', driverPidFile],
+      { 'spark.app.name': 'diamond-spare' }, { env: { HOME: home } });
+    if (user) assertJobUserCanRead(user, [submit.command, submit.env['PYSPARK_PYTHON'] ?? ''].filter(Boolean));
+    const drop = user ? `cd ${shellQuote([home])} && setpriv --reuid=${user.uid} --regid=${user.gid} --clear-groups ` : '';
+    const record = startDetached({
+      command: '/bin/sh',
+      args: ['-c', `${drop}"$@"; echo $? > "$0"`, exitFile, submit.command, ...submit.args],
+      env: submit.env,
+      cwd: this.config.projectRoot,
+      logFile,
+      pidFile: join(dir, `${spareId}.group.pid`),
+      marker: driverPidFile,
+    });
+    return { spareId, key, groupPid: record.pid, marker: driverPidFile, driverPidFile, exitFile, logFile, assignmentFile, readyFile, startedAt: Date.now(), readyAt: null };
+  }
+
+  /**
+   * Gives a spare its job: the job's arguments go into its assignment file (written to a
+   * temporary name and renamed, so the driver reads it whole; readable by the job user
+   * only). From here on the spare is the job's launch: same group, marker and files.
+   */
+  claim(spare: SpareProcess, spec: LaunchSpec): JobProcess {
+    const user = jobUser(this.config);
+    if (user) this.prepareForJobUser(user, spec.jobId);
+    const dir = dirname(spare.assignmentFile);
+    const progressKey = newProgressKey();
+    const progressKeyFile = join(dir, `${spare.spareId}.progress-key`);
+    writeFileSync(progressKeyFile, progressKey, { mode: 0o600 });
+    const tmp = `${spare.assignmentFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ jobId: spec.jobId, launchId: spec.launchId, argv: this.jobArgs(spec, spare.driverPidFile, progressKeyFile) }) + '\n', { mode: 0o600 });
+    if (user) {
+      chownSync(progressKeyFile, user.uid, user.gid);
+      chownSync(tmp, user.uid, user.gid);
+    }
+    renameSync(tmp, spare.assignmentFile);
+    return {
+      groupPid: spare.groupPid, marker: spare.marker, launchId: spare.spareId, driverPidFile: spare.driverPidFile, exitFile: spare.exitFile,
+      logFile: spare.logFile, version: spec.deployment.version, startedAt: Date.now(), progressKey,
+    };
+  }
+
+  /** Whether a spare finished its warm-up (its ready file exists). */
+  isReady(spare: SpareProcess): boolean {
+    return existsSync(spare.readyFile);
+  }
+
   /**
    * What a job running as the job user needs: a way through to the job and checkpoint folders
    * (crossable, not listable), its own job folder and checkpoints, and the platform's home
    * closed around them (tokens, local.json, the Redis password and data).
    */
   private prepareForJobUser(user: JobUser, jobId: string): void {
+    this.prepareTenantDirs(user);
+    ownDir(join(this.dirs.jobs, jobId), user);
+    ownDir(join(this.dirs.checkpoints, jobId), user, { recursive: true }); // checkpoints written by an earlier root-run job are handed over
+  }
+
+  private prepareTenantDirs(user: JobUser): void {
     restrictPlatformHome(this.config.home, [...defaultTenantDirs(this.config), this.dirs.jobs, this.dirs.checkpoints]);
     for (const tenantDir of [this.dirs.jobs, this.dirs.checkpoints]) {
       mkdirSync(tenantDir, { recursive: true });
@@ -132,8 +236,6 @@ export class JobLauncher {
       }
       chmodSync(tenantDir, 0o711);
     }
-    ownDir(join(this.dirs.jobs, jobId), user);
-    ownDir(join(this.dirs.checkpoints, jobId), user, { recursive: true }); // checkpoints written by an earlier root-run job are handed over
   }
 
   /**
@@ -156,7 +258,7 @@ export class JobLauncher {
   }
 
   /** Alive and still the process we started (not a reused pid). */
-  isRunning(job: JobProcess): boolean {
+  isRunning(job: Pick<JobProcess, 'groupPid' | 'marker'>): boolean {
     if (!isAlive(job.groupPid)) return false;
     try {
       return readFileSync(`/proc/${job.groupPid}/cmdline`, 'utf8').replaceAll('\0', ' ').includes(job.marker);
@@ -166,7 +268,7 @@ export class JobLauncher {
   }
 
   /** spark-submit's exit code if the job ended on its own; null when killed or still running. */
-  exitCode(job: JobProcess): number | null {
+  exitCode(job: Pick<JobProcess, 'exitFile'>): number | null {
     if (!existsSync(job.exitFile)) return null;
     const code = Number(readFileSync(job.exitFile, 'utf8').trim());
     return Number.isInteger(code) ? code : null;
@@ -189,7 +291,7 @@ export class JobLauncher {
   }
 
   /** SIGKILL to the launch's process group and to every process carrying its marker (the group's leader may be long gone). */
-  kill(job: JobProcess): void {
+  kill(job: Pick<JobProcess, 'groupPid' | 'marker'>): void {
     this.signalLaunch(job, 'SIGKILL');
   }
 
@@ -198,7 +300,7 @@ export class JobLauncher {
    * it after the leader died) and each marked process; the group pid is signalled only
    * while a marked process is in it, so a reused group id is never hit.
    */
-  signalLaunch(job: JobProcess, name: NodeJS.Signals): void {
+  signalLaunch(job: Pick<JobProcess, 'groupPid' | 'marker'>, name: NodeJS.Signals): void {
     const marked = findProcesses(new RegExp(escapeRegExp(job.marker)));
     const groups = marked.map((p) => p.pgid);
     if (isAlive(job.groupPid) && this.isRunning(job)) groups.push(job.groupPid);
@@ -215,18 +317,25 @@ export class JobLauncher {
   /**
    * Every process on this machine carrying a launch marker under this launcher's jobs
    * directory, with the job and launch it belongs to: what adoption compares with the
-   * records, and what `diamond down` must leave none of.
+   * records, and what `diamond down` must leave none of. A pool spare belongs to the job its
+   * assignment names, and to POOL_DIR while it has none.
    */
   jobProcesses(): MarkedProcess[] {
     const pattern = new RegExp(`${escapeRegExp(this.dirs.jobs)}/([^/\\s]+)/([^/\\s]+)\\.driver\\.pid`);
+    const assigned = new Map<string, string>();
+    const jobOf = (dir: string, launchId: string): string => {
+      if (dir !== POOL_DIR) return dir;
+      if (!assigned.has(launchId)) assigned.set(launchId, assignedJob(join(this.dirs.jobs, POOL_DIR, `${launchId}.assignment.json`)) ?? POOL_DIR);
+      return assigned.get(launchId)!;
+    };
     return findProcesses(pattern).flatMap((p) => {
       const match = pattern.exec(p.cmdline);
-      return match ? [{ ...p, jobId: match[1]!, launchId: match[2]! }] : [];
+      return match ? [{ ...p, jobId: jobOf(match[1]!, match[2]!), launchId: match[2]! }] : [];
     });
   }
 
   /** The most useful line of a dead job's log: its last error line, else the last lines. */
-  lastError(job: JobProcess): string {
+  lastError(job: Pick<JobProcess, 'logFile'>): string {
     const tail = tailFile(job.logFile, 200).split('\n');
     for (const line of tail.reverse()) {
       if (!line.startsWith('{')) continue;
@@ -238,6 +347,16 @@ export class JobLauncher {
       }
     }
     return tailFile(job.logFile, 3).slice(-1000);
+  }
+}
+
+/** The job id a spare's assignment names; null before it has one. */
+function assignedJob(assignmentFile: string): string | null {
+  try {
+    const parsed = JSON.parse(readFileSync(assignmentFile, 'utf8')) as { jobId?: unknown };
+    return typeof parsed.jobId === 'string' ? parsed.jobId : null;
+  } catch {
+    return null;
   }
 }
 

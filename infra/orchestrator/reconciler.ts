@@ -44,7 +44,8 @@ import { describeJobEnd } from './exit-description.ts';
 import { createRedis } from '../../shared/redis.ts';
 import type { LifecycleEventFields } from '../../shared/messages.ts';
 import { EventPublisher, LifecycleEvents, type LifecycleEvent } from './events.ts';
-import { JobLauncher, type MarkedProcess } from './launcher.ts';
+import { DriverPool } from './driver-pool.ts';
+import { JobLauncher, POOL_DIR, type MarkedProcess } from './launcher.ts';
 import { LeaderLease } from './lease.ts';
 import { EXIT_OUTAGE, KafkaHealth } from './outage.ts';
 import { readJobOffsets, startingOffsetsFor, topicEndOffsets } from './offsets.ts';
@@ -74,6 +75,7 @@ export class Reconciler {
   private readonly usage: UsageSampler;
   private readonly webhooks: WebhookNotifier;
   private readonly alerts: AlertEvaluator;
+  private readonly pool: DriverPool;
   private stopped = false;
   private wake: (() => void) | null = null;
   private readonly adopted = new Set<string>();
@@ -91,6 +93,8 @@ export class Reconciler {
   private readonly deathsSeen = new Set<string>();
   /** Per job in backoff, when it may start: the loop wakes then instead of at the next tick. */
   private readonly dueAt = new Map<string, number>();
+  /** Per job launched whose first batch has not been reported yet, its launch time: the pool's refill waits for them. */
+  private readonly launching = new Map<string, number>();
   private lastEarlyWake: number | null = null;
 
   constructor(
@@ -118,6 +122,7 @@ export class Reconciler {
       events: this.events, webhooks: this.webhooks, batches, log: log.child({ component: 'alerts' }),
     });
     metrics.watchAlerts(async () => firingByRule((await this.store.alertStatuses()).values()));
+    this.pool = new DriverPool(config, this.launcher, this.store, log);
   }
 
   get isLeader(): boolean {
@@ -247,11 +252,13 @@ export class Reconciler {
       return null;
     });
     await this.usage.sample([...records.values()], now);
+    await this.pool.load(); // before the /proc scan: inherited spares are not orphans
     const orphaned = this.reapOrphans(records, now);
     for (const jobId of [...this.tracked.keys(), ...this.dueAt.keys()]) {
       if (records.has(jobId) || deployments.has(jobId)) continue;
       this.tracked.delete(jobId);
       this.dueAt.delete(jobId);
+      this.launching.delete(jobId);
     }
     for (const jobId of new Set([...deployments.keys(), ...records.keys()])) {
       if (orphaned.has(jobId)) continue; // its strays are being stopped; nothing starts beside them
@@ -261,6 +268,16 @@ export class Reconciler {
         if (error instanceof LeaseLostError) return this.stepDown(error); // the rest of this view is stale too
         this.log.error({ job: jobId, err: error }, 'reconciling the job failed; retrying next tick');
       }
+    }
+    // After the jobs, which may just have taken a spare: the pool refills in the background.
+    try {
+      for (const [jobId, startedAt] of this.launching) {
+        if (((await this.store.jobMetrics(jobId)).lastBatchAt ?? 0) >= startedAt) this.launching.delete(jobId);
+      }
+      await this.pool.refill(this.lease.fence, now, this.launching.size > 0);
+    } catch (error) {
+      if (error instanceof LeaseLostError) return this.stepDown(error);
+      this.log.error({ err: error }, 'refilling the driver pool failed; retrying next tick');
     }
     await this.alerts.maybeEvaluate(now); // after the pass, on the states it saved; throttled, never throws
   }
@@ -272,6 +289,7 @@ export class Reconciler {
   private reapOrphans(records: ReadonlyMap<string, JobRecord>, now: number): Set<string> {
     const byLaunch = new Map<string, MarkedProcess[]>();
     for (const found of this.launcher.jobProcesses()) {
+      if (found.jobId === POOL_DIR && this.pool.has(found.launchId)) continue; // a spare waiting for a job
       const record = records.get(found.jobId);
       if (record && namedLaunches(record).has(found.launchId)) continue;
       byLaunch.set(found.launchId, [...(byLaunch.get(found.launchId) ?? []), found]);
@@ -463,8 +481,8 @@ export class Reconciler {
       return this.retire({ ...record, state: 'backoff', current: null, nextStartAt: now }, current);
     }
     this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading');
-    const next = await this.launch(record, desired);
-    await this.emit(LifecycleEvents.STARTING, record, { version: desired.version, upgradeFrom: current.version });
+    const { job: next, start } = await this.launch(record, desired);
+    await this.emit(LifecycleEvents.STARTING, record, { version: desired.version, upgradeFrom: current.version, ...start });
     return { ...record, state: 'upgrading', next, lastLogFile: next.logFile };
   }
 
@@ -529,25 +547,30 @@ export class Reconciler {
   }
 
   private async startJob(record: JobRecord, desired: Deployment, event: typeof LifecycleEvents.STARTING | typeof LifecycleEvents.RESTARTED, reason?: 'outage'): Promise<JobRecord> {
-    const current = await this.launch(record, desired);
+    const { job: current, start } = await this.launch(record, desired);
     if (event === LifecycleEvents.RESTARTED) this.metrics.countRestart(record, reason ?? 'crash');
-    await this.emit(event, record, { version: desired.version, restarts: record.restarts, ...(reason ? { reason } : {}) });
+    await this.emit(event, record, { version: desired.version, restarts: record.restarts, ...(reason ? { reason } : {}), ...start });
     return { ...record, state: 'starting', current, next: null, nextStartAt: null, lastLogFile: current.logFile, updatedAt: Date.now() };
   }
 
   /**
    * Launch and record are crash-safe: the launch id goes to Redis (fenced by the lease)
    * before the spawn, so a stale leader never spawns, and a process whose launch never made
-   * it into the record is an orphan the next tick stops (reapOrphans).
+   * it into the record is an orphan the next tick stops (reapOrphans). A warm spare that
+   * fits is taken before a cold spark-submit (driver-pool.ts); the spare's id is the launch id,
+   * and a spare taken but never recorded is an orphan of the job its assignment names.
    */
-  private async launch(record: JobRecord, desired: Deployment): Promise<JobProcess> {
+  private async launch(record: JobRecord, desired: Deployment): Promise<{ job: JobProcess; start: { warm: boolean; cold?: string } }> {
     const fallback = desired.settings.startingOffsets ?? this.config.orchestrator.defaultStartingOffsets;
     const startingOffsets = await startingOffsetsFor(this.admin, record.jobId, this.options.topics.input, fallback);
-    const launchId = JobLauncher.newLaunchId(desired.version);
+    const claim = await this.pool.claim(desired, this.lease.fence);
+    const launchId = claim.spare ? claim.spare.spareId : JobLauncher.newLaunchId(desired.version);
     await this.store.putLaunchIntent(record.jobId, launchId, this.lease.fence);
-    const job = this.launcher.start({ deployment: desired, jobId: record.jobId, startingOffsets, launchId });
-    this.log.info({ job: record.jobId, version: desired.version, launch: launchId, startingOffsets, pid: job.groupPid, logFile: job.logFile }, 'started');
-    return job;
+    const spec = { deployment: desired, jobId: record.jobId, startingOffsets, launchId };
+    const job = claim.spare ? this.launcher.claim(claim.spare, spec) : this.launcher.start(spec);
+    const start = claim.spare ? { warm: true } : { warm: false, cold: claim.cold };
+    this.log.info({ job: record.jobId, version: desired.version, launch: launchId, startingOffsets, pid: job.groupPid, logFile: job.logFile, ...start }, 'started');
+    return { job, start };
   }
 
   /** Asks a process to stop after its batch; the record keeps it until it is gone. */
@@ -589,6 +612,9 @@ export class Reconciler {
   private async save(record: JobRecord, before: JobRecord | null): Promise<void> {
     this.adopted.add(record.jobId); // this orchestrator knows the job now; nothing to adopt
     this.tracked.set(record.jobId, [record.current, record.next].filter((job): job is JobProcess => job !== null));
+    const launched = record.next ?? record.current;
+    if ((record.state === 'starting' || record.state === 'upgrading') && launched) this.launching.set(record.jobId, launched.startedAt);
+    else if (record.state !== 'running') this.launching.delete(record.jobId); // running: until its first batch is reported
     if (record.state === 'backoff' && record.nextStartAt !== null) this.dueAt.set(record.jobId, record.nextStartAt);
     else this.dueAt.delete(record.jobId);
     if (before !== null && JSON.stringify(record) === JSON.stringify(before)) return;

@@ -71,6 +71,30 @@ export interface JobProcess {
   readonly progressKey?: string;
 }
 
+/**
+ * A warm spare driver of the pool (driver-pool.ts), persisted in Redis so a restarted
+ * orchestrator adopts or stops it. Once it takes a job it leaves the pool and becomes that
+ * job's JobProcess (same group, marker and files); it never returns.
+ */
+export interface SpareProcess {
+  /** Unique per spare; the launch id of the job it takes. */
+  readonly spareId: string;
+  /** What it is interchangeable for (launcher.ts poolKey). */
+  readonly key: string;
+  readonly groupPid: number;
+  readonly marker: string;
+  readonly driverPidFile: string;
+  readonly exitFile: string;
+  readonly logFile: string;
+  /** Where the orchestrator writes the job's arguments. */
+  readonly assignmentFile: string;
+  /** Written by the driver once warmed up. */
+  readonly readyFile: string;
+  readonly startedAt: number;
+  /** When the orchestrator first saw it ready; null while it warms up. */
+  readonly readyAt: number | null;
+}
+
 /** Actual state of one job as the orchestrator last saw it; persisted in Redis. */
 export interface JobRecord {
   readonly jobId: string;

@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import { LeaseLostError } from '../../shared/errors.ts';
 import type { AlertStatus } from './alert-rules.ts';
-import type { DeclaredResources, Deployment, DeploymentSettings, JobRecord } from './state.ts';
+import type { DeclaredResources, Deployment, DeploymentSettings, JobRecord, SpareProcess } from './state.ts';
 
 const DEPLOYMENTS = 'deployments';
 const GENERATIONS = 'generations';
@@ -24,6 +24,8 @@ const REPLAYS = 'replays';
 const FENCES = 'fences';
 /** Pending and firing alerts, `<rule>|<job>` → AlertStatus (alert-rules.ts). */
 const ALERTS = 'alerts';
+/** The driver pool's spares, by spare id (driver-pool.ts). */
+const POOL = 'pool';
 
 /** What status shows besides the record: throughput from progress reports, sampled usage. */
 export interface JobMetrics {
@@ -73,6 +75,8 @@ const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 /** HSET only while the lease still carries the writer's token. */
 const FENCED_HSET = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('hset', KEYS[2], ARGV[2], ARGV[3]) + 1 else return 0 end`;
+/** HDEL only while the lease still carries the writer's token: 1 + fields removed, 0 when refused. */
+const FENCED_HDEL = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('hdel', KEYS[2], ARGV[2]) + 1 else return 0 end`;
 
 export function deploymentKey(usecase: string, variant: string): string {
   return `${usecase}.${variant}`;
@@ -137,6 +141,21 @@ export class DeploymentStore {
   async launchIntent(jobId: string): Promise<{ launchId: string; at: number } | null> {
     const raw = await this.redis.hget(LAUNCHES, jobId);
     return raw ? (JSON.parse(raw) as { launchId: string; at: number }) : null;
+  }
+
+  async listSpares(): Promise<SpareProcess[]> {
+    return Object.values(await this.redis.hgetall(POOL)).map((raw) => JSON.parse(raw) as SpareProcess);
+  }
+
+  async putSpareFenced(spare: SpareProcess, fence: string | null): Promise<void> {
+    await this.fencedHset(POOL, spare.spareId, JSON.stringify(spare), fence);
+  }
+
+  /** Takes a spare out of the pool (fenced); false when it was not in it. */
+  async removeSpareFenced(spareId: string, fence: string | null): Promise<boolean> {
+    const result = fence === null ? 0 : Number(await this.redis.eval(FENCED_HDEL, 2, LEASE, POOL, fence, spareId));
+    if (result === 0) throw new LeaseLostError(fence, await this.leaseHolder());
+    return result > 1;
   }
 
   private async fencedHset(hash: string, field: string, value: string, fence: string | null): Promise<void> {

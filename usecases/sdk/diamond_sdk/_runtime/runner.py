@@ -568,6 +568,11 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per JVM callback otherwise
+    argv = sys.argv[1:] if argv is None else argv
+    if "--warm" in argv:  # a spare of the driver pool: warm up, then run the job it is given (warm.py)
+        from .warm import assigned_argv
+
+        argv = assigned_argv(argv, log)
     args = parse_args(argv)
     if args.pid_file:
         Path(args.pid_file).write_text(str(os.getpid()))
