@@ -16,11 +16,6 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds
 _MEMORY = re.compile(r"^\d+[mMgG]$")
 _SPARK_INTERVAL = re.compile(r"^\s*\d+\s+(milliseconds?|seconds?|minutes?|hours?|days?)\s*$")
 DEFAULT_WATERMARK = "10 minutes"
-REAL_TIME = "real-time"
-# Real-time mode pauses the stream at each checkpoint for ~0.4 s (measured here), so the
-# interval is minutes; a restart replays at most one interval (the idempotent downstream
-# absorbs it).
-DEFAULT_CHECKPOINT_INTERVAL = "2m"
 
 
 class ManifestError(ValueError):
@@ -53,10 +48,6 @@ class Manifest:
     params: dict[str, Any] = field(default_factory=dict)
     input_where: str | None = None
     """Stateful only: a SQL predicate choosing the records the transform gets (and the watermark sees)."""
-    real_time: bool = False
-    """`trigger: real-time`: Spark's Real-time Mode (long-running tasks, millisecond latency)."""
-    checkpoint_interval_ms: int = 120_000
-    """Real-time only: how often the query checkpoints (each checkpoint pauses the stream briefly)."""
 
     @property
     def watermark(self) -> str:
@@ -96,7 +87,7 @@ def load_manifest(folder: str | Path) -> Manifest:
         raise ManifestError(folder, [(MANIFEST_FILE, "is not a mapping", "write `key: value` lines")])
 
     problems: list[tuple[str, str, str]] = []
-    known = {"name", "description", "owner", "trigger", "checkpoint_interval", "max_records_per_batch", "stateful", "variants", "resources", "params", "input_where"}
+    known = {"name", "description", "owner", "trigger", "max_records_per_batch", "stateful", "variants", "resources", "params", "input_where"}
     for key in sorted(set(data) - known):
         problems.append((key, "is not a known field", f"remove it or use one of {', '.join(sorted(known))}"))
 
@@ -113,15 +104,9 @@ def load_manifest(folder: str | Path) -> Manifest:
     if not isinstance(owner, str) or not owner.strip():
         problems.append(("owner", "is missing", "name the team or person to call when it breaks"))
 
-    real_time = data.get("trigger") == REAL_TIME
-    trigger_ms = 1000 if real_time else parse_duration_ms(data.get("trigger", "1s"))
+    trigger_ms = parse_duration_ms(data.get("trigger", "1s"))
     if trigger_ms is None or trigger_ms < 100:
-        problems.append(("trigger", f"is {data.get('trigger')!r}", f"use a micro-batch interval of at least 100ms, e.g. 500ms or 5s, or {REAL_TIME}"))
-    checkpoint_interval_ms = parse_duration_ms(data.get("checkpoint_interval", DEFAULT_CHECKPOINT_INTERVAL))
-    if "checkpoint_interval" in data and not real_time:
-        problems.append(("checkpoint_interval", "is only for trigger: real-time", "remove it, or set trigger: real-time"))
-    elif checkpoint_interval_ms is None or checkpoint_interval_ms < 10_000:
-        problems.append(("checkpoint_interval", f"is {data.get('checkpoint_interval')!r}", "use at least 10s; minutes keep the pauses rare, e.g. 2m"))
+        problems.append(("trigger", f"is {data.get('trigger')!r}", "use a micro-batch interval of at least 100ms, e.g. 500ms or 5s"))
 
     max_records = data.get("max_records_per_batch", 100_000)
     if not isinstance(max_records, int) or isinstance(max_records, bool) or max_records < 1:
@@ -169,15 +154,10 @@ def load_manifest(folder: str | Path) -> Manifest:
     if stateful is True and isinstance(params, dict) and not _SPARK_INTERVAL.match(str(params.get("watermark", DEFAULT_WATERMARK))):
         problems.append(("params.watermark", f"is {params.get('watermark')!r}", "use an interval such as 10 minutes or 1 hour (the SDK applies it on event_time)"))
 
-    if real_time and stateful is True:
-        # Spark 4.2's Real-time Mode runs stateless queries only (stateful operators come with 4.3).
-        problems.append(("trigger", "is real-time, which Spark 4.2 runs for stateless use cases only", "use a micro-batch trigger such as 500ms, or make the use case stateless"))
-
     if problems:
         raise ManifestError(folder, problems)
     return Manifest(
         folder=folder, name=name, description=description.strip(), owner=owner.strip(), trigger_ms=int(trigger_ms),
         max_records_per_batch=max_records, stateful=stateful, variants=dict(variants), resources=resources, params=dict(params),
         input_where=input_where.strip() if isinstance(input_where, str) else None,
-        real_time=real_time, checkpoint_interval_ms=int(checkpoint_interval_ms or 120_000),
     )

@@ -400,8 +400,6 @@ def run(args: argparse.Namespace) -> int:
     listener = make_listener(publisher, sink, args.input_topic)
     spark.streams.addListener(listener)
 
-    if manifest.real_time and job.kind != "transform":
-        raise ManifestError(manifest.folder, [("trigger", f"is real-time, but variant {args.variant} defines feedback(record), a Python function Spark's Real-time Mode cannot run", "write a PySpark transform(records, ctx), or use a micro-batch trigger such as 500ms")])
     reader_options = {
         "kafka.bootstrap.servers": args.brokers,
         "subscribe": args.input_topic,
@@ -410,9 +408,8 @@ def run(args: argparse.Namespace) -> int:
         # job was stopped) fail the job instead of skipping. Forged or out-of-range offsets
         # cannot get here: the orchestrator commits only signed progress within the partition.
         "failOnDataLoss": "true",
+        "maxOffsetsPerTrigger": str(args.max_records_per_batch or manifest.max_records_per_batch),
     }
-    if not manifest.real_time:  # a real-time batch reads what arrives until its interval ends
-        reader_options["maxOffsetsPerTrigger"] = str(args.max_records_per_batch or manifest.max_records_per_batch)
     raw = spark.readStream.format("kafka").options(**reader_options).load()
     trigger_ms = manifest.trigger_ms
     if args.trigger:
@@ -441,11 +438,10 @@ def run(args: argparse.Namespace) -> int:
             .option("checkpointLocation", checkpoint)
             .queryName(job_id)
         )
-        if manifest.real_time:
-            writer = writer.outputMode("update").trigger(realTime=f"{manifest.checkpoint_interval_ms} milliseconds")
-        else:
-            writer = writer.outputMode("append").trigger(processingTime=f"{trigger_ms} milliseconds")
-        return writer.start()
+        # Spark 4.2's Real-time Mode (trigger(realTime=…)) refuses this query: it unions two
+        # reads of the same Kafka source (IDENTICAL_SOURCES_IN_UNION_NOT_SUPPORTED), and the
+        # undecodable branch is what keeps bad input from being lost.
+        return writer.outputMode("append").trigger(processingTime=f"{trigger_ms} milliseconds").start()
 
     def start_query() -> Any:
         from pyspark.errors import AnalysisException
@@ -463,8 +459,6 @@ def run(args: argparse.Namespace) -> int:
             except AnalysisException as error:
                 # The transform uses what a streaming query cannot run (a sort, a limit, an
                 # aggregation without a watermark): it still works batch by batch.
-                if manifest.real_time:
-                    raise ManifestError(manifest.folder, [("trigger", f"is real-time, but the transform cannot run as one streaming query: {str(error).splitlines()[0]}", "use a micro-batch trigger such as 500ms")]) from error
                 log.info("the transform cannot run as one streaming query; running it batch by batch", extra={"fields": {**fields, "reason": str(error).splitlines()[0]}})
                 mode["direct"] = False
         if manifest.stateful:
@@ -483,9 +477,7 @@ def run(args: argparse.Namespace) -> int:
     def between_batches(query: Any) -> bool:
         if not mode["direct"]:
             return not sink.in_batch.is_set()
-        # A real-time batch lasts a whole checkpoint interval: stop inside it (the sink is
-        # at-least-once; what the next run writes again has the same feedback ids).
-        return manifest.real_time or not bool(query.status.get("isTriggerActive", False))
+        return not bool(query.status.get("isTriggerActive", False))
 
     def last_finished(query: Any) -> int:
         if not mode["direct"]:

@@ -235,25 +235,7 @@ def check_sample_output(manifest: Manifest, job: UserJob, ctx: Context, records:
     output = call_transform(job, frame, ctx, manifest.folder)
     # The schema check alone (conform's first step): a deploy check needs no Feedback projection.
     check_output_schema(output, manifest.name)
-    if manifest.real_time:
-        problem = python_in_plan(output)
-        if problem:
-            raise RealTimeError(f"trigger is real-time, but the transform runs Python ({problem}), which Spark's Real-time Mode cannot run; express it with pyspark.sql.functions, or use a micro-batch trigger such as 500ms")
     return {"records": len(records), "columns": output.columns}
-
-
-class RealTimeError(ValueError):
-    """A real-time use case does something Spark's Real-time Mode cannot run."""
-
-
-# Logical plan nodes that run Python per row (ExtractPythonUDFs puts UDFs in EvalPython nodes).
-_PYTHON_NODES = ("BatchEvalPython", "ArrowEvalPython", "MapInPandas", "MapInArrow", "FlatMapGroupsInPandas", "FlatMapGroupsInArrow", "FlatMapCoGroupsInPandas")
-
-
-def python_in_plan(frame: Any) -> str | None:
-    """The first Python-running node of `frame`'s optimized plan, or None."""
-    plan = str(frame._jdf.queryExecution().optimizedPlan().toString())
-    return next((node for node in _PYTHON_NODES if node in plan), None)
 
 
 # ── all of it ────────────────────────────────────────────────────────────────
@@ -276,10 +258,8 @@ def validate(folder: str, variant: str, registry_url: str | None, feedback_subje
     except UserCodeError as error:
         return {"ok": False, "problem": "user_code", "error": str(error)}
     lap("import_ms")
-    if manifest.real_time and job.kind == "feedback":
-        return {"ok": False, "problem": "manifest", "error": f"{manifest.folder / 'usecase.yaml'}: trigger is real-time, but variant {variant} defines feedback(record), a Python function Spark's Real-time Mode cannot run; write a PySpark transform(records, ctx), or use a micro-batch trigger such as 500ms"}
     result: dict[str, Any] = {
-        "ok": True, "name": manifest.name, "variants": sorted(manifest.variants), "kind": job.kind, "stateful": manifest.stateful, "real_time": manifest.real_time,
+        "ok": True, "name": manifest.name, "variants": sorted(manifest.variants), "kind": job.kind, "stateful": manifest.stateful,
         "cores": manifest.resources.cores, "memory": manifest.resources.memory,
         "registry": None, "sample": None, "timings": timings,
     }
@@ -304,8 +284,6 @@ def validate(folder: str, variant: str, registry_url: str | None, feedback_subje
             return {"ok": False, "problem": "output", "error": f"{error} (checked on {sample_file})", "column": error.column}
         except UserCodeError as error:
             return {"ok": False, "problem": "user_code", "error": f"{error} (on {sample_file})"}
-        except RealTimeError as error:
-            return {"ok": False, "problem": "manifest", "error": f"{manifest.folder / 'usecase.yaml'}: {error}"}
         lap("sample_ms")
     return result
 
