@@ -95,7 +95,7 @@ export class ProgressIngest {
         return;
       }
       if (Object.keys(outcome.advanced).length > 0) this.log.debug({ job: jobId, offsets: outcome.advanced }, 'committed');
-      await this.store.mergeMetrics(jobId, { recordsPerSecond: message.processed_rows_per_second ?? null, lastBatchAt: at });
+      await this.store.mergeMetrics(jobId, { recordsPerSecond: message.processed_rows_per_second ?? null, lastBatchAt: at, batchDurationMs: message.durations_ms?.['triggerExecution'] ?? null, batchRows: message.rows_in ?? null });
       this.metrics?.observeBatch(message);
     }
     if ((message.event === 'progress' || message.event === 'started') && message.version) {
