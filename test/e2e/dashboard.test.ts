@@ -16,6 +16,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { startDownstream } from '../../downstream/index.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { TokenStore } from '../../shared/operator-tokens.ts';
 import { createRedis } from '../../shared/redis.ts';
@@ -45,9 +46,12 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   const jobA = d.jobId('spending_spike', 'A');
   const jobB = d.jobId('spending_spike', 'B');
 
-  const api = await startControlApi(d.config, {
-    options: d.options, logger: createLogger({ logLevel: 'warn' }, { fd: 2 }), endpoints: platformEndpoints(d.config), rolloutKeyPrefix: d.rolloutKeyPrefix,
-  }, { port: 0 });
+  // The A/B comparison the page shows is downstream's feedback API, relayed by the control API:
+  // one on the fixture's keyspace and Redis namespace, taking the fixture's operator tokens.
+  const logger = createLogger({ logLevel: 'warn' }, { fd: 2 });
+  const feedbackApi = await startDownstream(d.config, { logger, parts: ['api'], port: 0, keyspace: d.keyspace, redisKeyPrefix: d.rolloutKeyPrefix, operatorKeyPrefix: d.options.keyPrefix });
+  const config = { ...d.config, http: { ...d.config.http, feedbackUrl: feedbackApi.url! } };
+  const api = await startControlApi(config, { options: d.options, logger, endpoints: platformEndpoints(config), rolloutKeyPrefix: d.rolloutKeyPrefix }, { port: 0 });
   const tokenRedis = createRedis(d.config, { keyPrefix: d.options.keyPrefix });
   const rolloutRedis = createRedis(d.config, { keyPrefix: d.rolloutKeyPrefix });
   const browser = await launch();
@@ -55,6 +59,7 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   t.teardown(async () => {
     await browser.close();
     await api.close();
+    await feedbackApi.stop();
     tokenRedis.disconnect();
     rolloutRedis.disconnect();
   });
@@ -119,7 +124,6 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   t.deepEqual(await readBack.json(), { usecase: 'spending_spike', weights: { A: 0, B: 100 } });
   t.deepEqual(await new RolloutStore(rolloutRedis).get('spending_spike'), { A: 0, B: 100 }, "in the writer's Redis");
   await page.locator('form.rollout[data-usecase="spending_spike"] .current', { hasText: 'A=0,B=100' }).waitFor();
-  await shoot(page, 'ab');
 
   // The writer applies it: A's rows are kept for the comparison, only B's reach customers.
   const stream = d.stream(e2eDataset(), 50);
@@ -139,6 +143,12 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   const storedB = new Set((await readFeedbackRows(d.cassandra, d.keyspace, 'feedback_by_variant')).filter((row) => row.usecase === 'spending_spike' && row.variant === 'B').map((row) => row.feedback_id));
   t.deepEqual(byCustomer.filter((row) => !storedB.has(row.feedback_id)), [], "customers' rows are B's rows");
   await stream.done;
+  // The comparison (relayed from downstream) shows both variants' rows on the page.
+  for (const variant of ['A', 'B']) {
+    await page.locator(`form.rollout[data-usecase="spending_spike"] .comparison tr[data-variant="${variant}"] td.rows`, { hasText: /^[1-9]/ }).waitFor({ timeout: 60_000 });
+  }
+  await page.locator('form.rollout[data-usecase="spending_spike"]').scrollIntoViewIfNeeded();
+  await shoot(page, 'ab');
 
   // A viewer sees the same diamond, without the controls.
   const viewerPage = await browser.newPage({ viewport: { width: 1600, height: 1200 } });

@@ -12,6 +12,7 @@ const TOKEN_KEY = 'diamond.token';
 const STATUS_EVERY_MS = 2_000;
 const LOG_EVERY_MS = 5_000;
 const ROLLOUTS_EVERY_MS = 5_000;
+const COMPARISON_EVERY_MS = 15_000;
 const MAX_EVENTS = 200;
 const ROLES = ['viewer', 'deployer', 'admin'];
 
@@ -21,6 +22,8 @@ const state = {
   status: null,
   selected: null,
   rollouts: new Map(),
+  /** Use case → the A/B comparison (GET /v1/ab, relayed from downstream), or the reason there is none. */
+  comparisons: new Map(),
   /** Use cases whose weights form is being edited (not overwritten by a refresh). */
   editing: new Set(),
   events: [],
@@ -62,13 +65,14 @@ class ApiFailure extends Error {
   }
 }
 
-async function api(path, init = {}) {
+/** `relayed`: the answer comes from another service (the A/B report), whose 401 is not about this token. */
+async function api(path, init = {}, { relayed = false } = {}) {
   const response = await fetch(path, {
     ...init,
     headers: { ...(init.headers ?? {}), Authorization: `Bearer ${state.token}`, ...(init.body ? { 'Content-Type': 'application/json' } : {}) },
     cache: 'no-store',
   });
-  if (response.status === 401) signOut('The token was refused (unknown, revoked or expired).');
+  if (response.status === 401 && !relayed) signOut('The token was refused (unknown, revoked or expired).');
   if (!response.ok) throw new ApiFailure(response.status, await response.json().catch(() => null));
   const type = response.headers.get('content-type') ?? '';
   return type.includes('application/json') ? response.json() : response.text();
@@ -245,6 +249,34 @@ async function refreshRollouts() {
   renderRollouts();
 }
 
+async function refreshComparisons() {
+  if (!state.status) return;
+  const multi = [...groupByUsecase(state.status.jobs)].filter(([, jobs]) => jobs.length > 1).map(([usecase]) => usecase);
+  await Promise.all(multi.map(async (usecase) => {
+    try {
+      state.comparisons.set(usecase, await api(`/v1/ab/${encodeURIComponent(usecase)}?days=1`, {}, { relayed: true }));
+    } catch (error) {
+      state.comparisons.set(usecase, { unavailable: error.message });
+    }
+  }));
+  renderRollouts();
+}
+
+function comparisonOf(usecase) {
+  const report = state.comparisons.get(usecase);
+  if (!report) return null;
+  if (report.unavailable) return element('div', { class: 'comparison muted' }, `comparison unavailable: ${report.unavailable}`);
+  const rows = (report.variants ?? []).map((v) => element('tr', { 'data-variant': v.variant },
+    element('td', {}, v.variant), element('td', { class: 'rows' }, number(v.rows)), element('td', {}, number(v.customers)),
+    element('td', {}, Number(v.rowsPerCustomer ?? 0).toFixed(2)),
+    element('td', {}, `${v.produceLatencyMs?.p50 ?? '–'} / ${v.produceLatencyMs?.p99 ?? '–'} ms`),
+    element('td', {}, `${v.writeLatencyMs?.p50 ?? '–'} / ${v.writeLatencyMs?.p99 ?? '–'} ms`)));
+  const agreement = (report.agreement ?? []).map((a) => `${a.variants.join('/')} agree on ${(a.ratio * 100).toFixed(1)} % (${a.both} of ${a.either})`).join('; ');
+  return element('div', { class: 'comparison' },
+    element('table', {}, element('thead', {}, element('tr', {}, ['variant', 'rows (1 day)', 'customers', 'rows/customer', 'produce p50/p99', 'write p50/p99'].map((h) => element('th', {}, h)))), element('tbody', {}, rows)),
+    agreement ? element('div', { class: 'muted' }, agreement) : null);
+}
+
 async function applyWeights(usecase, weights, what) {
   const message = $('rollout-message');
   message.textContent = `${what}…`;
@@ -296,7 +328,8 @@ function renderRollouts() {
     deployer && variants.length > 1 ? element('button', {
       type: 'button', class: 'rollback',
       onclick: () => void applyWeights(usecase, Object.fromEntries(variants.map((v, i) => [v, i === 0 ? 100 : 0])), `rolling back to ${variants[0]}`),
-    }, `Roll back to ${variants[0]}`) : null);
+    }, `Roll back to ${variants[0]}`) : null,
+    comparisonOf(usecase));
     return form;
   });
   $('rollouts').replaceChildren(...cards);
@@ -425,6 +458,8 @@ async function start() {
   await refreshStatus();
   await refreshRollouts();
   setInterval(() => void refreshRollouts(), ROLLOUTS_EVERY_MS);
+  void refreshComparisons();
+  setInterval(() => void refreshComparisons(), COMPARISON_EVERY_MS);
   setInterval(() => void refreshLog(), LOG_EVERY_MS);
   void followEvents();
 }
