@@ -62,6 +62,16 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's script runs in a browser, outside the TypeScript project (no build step).
+    files: ['infra/orchestrator/ui/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: Object.fromEntries(['document', 'location', 'history', 'sessionStorage', 'fetch', 'setTimeout', 'clearTimeout', 'setInterval', 'Node', 'URLSearchParams', 'TextDecoderStream'].map((name) => [name, 'readonly'])),
+    },
+  },
+  {
     files: ['**/*.test.ts', 'test/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/no-unsafe-assignment': 'off' },
   },

@@ -21,7 +21,7 @@ if (!((major === 20 && minor >= 8) || major >= 22)) {
   fail(`Node ${process.versions.node} is too old: Diamond needs ${wanted} (e.g. Node 22 LTS from nodejs.org or NodeSource; Debian 12's nodejs is 18)`);
 }
 
-// JDK 17, Maven, Redis, python3-venv: the script installs only what is missing.
+// JDK 17, Maven, Redis, python3-venv, Chromium: the script installs only what is missing.
 const setup = join(root, 'infra', 'setup', 'system-packages.sh');
 const system = spawnSync('bash', [setup], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
 if (system.status !== 0) {

@@ -18,6 +18,7 @@ import { deployCommand, logsCommand, replayCommand, statusCommand, undeployComma
 import { eventsCommand } from './events-command.ts';
 import { tokenCommand } from './token-command.ts';
 import { topicCommand } from './topic-command.ts';
+import { uiCommand } from './ui-command.ts';
 import { errorDocument, wantsJson } from './output.ts';
 
 const json = wantsJson(process.argv);
@@ -45,6 +46,7 @@ try {
     .command(eventsCommand)
     .command(tokenCommand)
     .command(topicCommand)
+    .command(uiCommand)
     // --url/--token are the CLI's spelling of DIAMOND_CONTROL_URL/DIAMOND_TOKEN: set before any handler loads the config.
     .option('url', { type: 'string', global: true, describe: 'control API base URL (DIAMOND_CONTROL_URL), e.g. http://orchestrator:18070' })
     .option('token', { type: 'string', global: true, describe: 'control API bearer token (DIAMOND_TOKEN)' })

@@ -1,7 +1,8 @@
 /**
  * `diamond token add --role <viewer|deployer|admin> [--name]` and `diamond token revoke
  * <token>`: control API tokens, written to Redis directly (so the first token can be made
- * before any API runs). The token is printed once; Redis keeps only its sha256.
+ * before any API runs). The token is printed once; Redis keeps only its sha256. `withTokens` is
+ * shared with `diamond ui`, which mints the dashboard's token the same way.
  */
 import type { Argv, CommandModule } from 'yargs';
 import { loadConfig, parseDurationMs, type DiamondConfig } from '../../shared/config.ts';
@@ -11,7 +12,7 @@ import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
 import { ROLES, TokenStore, type Role } from '../../shared/operator-tokens.ts';
 import { jsonOption, printResult } from './output.ts';
 
-async function withTokens<T>(config: DiamondConfig, use: (tokens: TokenStore) => Promise<T>): Promise<T> {
+export async function withTokens<T>(config: DiamondConfig, use: (tokens: TokenStore) => Promise<T>): Promise<T> {
   const redis = createRedis(config, { keyPrefix: defaultOrchestratorOptions(config).keyPrefix });
   redis.on('error', () => undefined); // reported by the failing call below
   try {

@@ -14,6 +14,10 @@
  *   GET    /openapi.json                              no token  the OpenAPI 3.1 document
  *   POST   /v1/tokens                                 admin     { role, name? } → 201 { token, role, name }
  *   POST   /v1/replay                                 deployer
+ *   GET    /v1/whoami                                 viewer    { name, role, id, expiresAt? } of the calling token
+ *   GET    /v1/rollouts/<usecase>                     viewer    { usecase, weights } (null: none)
+ *   PUT    /v1/rollouts/<usecase>                     deployer  { weights: { A: 90, B: 10 } } → { usecase, before, after }
+ *   GET    /ui, /ui/app.js, /ui/app.css               no token  the dashboard (dashboard-assets.ts); it sends a token for data
  *
  * The token is checked before routing (any path but the public ones without a valid token is
  * 401; with one, an unknown path is 404), the role after it. Errors are `{ error, code, hint }`
@@ -42,7 +46,7 @@ import { deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undepl
 import { poolStatus } from './driver-pool.ts';
 import { ROUTE_SCHEMAS } from './control-schemas.ts';
 import {
-  authorize, checkUsecaseName, checkVariantName, parseCount, parseDeployBody, parseEventsQuery, parseTokenBody, ROUTES,
+  authorize, checkUsecaseName, checkVariantName, parseCount, parseDeployBody, parseEventsQuery, parseRolloutBody, parseTokenBody, ROUTES,
   type EventsQuery, type RouteName,
 } from './control-routes.ts';
 import { feedRange, openEventFeed, type FeedRange, type OpenFeed } from './event-feed.ts';
@@ -55,6 +59,8 @@ import { firingByRule } from './alert-rules.ts';
 import { jobIdFor, partitionLag } from './state.ts';
 import { DeploymentStore } from './store.ts';
 import { TokenStore, type Role, type TokenGrant } from '../../shared/operator-tokens.ts';
+import { RolloutStore } from '../../shared/rollout-weights.ts';
+import { DASHBOARD_HEADERS, loadDashboardAssets, type DashboardAsset } from './dashboard-assets.ts';
 
 export interface ControlApiDeps {
   /** Where state and events live (tests pass isolated ones). */
@@ -68,6 +74,11 @@ export interface ControlApiDeps {
   readonly endpoints: { readonly controlUrl: string; readonly ingestUrl: string; readonly feedbackUrl: string };
   /** Served at /metrics; `serve orchestrator` shares the reconciler's. Default: a registry of its own. */
   readonly metrics?: OrchestratorMetrics;
+  /**
+   * Redis key prefix of downstream's keys, where the rollout weights the feedback writer reads
+   * live (shared/rollout-weights.ts). Default none, as `diamond serve downstream` uses.
+   */
+  readonly rolloutKeyPrefix?: string;
 }
 
 export interface ControlApiListen {
@@ -126,6 +137,11 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   }
   const store = new DeploymentStore(redis);
   const tokens = new TokenStore(redis);
+  // Downstream's namespace (not the orchestrator's): the writer reads the weights from there.
+  const rolloutRedis = redis.duplicate({ keyPrefix: deps.rolloutKeyPrefix ?? '' });
+  rolloutRedis.on('error', (error: Error) => log.warn({ error: error.message }, 'redis connection error (rollouts)'));
+  const rollouts = new RolloutStore(rolloutRedis);
+  const dashboardAsset = loadDashboardAssets();
   const events = new EventPublisher(producer, options.topics.events);
   /** Open streams (events, followed logs), ended by `close()`. */
   const streams = new Set<() => void>();
@@ -161,7 +177,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
 
     status: async ({ reply }) => {
       const [leader, jobs, pool] = await Promise.all([store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix), poolStatus(config, store)]);
-      await reply.send({ leader, jobs, pool, endpoints });
+      await reply.send({ leader, jobs, pool, endpoints, topics: { input: options.topics.input, output: options.topics.output, events: options.topics.events } });
     },
 
     deploy: async ({ request, reply, caller }) => {
@@ -265,7 +281,36 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       log.info({ caller: caller?.name, usecase, variant, since: replay.since }, 'replay requested');
       await reply.code(202).send({ replay });
     },
+
+    whoami: async ({ reply, caller }) => {
+      await reply.header('cache-control', 'no-store').send(caller);
+    },
+
+    rollout: async ({ reply, params }) => {
+      const usecase = checkUsecaseName(params['usecase']);
+      await reply.header('cache-control', 'no-store').send({ usecase, weights: await rollouts.get(usecase) });
+    },
+
+    setRollout: async ({ request, reply, params, caller }) => {
+      const usecase = checkUsecaseName(params['usecase']);
+      const weights = parseRolloutBody(request.body);
+      // Weights for a use case nothing deploys would be stored and never used.
+      if (!(await store.listDeployments()).some((d) => d.usecase === usecase)) {
+        throw new ApiError('DIAMOND_NOT_DEPLOYED', `${usecase} is not deployed`, 'deploy a variant first (`npx diamond deploy <usecase>`); `diamond rollout` also takes use case folders not deployed yet');
+      }
+      const before = await rollouts.get(usecase);
+      await rollouts.set(usecase, weights);
+      log.info({ caller: caller?.name, usecase, before, after: weights }, 'rollout changed');
+      await reply.send({ usecase, before, after: weights });
+    },
+
+    dashboard: async ({ reply }) => sendAsset(reply, dashboardAsset('index.html')),
+    dashboardAsset: async ({ reply, params }) => sendAsset(reply, dashboardAsset(params['file'] ?? '')),
   };
+
+  async function sendAsset(reply: FastifyReply, asset: DashboardAsset): Promise<void> {
+    await reply.headers(DASHBOARD_HEADERS).type(asset.contentType).send(asset.body);
+  }
 
   /** One SSE client: its feed's events until it leaves, the feed ends, or `close()`. */
   async function serveEvents(response: ServerResponse, query: EventsQuery, range: FeedRange): Promise<void> {
@@ -357,6 +402,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
 
   async function shutdownClients(): Promise<void> {
     await Promise.all([producer.disconnect(), admin.disconnect()]).catch(() => undefined);
+    await rolloutRedis.quit().catch(() => rolloutRedis.disconnect());
     await redis.quit().catch(() => redis.disconnect());
   }
 

@@ -9,11 +9,12 @@ import { matchRoute as matchRoutes, type RouteMatch as SharedRouteMatch } from '
 import { bearerChallenge } from '../../shared/http/bearer.ts';
 import { isRole, roleAllows, type Role, type TokenGrant } from '../../shared/operator-tokens.ts';
 
-export type RouteName = 'livez' | 'readyz' | 'healthz' | 'metrics' | 'status' | 'deploy' | 'undeploy' | 'logs' | 'events' | 'ab' | 'createToken' | 'replay';
+export type RouteName = 'livez' | 'readyz' | 'healthz' | 'metrics' | 'status' | 'deploy' | 'undeploy' | 'logs' | 'events' | 'ab' | 'createToken' | 'replay'
+  | 'whoami' | 'rollout' | 'setRollout' | 'dashboard' | 'dashboardAsset';
 
 export interface RouteSpec {
   readonly name: RouteName;
-  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Segments; `:name` captures one path segment. */
   readonly path: string;
   /** null = no token needed. */
@@ -33,6 +34,12 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'ab', method: 'GET', path: '/v1/ab/:usecase', role: 'viewer' },
   { name: 'createToken', method: 'POST', path: '/v1/tokens', role: 'admin' },
   { name: 'replay', method: 'POST', path: '/v1/replay', role: 'deployer' },
+  { name: 'whoami', method: 'GET', path: '/v1/whoami', role: 'viewer' },
+  { name: 'rollout', method: 'GET', path: '/v1/rollouts/:usecase', role: 'viewer' },
+  { name: 'setRollout', method: 'PUT', path: '/v1/rollouts/:usecase', role: 'deployer' },
+  // The dashboard's page and its two files carry no data: no token (the page sends one for data).
+  { name: 'dashboard', method: 'GET', path: '/ui', role: null },
+  { name: 'dashboardAsset', method: 'GET', path: '/ui/:file', role: null },
 ];
 
 export type RouteMatch = SharedRouteMatch<RouteSpec>;
@@ -121,6 +128,24 @@ export function parseTokenBody(value: unknown): TokenBody {
   if (typeof role !== 'string' || !isRole(role)) throw badField('role', 'must be viewer, deployer or admin', 'send e.g. {"role": "deployer", "name": "ci"}');
   const name = optionalString(body, 'name', 'a label for the token, e.g. ci or alice');
   return { role, ...(name ? { name } : {}) };
+}
+
+/** `{ "weights": { "A": 90, "B": 10 } }` → the weights (variant names as deployments name them). */
+export function parseRolloutBody(value: unknown): Record<string, number> {
+  const body = asObject(value);
+  const weights = body['weights'];
+  const hint = 'send e.g. {"weights": {"A": 90, "B": 10}} (non-negative numbers, at least one above 0)';
+  if (typeof weights !== 'object' || weights === null || Array.isArray(weights)) throw badField('weights', 'must be an object of variant → weight', hint);
+  const entries = Object.entries(weights as Record<string, unknown>);
+  if (entries.length === 0) throw badField('weights', 'names no variant', hint);
+  const result: Record<string, number> = {};
+  for (const [variant, weight] of entries) {
+    checkVariantName(variant, 'weights');
+    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) throw badField(`weights.${variant}`, 'must be a non-negative number', hint);
+    result[variant] = weight;
+  }
+  if (!Object.values(result).some((weight) => weight > 0)) throw badField('weights', 'are all 0', hint);
+  return result;
 }
 
 export interface EventsQuery {

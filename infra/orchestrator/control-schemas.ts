@@ -64,4 +64,26 @@ export const ROUTE_SCHEMAS: Readonly<Record<RouteName, FastifySchema>> = {
     body: { type: 'object', required: ['usecase', 'since'], properties: { usecase: USECASE, variant: VARIANT, since: { type: 'string', description: 'ISO-8601 time' } } },
     response: { 202: jsonAnswer('requested; the job stops after its batch, its group moves back and it starts again', ['replay']), ...ERRORS },
   },
+  whoami: { summary: "The calling token's name, role and expiry (what the dashboard shows and enables)", response: { 200: jsonAnswer('the grant, never the token', ['name', 'role']), ...ERRORS } },
+  rollout: {
+    summary: "A use case's A/B rollout weights (null: none, every variant's rows reach customers)",
+    params: { type: 'object', required: ['usecase'], properties: { usecase: USECASE } },
+    response: { 200: jsonAnswer('the weights', ['usecase', 'weights']), ...ERRORS },
+  },
+  setRollout: {
+    summary: "Set a use case's A/B rollout weights; the feedback writer applies them from its next batch",
+    params: { type: 'object', required: ['usecase'], properties: { usecase: USECASE } },
+    body: {
+      type: 'object', required: ['weights'],
+      properties: { weights: { type: 'object', minProperties: 1, propertyNames: { pattern: '^[A-Z]$' }, additionalProperties: { type: 'number', minimum: 0 }, description: 'variant → weight, e.g. {"A": 90, "B": 10}; promote B = {"A": 0, "B": 100}' } },
+    },
+    response: { 200: jsonAnswer('stored; the weights before and after', ['usecase', 'before', 'after']), ...ERRORS },
+  },
+  dashboard: { summary: 'The dashboard (HTML); it reads the token from the URL fragment (#token=…) and sends it for data', security: [], response: { 200: textAnswer('text/html', 'the page') } },
+  dashboardAsset: {
+    summary: "The dashboard's script and style sheet",
+    security: [],
+    params: { type: 'object', required: ['file'], properties: { file: { type: 'string', enum: ['app.js', 'app.css'] } } },
+    response: { 200: { description: 'app.js (text/javascript) or app.css (text/css)', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } }, ...ERRORS },
+  },
 };

@@ -93,6 +93,9 @@ export interface JobStatus {
   readonly cpu: number | null;
   readonly memoryMb: number | null;
   readonly lastBatchAt: string | null;
+  /** Duration (Spark's triggerExecution) and input rows of the last batch. */
+  readonly batchDurationMs: number | null;
+  readonly batchRows: number | null;
   readonly lastError: string | null;
   readonly logFile: string | null;
 }
@@ -125,6 +128,8 @@ export async function jobStatuses(store: DeploymentStore, admin: Admin, inputTop
       cpu: live ? (metrics.cpu ?? null) : null,
       memoryMb: live ? (metrics.memoryMb ?? null) : null,
       lastBatchAt: metrics.lastBatchAt ? new Date(metrics.lastBatchAt).toISOString() : null,
+      batchDurationMs: metrics.batchDurationMs ?? null,
+      batchRows: metrics.batchRows ?? null,
       lastError: record?.lastError ?? null,
       logFile: record?.lastLogFile ?? null,
     });

@@ -99,7 +99,11 @@ export class ProgressIngest {
       }
       if (Object.keys(outcome.advanced).length > 0) this.log.debug({ job: jobId, offsets: outcome.advanced }, 'committed');
       const moved = Object.keys(outcome.advanced).length > 0;
-      await this.store.mergeMetrics(jobId, { recordsPerSecond: message.processed_rows_per_second ?? null, lastBatchAt: at, ...(moved ? { committedAt: Date.now() } : {}) });
+      await this.store.mergeMetrics(jobId, {
+        recordsPerSecond: message.processed_rows_per_second ?? null, lastBatchAt: at,
+        batchDurationMs: message.durations_ms?.['triggerExecution'] ?? null, batchRows: message.rows_in ?? null,
+        ...(moved ? { committedAt: Date.now() } : {}),
+      });
       this.metrics?.observeBatch(message);
       const millis = message.durations_ms?.['triggerExecution'];
       if (millis !== undefined) this.batches?.observe(jobId, millis, Date.now());

@@ -31,6 +31,9 @@ const POOL = 'pool';
 export interface JobMetrics {
   readonly recordsPerSecond?: number | null;
   readonly lastBatchAt?: number;
+  /** Spark's triggerExecution of the last batch. */
+  readonly batchDurationMs?: number | null;
+  readonly batchRows?: number | null;
   readonly cpu?: number | null;
   readonly memoryMb?: number;
   readonly processes?: number;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Diamond needs and that npm/pip/Maven cannot bring:
-# a JDK 17 (Kafka, Cassandra, Spark), Maven (fetches the jars), Redis, Python's venv.
+# a JDK 17 (Kafka, Cassandra, Spark), Maven (fetches the jars), Redis, Python's venv,
+# Chromium (the dashboard's browser test drives it headless through playwright-core).
 # Idempotent: installs only what is missing. Needs root (or sudo) for apt-get.
 # As root, also the job user and the cache outside /root (below).
 set -euo pipefail
@@ -12,6 +13,7 @@ py=python3
 [ "$(id -u)" -eq 0 ] && py=/usr/bin/python3 # as root the virtualenv is made from the system's (infra/services/artifacts.ts)
 "$py" -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]} == 0)); then
   echo "system packages: all present"
 else

@@ -8,6 +8,6 @@ export function jsonAnswer(description: string, required: readonly string[] = []
   return { description, type: 'object', additionalProperties: true, ...(required.length > 0 ? { required } : {}) };
 }
 
-export function textAnswer(contentType: 'text/plain' | 'text/event-stream', description: string): Record<string, unknown> {
+export function textAnswer(contentType: 'text/plain' | 'text/event-stream' | 'text/html' | 'text/javascript' | 'text/css', description: string): Record<string, unknown> {
   return { description, content: { [contentType]: { schema: { type: 'string' } } } };
 }

@@ -71,16 +71,20 @@ test.serial('control API: fuzzed from its OpenAPI document with an admin token, 
   await ensureTopics(admin, [{ topic: options.topics.input, partitions: 1 }, { topic: options.topics.events, partitions: 1 }]);
   t.teardown(() => admin.deleteTopics({ topics: [options.topics.input, options.topics.events] }).catch(() => undefined));
   // The A/B route relays to downstream: one runs, so its answers are the relay's, not an outage's 503.
-  const downstream = await startDownstream(config, { logger, parts: ['api'], port: 0, keyspace: uniqueKeyspace('fuzz_ab'), redisKeyPrefix: `${uniqueName('test-fuzz-ab')}:`, operatorKeyPrefix: options.keyPrefix });
+  const downstreamPrefix = `${uniqueName('test-fuzz-ab')}:`;
+  const downstream = await startDownstream(config, { logger, parts: ['api'], port: 0, keyspace: uniqueKeyspace('fuzz_ab'), redisKeyPrefix: downstreamPrefix, operatorKeyPrefix: options.keyPrefix });
   t.teardown(() => downstream.stop());
   const relayed = { ...config, http: { ...config.http, feedbackUrl: downstream.url! } };
-  const api = await startControlApi(relayed, { options, logger, endpoints: platformEndpoints(relayed) }, { port: 0 });
+  // Rollout weights the fuzzer sets land in downstream's test namespace, never the real one.
+  const api = await startControlApi(relayed, { options, logger, endpoints: platformEndpoints(relayed), rolloutKeyPrefix: downstreamPrefix }, { port: 0 });
   t.teardown(() => api.close());
   const redis = createRedis(config, { keyPrefix: options.keyPrefix });
   t.teardown(async () => {
     const raw = createRedis(config);
-    const keys = await raw.keys(`${options.keyPrefix}*`);
-    if (keys.length > 0) await raw.del(...keys);
+    for (const prefix of [options.keyPrefix, downstreamPrefix]) {
+      const keys = await raw.keys(`${prefix}*`);
+      if (keys.length > 0) await raw.del(...keys);
+    }
     raw.disconnect();
     redis.disconnect();
   });

@@ -56,6 +56,9 @@ async function step<T>(prefix: string, what: string, run: () => Promise<T>): Pro
 export async function startTestOrchestrator(prefix: string, env: Record<string, string> = {}): Promise<TestOrchestrator> {
   const config = loadConfig({
     DIAMOND_USECASE_ROOTS: TEST_USECASE_ROOTS,
+    // No warm spare unless a test asks for one (orchestrator-pool, the e2e platform): a spare
+    // is a Spark driver, and most orchestrator tests are about something else.
+    DIAMOND_POOL_SIZE: '0',
     ...process.env,
     DIAMOND_ORCHESTRATOR_TICK: '300ms', DIAMOND_ORCHESTRATOR_BACKOFF: '200ms', DIAMOND_ORCHESTRATOR_STARTING_OFFSETS: 'earliest',
     DIAMOND_ORCHESTRATOR_STOP_GRACE: '30s', DIAMOND_LOG_LEVEL: process.env['DIAMOND_LOG_LEVEL'] ?? 'warn',

@@ -1,0 +1,140 @@
+/**
+ * The dashboard's side of the control API, on the real Redis and Kafka (no reconcile loop, no
+ * Spark, no browser: test/e2e/dashboard.test.ts drives the page in Chromium): /ui and its two
+ * files without a token and with a policy that allows nothing from elsewhere; every data route
+ * refuses without a token; /v1/whoami; the rollout weights read and set through the API land
+ * where the feedback writer reads them; `diamond ui`'s link carries a working token in its
+ * fragment only.
+ */
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { createLogger } from '../../shared/logger.ts';
+import { createRedis, redisPassword } from '../../shared/redis.ts';
+import { TokenStore } from '../../shared/operator-tokens.ts';
+import { RolloutStore } from '../../shared/rollout-weights.ts';
+import { startControlApi, type ControlApi } from '../../infra/orchestrator/control-api.ts';
+import { dashboardLink } from '../../infra/orchestrator/dashboard-link.ts';
+import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
+import { DeploymentStore } from '../../infra/orchestrator/store.ts';
+import { platformEndpoints } from '../../infra/platform/platform-file.ts';
+import { config, testKafka, uniqueName } from '../support/env.ts';
+
+const options: OrchestratorOptions = {
+  keyPrefix: `${uniqueName('test-dashboard')}:`,
+  jobPrefix: `${uniqueName('dashboard')}.`,
+  topics: {
+    input: uniqueName('dashboard-records'), output: uniqueName('dashboard-feedback'), rejected: uniqueName('dashboard-rejected'),
+    progress: uniqueName('dashboard-progress'), events: uniqueName('dashboard-events'),
+  },
+  progressGroup: uniqueName('dashboard-orchestrator'),
+  jobsDir: '/nonexistent/jobs',
+  checkpointsDir: '/nonexistent/checkpoints',
+};
+const rolloutKeyPrefix = `${uniqueName('test-dashboard-down')}:`;
+const redis = createRedis(config, { keyPrefix: options.keyPrefix });
+const rolloutRedis = createRedis(config, { keyPrefix: rolloutKeyPrefix });
+const tokens = new TokenStore(redis);
+const admin = testKafka().admin();
+let api: ControlApi;
+const token = { viewer: '', deployer: '' };
+
+test.before(async () => {
+  await admin.connect();
+  api = await startControlApi(config, { options, logger: createLogger({ logLevel: 'error' }, { fd: 2 }), endpoints: platformEndpoints(config), rolloutKeyPrefix }, { port: 0 });
+  token.viewer = await tokens.add('viewer', 'dashboard-test-viewer');
+  token.deployer = await tokens.add('deployer', 'dashboard-test-deployer');
+  await new DeploymentStore(redis).putDeployment({ usecase: 'spending_spike', variant: 'A', folder: '/nonexistent/spending_spike', version: 'v-test' });
+});
+
+test.after.always(async () => {
+  await api?.close();
+  const raw = new Redis(config.redis.url, { password: redisPassword(config) });
+  for (const prefix of [options.keyPrefix, rolloutKeyPrefix]) {
+    const keys = await raw.keys(`${prefix}*`);
+    if (keys.length > 0) await raw.del(...keys);
+  }
+  raw.disconnect();
+  redis.disconnect();
+  rolloutRedis.disconnect();
+  await admin.deleteTopics({ topics: [options.topics.events] }).catch(() => undefined);
+  await admin.disconnect();
+});
+
+const call = (path: string, init: RequestInit & { token?: string } = {}): Promise<Response> =>
+  fetch(`${api.url}${path}`, { ...init, headers: { ...(init.token ? { Authorization: `Bearer ${init.token}` } : {}), ...(init.body ? { 'Content-Type': 'application/json' } : {}) } });
+
+test('/ui and its script and style sheet are served without a token, with a policy that loads nothing from elsewhere', async (t) => {
+  const page = await call('/ui');
+  t.is(page.status, 200);
+  t.regex(page.headers.get('content-type') ?? '', /^text\/html/);
+  const csp = page.headers.get('content-security-policy') ?? '';
+  t.regex(csp, /default-src 'none'/);
+  t.regex(csp, /connect-src 'self'/);
+  t.is(page.headers.get('referrer-policy'), 'no-referrer');
+  const html = await page.text();
+  t.regex(html, /<script type="module" src="\/ui\/app\.js">/);
+  for (const [file, type] of [['app.js', /^text\/javascript/], ['app.css', /^text\/css/]] as const) {
+    const asset = await call(`/ui/${file}`);
+    t.is(asset.status, 200, file);
+    t.regex(asset.headers.get('content-type') ?? '', type, file);
+    // Offline: nothing is fetched from another origin.
+    t.notRegex(await asset.text(), /https?:\/\/|@import/, file);
+  }
+  t.notRegex(html, /https?:\/\//);
+  t.is((await call('/ui/other.js')).status, 400); // only the two files (the route's schema names them)
+});
+
+test('the data routes refuse without a token, or with a wrong one', async (t) => {
+  for (const path of ['/v1/status', '/v1/whoami', '/v1/rollouts/spending_spike', '/v1/events?follow=0', '/v1/jobs/spending_spike/A/logs']) {
+    const answer = await call(path);
+    t.is(answer.status, 401, path);
+    t.regex(answer.headers.get('www-authenticate') ?? '', /^Bearer/, path);
+    t.is((await call(path, { token: 'dmd_not-a-token' })).status, 401, path);
+  }
+  t.is((await call('/v1/rollouts/spending_spike', { method: 'PUT', body: JSON.stringify({ weights: { A: 1 } }) })).status, 401);
+});
+
+test('whoami names the role, which is what the page enables its actions by', async (t) => {
+  const viewer = await call('/v1/whoami', { token: token.viewer });
+  t.is(viewer.status, 200);
+  const grant = (await viewer.json()) as { name: string; role: string; id: string };
+  t.like(grant, { name: 'dashboard-test-viewer', role: 'viewer' });
+  t.false(JSON.stringify(grant).includes(token.viewer), 'the token itself is never echoed');
+  t.like(await (await call('/v1/whoami', { token: token.deployer })).json(), { role: 'deployer' });
+});
+
+test('rollout weights: a viewer reads them, a deployer sets them where the feedback writer reads them', async (t) => {
+  t.deepEqual(await (await call('/v1/rollouts/spending_spike', { token: token.viewer })).json(), { usecase: 'spending_spike', weights: null });
+  const body = JSON.stringify({ weights: { A: 70, B: 30 } });
+  const refused = await call('/v1/rollouts/spending_spike', { method: 'PUT', token: token.viewer, body });
+  t.is(refused.status, 403);
+  t.like(await refused.json(), { code: 'DIAMOND_FORBIDDEN' });
+
+  const set = await call('/v1/rollouts/spending_spike', { method: 'PUT', token: token.deployer, body });
+  t.is(set.status, 200);
+  t.deepEqual(await set.json(), { usecase: 'spending_spike', before: null, after: { A: 70, B: 30 } });
+  t.deepEqual(await new RolloutStore(rolloutRedis).get('spending_spike'), { A: 70, B: 30 }, "in downstream's namespace, where the writer reads them");
+  t.deepEqual(await (await call('/v1/rollouts/spending_spike', { token: token.viewer })).json(), { usecase: 'spending_spike', weights: { A: 70, B: 30 } });
+
+  const promote = await call('/v1/rollouts/spending_spike', { method: 'PUT', token: token.deployer, body: JSON.stringify({ weights: { A: 0, B: 100 } }) });
+  t.like(await promote.json(), { before: { A: 70, B: 30 }, after: { A: 0, B: 100 } });
+
+  for (const weights of [{ A: 0, B: 0 }, { A: -1 }, {}, { a: 10 }]) {
+    const bad = await call('/v1/rollouts/spending_spike', { method: 'PUT', token: token.deployer, body: JSON.stringify({ weights }) });
+    t.is(bad.status, 400, JSON.stringify(weights));
+  }
+  const undeployed = await call('/v1/rollouts/data_quality', { method: 'PUT', token: token.deployer, body });
+  t.is(undeployed.status, 404);
+  t.deepEqual(await new RolloutStore(rolloutRedis).get('spending_spike'), { A: 0, B: 100 }, 'refused changes change nothing');
+});
+
+test("diamond ui's link carries a token of its own in the fragment only", async (t) => {
+  const link = await dashboardLink(tokens, api.url, { role: 'viewer', expiresAt: new Date(Date.now() + 60_000) });
+  const url = new URL(link.url);
+  t.is(url.pathname, '/ui');
+  t.is(url.search, '', 'no token in the query string (servers log it)');
+  const fragmentToken = new URLSearchParams(url.hash.slice(1)).get('token') ?? '';
+  t.regex(fragmentToken, /^dmd_/);
+  t.like(await tokens.verify(fragmentToken), { role: 'viewer', name: 'dashboard-viewer' });
+  t.is(link.expiresAt !== null && Date.parse(link.expiresAt) > Date.now(), true);
+});
