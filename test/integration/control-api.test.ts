@@ -23,25 +23,13 @@ import { startControlApi, type ControlApi } from '../../infra/orchestrator/contr
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
 import { EventPublisher } from '../../infra/orchestrator/events.ts';
 import { commitJobOffsets } from '../../infra/orchestrator/offsets.ts';
-import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
+import { isolatedOrchestratorOptions } from '../support/isolated-options.ts';
 import type { JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { TokenStore } from '../../shared/operator-tokens.ts';
 import { config, testKafka, uniqueKeyspace, uniqueName } from '../support/env.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'diamond-control-api-'));
-const options: OrchestratorOptions = {
-  keyPrefix: `${uniqueName('test-control')}:`,
-  jobPrefix: `${uniqueName('control')}.`,
-  topics: {
-    input: uniqueName('control-records'), output: uniqueName('control-feedback'), rejected: uniqueName('control-rejected'),
-    progress: uniqueName('control-progress'), events: uniqueName('control-events'),
-    recordsSubject: uniqueName('control-records-value'), feedbackSubject: uniqueName('control-feedback-value'),
-  },
-  progressGroup: uniqueName('control-orchestrator'),
-  jobsDir: join(work, 'jobs'),
-  checkpointsDir: join(work, 'checkpoints'),
-};
+const options = isolatedOrchestratorOptions('control');
 const logger = createLogger({ logLevel: process.env['DIAMOND_LOG_LEVEL'] === 'debug' ? 'debug' : 'error' }, { fd: 2 });
 const kafka = testKafka();
 const admin = kafka.admin();
@@ -326,7 +314,7 @@ test.serial('/metrics: 401 without a token, any operator role reads it; job stat
 });
 
 test.serial("logs: the job's latest log file, its last lines, and followed appends", async (t) => {
-  const logDir = join(work, 'jobs', 'logtest');
+  const logDir = join(options.jobsDir, 'logtest');
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, 'run.log');
   writeFileSync(logFile, 'line 1\nline 2\nline 3\n');

@@ -14,22 +14,12 @@ import { TokenStore } from '../../shared/operator-tokens.ts';
 import { RolloutStore } from '../../shared/rollout-weights.ts';
 import { startControlApi, type ControlApi } from '../../infra/orchestrator/control-api.ts';
 import { dashboardLink } from '../../infra/orchestrator/dashboard-link.ts';
-import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
+import { isolatedOrchestratorOptions } from '../support/isolated-options.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
 import { config, testKafka, uniqueName } from '../support/env.ts';
 
-const options: OrchestratorOptions = {
-  keyPrefix: `${uniqueName('test-dashboard')}:`,
-  jobPrefix: `${uniqueName('dashboard')}.`,
-  topics: {
-    input: uniqueName('dashboard-records'), output: uniqueName('dashboard-feedback'), rejected: uniqueName('dashboard-rejected'),
-    progress: uniqueName('dashboard-progress'), events: uniqueName('dashboard-events'),
-  },
-  progressGroup: uniqueName('dashboard-orchestrator'),
-  jobsDir: '/nonexistent/jobs',
-  checkpointsDir: '/nonexistent/checkpoints',
-};
+const options = isolatedOrchestratorOptions('dashboard');
 const rolloutKeyPrefix = `${uniqueName('test-dashboard-down')}:`;
 const redis = createRedis(config, { keyPrefix: options.keyPrefix });
 const rolloutRedis = createRedis(config, { keyPrefix: rolloutKeyPrefix });

@@ -7,13 +7,10 @@
  * query must be served by the live /metrics of the process it belongs to.
  */
 import test from 'ava';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startDownstream } from '../../downstream/service.ts';
 import { dashboardQueries, exposedNames, metricNamesOf, readDashboard } from '../../infra/observability/dashboard-metrics.ts';
 import { startControlApi } from '../../infra/orchestrator/control-api.ts';
-import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
+import { isolatedOrchestratorOptions } from '../support/isolated-options.ts';
 import { OrchestratorMetrics } from '../../infra/orchestrator/orchestrator-metrics.ts';
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
@@ -42,15 +39,8 @@ async function until(what: string, condition: () => Promise<boolean>, timeoutMs 
 
 test('every metric of the Grafana dashboard is served by the live /metrics of its process', async (t) => {
   const f = await downstreamFixture(t, 'grafana');
-  const work = mkdtempSync(join(tmpdir(), 'diamond-grafana-'));
-  const options: OrchestratorOptions = {
-    keyPrefix: `${uniqueName('test-grafana-control')}:`, jobPrefix: `${uniqueName('grafana')}.`,
-    topics: {
-      input: uniqueName('grafana-records'), output: f.topic, rejected: uniqueName('grafana-rejected'), progress: uniqueName('grafana-progress'),
-      events: uniqueName('grafana-events'), recordsSubject: uniqueName('grafana-records-value'), feedbackSubject: `${f.topic}-value`,
-    },
-    progressGroup: uniqueName('grafana-orchestrator'), jobsDir: join(work, 'jobs'), checkpointsDir: join(work, 'checkpoints'),
-  };
+  const base = isolatedOrchestratorOptions('grafana');
+  const options = { ...base, topics: { ...base.topics, output: f.topic, feedbackSubject: `${f.topic}-value` } };
   const rejectedRecords = `${options.topics.input}.rejected`;
   await ensureTopics(f.admin, [{ topic: options.topics.input, partitions: 2 }, { topic: options.topics.events, partitions: 1 }]);
   t.teardown(() => f.admin.deleteTopics({ topics: [options.topics.input, rejectedRecords, options.topics.events] }).catch(() => undefined));

@@ -5,13 +5,10 @@
  * its credential. Each API on a free port with its own topics, key prefixes and keyspace.
  */
 import test from 'ava';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CustomerKeys } from '../../downstream/customer-keys.ts';
 import { startDownstream } from '../../downstream/service.ts';
 import { startControlApi } from '../../infra/orchestrator/control-api.ts';
-import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
+import { isolatedOrchestratorOptions } from '../support/isolated-options.ts';
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -56,15 +53,7 @@ test.serial('feedback API: fuzzed from its OpenAPI document, every answer confor
 });
 
 test.serial('control API: fuzzed from its OpenAPI document with an admin token, every answer conforms', async (t) => {
-  const work = mkdtempSync(join(tmpdir(), 'diamond-fuzz-control-'));
-  const options: OrchestratorOptions = {
-    keyPrefix: `${uniqueName('test-fuzz-control')}:`, jobPrefix: `${uniqueName('fuzz')}.`,
-    topics: {
-      input: uniqueName('fuzz-records'), output: uniqueName('fuzz-feedback'), rejected: uniqueName('fuzz-rejected'), progress: uniqueName('fuzz-progress'),
-      events: uniqueName('fuzz-events'), recordsSubject: uniqueName('fuzz-records-value'), feedbackSubject: uniqueName('fuzz-feedback-value'),
-    },
-    progressGroup: uniqueName('fuzz-orchestrator'), jobsDir: join(work, 'jobs'), checkpointsDir: join(work, 'checkpoints'),
-  };
+  const options = isolatedOrchestratorOptions('fuzz');
   const admin = testKafka().admin();
   await admin.connect();
   t.teardown(() => admin.disconnect());

@@ -4,9 +4,6 @@
  * another token is not affected, a closed stream frees its place), and an expired token is
  * refused like an unknown one.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { loadConfig } from '../../shared/config.ts';
@@ -14,19 +11,11 @@ import { createLogger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { TokenStore } from '../../shared/operator-tokens.ts';
 import { startControlApi } from '../../infra/orchestrator/control-api.ts';
-import type { OrchestratorOptions } from '../../infra/orchestrator/options.ts';
+import { isolatedOrchestratorOptions } from '../support/isolated-options.ts';
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
-import { config as baseConfig, uniqueName } from '../support/env.ts';
+import { config as baseConfig } from '../support/env.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'diamond-streams-'));
-const options: OrchestratorOptions = {
-  keyPrefix: `${uniqueName('streams')}:`,
-  jobPrefix: `${uniqueName('st')}.`,
-  topics: { input: uniqueName('st-in'), output: uniqueName('st-out'), rejected: uniqueName('st-rej'), progress: uniqueName('st-progress'), events: uniqueName('st-events') },
-  progressGroup: uniqueName('st-orchestrator'),
-  jobsDir: join(work, 'jobs'),
-  checkpointsDir: join(work, 'checkpoints'),
-};
+const options = isolatedOrchestratorOptions('st');
 
 test('a token holds at most N event streams (429 past it, freed on close); an expired token is refused', async (t) => {
   const config = loadConfig({ ...process.env, DIAMOND_HTTP_STREAMS_PER_CLIENT: '2' });

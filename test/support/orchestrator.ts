@@ -3,9 +3,6 @@
  * job-id prefix (so unique consumer groups) and directories; a fast config (small tick and
  * backoff); and a teardown that kills every process group it started and removes its keys.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Admin } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { loadConfig, type DiamondConfig } from '../../shared/config.ts';
@@ -20,7 +17,8 @@ import { signalAll } from '../../shared/process-group.ts';
 import type { JobRecord } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { createRedis, redisPassword } from '../../shared/redis.ts';
-import { TEST_USECASE_ROOTS, testKafka, uniqueName } from './env.ts';
+import { TEST_USECASE_ROOTS, testKafka } from './env.ts';
+import { isolatedOrchestratorOptions } from './isolated-options.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
 
 export interface TestOrchestrator {
@@ -64,19 +62,7 @@ export async function startTestOrchestrator(prefix: string, env: Record<string, 
     DIAMOND_ORCHESTRATOR_STOP_GRACE: '30s', DIAMOND_LOG_LEVEL: process.env['DIAMOND_LOG_LEVEL'] ?? 'warn',
     ...env,
   });
-  const work = mkdtempSync(join(tmpdir(), `diamond-${prefix}-`));
-  const options: OrchestratorOptions = {
-    keyPrefix: `${uniqueName(`test-${prefix}`)}:`,
-    jobPrefix: `${uniqueName(prefix)}.`,
-    topics: {
-      input: uniqueName(`${prefix}-records`), output: uniqueName(`${prefix}-feedback`), rejected: uniqueName(`${prefix}-rejected`),
-      progress: uniqueName(`${prefix}-progress`), events: uniqueName(`${prefix}-events`),
-      recordsSubject: uniqueName(`${prefix}-records-value`), feedbackSubject: uniqueName(`${prefix}-feedback-value`),
-    },
-    progressGroup: uniqueName(`${prefix}-orchestrator`),
-    jobsDir: join(work, 'jobs'),
-    checkpointsDir: join(work, 'checkpoints'),
-  };
+  const options = isolatedOrchestratorOptions(prefix);
   const kafka = testKafka();
   const admin = kafka.admin();
   await step(prefix, `creating the topics ${options.topics.input}, ${options.topics.output}, ${options.topics.rejected}`, async () => {
