@@ -98,6 +98,8 @@ export interface LifecycleEventFields {
   readonly upgradedFrom?: string | null;
   readonly since?: string;
   readonly offsets?: PartitionOffsets;
+  /** running after an exact-boundary upgrade: ms from the old version's stop request to the new one's query start. */
+  readonly pauseMs?: number;
   readonly by?: string;
   readonly outages?: number;
   readonly reason?: string;
