@@ -396,7 +396,8 @@ export class Reconciler {
     const handover = record.handover?.releasedAt ? record.handover : null;
     // Handed over: promoted once the new version's query started at the boundary (the old one is gone).
     if (handover ? reportedAt >= handover.releasedAt! : reportedAt >= next.startedAt || !current || !this.launcher.isRunning(current)) {
-      const boundary = handover ? { offsets: handover.offsets ?? {}, pauseMs: Math.max(0, reportedAt - (handover.stopRequestedAt ?? handover.releasedAt!)) } : {};
+      const asked = handover?.stopRequestedAt ?? handover?.releasedAt ?? 0;
+      const boundary = handover ? { offsets: handover.offsets ?? {}, pauseMs: Math.max(0, reportedAt - asked), drainMs: Math.max(0, handover.releasedAt! - asked) } : {};
       await this.emit(LifecycleEvents.RUNNING, record, { version: next.version, pid: this.launcher.driverPid(next), upgradedFrom: current?.version, ...boundary });
       const promoted: JobRecord = { ...record, state: 'running', current: next, next: null, nextStartAt: null, handover: null };
       return current ? this.retire(promoted, current) : promoted;

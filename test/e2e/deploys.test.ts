@@ -58,7 +58,7 @@ test.serial('upgrade data_quality mid-stream at an exact boundary: each record c
   t.deepEqual(stopped.map((e) => [e.version, e.exitCode]), [[v1.current!.version, 0]], 'the old version finished its batch and exited 0');
   const handedOver = events.find((e) => e.event === 'running' && e.version === v2.version);
   t.truthy(handedOver?.offsets, 'the running event of the new version names the boundary it started at');
-  t.log(`handover at ${JSON.stringify(handedOver?.offsets)}: paused ${handedOver?.pauseMs} ms (old version asked to stop → new query started)`);
+  t.log(`handover at ${JSON.stringify(handedOver?.offsets)}: paused ${handedOver?.pauseMs} ms from the old version's stop request to the new query's start, ${handedOver?.drainMs} ms of it until the old one's last batch was committed`);
   // The exact boundary, read from the topic itself (the sinks' upserts would hide an overlap):
   // per input record, the versions whose data_quality output carries it — exactly one each.
   const versionsByRecord = new Map<string, Set<string>>();

@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from diamond_sdk._runtime.checkpoint_logs import planned_batch, remove_torn_writes
+from diamond_sdk._runtime.checkpoint_logs import committed_batch, planned_batch, remove_torn_writes
 from diamond_sdk._runtime.handover import await_handover, waiting_file
 
 log = logging.getLogger("test")
@@ -49,6 +49,7 @@ def test_a_planned_uncommitted_batch_is_found_in_the_checkpoint(tmp_path: Path) 
         (tmp_path / "commits" / str(batch)).write_text("v1")
     (tmp_path / "commits" / ".2.crc").write_text("")
     assert planned_batch(str(tmp_path)) is None  # stopped between batches
+    assert committed_batch(str(tmp_path)) == 2
     (tmp_path / "offsets" / "3").write_text("v1")
     assert planned_batch(str(tmp_path)) == 3  # stopped after Spark wrote batch 3's offsets
 

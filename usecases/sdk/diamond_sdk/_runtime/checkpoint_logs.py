@@ -14,6 +14,12 @@ def _latest_batch(directory: str) -> int:
         return -1
 
 
+def committed_batch(checkpoint: str) -> int:
+    """The last batch the query finished (-1: none). Not query.lastProgress: an idle trigger
+    (no data) also updates that, with the id of a batch that never ran."""
+    return _latest_batch(os.path.join(checkpoint, "commits"))
+
+
 def planned_batch(checkpoint: str) -> int | None:
     """The batch Spark planned (wrote to its offset log) but did not commit, if any."""
     planned = _latest_batch(os.path.join(checkpoint, "offsets"))
