@@ -15,7 +15,7 @@ const progressKeys = {
 const progressRequired = { event: true, job: true, usecase: true, variant: true, at: true } as const satisfies Record<RequiredKeys<ProgressMessage>, true>;
 const lifecycleKeys = {
   event: true, at: true, job: true, usecase: true, variant: true, version: true, generation: true, pid: true, exitCode: true, error: true,
-  restarts: true, crashes: true, upgradeFrom: true, upgradedFrom: true, since: true, offsets: true, by: true, outages: true, reason: true,
+  restarts: true, crashes: true, upgradeFrom: true, upgradedFrom: true, since: true, offsets: true, pauseMs: true, drainMs: true, by: true, outages: true, reason: true,
   rule: true, severity: true, summary: true, value: true, threshold: true, unit: true, firingSince: true, warm: true, cold: true,
 } as const satisfies Record<keyof LifecycleEventMessage, true>;
 const lifecycleRequired = { event: true, at: true, job: true, usecase: true, variant: true } as const satisfies Record<RequiredKeys<LifecycleEventMessage>, true>;

@@ -98,6 +98,10 @@ export interface LifecycleEventFields {
   readonly upgradedFrom?: string | null;
   readonly since?: string;
   readonly offsets?: PartitionOffsets;
+  /** running after an exact-boundary upgrade: ms from the old version's stop request to the new one's query start. */
+  readonly pauseMs?: number;
+  /** The part of pauseMs until the old version's last batch was committed and the new one given its offsets. */
+  readonly drainMs?: number;
   readonly by?: string;
   readonly outages?: number;
   readonly reason?: string;

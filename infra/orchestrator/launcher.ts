@@ -58,6 +58,8 @@ export interface LaunchSpec {
   readonly startingOffsets: string;
   /** From newLaunchId(), recorded (fenced) as the job's launch intent before the spawn. */
   readonly launchId: string;
+  /** Start warm, then wait for the starting offsets (handOver): an upgrade at an exact batch boundary. */
+  readonly handover?: boolean;
 }
 
 /** A process (any member of a launch's tree, orphaned or not) carrying one of our launch markers. */
@@ -83,7 +85,8 @@ export class JobLauncher {
     return `${new Date().toISOString().replaceAll(':', '').replace(/\.\d+Z$/, 'Z')}-${version}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
   }
 
-  start({ deployment, jobId, startingOffsets, launchId }: LaunchSpec): JobProcess {
+  start(spec: LaunchSpec): JobProcess {
+    const { deployment, jobId, launchId } = spec;
     const dir = join(this.dirs.jobs, jobId);
     mkdirSync(dir, { recursive: true });
     const user = jobUser(this.config);
@@ -104,7 +107,8 @@ export class JobLauncher {
       ownDir(home, user);
     }
     const python = this.pythonSettings(deployment, logFile);
-    const submit = sparkSubmit(this.config, this.script(), this.jobArgs({ deployment, jobId, startingOffsets, launchId }, driverPidFile, progressKeyFile),
+    const handoverFile = spec.handover ? join(dir, `${stamp}.handover.json`) : undefined;
+    const submit = sparkSubmit(this.config, this.script(), this.jobArgs(spec, driverPidFile, progressKeyFile, handoverFile),
       { 'spark.app.name': jobId, ...python.conf }, { archives: python.archives, env: { ...python.env, HOME: home } });
     // A shell leads the group and records spark-submit's exit code when the job ends on
     // its own; the driver pid file path is unique per start and marks the command line.
@@ -127,7 +131,7 @@ export class JobLauncher {
       pidFile: join(dir, `${stamp}.group.pid`),
       marker: driverPidFile,
     });
-    return { groupPid: record.pid, marker: driverPidFile, launchId, driverPidFile, exitFile, logFile, version: deployment.version, startedAt: Date.now(), progressKey };
+    return { groupPid: record.pid, marker: driverPidFile, launchId, driverPidFile, exitFile, logFile, version: deployment.version, startedAt: Date.now(), progressKey, ...(handoverFile ? { handoverFile } : {}) };
   }
 
   private script(): string {
@@ -135,7 +139,7 @@ export class JobLauncher {
   }
 
   /** The runner's arguments for one job: what a cold launch gets on its command line and a warm one in its assignment. */
-  private jobArgs({ deployment, jobId, startingOffsets }: LaunchSpec, driverPidFile: string, progressKeyFile: string): string[] {
+  private jobArgs({ deployment, jobId, startingOffsets }: LaunchSpec, driverPidFile: string, progressKeyFile: string, handoverFile?: string): string[] {
     return [
       '--usecase-dir', deployment.folder, '--variant', deployment.variant, '--job-id', jobId,
       '--brokers', this.config.kafka.brokers.join(','), '--registry-url', this.config.registry.url,
@@ -146,6 +150,7 @@ export class JobLauncher {
       ...(this.topics.feedbackSubject ? ['--feedback-subject', this.topics.feedbackSubject] : []),
       ...(deployment.settings.trigger ? ['--trigger', deployment.settings.trigger] : []),
       '--checkpoint-root', join(this.dirs.checkpoints, jobId), '--pid-file', driverPidFile, '--progress-key-file', progressKeyFile,
+      ...(handoverFile ? ['--handover-file', handoverFile] : []),
     ];
   }
 
@@ -198,8 +203,9 @@ export class JobLauncher {
     const progressKey = newProgressKey();
     const progressKeyFile = join(dir, `${spare.spareId}.progress-key`);
     writeFileSync(progressKeyFile, progressKey, { mode: 0o600 });
+    const handoverFile = spec.handover ? join(dir, `${spare.spareId}.handover.json`) : undefined;
     const tmp = `${spare.assignmentFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ jobId: spec.jobId, launchId: spec.launchId, argv: this.jobArgs(spec, spare.driverPidFile, progressKeyFile) }) + '\n', { mode: 0o600 });
+    writeFileSync(tmp, JSON.stringify({ jobId: spec.jobId, launchId: spec.launchId, argv: this.jobArgs(spec, spare.driverPidFile, progressKeyFile, handoverFile) }) + '\n', { mode: 0o600 });
     if (user) {
       chownSync(progressKeyFile, user.uid, user.gid);
       chownSync(tmp, user.uid, user.gid);
@@ -207,8 +213,21 @@ export class JobLauncher {
     renameSync(tmp, spare.assignmentFile);
     return {
       groupPid: spare.groupPid, marker: spare.marker, launchId: spare.spareId, driverPidFile: spare.driverPidFile, exitFile: spare.exitFile,
-      logFile: spare.logFile, version: spec.deployment.version, startedAt: Date.now(), progressKey,
+      logFile: spare.logFile, version: spec.deployment.version, startedAt: Date.now(), progressKey, ...(handoverFile ? { handoverFile } : {}),
     };
+  }
+
+  /** Whether a launch started with a handover is warm and waiting for its starting offsets. */
+  isWaitingForHandover(job: JobProcess): boolean {
+    return job.handoverFile !== undefined && existsSync(`${job.handoverFile}.waiting`);
+  }
+
+  /** Gives a waiting launch its starting offsets (written whole: a temporary name, then renamed). */
+  handOver(job: JobProcess, startingOffsets: string): void {
+    if (!job.handoverFile) throw new Error(`launch ${job.launchId ?? job.groupPid} was not started with a handover`);
+    const tmp = `${job.handoverFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ starting_offsets: startingOffsets }) + '\n', { mode: 0o644 });
+    renameSync(tmp, job.handoverFile);
   }
 
   /** Whether a spare finished its warm-up (its ready file exists). */

@@ -111,6 +111,7 @@ export class ProgressIngest {
     if ((message.event === 'progress' || message.event === 'started') && message.version) {
       await this.store.markReported(jobId, message.version, at);
     }
+    if (message.event === 'stopped' && message.version) await this.store.markStopped(jobId, message.version, at);
     if (message.event === 'failed') {
       const where = message.file ? ` (${message.file}:${message.line ?? '?'})` : '';
       await this.store.markFailure(jobId, { at, message: `${message.message ?? message.error ?? 'failed'}${where}` });

@@ -377,12 +377,12 @@ export class Reconciler {
     if (!next) return { ...record, state: current ? 'running' : 'backoff' };
     if (next.version !== desired.version) {
       // Deployed again mid-upgrade: drop the half-started version; the running handler starts the newest.
-      return this.retire({ ...record, state: 'running', next: null }, next);
+      return this.retire({ ...record, state: 'running', next: null, handover: null }, next);
     }
     if (!this.launcher.isRunning(next)) {
       // The new version died; the old one keeps running. Retry the upgrade after the
       // backoff, or stop trying (crash-looping) and leave the old version serving.
-      const failed = await this.crashed({ ...record, next: null, current: next }, next, now);
+      const failed = await this.crashed({ ...record, next: null, current: next, handover: null }, next, now);
       const oldAlive = current !== null && this.launcher.isRunning(current);
       if (failed.state === 'crash-looping' && oldAlive) {
         // Keep supervising the old version; the failed one is not tried again until redeployed.
@@ -391,12 +391,58 @@ export class Reconciler {
       const state = failed.state === 'crash-looping' ? 'crash-looping' : oldAlive ? 'running' : 'backoff';
       return { ...failed, state, current: oldAlive ? current : null, lastLogFile: next.logFile };
     }
-    if ((await this.store.reportedAt(record.jobId, next.version) ?? 0) >= next.startedAt || !current || !this.launcher.isRunning(current)) {
-      await this.emit(LifecycleEvents.RUNNING, record, { version: next.version, pid: this.launcher.driverPid(next), upgradedFrom: current?.version });
-      const promoted: JobRecord = { ...record, state: 'running', current: next, next: null, nextStartAt: null };
+    if (next.handoverFile && !record.handover?.releasedAt) return this.handOver(record, current, next, desired);
+    const reportedAt = await this.store.reportedAt(record.jobId, next.version) ?? 0;
+    const handover = record.handover?.releasedAt ? record.handover : null;
+    // Handed over: promoted once the new version's query started at the boundary (the old one is gone).
+    if (handover ? reportedAt >= handover.releasedAt! : reportedAt >= next.startedAt || !current || !this.launcher.isRunning(current)) {
+      const asked = handover?.stopRequestedAt ?? handover?.releasedAt ?? 0;
+      const boundary = handover ? { offsets: handover.offsets ?? {}, pauseMs: Math.max(0, reportedAt - asked), drainMs: Math.max(0, handover.releasedAt! - asked) } : {};
+      await this.emit(LifecycleEvents.RUNNING, record, { version: next.version, pid: this.launcher.driverPid(next), upgradedFrom: current?.version, ...boundary });
+      const promoted: JobRecord = { ...record, state: 'running', current: next, next: null, nextStartAt: null, handover: null };
       return current ? this.retire(promoted, current) : promoted;
     }
     return record;
+  }
+
+  /**
+   * An exact-boundary upgrade: the new version is warm and waits; the old one stops after its
+   * batch (finishing one its stop caught); once its stopped report is in, everything it
+   * processed is committed, and those offsets are where the new one starts. No record is
+   * processed by both versions, none by neither. An old version that died instead (a crash,
+   * kill -9) may have written part of a batch it never reported: that is replayed, as after any crash.
+   */
+  private async handOver(record: JobRecord, current: JobProcess | null, next: JobProcess, desired: Deployment): Promise<JobRecord> {
+    const handover = record.handover ?? { stopRequestedAt: null, releasedAt: null };
+    if (!this.launcher.isWaitingForHandover(next)) return record; // still warming up and loading the code
+    const alive = current !== null && this.launcher.isRunning(current);
+    if (handover.stopRequestedAt === null && alive) {
+      this.launcher.requestStop(current);
+      this.log.info({ job: record.jobId, from: current.version, to: next.version }, 'handing over: the new version is ready, the old one stops after its batch');
+      return { ...record, handover: { ...handover, stopRequestedAt: Date.now() } };
+    }
+    const stopRequestedAt = handover.stopRequestedAt ?? Date.now();
+    // Its stopped report is behind every batch it reported (one partition per job), so once
+    // it is consumed they are all committed; the process may still be shutting Spark down.
+    const stoppedAt = current ? await this.store.stoppedAt(record.jobId, current.version) : null;
+    if (current && (stoppedAt ?? 0) < stopRequestedAt) {
+      if (alive) {
+        if (Date.now() - stopRequestedAt > this.config.orchestrator.stopGraceMs) {
+          this.log.warn({ job: record.jobId, pid: current.groupPid }, 'the old version did not stop within the grace period; killing its process group');
+          this.launcher.kill(current);
+        }
+        return record;
+      }
+      // Exited cleanly: its report is still on its way (bounded wait). A crash sends none.
+      if (this.launcher.exitCode(current) === 0 && Date.now() - stopRequestedAt < this.config.orchestrator.stopGraceMs) return record;
+    }
+    const fallback = desired.settings.startingOffsets ?? this.config.orchestrator.defaultStartingOffsets;
+    const committed = await readJobOffsets(this.admin, record.jobId, this.options.topics.input);
+    const startingOffsets = await startingOffsetsFor(this.admin, record.jobId, this.options.topics.input, fallback);
+    this.launcher.handOver(next, startingOffsets);
+    const offsets = Object.fromEntries(Object.entries(committed).filter(([, offset]) => offset >= 0));
+    this.log.info({ job: record.jobId, version: next.version, startingOffsets, waitedMs: Date.now() - stopRequestedAt }, 'handed over at the boundary');
+    return { ...record, handover: { stopRequestedAt, releasedAt: Date.now(), offsets } };
   }
 
   /** Nothing runs: start once the delay is over (and a stateful job's old process is gone). */
@@ -480,10 +526,10 @@ export class Reconciler {
       this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading a stateful job: stop, then start');
       return this.retire({ ...record, state: 'backoff', current: null, nextStartAt: now }, current);
     }
-    this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading');
-    const { job: next, start } = await this.launch(record, desired);
+    this.log.info({ job: record.jobId, from: current.version, to: desired.version }, 'upgrading: the new version starts warm and waits for the boundary');
+    const { job: next, start } = await this.launch(record, desired, { handover: true });
     await this.emit(LifecycleEvents.STARTING, record, { version: desired.version, upgradeFrom: current.version, ...start });
-    return { ...record, state: 'upgrading', next, lastLogFile: next.logFile };
+    return { ...record, state: 'upgrading', next, lastLogFile: next.logFile, handover: { stopRequestedAt: null, releasedAt: null } };
   }
 
   /** The stall reason when the job's committed offsets stand still while input waits. */
@@ -560,13 +606,13 @@ export class Reconciler {
    * fits is taken before a cold spark-submit (driver-pool.ts); the spare's id is the launch id,
    * and a spare taken but never recorded is an orphan of the job its assignment names.
    */
-  private async launch(record: JobRecord, desired: Deployment): Promise<{ job: JobProcess; start: { warm: boolean; cold?: string } }> {
+  private async launch(record: JobRecord, desired: Deployment, options: { handover?: boolean } = {}): Promise<{ job: JobProcess; start: { warm: boolean; cold?: string } }> {
     const fallback = desired.settings.startingOffsets ?? this.config.orchestrator.defaultStartingOffsets;
     const startingOffsets = await startingOffsetsFor(this.admin, record.jobId, this.options.topics.input, fallback);
     const claim = await this.pool.claim(desired, this.lease.fence);
     const launchId = claim.spare ? claim.spare.spareId : JobLauncher.newLaunchId(desired.version);
     await this.store.putLaunchIntent(record.jobId, launchId, this.lease.fence);
-    const spec = { deployment: desired, jobId: record.jobId, startingOffsets, launchId };
+    const spec = { deployment: desired, jobId: record.jobId, startingOffsets, launchId, ...options };
     const job = claim.spare ? this.launcher.claim(claim.spare, spec) : this.launcher.start(spec);
     const start = claim.spare ? { warm: true } : { warm: false, cold: claim.cold };
     this.log.info({ job: record.jobId, version: desired.version, launch: launchId, startingOffsets, pid: job.groupPid, logFile: job.logFile, ...start }, 'started');

@@ -69,6 +69,8 @@ export interface JobProcess {
   readonly startedAt: number;
   /** This launch's progress signing key (progress-signature.ts); absent for launches before signing existed. */
   readonly progressKey?: string;
+  /** An upgrade's new version waits for its starting offsets in this file (handover.py). */
+  readonly handoverFile?: string;
 }
 
 /**
@@ -123,6 +125,8 @@ export interface JobRecord {
   readonly outages?: number;
   /** A version whose upgrade crash-looped while the old one kept serving; not retried until redeployed. */
   readonly blockedVersion?: string | null;
+  /** An upgrade handed over at a batch boundary: when the old version was asked to stop, and when the new one was given its offsets. */
+  readonly handover?: { readonly stopRequestedAt: number | null; readonly releasedAt: number | null; readonly offsets?: Record<string, number> } | null;
   readonly updatedAt: number;
 }
 

@@ -13,6 +13,7 @@ const DEPLOYMENTS = 'deployments';
 const GENERATIONS = 'generations';
 const JOBS = 'jobs';
 const REPORTED = 'reported';
+const STOPPED = 'stopped-reports';
 const FAILURES = 'failures';
 const LEASE = 'leader';
 /** Bumped on every acquisition of the lease: the fencing token's generation. */
@@ -175,6 +176,18 @@ export class DeploymentStore {
 
   async reportedAt(jobId: string, version: string): Promise<number | null> {
     const raw = await this.redis.hget(REPORTED, `${jobId}@${version}`);
+    return raw === null ? null : Number(raw);
+  }
+
+  /** A run's `stopped` report was consumed: every batch it reported before is committed. */
+  async markStopped(jobId: string, version: string, at: number): Promise<void> {
+    const field = `${jobId}@${version}`;
+    const before = Number((await this.redis.hget(STOPPED, field)) ?? -1);
+    if (at > before) await this.redis.hset(STOPPED, field, String(at));
+  }
+
+  async stoppedAt(jobId: string, version: string): Promise<number | null> {
+    const raw = await this.redis.hget(STOPPED, `${jobId}@${version}`);
     return raw === null ? null : Number(raw);
   }
 

@@ -2,8 +2,9 @@
  * Adoption, the leader lease and a hot upgrade, with real Kafka, Redis and Spark:
  * a restarted orchestrator adopts the running job (same pid, no second start); a second
  * orchestrator on the same state does not lead; deploying a changed folder starts the new
- * version from the committed offsets and stops the old one gracefully (exit 0), with no
- * feedback missing; undeploy stops it gracefully. A second use case runs beside it the
+ * version warm, stops the old one gracefully (exit 0) and starts the new one at exactly its
+ * committed offsets: no feedback missing, none from both versions; undeploy stops it
+ * gracefully. A second use case runs beside it the
  * whole time: its process is never restarted and its output has no gap. Serial.
  */
 import test from 'ava';
@@ -19,7 +20,7 @@ import { customerRecord, startTestOrchestrator } from '../support/orchestrator.t
 
 const kafka = testKafka();
 
-interface LifecycleMessage { event: string; job?: string; version?: string; exitCode?: number | null; pid?: number }
+interface LifecycleMessage { event: string; job?: string; version?: string; exitCode?: number | null; pid?: number; offsets?: Record<string, number>; pauseMs?: number }
 const lifecycle = (messages: ConsumedMessage[]): LifecycleMessage[] => messages.map((m) => JSON.parse(m.value!.toString()) as LifecycleMessage);
 
 test.serial('adopt after an orchestrator restart, one leader, then upgrade one job without a gap; the other job is untouched', async (t) => {
@@ -79,11 +80,22 @@ test.serial('adopt after an orchestrator restart, one leader, then upgrade one j
   t.deepEqual(events.find((e) => e.event === 'stopped'), { ...events.find((e) => e.event === 'stopped'), version: v1.version, exitCode: 0 }, 'the old version stopped gracefully');
   t.true(events.some((e) => e.event === 'adopted' && e.pid === running.current!.groupPid));
   t.false(events.some((e) => e.event === 'failed'));
+  const handedOver = events.find((e) => e.event === 'running' && e.version === v2.version);
+  t.truthy(handedOver?.offsets, 'the new version started at the boundary its running event names');
+  t.log(`handed over at ${JSON.stringify(handedOver?.offsets)} after a pause of ${handedOver?.pauseMs} ms`);
 
   await o.produce([5].map((i) => customerRecord(`v2-${i}`, `c${i}`, { amount: -i })));
-  // The overlap may emit v2-3/v2-4 twice (harmless: downstream upserts by feedback_id); wait for v2-5.
   const all = await consumeUntil(kafka, o.options.topics.output, (m) => m.some((x) => x.value!.toString('latin1').includes('v2-5') && x.value!.toString('latin1').includes('data_quality')), 120_000);
   t.deepEqual(await feedbackOf('data_quality', all), ['v1-1', 'v1-2', 'v2-3', 'v2-4', 'v2-5'], 'no record skipped across the upgrade');
+  // Handed over at a boundary: each record's feedback comes from one version only.
+  const versions = new Map<string, Set<string>>();
+  for (const m of all) {
+    const f = (await registry.decode(m.value!)) as Feedback;
+    if (f.usecase === 'data_quality') for (const id of f.record_ids) versions.set(id, (versions.get(id) ?? new Set()).add(f.version));
+  }
+  t.deepEqual([...versions].filter(([, v]) => v.size > 1).map(([id]) => id), [], 'no record processed by both versions');
+  t.deepEqual([...versions.get('v1-1')!], [v1.version]);
+  t.deepEqual([...versions.get('v2-5')!], [v2.version]);
 
   // Undeploy: the job finishes its batch and exits 0; the record stays, stopped, with its log.
   t.true(await undeployUsecase(o.reconciler.store, null, 'data_quality', 'A'));

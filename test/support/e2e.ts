@@ -165,6 +165,8 @@ export interface Diamond {
   writerLog(): string;
   /** Every message on the feedback topic, read up to its end offsets, as job id → feedback ids in order. */
   feedbackOnTopic(): Promise<Map<string, string[]>>;
+  /** Every feedback message on the feedback topic, decoded, in topic order per partition. */
+  feedbackMessages(): Promise<Feedback[]>;
   /** Pid of the `diamond serve upstream` process the supervisor runs (supervised upstream only). */
   upstreamPid(): number | null;
 }
@@ -405,12 +407,16 @@ export async function startDiamond(t: ExecutionContext, name: string, diamondOpt
 
     async feedbackOnTopic() {
       const byJob = new Map<string, string[]>();
-      for (const message of await readToEnd(kafka, options.topics.output, 120_000)) {
-        const feedback = (await registry.decode(message.value!)) as Feedback;
+      for (const feedback of await this.feedbackMessages()) {
         const id = jobId(feedback.usecase, feedback.variant);
         byJob.set(id, [...(byJob.get(id) ?? []), feedback.feedback_id]);
       }
       return byJob;
+    },
+
+    async feedbackMessages() {
+      const messages = await readToEnd(kafka, options.topics.output, 120_000);
+      return Promise.all(messages.map(async (message) => (await registry.decode(message.value!)) as Feedback));
     },
 
     async waitForWritten(rows, timeoutMs = 180_000) {

@@ -33,6 +33,8 @@ from .conform import OutputContractError, conform
 from .kafka_sink import PRODUCER_OPTIONS
 from ..context import Context
 from .manifest import ManifestError, load_manifest
+from .checkpoint_logs import committed_batch, planned_batch, remove_torn_writes
+from .handover import await_handover
 from .progress import ProgressPublisher, end_offsets, finite_or_none, read_progress_key
 from .registry import RegistryError, SchemaRegistry
 from .user_transform import transform_feedback
@@ -149,6 +151,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--foreach-batch", action="store_true", help="run a stateless transform batch by batch (foreachBatch) instead of as one streaming query")
     parser.add_argument("--pid-file", help="write the driver's pid here (the supervisor signals this process)")
     parser.add_argument("--progress-key-file", help="the launch's progress signing key (read, then removed)")
+    parser.add_argument("--handover-file", help="start warm, then wait for the starting offsets in this file (an exact-boundary upgrade: handover.py)")
     return parser.parse_args(argv)
 
 
@@ -399,18 +402,18 @@ def run(args: argparse.Namespace) -> int:
     sink = BatchSink(args, job, ctx, feedback_schema, feedback_schema_id, manifest.stateful)
     listener = make_listener(publisher, sink, args.input_topic)
     spark.streams.addListener(listener)
-
     reader_options = {
         "kafka.bootstrap.servers": args.brokers,
         "subscribe": args.input_topic,
-        "startingOffsets": args.starting_offsets,
         # Loud, never silent: offsets that point at data Kafka no longer has (aged out while the
         # job was stopped) fail the job instead of skipping. Forged or out-of-range offsets
         # cannot get here: the orchestrator commits only signed progress within the partition.
         "failOnDataLoss": "true",
         "maxOffsetsPerTrigger": str(args.max_records_per_batch or manifest.max_records_per_batch),
     }
-    raw = spark.readStream.format("kafka").options(**reader_options).load()
+
+    def read_input() -> Any:
+        return spark.readStream.format("kafka").options(**reader_options, startingOffsets=args.starting_offsets).load()
     trigger_ms = manifest.trigger_ms
     if args.trigger:
         from .manifest import parse_duration_ms
@@ -420,6 +423,9 @@ def run(args: argparse.Namespace) -> int:
         # Stateful: the use case transforms the stream itself (windows), so its state lives
         # in the checkpoint, which survives restarts.
         checkpoint = os.path.join(args.checkpoint_root, manifest.name, args.variant)
+        torn = remove_torn_writes(checkpoint)  # a kill -9 mid-write; this process owns the checkpoint now
+        if torn:
+            log.info("removed torn checkpoint log writes of a killed run", extra={"fields": {**fields, "removed": torn}})
     else:
         # Stateless: no checkpoint survives the run; the orchestrator hands over offsets.
         # Within the run it does: a restart after a new writer id runs the failed batch again.
@@ -430,7 +436,7 @@ def run(args: argparse.Namespace) -> int:
     # (its conformed stream) go through foreachBatch.
     mode = {"direct": not manifest.stateful and job.kind == "transform" and not args.foreach_batch}
 
-    def start_direct_query(decoded: Any) -> Any:
+    def start_direct_query(decoded: Any, once: bool) -> Any:
         writer = (
             direct_stream(decoded, job, ctx, args, feedback_schema, feedback_schema_id).writeStream.format("kafka")
             .option("kafka.bootstrap.servers", args.brokers)
@@ -441,16 +447,20 @@ def run(args: argparse.Namespace) -> int:
         # Spark 4.2's Real-time Mode (trigger(realTime=…)) refuses this query: it unions two
         # reads of the same Kafka source (IDENTICAL_SOURCES_IN_UNION_NOT_SUPPORTED), and the
         # undecodable branch is what keeps bad input from being lost.
-        return writer.outputMode("append").trigger(processingTime=f"{trigger_ms} milliseconds").start()
+        return writer.outputMode("append").trigger(**trigger_of(once)).start()
 
-    def start_query() -> Any:
+    def trigger_of(once: bool) -> dict[str, Any]:
+        # once: only to finish a batch a stop interrupted (Spark reruns the planned batch first).
+        return {"once": True} if once else {"processingTime": f"{trigger_ms} milliseconds"}
+
+    def start_query(once: bool = False) -> Any:
         from pyspark.errors import AnalysisException
 
-        decoded = decode_records(raw, writers.by_id, reader, writers.unregistered)
+        decoded = decode_records(read_input(), writers.by_id, reader, writers.unregistered)
         if mode["direct"]:
             try:
                 try:
-                    return start_direct_query(decoded)
+                    return start_direct_query(decoded, once)
                 except UserCodeError as error:
                     # A transform that runs a batch action (count(), collect()) on its input.
                     if isinstance(error.__cause__, AnalysisException):
@@ -469,7 +479,7 @@ def run(args: argparse.Namespace) -> int:
             stream.writeStream.foreachBatch(sink)
             .option("checkpointLocation", checkpoint)
             .outputMode("append")
-            .trigger(processingTime=f"{trigger_ms} milliseconds")
+            .trigger(**trigger_of(once))
             .queryName(job_id)
             .start()
         )
@@ -479,32 +489,69 @@ def run(args: argparse.Namespace) -> int:
             return not sink.in_batch.is_set()
         return not bool(query.status.get("isTriggerActive", False))
 
-    def last_finished(query: Any) -> int:
-        if not mode["direct"]:
-            return sink.last_finished
-        progress = query.lastProgress
-        return int(progress["batchId"]) if progress else -1
+    def last_finished(_query: Any) -> int:
+        return committed_batch(checkpoint) if mode["direct"] else sink.last_finished
 
     stop_requested = threading.Event()
+    stop_requested_at = [0.0]
 
     def request_stop(signum: int, _frame: Any) -> None:
         log.info("stop requested; finishing the current batch", extra={"fields": {**fields, "signal": signum}})
+        stop_requested_at[0] = time.monotonic()
         stop_requested.set()
 
     def run_until_stopped_or_failed(query: Any) -> Any | None:
         """None after a requested stop; the failed query otherwise."""
         while query.isActive:
             try:
-                query.awaitTermination(0.5)
+                query.awaitTermination(0.05 if stop_requested.is_set() else 0.5)
             except Exception:  # the query failed; its exception is read below
                 break
             if stop_requested.is_set() and between_batches(query):
-                # Let the listener report the last finished batch before stopping.
-                deadline = time.monotonic() + 10
-                while listener.last_published < last_finished(query) and time.monotonic() < deadline:
-                    time.sleep(0.05)
+                # Stop first, then let the listener report the last finished batch: waiting
+                # in between would let the next trigger start.
+                finished = last_finished(query)
+                stopping = time.monotonic()
                 query.stop()
+                stopped_ms = int((time.monotonic() - stopping) * 1000)
+                published = await_published(finished)
+                log.info("query stopped between batches", extra={"fields": {**fields, "after_request_ms": int((stopping - stop_requested_at[0]) * 1000),
+                                                                             "stop_ms": stopped_ms, "last_batch_id": finished, "reported": published}})
         return None if query.exception() is None or stop_requested.is_set() else query
+
+    def await_published(batch_id: int) -> bool:
+        deadline = time.monotonic() + 10
+        while listener.last_published < batch_id and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return listener.last_published >= batch_id
+
+    def finish_planned_batch() -> None:
+        """A stop that caught a batch Spark had planned may have left part of its output
+        written: run that batch to its end, so the stop is at an exact boundary."""
+        planned = planned_batch(checkpoint)
+        if planned is None:
+            return
+        log.info("the stop caught a planned batch; running it to its end", extra={"fields": {**fields, "batch_id": planned}})
+        query = start_query(once=True)
+        query.awaitTermination()
+        if query.exception() is not None:
+            raise RuntimeError(error_text(query.exception()))
+        await_published(planned)
+
+    if args.handover_file:
+        if mode["direct"] and not manifest.stateful:
+            # The plan built once while the old version still runs: the handover's pause
+            # then pays only for starting the query, not for a cold analysis of the plan.
+            try:
+                direct_stream(decode_records(read_input(), writers.by_id, reader, writers.unregistered), job, ctx, args, feedback_schema, feedback_schema_id)
+            except Exception:  # only a warm-up: the real start below reports any error properly
+                log.info("the plan could not be built ahead of the handover", extra={"fields": fields})
+        handed = await_handover(args.handover_file, log, fields)
+        if handed is None:
+            log.info("stopped before the handover", extra={"fields": fields})
+            spark.stop()
+            return EXIT_OK
+        args.starting_offsets = handed
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
@@ -512,6 +559,7 @@ def run(args: argparse.Namespace) -> int:
         while True:
             failed = run_until_stopped_or_failed(start_query())
             if failed is None:
+                finish_planned_batch()
                 break
             failure = error_text(failed.exception())
             unknown = unknown_schema_ids(failure)
