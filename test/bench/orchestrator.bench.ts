@@ -13,6 +13,11 @@
  *       into validation, pickup by the loop, Spark start and first batch.
  *   (b) kill -9 of the running job's process group → the first feedback of a record
  *       produced after the kill (detection, backoff, restart from the committed offsets).
+ *   (d) upgrade: a new version of the running data_quality deployed under a trickle of
+ *       records → the new version's first feedback; the handover's pause (old version asked
+ *       to stop → new query started at the boundary) from its running event.
+ *   (e) the pool (DIAMOND_POOL_SIZE, default one spare): the time to refill it after (a)
+ *       took its spare, and the memory of an idle spare (RSS of its process tree).
  *   (c) the orchestrator's memory: its RSS sampled from /proc every 200 ms for its whole
  *       life, and the peak while it supervises 2 jobs (data_quality and the stateful
  *       spending_spike) under a trickle of records, with /v1/status polled every second and
@@ -20,7 +25,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFileSync, cpSync, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -38,7 +43,9 @@ import { TokenStore } from '../../shared/operator-tokens.ts';
 import { validateUsecase } from '../../infra/orchestrator/validation.ts';
 import { config, testKafka, uniqueName } from '../support/env.ts';
 import { startUsecaseJob, type JobTopics } from '../support/usecase-job.ts';
-import { bareNodeFloorMiB, out, peakRssMiB, rssMiB, type BenchResult } from './results.ts';
+import { readPidRecord } from '../../shared/process-group.ts';
+import type { PoolStatus } from '../../infra/orchestrator/driver-pool.ts';
+import { bareNodeFloorMiB, descendantsOf, out, peakRssMiB, rssMiB, type BenchResult } from './results.ts';
 import { json, TopicWatcher, type Seen } from './watch.ts';
 
 const registry = createRegistry(config);
@@ -137,6 +144,11 @@ class ControlClient {
     if (answer.status !== 202) throw new Error(`deploy of ${usecase} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
   }
 
+  async pool(): Promise<PoolStatus | null> {
+    const answer = await this.call<{ pool?: PoolStatus }>('GET', '/v1/status');
+    return answer.body.pool ?? null;
+  }
+
   async jobs(): Promise<JobStatus[]> {
     const answer = await this.call<{ jobs: JobStatus[] }>('GET', '/v1/status');
     if (answer.status !== 200) throw new Error(`status answered ${answer.status}: ${JSON.stringify(answer.body)}`);
@@ -223,6 +235,11 @@ export async function run(): Promise<BenchResult> {
       + ` + Spark start ${seconds(deploy.startMs).toFixed(1)} s + first batch ${seconds(deploy.firstBatchMs).toFixed(1)} s`);
     out(`  (a redeploy of code that passed validation before takes ${seconds(cachedValidation.report.totalMs).toFixed(1)} s to validate: sample check ${cachedValidation.report.sample})`);
 
+    // (e) the pool: (a) took its spare (when one was ready); time until it is full again.
+    const pool = await refill(control, deployAnswered);
+    const spareMiB = idleSpareMiB(options.jobsDir);
+    out(`  pool: ${pool ? `size ${pool.size}, refilled ${seconds(pool.refillMs).toFixed(1)} s after the deploy took a spare` : 'off'}; an idle spare's process tree ${spareMiB === null ? 'n/a' : `${spareMiB.toFixed(0)} MiB`}`);
+
     // (b) kill -9 the job's process group, then produce; time to the first feedback of those records.
     const running = await control.waitForJob(dq, (s) => s.state === 'running' && s.pid !== null && s.lag === 0, 120_000);
     await sleep(2000);
@@ -240,6 +257,27 @@ export async function run(): Promise<BenchResult> {
     };
     out(`  ${seconds(recovery.totalMs).toFixed(1)} s = crash seen ${seconds(recovery.detectMs).toFixed(1)} s + backoff ${seconds(recovery.backoffMs).toFixed(1)} s`
       + ` + Spark start ${seconds(recovery.startMs).toFixed(1)} s + first batch ${seconds(recovery.firstBatchMs).toFixed(1)} s  (tick ${orchestrator.tickMs} ms, backoff ${orchestrator.backoffMs} ms ±20 %)`);
+
+    // (d) upgrade the running job to a new version under a trickle of records.
+    await control.waitForJob(dq, (s) => s.state === 'running' && s.lag === 0, 120_000);
+    await refill(control, Date.now());
+    out('… (d) upgrade data_quality to a new version while it runs (a trickle of 10 records/s) → the new version\'s first feedback');
+    appendFileSync(join(folder, 'job.py'), `\n# bench upgrade ${prefix}\n`);
+    let u = 0;
+    const trickle = setInterval(() => void produce(producer, options.topics.input, schemaId, [flagged(`upgrade-${u}`, u++)]).catch(() => undefined), 100);
+    let upgrade: { totalMs: number; validationMs: number; pauseMs: number | null; drainMs: number | null };
+    try {
+      const upgradeStarted = Date.now();
+      await control.deploy('data_quality', folder);
+      const upgradeAnswered = Date.now();
+      const promoted = await events.waitFor('running event of the new version', (seen) => seen.find((m) => m.value['event'] === 'running' && m.value['job'] === dq && typeof m.value['upgradedFrom'] === 'string' && atOf(m.value) >= upgradeStarted)?.value, FIRST_FEEDBACK_TIMEOUT);
+      const firstOfNew = await output.waitFor('the new version\'s first feedback', (seen) => seen.find((m) => m.at >= upgradeStarted && m.value.version === promoted['version'])?.at, FIRST_FEEDBACK_TIMEOUT);
+      const number = (value: unknown): number | null => (typeof value === 'number' ? value : null);
+      upgrade = { totalMs: firstOfNew - upgradeStarted, validationMs: upgradeAnswered - upgradeStarted, pauseMs: number(promoted['pauseMs']), drainMs: number(promoted['drainMs']) };
+    } finally {
+      clearInterval(trickle);
+    }
+    out(`  ${seconds(upgrade.totalMs).toFixed(1)} s = validation ${seconds(upgrade.validationMs).toFixed(1)} s + warm start and handover; the stream paused ${upgrade.pauseMs ?? '?'} ms (drain ${upgrade.drainMs ?? '?'} ms)`);
 
     // (c) two jobs supervised: memory while the API is used and records flow.
     out(`… (c) a second job (spending_spike, stateful), then ${TWO_JOB_WINDOW_S} s of 100 records/s with /v1/status every second and an open /v1/events stream`);
@@ -286,10 +324,14 @@ export async function run(): Promise<BenchResult> {
         { component: 'orchestrator', metric: 'deploy → first feedback (new use case)', unit: 's', value: seconds(deploy.totalMs), baseline: seconds(bare.totalMs), baselineIs: sparkStart, better: 'lower', note: `validation ${seconds(deploy.validationMs).toFixed(1)} s + pickup ${seconds(deploy.pickupMs).toFixed(1)} s + Spark start ${seconds(deploy.startMs).toFixed(1)} s + first batch ${seconds(deploy.firstBatchMs).toFixed(1)} s` },
         { component: 'orchestrator', metric: '  of which validation (cold)', unit: 's', value: seconds(deploy.validationMs), baseline: null, baselineIs: 'none (a bare start validates nothing)', better: 'lower', note: `cached: ${seconds(cachedValidation.report.totalMs).toFixed(1)} s` },
         { component: 'orchestrator', metric: 'kill -9 → processing again', unit: 's', value: seconds(recovery.totalMs), baseline: seconds(bare.totalMs), baselineIs: sparkStart, better: 'lower', note: `tick ${orchestrator.tickMs} ms, backoff ${orchestrator.backoffMs} ms ±20 %` },
+        { component: 'orchestrator', metric: 'upgrade → new version\'s first feedback', unit: 's', value: seconds(upgrade.totalMs), baseline: seconds(bare.totalMs), baselineIs: sparkStart, better: 'lower', target: '≤ 5 s', note: `validation ${seconds(upgrade.validationMs).toFixed(1)} s; handover pause ${upgrade.pauseMs ?? '?'} ms (drain ${upgrade.drainMs ?? '?'} ms)` },
+        { component: 'orchestrator', metric: '  handover pause (old stops → new query starts)', unit: 'ms', value: upgrade.pauseMs ?? Number.NaN, baseline: null, baselineIs: 'none (an overlap has no pause, and no boundary)', better: 'lower', note: `drain ${upgrade.drainMs ?? '?'} ms` },
+        { component: 'orchestrator', metric: 'pool refill after a deploy took the spare', unit: 's', value: pool ? seconds(pool.refillMs) : Number.NaN, baseline: null, baselineIs: 'none', better: 'lower', note: pool ? `size ${pool.size}` : 'pool off' },
+        { component: 'orchestrator', metric: 'idle spare driver (process tree RSS)', unit: 'MiB', value: spareMiB ?? Number.NaN, baseline: null, baselineIs: 'none', better: 'lower' },
         { component: 'orchestrator', metric: 'peak RSS supervising 2 jobs', unit: 'MiB', value: windowPeak, baseline: floor, baselineIs: 'idle Node+tsx, kafkajs+ioredis connected', better: 'lower', target: '≤ 150 MB (143 MiB)', note: `VmHWM over its life ${lifePeak.toFixed(0)} MiB` },
       ],
       details: {
-        bare, deploy, recovery, validationCachedMs: cachedValidation.report.totalMs,
+        bare, deploy, recovery, upgrade, pool, idleSpareMiB: spareMiB, validationCachedMs: cachedValidation.report.totalMs,
         settings: { tickMs: orchestrator.tickMs, backoffInitialMs: orchestrator.backoffMs },
         memory: { windowPeakMiB: windowPeak, lifetimePeakMiB: lifePeak, bareNodeMiB: floor, statusPolls: polls, windowSeconds: TWO_JOB_WINDOW_S },
       },
@@ -324,4 +366,26 @@ export async function run(): Promise<BenchResult> {
     await producer.disconnect();
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Waits until the pool is full again; null when the pool is off. */
+async function refill(control: ControlClient, since: number): Promise<{ size: number; refillMs: number } | null> {
+  const deadline = Date.now() + FIRST_FEEDBACK_TIMEOUT;
+  for (;;) {
+    const pool = await control.pool();
+    if (!pool || pool.size === 0) return null;
+    if (pool.ready >= pool.size) return { size: pool.size, refillMs: Date.now() - since };
+    if (Date.now() > deadline) throw new Error(`the pool did not refill in ${FIRST_FEEDBACK_TIMEOUT / 1000} s: ${JSON.stringify(pool)}`);
+    await sleep(250);
+  }
+}
+
+/** RSS of the process tree of a ready spare no job has taken (the newest), MiB. */
+function idleSpareMiB(jobsDir: string): number | null {
+  const dir = join(jobsDir, '_pool');
+  if (!existsSync(dir)) return null;
+  const idle = readdirSync(dir).filter((name) => name.endsWith('.ready.json')).map((name) => name.slice(0, -'.ready.json'.length))
+    .filter((id) => !existsSync(join(dir, `${id}.assignment.json`)) && !existsSync(join(dir, `${id}.exit`))).sort();
+  const group = idle.length > 0 ? readPidRecord(join(dir, `${idle.at(-1)!}.group.pid`)) : null;
+  return group ? descendantsOf(group.pid).reduce((sum, pid) => sum + rssMiB(pid), 0) : null;
 }
