@@ -41,7 +41,7 @@ import { jobIdFor } from '../../infra/orchestrator/state.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
 import { TokenStore } from '../../shared/operator-tokens.ts';
 import { validateUsecase } from '../../infra/orchestrator/validation.ts';
-import { config, testKafka, uniqueName } from '../support/env.ts';
+import { config, TEST_USECASE_ROOTS, testKafka, uniqueName } from '../support/env.ts';
 import { startUsecaseJob, type JobTopics } from '../support/usecase-job.ts';
 import { readPidRecord } from '../../shared/process-group.ts';
 import type { PoolStatus } from '../../infra/orchestrator/driver-pool.ts';
@@ -116,7 +116,9 @@ interface Orchestrator {
 
 async function startOrchestrator(options: OrchestratorOptions, logFile: string): Promise<Orchestrator> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(config.projectRoot, 'test', 'bench', 'orchestrator-server.ts'), JSON.stringify(options)], {
-    cwd: config.projectRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DIAMOND_LOG_LEVEL: process.env['DIAMOND_LOG_LEVEL'] ?? 'info' },
+    cwd: config.projectRoot, stdio: ['ignore', 'pipe', 'pipe'],
+    // The bench deploys fresh copies from its temporary work directory: a use case root like the tests'.
+    env: { DIAMOND_USECASE_ROOTS: TEST_USECASE_ROOTS, ...process.env, DIAMOND_LOG_LEVEL: process.env['DIAMOND_LOG_LEVEL'] ?? 'info' },
   });
   child.stderr.pipe(createWriteStream(logFile));
   const samples: { at: number; mib: number }[] = [];
