@@ -168,7 +168,7 @@ def test_spans_and_json_safe_values():
     assert [span_ms(v) for v in ("500ms", "30s", "5m", "12h", "7d", 250, "soon", True)] == [500, 30_000, 300_000, 43_200_000, 604_800_000, 250, None, None]
     import decimal
 
-    assert json_safe({"t": dt.datetime(2026, 11, 1, 10, 0), "d": decimal.Decimal("1.50"), "n": float("nan"), "l": (1, dt.date(2026, 11, 1))}) == \
+    assert json_safe({"t": dt.datetime(2026, 11, 1, 11, 0, tzinfo=dt.timezone(dt.timedelta(hours=1))), "d": decimal.Decimal("1.50"), "n": float("nan"), "l": (1, dt.date(2026, 11, 1))}) == \
         {"t": "2026-11-01T10:00:00Z", "d": 1.5, "n": None, "l": [1, "2026-11-01"]}
 
 

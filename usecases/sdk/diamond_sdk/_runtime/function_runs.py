@@ -40,7 +40,7 @@ def failed(code: str, message: str, **where: Any) -> dict[str, Any]:
 
 
 def json_safe(value: Any) -> Any:
-    """Spark/Python values → JSON: datetimes and dates ISO (UTC), Decimals floats, Rows and
+    """Spark/Python values → JSON: datetimes ISO in UTC, dates ISO, Decimals floats, Rows and
     maps objects, bytes base64, NaN and infinities null."""
     if value is None or isinstance(value, (str, bool, int)):
         return value
@@ -49,8 +49,8 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return json_safe(float(value))
     if isinstance(value, dt.datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-        return aware.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        # Naive is local time: what PySpark's collect() returns for a timestamp.
+        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):

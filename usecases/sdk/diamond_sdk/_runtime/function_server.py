@@ -167,6 +167,9 @@ def serve(argv: list[str]) -> int:
     from pyspark.sql import SparkSession
 
     args = parse_args(argv)
+    # Local time is UTC, so naive datetimes (PySpark's timestamps, the user's) mean UTC.
+    os.environ["TZ"] = "UTC"
+    time.tzset()
     Path(args.pid_file).write_text(str(os.getpid()))
     secret = Path(args.secret_file).read_text(encoding="utf-8").strip()
     if not secret:
