@@ -138,8 +138,14 @@ class Runs:
             if run_id not in self._running:
                 return False
             self._cancelled.add(run_id)
-        self.spark.sparkContext.cancelJobGroup(run_id)
+        self._cancel_group(run_id)
         return True
+
+    def _cancel_group(self, run_id: str) -> None:
+        try:
+            self.spark.sparkContext.cancelJobGroup(run_id)
+        except Exception:  # the session is stopping: its jobs end with it
+            pass
 
     def execute(self, request: dict[str, Any]) -> dict[str, Any]:
         """The answer to POST /runs (always a state; the HTTP status is 200)."""
@@ -158,7 +164,7 @@ class Runs:
                 was_cancelled = run_id in self._cancelled
                 self._cancelled.discard(run_id)
             if was_cancelled:
-                self.spark.sparkContext.cancelJobGroup(run_id)  # jobs the code started after the cancel
+                self._cancel_group(run_id)  # jobs the code started after the cancel
 
     def _was_cancelled(self, run_id: str) -> bool:
         with self._lock:

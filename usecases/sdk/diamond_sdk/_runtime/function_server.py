@@ -156,9 +156,13 @@ def start(spark: Any, history_dir: str, roots: list[str], secret: str) -> Functi
     return server
 
 
-def stop(server: FunctionServer) -> None:
+def stop(server: FunctionServer, grace_seconds: float = 10.0) -> None:
+    """Cancels what runs and lets those requests answer `cancelled` before closing."""
     for run_id in server.runs.running():
         server.runs.cancel(run_id)
+    deadline = time.monotonic() + grace_seconds
+    while server.runs.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
     server.shutdown()
     server.server_close()
 
