@@ -11,7 +11,13 @@
             assert job.feed([purchase_at_10_00]).feedback == []       # the window is still open
             assert len(job.feed([purchase_at_12_00]).feedback) == 2   # the watermark passed it
 
-The records go through the streaming query the job runs (the same runtime code): each step
+A use case's on-demand functions (docs/RUNS.md) are tested on sample history:
+
+    def test_summary():
+        summary = run_function("usecases/customer_insights", "customer_summary", {"customer_id": "acme", "since": "7d"}, records=[...])
+        assert summary["records"] == 2
+
+`run_usecase`'s records go through the streaming query the job runs (the same runtime code): each step
 is one micro-batch read from a file stream, and the harness waits until Spark has processed
 it (and the no-data batch that follows when the watermark moved). So a stateful use case
 drops records older than the watermark and emits a window once, after the watermark passed
