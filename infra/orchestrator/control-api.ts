@@ -1,6 +1,6 @@
 /**
  * The orchestrator's HTTP control API (fastify, through the shared kit). Every /v1 call needs
- * `Authorization: Bearer <token>` with a role (viewer < deployer < admin; shared/operator-tokens.ts):
+ * `Authorization: Bearer <token>` with a role (viewer < runner < deployer < admin; shared/operator-tokens.ts):
  *
  *   GET    /livez                                     no token  the process answers
  *   GET    /readyz                                    no token  Redis answers (503 otherwise); /healthz is its alias
@@ -362,7 +362,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     logger: log,
     bodyLimit: MAX_BODY_BYTES,
     bodyLimitHint: 'send only the documented fields',
-    bearerDescription: 'an operator token with a role: viewer < deployer < admin (`npx diamond token add --role <role>`)',
+    bearerDescription: 'an operator token with a role: viewer < runner < deployer < admin (`npx diamond token add --role <role>`)',
   });
   observeRequests(app, metrics.registry, 'diamond_control_api', 'Time to answer control API requests, by route and status.');
   const grants = new WeakMap<FastifyRequest, TokenGrant>();

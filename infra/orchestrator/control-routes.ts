@@ -58,7 +58,7 @@ export type AuthDecision = { readonly ok: true } | { readonly ok: false; readonl
 export function authorize(required: Role | null, presented: string | null, grant: TokenGrant | null): AuthDecision {
   if (required === null) return { ok: true };
   if (!presented) {
-    return { ok: false, error: new ApiError('DIAMOND_UNAUTHORIZED', 'this call needs a bearer token: Authorization: Bearer <token>', 'create one with `npx diamond token add --role viewer|deployer|admin`', bearerChallenge('diamond', false)) };
+    return { ok: false, error: new ApiError('DIAMOND_UNAUTHORIZED', 'this call needs a bearer token: Authorization: Bearer <token>', 'create one with `npx diamond token add --role viewer|runner|deployer|admin`', bearerChallenge('diamond', false)) };
   }
   if (!grant) {
     return { ok: false, error: new ApiError('DIAMOND_UNAUTHORIZED', 'this token is not valid (unknown or revoked)', 'create a new one with `npx diamond token add --role <role>`', bearerChallenge('diamond', true)) };
@@ -125,7 +125,7 @@ export interface TokenBody {
 export function parseTokenBody(value: unknown): TokenBody {
   const body = asObject(value);
   const role = body['role'];
-  if (typeof role !== 'string' || !isRole(role)) throw badField('role', 'must be viewer, deployer or admin', 'send e.g. {"role": "deployer", "name": "ci"}');
+  if (typeof role !== 'string' || !isRole(role)) throw badField('role', 'must be viewer, runner, deployer or admin', 'send e.g. {"role": "deployer", "name": "ci"}');
   const name = optionalString(body, 'name', 'a label for the token, e.g. ci or alice');
   return { role, ...(name ? { name } : {}) };
 }
