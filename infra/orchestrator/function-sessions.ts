@@ -19,6 +19,7 @@ import type { DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { FunctionSessionProcess, JobLauncher } from './launcher.ts';
+import type { RunRequest, SessionAnswer, SessionHandle, SessionPool } from './run-dispatcher.ts';
 
 export interface FunctionSession {
   readonly id: string;
@@ -175,5 +176,41 @@ function readPort(sessionFile: string): number | null {
     return typeof parsed.port === 'number' && Number.isInteger(parsed.port) ? parsed.port : null;
   } catch {
     return null;
+  }
+}
+
+/** The dispatcher's view of the sessions: handles that speak the session protocol over HTTP. */
+export class FunctionSessionPool implements SessionPool {
+  readonly #handles = new WeakMap<SessionHandle, FunctionSession>();
+
+  constructor(private readonly sessions: FunctionSessions) {}
+
+  async acquire(exclusive: boolean): Promise<SessionHandle> {
+    const session = await this.sessions.acquire(exclusive);
+    const headers = { authorization: `Bearer ${session.secret}`, 'content-type': 'application/json' };
+    const handle: SessionHandle = {
+      id: session.id,
+      run: async (request: RunRequest, signal: AbortSignal): Promise<SessionAnswer> => {
+        const response = await fetch(`${session.url}/runs`, { method: 'POST', headers, body: JSON.stringify(request), signal });
+        const text = await response.text();
+        if (!response.ok) throw new Error(`the session answered ${response.status}: ${text.slice(0, 500)}`);
+        return JSON.parse(text) as SessionAnswer;
+      },
+      cancel: async (runId: string): Promise<void> => {
+        await fetch(`${session.url}/runs/${encodeURIComponent(runId)}/cancel`, { method: 'POST', headers, body: '{}', signal: AbortSignal.timeout(5000) }).then((r) => r.text(), () => undefined);
+      },
+    };
+    this.#handles.set(handle, session);
+    return handle;
+  }
+
+  release(handle: SessionHandle): void {
+    const session = this.#handles.get(handle);
+    if (session) this.sessions.release(session);
+  }
+
+  replace(handle: SessionHandle, reason: string): void {
+    const session = this.#handles.get(handle);
+    if (session) this.sessions.replace(session, reason);
   }
 }

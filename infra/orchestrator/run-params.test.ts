@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { ApiError } from '../../shared/errors.ts';
 import { checkRunParams, durationMs, timestampIso, type ParamSpec } from './run-params.ts';
 
@@ -9,10 +9,10 @@ const summary: Record<string, ParamSpec> = {
 };
 const fn = 'customer_insights.customer_summary';
 
-function refusal(t: import('ava').ExecutionContext, run: () => unknown): ApiError {
+function refusal(t: ExecutionContext, run: () => unknown): ApiError {
   const error = t.throws(run, { instanceOf: ApiError });
-  t.is(error?.status, 400);
-  return error!;
+  t.is(error.status, 400);
+  return error;
 }
 
 test('durations: units and bare milliseconds', (t) => {
