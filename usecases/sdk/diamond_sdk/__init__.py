@@ -14,10 +14,21 @@ Test it with `diamond_sdk.testing.run_usecase(folder, records)` in pytest.
 That is the whole API: this module and `diamond_sdk.testing`. What runs the job (Kafka,
 Avro, the registry, progress reports) lives in `diamond_sdk._runtime`, which is private.
 """
-from ._runtime.conform import OutputContractError
+from typing import Any
+
 from ._runtime.manifest import ManifestError
 from ._runtime.usercode import UserCodeError
 from .context import Context
 from .rows import Feedback, FeedbackResult, Record, Severity
 
 __all__ = ["Context", "Feedback", "FeedbackResult", "ManifestError", "OutputContractError", "Record", "Severity", "UserCodeError"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: conform needs pyspark, and describing a use case's functions
+    # (python3 -m diamond_sdk._runtime.functions) must not.
+    if name == "OutputContractError":
+        from ._runtime.conform import OutputContractError
+
+        return OutputContractError
+    raise AttributeError(f"module 'diamond_sdk' has no attribute {name!r}")

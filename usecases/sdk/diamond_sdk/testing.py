@@ -39,17 +39,19 @@ from typing import Any, Iterable, Sequence
 from pyspark.sql import types as T
 
 from ._runtime.conform import conform, invalid_row_reason
+from ._runtime.function_runs import Runs
+from ._runtime.history import register_views, write_history
 from ._runtime.local_spark import local_spark_session
 from ._runtime.manifest import load_manifest
 from ._runtime.record_failure import RecordError, describe, report_failures
 from ._runtime.stateful import stateful_feedback
 from ._runtime.records import RECORD_SCHEMA, TIMESTAMP_FIELDS, apply_feedback_function, feedback_items, read_jsonl, rejected_records, to_millis
 from ._runtime.user_transform import transform_feedback
-from ._runtime.usercode import load_user_job
+from ._runtime.usercode import UserCodeError, load_user_job
 from ._runtime.version import code_version
 from .context import Context
 
-__all__ = ["DryRun", "RecordError", "StreamingHarness", "local_spark", "read_jsonl", "run_usecase"]
+__all__ = ["DryRun", "FunctionFailed", "RecordError", "StreamingHarness", "local_spark", "read_jsonl", "run_function", "run_usecase", "write_history"]
 
 _session: Any = None
 
@@ -251,6 +253,49 @@ def run_usecase(folder: str | Path, records: Iterable[dict[str, Any]] | None = N
         for step in steps:
             harness.feed(step)
         return harness.rows()
+
+
+class FunctionFailed(AssertionError):
+    """A function run did not finish: `error` is the run's error (code bad_result or platform)."""
+
+    def __init__(self, error: dict[str, Any]):
+        super().__init__(f"{error.get('code')}: {error.get('message')}")
+        self.error = error
+
+
+def run_function(folder: str | Path, function: str, params: dict[str, Any] | None = None, *,
+                 records: Iterable[dict[str, Any]] = (), feedback: Iterable[dict[str, Any]] = (), max_rows: int | None = None) -> Any:
+    """Runs `function` of the use case in `folder` the way a function session runs it, over a
+    fresh history holding `records` and `feedback` (plain dicts, as write_history takes them).
+    `params` are given as the API takes them (timestamps ISO strings or spans such as "7d",
+    durations in ms); defaults are filled in.
+
+    Returns what the function returned as JSON values (a dict or list), or, for a DataFrame,
+    its rows as dicts. A raise in the function raises UserCodeError with its file and line;
+    any other failure raises FunctionFailed."""
+    __tracebackhide__ = True
+    manifest = load_manifest(folder)
+    spark = local_spark()
+    history = tempfile.mkdtemp(prefix=f"diamond-history-{manifest.name}-")
+    try:
+        write_history(spark, history, records=records, feedback=feedback)
+        register_views(spark, history)
+        answer = Runs(spark, [manifest.folder.parent]).execute({
+            "run_id": f"test-{next(_query_ids)}", "usecase": manifest.name, "folder": str(manifest.folder), "function": function,
+            "params": params or {}, "max_rows": max_rows,
+        })
+    finally:
+        shutil.rmtree(history, ignore_errors=True)
+    if answer["state"] == "finished":
+        result = answer["result"]
+        if result["kind"] == "value":
+            return result["value"]
+        names = [column["name"] for column in result["columns"]]
+        return [dict(zip(names, row)) for row in result["rows"]]
+    error = answer.get("error", {"code": answer["state"], "message": answer["state"]})
+    if error["code"] == "user_code":
+        raise UserCodeError(manifest.name, error.get("file"), error.get("line"), error.get("function"), error["message"])
+    raise FunctionFailed(error)
 
 
 def _dry_run(folder: Path, variant: str) -> DryRun:

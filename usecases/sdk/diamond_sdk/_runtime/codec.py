@@ -73,8 +73,9 @@ def undecodable_reason(value: Column, known_ids: Iterable[int]) -> Column:
     )
 
 
-def decode_records(raw: DataFrame, writer_schemas: dict[int, dict[str, Any]], reader_schema: dict[str, Any], unregistered_ids: Iterable[int] = ()) -> DataFrame:
-    """Kafka rows → rows with `record` (struct or null), `reason` (why it is null), schema_id and the Kafka coordinates."""
+def decode_records(raw: DataFrame, writer_schemas: dict[int, dict[str, Any]], reader_schema: dict[str, Any], unregistered_ids: Iterable[int] = (), id_field: str = "record_id") -> DataFrame:
+    """Kafka rows → rows with `record` (struct or null), `reason` (why it is null), schema_id
+    and the Kafka coordinates. `id_field` is a field every writer version requires (Feedback: feedback_id)."""
     _, schema_id, _ = framed(F.col("value"))
     decoded = raw.select(
         decode_column(F.col("value"), writer_schemas, reader_schema, unregistered_ids).alias("decoded"),
@@ -88,7 +89,7 @@ def decode_records(raw: DataFrame, writer_schemas: dict[int, dict[str, Any]], re
     # is required by every writer version, so a null one means the body did not decode.
     # This second projection refers to `decoded` instead of repeating the decoder (Spark
     # does not collapse projections that would evaluate an expensive expression twice).
-    ok = F.col("decoded.record_id").isNotNull()
+    ok = F.col(f"decoded.{id_field}").isNotNull()
     return decoded.select(
         F.when(ok, F.col("decoded")).alias("record"),
         F.when(~ok, undecodable_reason(F.col("value"), writer_schemas)).alias("reason"),

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from .function_spec import FunctionSpec, parse_functions
+
 MANIFEST_FILE = "usecase.yaml"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _VARIANT = re.compile(r"^[A-Z]$")
@@ -48,6 +50,8 @@ class Manifest:
     params: dict[str, Any] = field(default_factory=dict)
     input_where: str | None = None
     """Stateful only: a SQL predicate choosing the records the transform gets (and the watermark sees)."""
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    """On-demand functions (docs/RUNS.md); a use case may have these and no variants."""
 
     @property
     def watermark(self) -> str:
@@ -87,7 +91,7 @@ def load_manifest(folder: str | Path) -> Manifest:
         raise ManifestError(folder, [(MANIFEST_FILE, "is not a mapping", "write `key: value` lines")])
 
     problems: list[tuple[str, str, str]] = []
-    known = {"name", "description", "owner", "trigger", "max_records_per_batch", "stateful", "variants", "resources", "params", "input_where"}
+    known = {"name", "description", "owner", "trigger", "max_records_per_batch", "stateful", "variants", "resources", "params", "input_where", "functions"}
     for key in sorted(set(data) - known):
         problems.append((key, "is not a known field", f"remove it or use one of {', '.join(sorted(known))}"))
 
@@ -116,9 +120,12 @@ def load_manifest(folder: str | Path) -> Manifest:
     if not isinstance(stateful, bool):
         problems.append(("stateful", f"is {stateful!r}", "use true or false"))
 
+    functions, function_problems = parse_functions(folder, data.get("functions"))
     variants = data.get("variants")
-    if not isinstance(variants, dict) or not variants:
-        problems.append(("variants", "is missing", "map at least one variant to its file, e.g. variants: {A: job.py}"))
+    if variants is None and data.get("functions") is not None:
+        variants = {}  # functions only: nothing streams
+    elif not isinstance(variants, dict) or not variants:
+        problems.append(("variants", "is missing", "map at least one variant to its file, e.g. variants: {A: job.py}, or declare functions:"))
         variants = {}
     for variant, file in variants.items():
         if not isinstance(variant, str) or not _VARIANT.match(variant):
@@ -154,10 +161,11 @@ def load_manifest(folder: str | Path) -> Manifest:
     if stateful is True and isinstance(params, dict) and not _SPARK_INTERVAL.match(str(params.get("watermark", DEFAULT_WATERMARK))):
         problems.append(("params.watermark", f"is {params.get('watermark')!r}", "use an interval such as 10 minutes or 1 hour (the SDK applies it on event_time)"))
 
+    problems.extend(function_problems)
     if problems:
         raise ManifestError(folder, problems)
     return Manifest(
         folder=folder, name=name, description=description.strip(), owner=owner.strip(), trigger_ms=int(trigger_ms),
         max_records_per_batch=max_records, stateful=stateful, variants=dict(variants), resources=resources, params=dict(params),
-        input_where=input_where.strip() if isinstance(input_where, str) else None,
+        input_where=input_where.strip() if isinstance(input_where, str) else None, functions=functions,
     )

@@ -565,6 +565,14 @@ def main(argv: list[str] | None = None) -> int:
         from .warm import assigned_argv
 
         argv = assigned_argv(argv, log)
+    if "--serve-functions" in argv:  # a function session (function_server.py), not a streaming job
+        from .function_server import serve
+
+        return serve(argv)
+    if "--archive-history" in argv:  # the history archiver (history_archiver.py)
+        from .history_archiver import archive
+
+        return archive(argv)
     args = parse_args(argv)
     if args.pid_file:
         Path(args.pid_file).write_text(str(os.getpid()))

@@ -80,8 +80,24 @@ def user_error_from_text(usecase: str, folder: Path, text: str) -> UserCodeError
 
 def load_user_job(usecase: str, variant: str, file: Path) -> UserJob:
     """Imports `file` and finds its entry point; import errors are user code errors too."""
+    module = import_user_module(usecase, f"diamond_usecase_{usecase}_{variant.lower()}_{file.stem}", file)
+    return _entry_point(usecase, variant, file, module)
+
+
+def load_user_function(usecase: str, file: Path, name: str) -> Callable[..., Any]:
+    """`def <name>(spark, params, ctx)` of an on-demand function (docs/RUNS.md), freshly imported."""
+    module = import_user_module(usecase, f"diamond_function_{usecase}_{file.stem}", file)
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise UserCodeError(usecase, str(file), None, None, f"defines no function {name}(spark, params, ctx)")
+    if len(inspect.signature(function).parameters) != 3:
+        raise UserCodeError(usecase, str(file), function.__code__.co_firstlineno, name, f"{name} must take (spark, params, ctx)")
+    return function  # type: ignore[no-any-return]
+
+
+def import_user_module(usecase: str, module_name: str, file: Path) -> ModuleType:
+    """Imports the use case's `file` as `module_name`; what it raises is a UserCodeError."""
     folder = file.parent.resolve()
-    module_name = f"diamond_usecase_{usecase}_{variant.lower()}_{file.stem}"
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
         raise UserCodeError(usecase, str(file), None, None, "cannot be imported as a Python module")
@@ -93,7 +109,7 @@ def load_user_job(usecase: str, variant: str, file: Path) -> UserJob:
     except Exception as error:  # anything the user's module raises at import
         raise wrap_user_exception(usecase, folder, error) from error
     _ship_by_value(folder)
-    return _entry_point(usecase, variant, file, module)
+    return module
 
 
 def _ship_by_value(folder: Path) -> None:
