@@ -194,7 +194,7 @@ export class JobLauncher {
     const started = this.startIdleDriver(dir, sessionId, 'diamond-functions', (driverPidFile) => [
       '--serve-functions', '--session-file', sessionFile, '--pid-file', driverPidFile, '--secret-file', secretFile,
       '--history-dir', spec.historyDir, ...spec.usecaseRoots.flatMap((root) => ['--usecase-root', root]),
-    ], [dir]);
+    ], [dir], { 'spark.scheduler.mode': 'FAIR' }); // runs share the session fairly (a pool per function)
     return { sessionId, ...started, sessionFile, secretFile };
   }
 
@@ -203,7 +203,7 @@ export class JobLauncher {
    * `<dir>/<id>.{driver.pid,exit,log,group.pid}` and `<id>.home`; the driver pid file's path
    * marks its processes. As root it runs as the job user, who owns `dir`.
    */
-  private startIdleDriver(dir: string, id: string, appName: string, runnerArgs: (driverPidFile: string) => string[], extraTenantDirs: readonly string[] = []): IdleDriver {
+  private startIdleDriver(dir: string, id: string, appName: string, runnerArgs: (driverPidFile: string) => string[], extraTenantDirs: readonly string[] = [], conf: Readonly<Record<string, string>> = {}): IdleDriver {
     mkdirSync(dir, { recursive: true });
     const user = jobUser(this.config);
     if (user) {
@@ -216,7 +216,7 @@ export class JobLauncher {
     const home = join(dir, `${id}.home`);
     mkdirSync(home, { recursive: true, mode: 0o700 });
     if (user) ownDir(home, user);
-    const submit = sparkSubmit(this.config, this.script(), runnerArgs(driverPidFile), { 'spark.app.name': appName }, { env: { HOME: home } });
+    const submit = sparkSubmit(this.config, this.script(), runnerArgs(driverPidFile), { 'spark.app.name': appName, ...conf }, { env: { HOME: home } });
     if (user) assertJobUserCanRead(user, [submit.command, submit.env['PYSPARK_PYTHON'] ?? ''].filter(Boolean));
     const drop = user ? `cd ${shellQuote([home])} && setpriv --reuid=${user.uid} --regid=${user.gid} --clear-groups ` : '';
     const record = startDetached({
