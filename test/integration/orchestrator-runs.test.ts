@@ -13,6 +13,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../shared/config.ts';
+import { ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { parseRunEvent, type RunEventMessage } from '../../shared/messages.ts';
 import { TokenStore } from '../../shared/operator-tokens.ts';
@@ -102,6 +103,11 @@ test.before(async () => {
   const written = await runPython(['-c', WRITE_HISTORY], JSON.stringify({ dir: history, records, feedback }));
   if (written.code !== 0) throw new Error(`writing the history failed: ${written.stderr}`);
   await redis.connect();
+  // /metrics reads the input topic's offsets: it must exist (nothing is produced to it).
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [{ topic: options.topics.input, partitions: 1 }]);
+  await admin.disconnect();
   api = await startControlApi(config, { options, logger: createLogger(config, { fd: 2, bindings: { test: 'orchestrator-runs' } }), endpoints: platformEndpoints(config) }, { port: 0, heartbeatMs: 500 });
   for (let i = 0; i < 8; i++) runners.push(await tokens.add('runner', `runner-${i}`));
   viewer = await tokens.add('viewer', 'viewer');
