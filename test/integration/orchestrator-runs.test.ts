@@ -191,7 +191,7 @@ test.serial('an async run answers 202 and goes queued → started → finished o
   const sseEvents = sse.map((m) => JSON.parse(m.data) as { event: string; run?: RunRecord });
   t.deepEqual(sseEvents.map((e) => e.event), ['queued', 'started', 'finished']);
   t.is(sseEvents.at(-1)?.run?.state, 'finished');
-  const onKafka = await consumeUntil(kafka, runsTopic, (messages) => messages.some((m) => m.key === id && JSON.parse(m.value!.toString()).event === 'finished'), 60_000);
+  const onKafka = await consumeUntil(kafka, runsTopic, (messages) => messages.some((m) => m.key === id && (JSON.parse(m.value!.toString()) as { event?: string }).event === 'finished'), 60_000);
   const mine = onKafka.filter((m) => m.key === id).map((m) => {
     const parsed = parseRunEvent(m.value!.toString());
     if (!parsed.ok) throw new Error(`${parsed.field} ${parsed.problem}`);
