@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { findProcesses, signalAll } from '../../shared/process-group.ts';
 import type { FunctionSessionProcess, JobLauncher } from './launcher.ts';
 import type { RunRequest, SessionAnswer, SessionHandle, SessionPool } from './run-dispatcher.ts';
 
@@ -58,6 +59,18 @@ export class FunctionSessions {
   ) {
     this.#timer = setInterval(() => this.supervise(), SUPERVISE_MS);
     this.#timer.unref();
+    this.reapOrphans();
+  }
+
+  /**
+   * Sessions of a previous orchestrator of this folder that was killed (not stopped) are
+   * nobody's now: their runs were failed at start (run-store.ts), so they are killed.
+   */
+  private reapOrphans(): void {
+    const orphans = findProcesses(new RegExp(`${escapeRegExp(this.dir)}/fs-[^/\\s]+\\.driver\\.pid`));
+    if (orphans.length === 0) return;
+    this.log.warn({ pids: orphans.map((p) => p.pid) }, 'killing function sessions a previous orchestrator left running');
+    signalAll(orphans.map((p) => p.pgid), orphans.map((p) => p.pid), 'SIGKILL');
   }
 
   /** A ready session: a shared one (least busy), or for `exclusive` one of its own. */
@@ -213,4 +226,8 @@ export class FunctionSessionPool implements SessionPool {
     const session = this.#handles.get(handle);
     if (session) this.sessions.replace(session, reason);
   }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

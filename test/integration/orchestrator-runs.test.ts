@@ -9,6 +9,7 @@
  * Serial, one shared function session (plus one after the timeout kill): two Spark starts.
  */
 import test from 'ava';
+import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -200,6 +201,26 @@ test.serial('an async run answers 202 and goes queued → started → finished o
   t.deepEqual(mine.map((e: RunEventMessage) => e.event), ['queued', 'started', 'finished']);
   t.is(mine[0]?.by, 'runner-1');
   t.like((await call('GET', `/v1/runs/${id}`, viewer)).body.run, { state: 'finished', function: 'customer_insights.customer_summary' });
+});
+
+function cli(args: readonly string[], token: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['infra/cli/bin.js', ...args], { cwd: config.projectRoot, env: { ...process.env, DIAMOND_LOG_LEVEL: 'warn', DIAMOND_CONTROL_URL: api.url, DIAMOND_TOKEN: token }, timeout: 120_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test.serial('diamond run prints the result for people, --json the run; a bad param is an error saying what to give', async (t) => {
+  const human = await cli(['run', 'customer_insights.customer_summary', '--param', 'customer_id=acme', '--param', 'since=7d'], runners[2]!);
+  t.is(human.code, 0, human.stderr);
+  t.regex(human.stdout, /"customer_id": "acme"[\s\S]*"records": 5[\s\S]*finished in \d+ ms/);
+  const json = await cli(['run', 'customer_insights.customer_summary', '-p', 'customer_id=globex', '--json'], runners[2]!);
+  t.is(json.code, 0, json.stderr);
+  t.like(JSON.parse(json.stdout) as RunRecord, { state: 'finished', by: 'runner-2' });
+  const bad = await cli(['run', 'customer_insights.customer_summary', '--param', 'since=7d'], runners[2]!);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /params\.customer_id is missing[\s\S]*customer_id is string/);
 });
 
 test.serial("a run that raises is failed with the user's file and line", async (t) => {
