@@ -136,6 +136,8 @@ export interface DiamondConfig {
     /** When the platform runs as root, the unprivileged user pip, validation and jobs run as. */
     readonly jobUser: string;
   };
+  /** On-demand function runs (docs/RUNS.md): results, waits, history, function sessions. */
+  readonly runs: RunSettings;
   /** How the CLI reaches the control API. */
   readonly control: {
     /** Bearer token; empty = the one `diamond up` wrote to the local platform file. */
@@ -143,6 +145,25 @@ export interface DiamondConfig {
     /** Where the CLI reaches the control API; empty = the local one (DIAMOND_HTTP_HOST, DIAMOND_CONTROL_PORT). */
     readonly url: string;
   };
+}
+
+export interface RunSettings {
+  /** How long a finished run (its result or error) stays readable in Redis. */
+  readonly resultTtlMs: number;
+  /** How long `diamond run` (and POST /v1/runs?wait without a value) waits for the result before answering 202. */
+  readonly defaultWaitMs: number;
+  /** Longest ?wait= a caller may ask for. */
+  readonly maxWaitMs: number;
+  /** The Parquet history the function sessions read (views records and feedback); the archiver writes it. */
+  readonly historyDir: string;
+  /** Shared function sessions kept per pool key (runs of non-exclusive functions share them). */
+  readonly sessionsPerKey: number;
+  /** How long a function session may take to write its session file before it is killed. */
+  readonly sessionStartTimeoutMs: number;
+  /** A run over its timeout is cancelled; a session that has not freed it within this grace is killed and replaced. */
+  readonly killGraceMs: number;
+  /** Runs waiting in one function's queue; more are refused with 503 and Retry-After. */
+  readonly queueLimit: number;
 }
 
 /** One rule's threshold and how long its condition must hold before it fires ("for", 0 = at once). */
@@ -260,6 +281,14 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_USECASE_ROOTS', description: 'comma-separated folders a deployed use case folder must lie under (symlinks and .. resolved first); others are refused with 422 DIAMOND_USECASE_DIR_REFUSED', default: join(projectRoot, 'usecases') },
     { env: 'DIAMOND_USECASE_ALLOW_PIP_OPTIONS', description: '1 = a use case requirements.txt may carry pip options (-i/--index-url, --extra-index-url, -f, --trusted-host, -r, -c, -e) and VCS/URL/local-path requirements; 0 refuses them at deploy', default: '0' },
     { env: 'DIAMOND_JOB_USER', description: 'when the platform runs as root: the unprivileged user that use case code (pip installs, validation, jobs) runs as; it must exist (infra/setup/system-packages.sh creates it). Ignored when not root', default: 'diamond-job' },
+    { env: 'DIAMOND_RUNS_RESULT_TTL', description: 'how long a finished function run (state, result or error) stays readable (GET /v1/runs/<id>)', default: '1h' },
+    { env: 'DIAMOND_RUNS_DEFAULT_WAIT', description: 'how long `diamond run` waits for a result before it says the run goes on asynchronously (POST /v1/runs?wait without a value)', default: '30s' },
+    { env: 'DIAMOND_RUNS_MAX_WAIT', description: 'longest ?wait= a POST /v1/runs may ask for', default: '5m' },
+    { env: 'DIAMOND_HISTORY_DIR', description: 'the Parquet history (records/, feedback/ by day) function sessions read and the history archiver writes', default: join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'history') },
+    { env: 'DIAMOND_RUNS_SESSIONS', description: 'shared function sessions (Spark drivers) kept per configuration; exclusive functions start one of their own per run', default: '1' },
+    { env: 'DIAMOND_RUNS_SESSION_START_TIMEOUT', description: 'a function session that has not written its session file this long after spark-submit is killed (its runs fail or wait for the next)', default: '3m' },
+    { env: 'DIAMOND_RUNS_KILL_GRACE', description: 'a run over its run_timeout is cancelled; a session that has not freed it within this grace is killed and replaced', default: '5s' },
+    { env: 'DIAMOND_RUNS_QUEUE_LIMIT', description: "runs waiting in one function's queue; more are refused with 503 (retry later)", default: '100' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
     { env: 'DIAMOND_CONTROL_URL', description: 'base URL of the control API for the CLI (`--url`); empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_CONTROL_PORT>', default: '' },
   ];
@@ -359,9 +388,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       allowPipOptions: parseFlag('DIAMOND_USECASE_ALLOW_PIP_OPTIONS', read('DIAMOND_USECASE_ALLOW_PIP_OPTIONS')),
       jobUser: parseUserName(read('DIAMOND_JOB_USER')),
     },
+    runs: runSettings(read),
     control: { token: read('DIAMOND_TOKEN'), url: controlUrl(read) },
   };
   return deepFreeze(config);
+}
+
+function runSettings(read: (name: string) => string): RunSettings {
+  const defaultWaitMs = parseDurationMs('DIAMOND_RUNS_DEFAULT_WAIT', read('DIAMOND_RUNS_DEFAULT_WAIT'));
+  const maxWaitMs = parseDurationMs('DIAMOND_RUNS_MAX_WAIT', read('DIAMOND_RUNS_MAX_WAIT'));
+  if (defaultWaitMs > maxWaitMs) throw new ConfigError(`DIAMOND_RUNS_DEFAULT_WAIT (${read('DIAMOND_RUNS_DEFAULT_WAIT')}) is longer than DIAMOND_RUNS_MAX_WAIT (${read('DIAMOND_RUNS_MAX_WAIT')})`, 'make the default wait at most the longest wait');
+  return {
+    resultTtlMs: parseDurationMs('DIAMOND_RUNS_RESULT_TTL', read('DIAMOND_RUNS_RESULT_TTL')),
+    defaultWaitMs,
+    maxWaitMs,
+    historyDir: resolve(read('DIAMOND_HISTORY_DIR')),
+    sessionsPerKey: parsePositiveInt('DIAMOND_RUNS_SESSIONS', read('DIAMOND_RUNS_SESSIONS')),
+    sessionStartTimeoutMs: parseDurationMs('DIAMOND_RUNS_SESSION_START_TIMEOUT', read('DIAMOND_RUNS_SESSION_START_TIMEOUT')),
+    killGraceMs: parseDurationMs('DIAMOND_RUNS_KILL_GRACE', read('DIAMOND_RUNS_KILL_GRACE')),
+    queueLimit: parsePositiveInt('DIAMOND_RUNS_QUEUE_LIMIT', read('DIAMOND_RUNS_QUEUE_LIMIT')),
+  };
 }
 
 function alertSettings(read: (name: string) => string): AlertSettings {

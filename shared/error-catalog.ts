@@ -60,6 +60,14 @@ export const ERROR_CATALOG = {
   DIAMOND_MAPPING_INVALID: refusal("A source's field mapping is malformed."),
   DIAMOND_FILE_FORMAT: refusal('A file to load is neither CSV/TSV nor JSON lines.'),
 
+  // Function runs (docs/RUNS.md)
+  DIAMOND_FUNCTION_UNKNOWN: { status: 404, retriable: false, doc: 'No use case declares that function (`usecase.function`); the hint lists the functions it has.' },
+  DIAMOND_FUNCTIONS_INVALID: refusal("The use case's `functions:` in usecase.yaml are malformed; the message names the field and the fix."),
+  DIAMOND_RUN_UNKNOWN: { status: 404, retriable: false, doc: 'No run by that id (never, or its result expired after DIAMOND_RUNS_RESULT_TTL).' },
+  DIAMOND_RUN_ENDED: { status: 409, retriable: false, doc: 'The run has ended already; there is nothing to cancel.' },
+  DIAMOND_RUN_QUEUE_FULL: outage("The function's queue holds DIAMOND_RUNS_QUEUE_LIMIT runs already; retry later."),
+  DIAMOND_RUN_FAILED: local('`diamond run`: the run failed, was cancelled or timed out; the message says why (with the file and line of the user code).'),
+
   // Local commands and processes (the CLI prints them; they rarely cross HTTP)
   DIAMOND_CONFIG_INVALID: local('A DIAMOND_* setting is missing or malformed; the message names it.'),
   DIAMOND_DEPENDENCY_TIMEOUT: outage('A platform process gave up waiting for a server it needs (DIAMOND_DEPENDENCY_WAIT); start the server or fix its address.'),

@@ -1,7 +1,7 @@
 import test from 'ava';
 import {
-  buildLifecycleEvent, LIFECYCLE_EVENTS, MessageContractError, parseLifecycleEvent, parseProgressMessage, parseRecordFailure, PROGRESS_EVENTS, readMessageSchema,
-  type LifecycleEvent, type LifecycleEventMessage, type ProgressEvent, type ProgressMessage, type RecordFailure,
+  buildLifecycleEvent, buildRunEvent, LIFECYCLE_EVENTS, MessageContractError, parseRunEvent, RUN_EVENTS, parseLifecycleEvent, parseProgressMessage, parseRecordFailure, PROGRESS_EVENTS, readMessageSchema,
+  type LifecycleEvent, type LifecycleEventMessage, type RunEvent, type RunEventMessage, type ProgressEvent, type ProgressMessage, type RecordFailure,
 } from './messages.ts';
 
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
@@ -106,4 +106,20 @@ test('a record failure parses; one without the line or with a text line is refus
   t.deepEqual(missing.ok ? null : [missing.field, missing.problem], ['line', 'is required']);
   const text = parseRecordFailure({ ...failure, line: '9' });
   t.is(text.ok ? null : text.field, 'line');
+});
+
+const runKeys = { event: true, at: true, run: true, function: true, usecase: true, by: true, session: true, queuedMs: true, durationMs: true, error: true, result: true } as const satisfies Record<keyof RunEventMessage, true>;
+const runRequired = { event: true, at: true, run: true, function: true, usecase: true } as const satisfies Record<RequiredKeys<RunEventMessage>, true>;
+const runEvents = { queued: true, started: true, finished: true, failed: true, cancelled: true, 'timed-out': true } as const satisfies Record<RunEvent, true>;
+
+test('the run event type names exactly run-event.schema.json; a failed run needs its error', (t) => {
+  const schema = readMessageSchema('run');
+  t.deepEqual(sorted(Object.keys(schema.properties)), sorted(Object.keys(runKeys)));
+  t.deepEqual(sorted(schema.required), sorted(Object.keys(runRequired)));
+  t.deepEqual(sorted(RUN_EVENTS), sorted(Object.keys(runEvents)));
+  const fields = { run: 'r-1', function: 'customer_insights.customer_summary', usecase: 'customer_insights' };
+  t.is(buildRunEvent('queued', fields).event, 'queued');
+  t.true(parseRunEvent(JSON.stringify(buildRunEvent('timed-out', { ...fields, error: { code: 'run_timeout', message: 'over 60s' } }))).ok);
+  const error = t.throws(() => buildRunEvent('failed', fields), { instanceOf: MessageContractError });
+  t.is(error?.field, 'error');
 });

@@ -5,6 +5,7 @@
  *   diamond.progress  progress.schema.json         the SDK in each job → the orchestrator
  *   diamond.events    lifecycle-event.schema.json  the orchestrator → dashboard, CLI, subscribers
  *   (a file)          record-failure.schema.json   the SDK's test harness → `diamond usecase test`
+ *   diamond.runs      run-event.schema.json        the run dispatcher → `diamond run`, SSE, subscribers
  *
  *   const parsed = parseProgressMessage(raw);
  *   if (!parsed.ok) log.warn({ field: parsed.field, problem: parsed.problem }, 'ignored a malformed progress message');
@@ -18,7 +19,7 @@ import { DiamondError } from './errors.ts';
 import { assertSupportedSchema, checkAgainstSchema, type JsonSchema, type SchemaViolation } from './json-schema-subset.ts';
 import { SCHEMA_DIR } from './schemas.ts';
 
-export const MessageSchemaFiles = { progress: 'progress.schema.json', lifecycle: 'lifecycle-event.schema.json', recordFailure: 'record-failure.schema.json' } as const;
+export const MessageSchemaFiles = { progress: 'progress.schema.json', lifecycle: 'lifecycle-event.schema.json', recordFailure: 'record-failure.schema.json', run: 'run-event.schema.json' } as const;
 export type MessageContract = keyof typeof MessageSchemaFiles;
 
 export interface MessageSchema extends JsonSchema {
@@ -34,7 +35,7 @@ export function readMessageSchema(contract: MessageContract): MessageSchema {
 }
 
 const schemas: Record<MessageContract, MessageSchema> = {
-  progress: readMessageSchema('progress'), lifecycle: readMessageSchema('lifecycle'), recordFailure: readMessageSchema('recordFailure'),
+  progress: readMessageSchema('progress'), lifecycle: readMessageSchema('lifecycle'), recordFailure: readMessageSchema('recordFailure'), run: readMessageSchema('run'),
 };
 
 function eventNames<T extends string>(contract: MessageContract): readonly T[] {
@@ -50,6 +51,37 @@ export type LifecycleEvent = 'deployed' | 'undeployed' | 'starting' | 'running' 
 export const PROGRESS_EVENTS: readonly ProgressEvent[] = eventNames<ProgressEvent>('progress');
 /** The event names of diamond.events, in the schema's order. */
 export const LIFECYCLE_EVENTS: readonly LifecycleEvent[] = eventNames<LifecycleEvent>('lifecycle');
+
+export type RunEvent = 'queued' | 'started' | 'finished' | 'failed' | 'cancelled' | 'timed-out';
+/** The event names of diamond.runs, in the schema's order. */
+export const RUN_EVENTS: readonly RunEvent[] = eventNames<RunEvent>('run');
+
+/** Why a run failed or timed out (docs/RUNS.md): user_code carries the user's file and line. */
+export interface RunError {
+  readonly code: string;
+  readonly message: string;
+  readonly file?: string | null;
+  readonly line?: number | null;
+  readonly function?: string | null;
+}
+
+/** The fields of a diamond.runs message besides `event` and `at`. */
+export interface RunEventFields {
+  readonly run: string;
+  readonly function: string;
+  readonly usecase: string;
+  readonly by?: string;
+  readonly session?: string;
+  readonly queuedMs?: number;
+  readonly durationMs?: number;
+  readonly error?: RunError;
+  readonly result?: unknown;
+}
+
+export interface RunEventMessage extends RunEventFields {
+  readonly event: RunEvent;
+  readonly at: string;
+}
 
 /** Partition (as a string) → offset. */
 export type PartitionOffsets = Readonly<Record<string, number>>;
@@ -175,6 +207,11 @@ export function parseLifecycleEvent(raw: unknown): Parsed<LifecycleEventMessage>
   return parse<LifecycleEventMessage>('lifecycle', raw);
 }
 
+/** Validates a diamond.runs message (its JSON text, or already parsed). Never throws. */
+export function parseRunEvent(raw: unknown): Parsed<RunEventMessage> {
+  return parse<RunEventMessage>('run', raw);
+}
+
 /** Validates a RecordFailure (its JSON text, or already parsed). Never throws. */
 export function parseRecordFailure(raw: unknown): Parsed<RecordFailure> {
   return parse<RecordFailure>('recordFailure', raw);
@@ -199,5 +236,13 @@ export function buildLifecycleEvent(event: LifecycleEvent, fields: LifecycleEven
   const message = JSON.parse(JSON.stringify({ event, at: now.toISOString(), ...fields })) as LifecycleEventMessage;
   const violation = checkAgainstSchema(schemas.lifecycle, message);
   if (violation) throw new MessageContractError('lifecycle', violation);
+  return message;
+}
+
+/** The run event to publish, stamped now and checked against run-event.schema.json (throws MessageContractError). */
+export function buildRunEvent(event: RunEvent, fields: RunEventFields, now = new Date()): RunEventMessage {
+  const message = JSON.parse(JSON.stringify({ event, at: now.toISOString(), ...fields })) as RunEventMessage;
+  const violation = checkAgainstSchema(schemas.run, message);
+  if (violation) throw new MessageContractError('run', violation);
   return message;
 }

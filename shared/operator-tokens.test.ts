@@ -1,7 +1,11 @@
 import test from 'ava';
 import { isRole, roleAllows } from './operator-tokens.ts';
 
-test('roles are ordered viewer < deployer < admin', (t) => {
+test('roles are ordered viewer < runner < deployer < admin', (t) => {
+  t.true(roleAllows('runner', 'viewer'));
+  t.false(roleAllows('runner', 'deployer'));
+  t.true(roleAllows('deployer', 'runner'));
+  t.false(roleAllows('viewer', 'runner'));
   t.true(roleAllows('admin', 'deployer'));
   t.true(roleAllows('deployer', 'viewer'));
   t.true(roleAllows('viewer', 'viewer'));

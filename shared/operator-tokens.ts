@@ -1,13 +1,14 @@
 /**
  * Bearer tokens of operators (the control API, and downstream's A/B report). A token is
  * shown once when created; Redis keeps only its sha256, with the role it grants, in the hash
- * `tokens` under the orchestrator's key prefix. Roles are ordered: a deployer may do what a
- * viewer may, an admin what a deployer may.
+ * `tokens` under the orchestrator's key prefix. Roles are ordered: a runner may do what a viewer
+ * may, a deployer what a runner may, an admin what a deployer may.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
-export const ROLES = ['viewer', 'deployer', 'admin'] as const;
+/** viewer reads; runner also runs functions (POST /v1/runs); deployer also deploys; admin also creates tokens. */
+export const ROLES = ['viewer', 'runner', 'deployer', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface TokenGrant {

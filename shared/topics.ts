@@ -7,4 +7,6 @@ export const Topics = {
   rejectedFeedback: 'feedback.rejected',
   progress: 'diamond.progress',
   events: 'diamond.events',
+  /** Lifecycle of on-demand function runs (docs/RUNS.md), JSON keyed by run id. */
+  runs: 'diamond.runs',
 } as const;

@@ -19,6 +19,7 @@ import { eventsCommand } from './events-command.ts';
 import { tokenCommand } from './token-command.ts';
 import { topicCommand } from './topic-command.ts';
 import { uiCommand } from './ui-command.ts';
+import { runCommand } from './run-command.ts';
 import { errorDocument, wantsJson } from './output.ts';
 
 const json = wantsJson(process.argv);
@@ -47,6 +48,7 @@ try {
     .command(tokenCommand)
     .command(topicCommand)
     .command(uiCommand)
+    .command(runCommand)
     // --url/--token are the CLI's spelling of DIAMOND_CONTROL_URL/DIAMOND_TOKEN: set before any handler loads the config.
     .option('url', { type: 'string', global: true, describe: 'control API base URL (DIAMOND_CONTROL_URL), e.g. http://orchestrator:18070' })
     .option('token', { type: 'string', global: true, describe: 'control API bearer token (DIAMOND_TOKEN)' })
@@ -61,6 +63,7 @@ try {
     .example('$0 deploy data_quality --wait', 'validate and run a use case; return once it processes')
     .example('$0 status --json', 'jobs, offsets, lag as JSON (exit 3 when a job needs attention)')
     .example('$0 events --follow', 'lifecycle events live')
+    .example('$0 run customer_insights.customer_summary --param customer_id=acme --param since=7d', 'run a use case function, print its result')
     .epilogue('Exit codes: 0 done; 1 failed (the message says what to do); 2 bad arguments or configuration; 3 not healthy (status: a job crash-looping or stalled, or no orchestrator leads; services status: a service down). Every command takes --json.')
     .demandCommand(1, 'name a command, e.g. `diamond services up`')
     .strict()

@@ -1,5 +1,5 @@
 /**
- * `diamond token add --role <viewer|deployer|admin> [--name]` and `diamond token revoke
+ * `diamond token add --role <viewer|runner|deployer|admin> [--name]` and `diamond token revoke
  * <token>`: control API tokens, written to Redis directly (so the first token can be made
  * before any API runs). The token is printed once; Redis keeps only its sha256. `withTokens` is
  * shared with `diamond ui`, which mints the dashboard's token the same way.
@@ -29,7 +29,7 @@ const tokenAdd: CommandModule<object, { role: string; name: string | undefined; 
   command: 'add',
   describe: 'create a control API token with a role; printed once (only its sha256 is stored)',
   builder: (y) => y
-    .option('role', { type: 'string', choices: ROLES, demandOption: true, describe: 'viewer reads, deployer also deploys, admin also creates tokens' })
+    .option('role', { type: 'string', choices: ROLES, demandOption: true, describe: 'viewer reads, runner also runs functions (diamond run), deployer also deploys, admin also creates tokens' })
     .option('name', { type: 'string', describe: 'a label for the token, shown in the orchestrator log (default: the role)' })
     .option('expires', { type: 'string', describe: 'refuse the token after this long, e.g. 12h or 30d (default: no expiry)' })
     .option('json', jsonOption),

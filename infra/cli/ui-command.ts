@@ -1,5 +1,5 @@
 /**
- * `diamond ui [--role viewer|deployer|admin] [--expires 12h] [--open] [--json]`: the dashboard's
+ * `diamond ui [--role viewer|runner|deployer|admin] [--expires 12h] [--open] [--json]`: the dashboard's
  * address, signed in. It mints a token of its own (named `dashboard-<role>`, stored only as its
  * sha256 like every token; `diamond token revoke dashboard-viewer` ends it) and puts it in the
  * URL fragment, which browsers never send to the server, so it reaches no log.

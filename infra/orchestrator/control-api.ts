@@ -1,6 +1,6 @@
 /**
  * The orchestrator's HTTP control API (fastify, through the shared kit). Every /v1 call needs
- * `Authorization: Bearer <token>` with a role (viewer < deployer < admin; shared/operator-tokens.ts):
+ * `Authorization: Bearer <token>` with a role (viewer < runner < deployer < admin; shared/operator-tokens.ts):
  *
  *   GET    /livez                                     no token  the process answers
  *   GET    /readyz                                    no token  Redis answers (503 otherwise); /healthz is its alias
@@ -18,6 +18,11 @@
  *   GET    /v1/rollouts/<usecase>                     viewer    { usecase, weights } (null: none)
  *   PUT    /v1/rollouts/<usecase>                     deployer  { weights: { A: 90, B: 10 } } → { usecase, before, after }
  *   GET    /ui, /ui/app.js, /ui/app.css               no token  the dashboard (dashboard-assets.ts); it sends a token for data
+ *   POST   /v1/runs                                   runner    { function: "usecase.function", params } ?wait=30s → 200 { run } ended in time, else 202 { run } (docs/RUNS.md)
+ *   GET    /v1/runs?function=usecase.function         viewer    { runs } newest first, ?limit=N
+ *   GET    /v1/runs/<id>                              viewer    { run }: state, timings, result or error (user file and line)
+ *   DELETE /v1/runs/<id>                              runner    cancels: a queued run is removed, a running one cancelled; 409 when ended
+ *   GET    /v1/runs/<id>/events                       viewer    server-sent events (event: run) until the run ends
  *
  * The token is checked before routing (any path but the public ones without a valid token is
  * 401; with one, an unknown path is 404), the role after it. Errors are `{ error, code, hint }`
@@ -25,8 +30,11 @@
  * `WWW-Authenticate: Bearer`), 403 role too low (naming the role), 404, 405, 413 body too
  * large, 422 the deploy was refused (what to fix), 503 a service is down.
  *
- * It changes only the desired state (Redis) and publishes lifecycle events; the reconcile
- * loop (`Reconciler`, possibly in another process) acts on it.
+ * For deployments it changes only the desired state (Redis) and publishes lifecycle events; the
+ * reconcile loop (`Reconciler`, possibly in another process) acts on it. Function runs are its
+ * own: it checks them against the catalog (function-catalog.ts, run-params.ts), queues them
+ * (run-dispatcher.ts) on function sessions it starts and stops (function-sessions.ts), keeps
+ * them in Redis (run-store.ts) and publishes their events on diamond.runs.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { existsSync } from 'node:fs';
@@ -46,7 +54,7 @@ import { deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undepl
 import { poolStatus } from './driver-pool.ts';
 import { ROUTE_SCHEMAS } from './control-schemas.ts';
 import {
-  authorize, checkUsecaseName, checkVariantName, parseCount, parseDeployBody, parseEventsQuery, parseRolloutBody, parseTokenBody, ROUTES,
+  authorize, checkUsecaseName, checkVariantName, parseCount, parseDeployBody, parseEventsQuery, parseRolloutBody, parseRunBody, parseTokenBody, parseWait, ROUTES,
   type EventsQuery, type RouteName,
 } from './control-routes.ts';
 import { feedRange, openEventFeed, type FeedRange, type OpenFeed } from './event-feed.ts';
@@ -61,6 +69,15 @@ import { DeploymentStore } from './store.ts';
 import { TokenStore, type Role, type TokenGrant } from '../../shared/operator-tokens.ts';
 import { RolloutStore } from '../../shared/rollout-weights.ts';
 import { DASHBOARD_HEADERS, loadDashboardAssets, type DashboardAsset } from './dashboard-assets.ts';
+import { buildRunEvent, type RunEvent } from '../../shared/messages.ts';
+import { Topics } from '../../shared/topics.ts';
+import { FunctionCatalog } from './function-catalog.ts';
+import { FunctionSessionPool, FunctionSessions } from './function-sessions.ts';
+import { JobLauncher } from './launcher.ts';
+import { functionsDirOf } from './options.ts';
+import { RunDispatcher } from './run-dispatcher.ts';
+import { checkRunParams } from './run-params.ts';
+import { ENDED_STATES, RunStore, type RunRecord } from './run-store.ts';
 
 export interface ControlApiDeps {
   /** Where state and events live (tests pass isolated ones). */
@@ -125,11 +142,12 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     throw redisUnavailable(config, cause);
   });
   const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-control-api`, logger: log });
+  const runsTopic = options.topics.runs ?? Topics.runs;
   const admin = kafka.admin();
   const producer = kafka.producer();
   try {
     await Promise.all([admin.connect(), producer.connect()]);
-    await ensureTopics(admin, [{ topic: options.topics.events, partitions: 1 }]);
+    await ensureTopics(admin, [{ topic: options.topics.events, partitions: 1 }, { topic: runsTopic, partitions: 1 }]);
   } catch (cause) {
     await Promise.all([admin.disconnect(), producer.disconnect()]).catch(() => undefined);
     redis.disconnect();
@@ -157,6 +175,18 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     return statuses.map((status) => ({ job: status.job, usecase: status.usecase, variant: status.variant, state: status.state, lagByPartition: ends ? partitionLag(status.committedOffsets, ends) : {} }));
   });
   metrics.watchAlerts(async () => firingByRule((await store.alertStatuses()).values()));
+  const runStore = new RunStore(redis, config.runs.resultTtlMs);
+  for (const run of await runStore.failInterrupted()) log.warn({ run: run.id, function: run.function }, 'a run the previous orchestrator left unfinished is failed');
+  const catalog = new FunctionCatalog(config);
+  const launcher = new JobLauncher(config, options.topics, { jobs: options.jobsDir, checkpoints: options.checkpointsDir }, log);
+  const sessions = new FunctionSessions(config, launcher, options.functionsDir ?? functionsDirOf(config), log);
+  const dispatcher = new RunDispatcher({
+    store: runStore, sessions: new FunctionSessionPool(sessions), killGraceMs: config.runs.killGraceMs, queueLimit: config.runs.queueLimit, log,
+    observer: { countRun: (fn, state) => metrics.countRun(fn, state), observeDuration: (fn, seconds) => metrics.observeRunDuration(fn, seconds) },
+    publish: async (event, fields) => {
+      await producer.send({ topic: runsTopic, acks: -1, messages: [{ key: fields.run, value: JSON.stringify(buildRunEvent(event, fields)) }] });
+    },
+  });
   const ready = async (reply: FastifyReply): Promise<void> => {
     const answer = await readinessAnswer(async () => {
       const redisOk = await redis.ping().then(() => true, () => false);
@@ -304,6 +334,66 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       await reply.send({ usecase, before, after: weights });
     },
 
+    createRun: async ({ request, reply, query, caller }) => {
+      const body = parseRunBody(request.body);
+      const wait = parseWait(query.get('wait'), config.runs.defaultWaitMs, config.runs.maxWaitMs);
+      const fn = await catalog.resolve(body.function);
+      const params = checkRunParams(fn.name, fn.spec.params, body.params);
+      const queued = await dispatcher.submit(fn, params, caller?.name ?? 'anonymous');
+      log.info({ caller: caller?.name, run: queued.id, function: fn.name }, 'run queued');
+      const run = await dispatcher.waitFor(queued.id, wait);
+      await reply.code(ENDED_STATES.has(run.state) ? 200 : 202).header('cache-control', 'no-store').send({ run });
+    },
+
+    listRuns: async ({ reply, query }) => {
+      const name = query.get('function') ?? '';
+      await catalog.resolve(name); // 404 with the functions that exist
+      await reply.header('cache-control', 'no-store').send({ runs: await runStore.list(name, parseCount(query.get('limit'), 'limit', 100, 1000)) });
+    },
+
+    getRun: async ({ reply, params }) => {
+      await reply.header('cache-control', 'no-store').send({ run: await dispatcher.get(params['id'] ?? '') });
+    },
+
+    cancelRun: async ({ reply, params, caller }) => {
+      const run = await dispatcher.cancel(params['id'] ?? '', caller?.name ?? 'anonymous');
+      log.info({ caller: caller?.name, run: run.id, state: run.state }, 'run cancel requested');
+      await reply.send({ run });
+    },
+
+    runEvents: async ({ reply, params, caller }) => {
+      const id = params['id'] ?? '';
+      const run = await dispatcher.get(id); // 404 before the stream starts
+      const release = streamQuota.acquire(caller?.id ?? 'anonymous');
+      reply.hijack();
+      const response = reply.raw;
+      response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      const send = (latest: RunRecord, event: RunEvent, at: string, index: number): void => {
+        if (response.writableEnded) return;
+        const ended = ENDED_STATES.has(latest.state) && event === latest.events.at(-1)?.event;
+        response.write(`id: ${index}\nevent: run\ndata: ${JSON.stringify({ event, at, id: latest.id, function: latest.function, state: latest.state, ...(ended ? { run: latest } : {}) })}\n\n`);
+      };
+      let unsubscribe = (): void => undefined;
+      const heartbeat = setInterval(() => { if (!response.writableEnded) response.write(': keep-alive\n\n'); }, heartbeatMs);
+      const end = (): void => {
+        clearInterval(heartbeat);
+        unsubscribe();
+        release();
+        streams.delete(end);
+        if (!response.writableEnded) response.end();
+      };
+      streams.add(end);
+      response.once('close', end);
+      // Subscribed before the replay: nothing published meanwhile is lost (events are numbered, so repeats are skipped).
+      let sent = 0;
+      unsubscribe = dispatcher.subscribe(id, (latest) => {
+        for (; sent < latest.events.length; sent++) send(latest, latest.events[sent]!.event, latest.events[sent]!.at, sent);
+        if (ENDED_STATES.has(latest.state)) end();
+      });
+      for (; sent < run.events.length; sent++) send(run, run.events[sent]!.event, run.events[sent]!.at, sent);
+      if (ENDED_STATES.has(run.state) || !dispatcher.isActive(id)) end();
+    },
+
     dashboard: async ({ reply }) => sendAsset(reply, dashboardAsset('index.html')),
     dashboardAsset: async ({ reply, params }) => sendAsset(reply, dashboardAsset(params['file'] ?? '')),
   };
@@ -362,7 +452,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     logger: log,
     bodyLimit: MAX_BODY_BYTES,
     bodyLimitHint: 'send only the documented fields',
-    bearerDescription: 'an operator token with a role: viewer < deployer < admin (`npx diamond token add --role <role>`)',
+    bearerDescription: 'an operator token with a role: viewer < runner < deployer < admin (`npx diamond token add --role <role>`)',
   });
   observeRequests(app, metrics.registry, 'diamond_control_api', 'Time to answer control API requests, by route and status.');
   const grants = new WeakMap<FastifyRequest, TokenGrant>();
@@ -393,6 +483,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   try {
     url = await listenOn(app, { port, host, api: 'control API', change: { env: 'DIAMOND_CONTROL_PORT' } });
   } catch (error) {
+    await sessions.stopAll();
     await shutdownClients();
     throw error;
   }
@@ -409,6 +500,8 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   return {
     url,
     close: async () => {
+      await dispatcher.close();
+      await sessions.stopAll();
       for (const end of [...streams]) end();
       await app.close();
       await Promise.all([...eventStreams]);

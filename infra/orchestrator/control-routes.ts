@@ -10,7 +10,7 @@ import { bearerChallenge } from '../../shared/http/bearer.ts';
 import { isRole, roleAllows, type Role, type TokenGrant } from '../../shared/operator-tokens.ts';
 
 export type RouteName = 'livez' | 'readyz' | 'healthz' | 'metrics' | 'status' | 'deploy' | 'undeploy' | 'logs' | 'events' | 'ab' | 'createToken' | 'replay'
-  | 'whoami' | 'rollout' | 'setRollout' | 'dashboard' | 'dashboardAsset';
+  | 'whoami' | 'rollout' | 'setRollout' | 'dashboard' | 'dashboardAsset' | 'createRun' | 'getRun' | 'cancelRun' | 'listRuns' | 'runEvents';
 
 export interface RouteSpec {
   readonly name: RouteName;
@@ -37,6 +37,11 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'whoami', method: 'GET', path: '/v1/whoami', role: 'viewer' },
   { name: 'rollout', method: 'GET', path: '/v1/rollouts/:usecase', role: 'viewer' },
   { name: 'setRollout', method: 'PUT', path: '/v1/rollouts/:usecase', role: 'deployer' },
+  { name: 'createRun', method: 'POST', path: '/v1/runs', role: 'runner' },
+  { name: 'listRuns', method: 'GET', path: '/v1/runs', role: 'viewer' },
+  { name: 'getRun', method: 'GET', path: '/v1/runs/:id', role: 'viewer' },
+  { name: 'cancelRun', method: 'DELETE', path: '/v1/runs/:id', role: 'runner' },
+  { name: 'runEvents', method: 'GET', path: '/v1/runs/:id/events', role: 'viewer' },
   // The dashboard's page and its two files carry no data: no token (the page sends one for data).
   { name: 'dashboard', method: 'GET', path: '/ui', role: null },
   { name: 'dashboardAsset', method: 'GET', path: '/ui/:file', role: null },
@@ -58,7 +63,7 @@ export type AuthDecision = { readonly ok: true } | { readonly ok: false; readonl
 export function authorize(required: Role | null, presented: string | null, grant: TokenGrant | null): AuthDecision {
   if (required === null) return { ok: true };
   if (!presented) {
-    return { ok: false, error: new ApiError('DIAMOND_UNAUTHORIZED', 'this call needs a bearer token: Authorization: Bearer <token>', 'create one with `npx diamond token add --role viewer|deployer|admin`', bearerChallenge('diamond', false)) };
+    return { ok: false, error: new ApiError('DIAMOND_UNAUTHORIZED', 'this call needs a bearer token: Authorization: Bearer <token>', 'create one with `npx diamond token add --role viewer|runner|deployer|admin`', bearerChallenge('diamond', false)) };
   }
   if (!grant) {
     return { ok: false, error: new ApiError('DIAMOND_UNAUTHORIZED', 'this token is not valid (unknown or revoked)', 'create a new one with `npx diamond token add --role <role>`', bearerChallenge('diamond', true)) };
@@ -125,7 +130,7 @@ export interface TokenBody {
 export function parseTokenBody(value: unknown): TokenBody {
   const body = asObject(value);
   const role = body['role'];
-  if (typeof role !== 'string' || !isRole(role)) throw badField('role', 'must be viewer, deployer or admin', 'send e.g. {"role": "deployer", "name": "ci"}');
+  if (typeof role !== 'string' || !isRole(role)) throw badField('role', 'must be viewer, runner, deployer or admin', 'send e.g. {"role": "deployer", "name": "ci"}');
   const name = optionalString(body, 'name', 'a label for the token, e.g. ci or alice');
   return { role, ...(name ? { name } : {}) };
 }
@@ -179,4 +184,27 @@ export function parseCount(text: string | null, field: string, fallback: number,
   const value = Number(text);
   if (!Number.isInteger(value) || value < 0 || value > max) throw badField(field, `is "${text}"`, `an integer from 0 to ${max}`);
   return value;
+}
+
+/** `?wait=30s` (or `wait` alone: `fallback`) → ms, at most `maxMs`; absent → 0 (answer at once). */
+export function parseWait(text: string | null, fallback: number, maxMs: number): number {
+  if (text === null) return 0;
+  if (text === '') return fallback;
+  const match = /^(\d+)\s*(ms|s|m)?$/.exec(text.trim());
+  if (!match) throw badField('wait', `is "${text}"`, 'a duration such as 500ms, 30s or 2m');
+  const ms = Number(match[1]) * ({ ms: 1, s: 1000, m: 60_000 }[match[2] ?? 's'] ?? 1000);
+  if (ms > maxMs) throw badField('wait', `is ${text}, longer than ${maxMs} ms`, `wait at most ${Math.floor(maxMs / 1000)}s (DIAMOND_RUNS_MAX_WAIT), or poll GET /v1/runs/<id>`);
+  return ms;
+}
+
+export interface RunBody {
+  readonly function: string;
+  readonly params: unknown;
+}
+
+export function parseRunBody(value: unknown): RunBody {
+  const body = asObject(value);
+  const fn = body['function'];
+  if (typeof fn !== 'string' || fn === '') throw badField('function', 'must be "usecase.function"', 'send e.g. {"function": "customer_insights.customer_summary", "params": {"customer_id": "acme"}}');
+  return { function: fn, params: body['params'] };
 }

@@ -13,6 +13,8 @@ const USECASE = { type: 'string', pattern: '^[a-z][a-z0-9_]{0,62}$', description
 const VARIANT = { type: 'string', pattern: '^[A-Z]$', description: 'one capital letter: A, B, …' } as const;
 const JOB_PARAMS = { type: 'object', required: ['usecase', 'variant'], properties: { usecase: USECASE, variant: VARIANT } } as const;
 const ERRORS = { '4xx': ERROR_BODY_SCHEMA, '5xx': ERROR_BODY_SCHEMA } as const;
+const RUN_FUNCTION_PATTERN = '^[a-z][a-z0-9_]{0,62}\\.[A-Za-z_][A-Za-z0-9_]{0,62}$';
+const RUN_PARAMS = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9a-f-]{36}$', description: 'the run id POST /v1/runs answered' } } } as const;
 const FLAG = { type: 'string', description: '1/true/yes or 0/false/no' } as const;
 
 export const ROUTE_SCHEMAS: Readonly<Record<RouteName, FastifySchema>> = {
@@ -78,6 +80,30 @@ export const ROUTE_SCHEMAS: Readonly<Record<RouteName, FastifySchema>> = {
       properties: { weights: { type: 'object', minProperties: 1, propertyNames: { pattern: '^[A-Z]$' }, additionalProperties: { type: 'number', minimum: 0 }, description: 'variant → weight, e.g. {"A": 90, "B": 10}; promote B = {"A": 0, "B": 100}' } },
     },
     response: { 200: jsonAnswer('stored; the weights before and after', ['usecase', 'before', 'after']), ...ERRORS },
+  },
+  createRun: {
+    summary: 'Run a function of a use case (params checked against its declaration first); with ?wait= the result when it ends in time',
+    querystring: { type: 'object', properties: { wait: { type: 'string', description: 'a duration (500ms, 30s, 2m); empty = DIAMOND_RUNS_DEFAULT_WAIT; absent = answer 202 at once' } } },
+    body: {
+      type: 'object', required: ['function'],
+      properties: {
+        function: { type: 'string', pattern: RUN_FUNCTION_PATTERN, description: '`usecase.function`, e.g. customer_insights.customer_summary' },
+        params: { type: 'object', description: "name → value, as the function's usecase.yaml declares (timestamps: ISO-8601 or a duration back such as 7d; durations: 30s, 5m, …)" },
+      },
+    },
+    response: { 200: jsonAnswer('the run ended within the wait: { run } with its result or error', ['run']), 202: jsonAnswer('queued or running: poll GET /v1/runs/<id> or follow its events', ['run']), ...ERRORS },
+  },
+  listRuns: {
+    summary: "A function's latest runs, newest first",
+    querystring: { type: 'object', required: ['function'], properties: { function: { type: 'string', pattern: RUN_FUNCTION_PATTERN }, limit: { type: 'string', pattern: '^\\d*$' } } },
+    response: { 200: jsonAnswer('{ runs }', ['runs']), ...ERRORS },
+  },
+  getRun: { summary: 'A run: state, timings, result or error (with the user\'s file and line)', params: RUN_PARAMS, response: { 200: jsonAnswer('{ run }', ['run']), ...ERRORS } },
+  cancelRun: { summary: 'Cancel a run: a queued one is removed, a running one cancelled in its session', params: RUN_PARAMS, response: { 200: jsonAnswer('{ run } (a running run ends cancelled shortly after)', ['run']), ...ERRORS } },
+  runEvents: {
+    summary: "A run's lifecycle as server-sent events (event: run): replayed, then followed until it ends",
+    params: RUN_PARAMS,
+    response: { 200: textAnswer('text/event-stream', 'server-sent events: event run, data { event, at, run } with the run record on its end'), ...ERRORS },
   },
   dashboard: { summary: 'The dashboard (HTML); it reads the token from the URL fragment (#token=…) and sends it for data', security: [], response: { 200: textAnswer('text/html', 'the page') } },
   dashboardAsset: {

@@ -62,6 +62,24 @@ export interface LaunchSpec {
   readonly handover?: boolean;
 }
 
+/** What every driver started by the launcher has: its group, marker and files. */
+interface IdleDriver {
+  readonly groupPid: number;
+  readonly marker: string;
+  readonly driverPidFile: string;
+  readonly exitFile: string;
+  readonly logFile: string;
+  readonly startedAt: number;
+}
+
+/** A function session's process (function-sessions.ts supervises it). */
+export interface FunctionSessionProcess extends IdleDriver {
+  readonly sessionId: string;
+  /** Written by the session (rename) once it listens: { pid, port, readyAt, session_ms }. */
+  readonly sessionFile: string;
+  readonly secretFile: string;
+}
+
 /** A process (any member of a launch's tree, orphaned or not) carrying one of our launch markers. */
 export interface MarkedProcess extends ProcessInfo {
   readonly jobId: string;
@@ -161,22 +179,49 @@ export class JobLauncher {
    */
   startSpare(spareId: string, key: string): SpareProcess {
     const dir = join(this.dirs.jobs, POOL_DIR);
+    const started = this.startIdleDriver(dir, spareId, 'diamond-spare', (driverPidFile) => ['--warm', '--assignment-file', join(dir, `${spareId}.assignment.json`), '--pid-file', driverPidFile]);
+    return { spareId, key, ...started, assignmentFile: join(dir, `${spareId}.assignment.json`), readyFile: join(dir, `${spareId}.ready.json`), readyAt: null };
+  }
+
+  /**
+   * Starts a function session (docs/RUNS.md): the same spark-submit, environment, job user and
+   * own process group as a job's or a spare's, with `--serve-functions`. The bearer secret
+   * goes into a 0600 file of the job user's (never the command line or the environment); the
+   * session writes its session file (port, pid) into `dir` once it listens.
+   */
+  startFunctionSession(dir: string, sessionId: string, spec: { readonly historyDir: string; readonly usecaseRoots: readonly string[]; readonly secret: string }): FunctionSessionProcess {
+    const sessionFile = join(dir, `${sessionId}.session.json`);
+    const secretFile = join(dir, `${sessionId}.secret`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(secretFile, spec.secret, { mode: 0o600 });
+    const user = jobUser(this.config);
+    if (user) chownSync(secretFile, user.uid, user.gid);
+    const started = this.startIdleDriver(dir, sessionId, 'diamond-functions', (driverPidFile) => [
+      '--serve-functions', '--session-file', sessionFile, '--pid-file', driverPidFile, '--secret-file', secretFile,
+      '--history-dir', spec.historyDir, ...spec.usecaseRoots.flatMap((root) => ['--usecase-root', root]),
+    ], [dir], { 'spark.scheduler.mode': 'FAIR' }); // runs share the session fairly (a pool per function)
+    return { sessionId, ...started, sessionFile, secretFile };
+  }
+
+  /**
+   * A driver that waits for work (a spare, a function session) in `dir`: its files are
+   * `<dir>/<id>.{driver.pid,exit,log,group.pid}` and `<id>.home`; the driver pid file's path
+   * marks its processes. As root it runs as the job user, who owns `dir`.
+   */
+  private startIdleDriver(dir: string, id: string, appName: string, runnerArgs: (driverPidFile: string) => string[], extraTenantDirs: readonly string[] = [], conf: Readonly<Record<string, string>> = {}): IdleDriver {
     mkdirSync(dir, { recursive: true });
     const user = jobUser(this.config);
     if (user) {
-      this.prepareTenantDirs(user);
+      this.prepareTenantDirs(user, extraTenantDirs);
       ownDir(dir, user); // the driver writes its pid and ready files here
     }
-    const driverPidFile = join(dir, `${spareId}.driver.pid`);
-    const exitFile = join(dir, `${spareId}.exit`);
-    const logFile = join(dir, `${spareId}.log`);
-    const assignmentFile = join(dir, `${spareId}.assignment.json`);
-    const readyFile = join(dir, `${spareId}.ready.json`);
-    const home = join(dir, `${spareId}.home`);
+    const driverPidFile = join(dir, `${id}.driver.pid`);
+    const exitFile = join(dir, `${id}.exit`);
+    const logFile = join(dir, `${id}.log`);
+    const home = join(dir, `${id}.home`);
     mkdirSync(home, { recursive: true, mode: 0o700 });
     if (user) ownDir(home, user);
-    const submit = sparkSubmit(this.config, this.script(), ['--warm', '--assignment-file', assignmentFile, '--pid-file', driverPidFile],
-      { 'spark.app.name': 'diamond-spare' }, { env: { HOME: home } });
+    const submit = sparkSubmit(this.config, this.script(), runnerArgs(driverPidFile), { 'spark.app.name': appName, ...conf }, { env: { HOME: home } });
     if (user) assertJobUserCanRead(user, [submit.command, submit.env['PYSPARK_PYTHON'] ?? ''].filter(Boolean));
     const drop = user ? `cd ${shellQuote([home])} && setpriv --reuid=${user.uid} --regid=${user.gid} --clear-groups ` : '';
     const record = startDetached({
@@ -185,10 +230,10 @@ export class JobLauncher {
       env: submit.env,
       cwd: this.config.projectRoot,
       logFile,
-      pidFile: join(dir, `${spareId}.group.pid`),
+      pidFile: join(dir, `${id}.group.pid`),
       marker: driverPidFile,
     });
-    return { spareId, key, groupPid: record.pid, marker: driverPidFile, driverPidFile, exitFile, logFile, assignmentFile, readyFile, startedAt: Date.now(), readyAt: null };
+    return { groupPid: record.pid, marker: driverPidFile, driverPidFile, exitFile, logFile, startedAt: Date.now() };
   }
 
   /**
@@ -246,9 +291,9 @@ export class JobLauncher {
     ownDir(join(this.dirs.checkpoints, jobId), user, { recursive: true }); // checkpoints written by an earlier root-run job are handed over
   }
 
-  private prepareTenantDirs(user: JobUser): void {
-    restrictPlatformHome(this.config.home, [...defaultTenantDirs(this.config), this.dirs.jobs, this.dirs.checkpoints]);
-    for (const tenantDir of [this.dirs.jobs, this.dirs.checkpoints]) {
+  private prepareTenantDirs(user: JobUser, extra: readonly string[] = []): void {
+    restrictPlatformHome(this.config.home, [...defaultTenantDirs(this.config), this.dirs.jobs, this.dirs.checkpoints, ...extra]);
+    for (const tenantDir of [this.dirs.jobs, this.dirs.checkpoints, ...extra]) {
       mkdirSync(tenantDir, { recursive: true });
       for (const home of openPathTo(tenantDir, user)) {
         this.log?.warn({ folder: home, jobUser: user.name }, `opened the home folder ${home} for crossing (o+x) so the job user ${user.name} can reach ${tenantDir}; keep the checkout and DIAMOND_HOME outside home folders to avoid it`);

@@ -3,6 +3,7 @@
  * `defaultOrchestratorOptions` and passed down to the reconciler, the control API and the
  * launchers' job shutdown; tests and benches pass isolated names instead.
  */
+import { join } from 'node:path';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { Topics } from '../../shared/topics.ts';
 import { JobLauncher, type JobTopics } from './launcher.ts';
@@ -13,11 +14,14 @@ export interface OrchestratorOptions {
   readonly keyPrefix: string;
   /** Prefix of job ids and thus of consumer groups (`<prefix>uc.<usecase>.<variant>`). */
   readonly jobPrefix: string;
-  readonly topics: JobTopics & { readonly events: string };
+  /** `runs`: lifecycle of function runs; default diamond.runs. */
+  readonly topics: JobTopics & { readonly events: string; readonly runs?: string };
   /** Consumer group of the orchestrator's own progress consumer. */
   readonly progressGroup: string;
   readonly jobsDir: string;
   readonly checkpointsDir: string;
+  /** Function sessions' files (session, pid, secret, log); default <home>/orchestrator/functions. */
+  readonly functionsDir?: string;
 }
 
 export function defaultOrchestratorOptions(config: DiamondConfig): OrchestratorOptions {
@@ -25,9 +29,15 @@ export function defaultOrchestratorOptions(config: DiamondConfig): OrchestratorO
   return {
     keyPrefix: 'diamond:orchestrator:',
     jobPrefix: '',
-    topics: { input: Topics.normalizedRecords, output: Topics.rawFeedback, rejected: Topics.rejectedFeedback, progress: Topics.progress, events: Topics.events },
+    topics: { input: Topics.normalizedRecords, output: Topics.rawFeedback, rejected: Topics.rejectedFeedback, progress: Topics.progress, events: Topics.events, runs: Topics.runs },
     progressGroup: config.orchestrator.progressGroup,
     jobsDir: dirs.jobs,
     checkpointsDir: dirs.checkpoints,
+    functionsDir: functionsDirOf(config),
   };
+}
+
+/** Outside the jobs folder on purpose: the reconciler reaps marked processes there that no job record names. */
+export function functionsDirOf(config: Pick<DiamondConfig, 'home'>): string {
+  return join(config.home, 'orchestrator', 'functions');
 }

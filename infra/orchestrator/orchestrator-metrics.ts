@@ -9,6 +9,8 @@
  *   diamond_job_batch_rows{job,usecase,variant}           histogram, input rows of each batch
  *   diamond_job_rows_total{job,usecase,variant,kind}      counter, kind in|out|rejected
  *   diamond_alerts_firing{rule}                           gauge, alerts firing per rule (every rule, 0 when none)
+ *   diamond_runs_total{function,state}                    counter, function runs reaching each state (queued, running, finished, …)
+ *   diamond_run_duration_seconds{function}                histogram, an ended run's time from started (or queued) to its end
  * State, lag and alerts are read from Redis and Kafka when scraped, so any orchestrator (leader or
  * not) reports every job; restarts and batches are counted by the process that saw them.
  */
@@ -33,6 +35,8 @@ export const REPORTED_STATES: readonly string[] = ['pending', ...JOB_STATES];
 
 /** Seconds of one micro-batch: from a trigger of 500 ms to a catch-up batch of minutes. */
 const BATCH_SECONDS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
+/** Seconds of one function run: a warm summary in well under a second to a run at its timeout. */
+const RUN_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300];
 const BATCH_ROWS = [0, 1, 10, 100, 1000, 10_000, 100_000, 1_000_000];
 
 type JobLabels = 'job' | 'usecase' | 'variant';
@@ -43,6 +47,8 @@ export class OrchestratorMetrics {
   readonly #batchDuration: Histogram<JobLabels>;
   readonly #batchRows: Histogram<JobLabels>;
   readonly #rows: Counter<JobLabels | 'kind'>;
+  readonly #runs: Counter<'function' | 'state'>;
+  readonly #runDuration: Histogram<'function'>;
   #source: (() => Promise<JobSnapshot[]>) | null = null;
   #alerts: (() => Promise<Record<AlertRuleName, number>>) | null = null;
   /** The read in flight: a scrape collects every series at once, and both gauges share it. */
@@ -80,6 +86,8 @@ export class OrchestratorMetrics {
     this.#restarts = new Counter({ name: 'diamond_job_restarts_total', help: 'Job restarts by this orchestrator, by reason (crash: the use case failed; outage: Kafka or the registry was unreachable).', labelNames: ['job', 'usecase', 'variant', 'reason'], registers });
     this.#batchDuration = new Histogram({ name: 'diamond_job_batch_duration_seconds', help: "Duration of each finished micro-batch (Spark's triggerExecution), from the job's progress reports.", labelNames: ['job', 'usecase', 'variant'], buckets: BATCH_SECONDS, registers });
     this.#batchRows = new Histogram({ name: 'diamond_job_batch_rows', help: 'Input rows of each finished micro-batch, from the progress reports.', labelNames: ['job', 'usecase', 'variant'], buckets: BATCH_ROWS, registers });
+    this.#runs = new Counter({ name: 'diamond_runs_total', help: 'Function runs that reached a state (queued, running, finished, failed, cancelled, timed-out), by function.', labelNames: ['function', 'state'], registers });
+    this.#runDuration = new Histogram({ name: 'diamond_run_duration_seconds', help: "Each ended function run's time from started (from queued when it never started) to its end.", labelNames: ['function'], buckets: RUN_SECONDS, registers });
     this.#rows = new Counter({ name: 'diamond_job_rows_total', help: 'Rows of finished micro-batches by kind: in (read), out (feedback written), rejected.', labelNames: ['job', 'usecase', 'variant', 'kind'], registers });
   }
 
@@ -106,6 +114,15 @@ export class OrchestratorMetrics {
     for (const [kind, rows] of [['in', message.rows_in], ['out', message.rows_out], ['rejected', message.rows_rejected]] as const) {
       if (rows !== undefined) this.#rows.inc({ ...labels, kind }, rows);
     }
+  }
+
+  /** RunObserver (run-dispatcher.ts). */
+  countRun(functionName: string, state: string): void {
+    this.#runs.inc({ function: functionName, state });
+  }
+
+  observeRunDuration(functionName: string, seconds: number): void {
+    this.#runDuration.observe({ function: functionName }, seconds);
   }
 
   #jobs(): Promise<JobSnapshot[]> {

@@ -15,12 +15,13 @@ export function isolatedOrchestratorOptions(prefix: string, overrides: Partial<O
     jobPrefix: `${uniqueName(prefix)}.`,
     topics: {
       input: uniqueName(`${prefix}-records`), output: uniqueName(`${prefix}-feedback`), rejected: uniqueName(`${prefix}-rejected`),
-      progress: uniqueName(`${prefix}-progress`), events: uniqueName(`${prefix}-events`),
+      progress: uniqueName(`${prefix}-progress`), events: uniqueName(`${prefix}-events`), runs: uniqueName(`${prefix}-runs`),
       recordsSubject: uniqueName(`${prefix}-records-value`), feedbackSubject: uniqueName(`${prefix}-feedback-value`),
     },
     progressGroup: uniqueName(`${prefix}-orchestrator`),
     jobsDir: join(work, 'jobs'),
     checkpointsDir: join(work, 'checkpoints'),
+    functionsDir: join(work, 'functions'),
     ...overrides,
   };
 }
