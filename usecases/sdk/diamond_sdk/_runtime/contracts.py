@@ -41,7 +41,7 @@ def parsed_schema(name: str) -> Any:
 # The JSON message contracts of the control topics (diamond.progress, diamond.events) and of
 # a per-record failure (record_failure.py), read from the same shared/schemas/*.schema.json
 # files TypeScript reads (shared/messages.ts).
-_MESSAGE_FILES = {"progress": "progress.schema.json", "lifecycle": "lifecycle-event.schema.json", "record_failure": "record-failure.schema.json"}
+_MESSAGE_FILES = {"progress": "progress.schema.json", "lifecycle": "lifecycle-event.schema.json", "record_failure": "record-failure.schema.json", "run": "run-event.schema.json"}
 
 
 class MessageContractError(ValueError):
