@@ -43,7 +43,8 @@ import { TokenStore } from '../../shared/operator-tokens.ts';
 import { validateUsecase } from '../../infra/orchestrator/validation.ts';
 import { config, TEST_USECASE_ROOTS, testKafka, uniqueName } from '../support/env.ts';
 import { startUsecaseJob, type JobTopics } from '../support/usecase-job.ts';
-import { readPidRecord } from '../../shared/process-group.ts';
+import { readPidRecord, signalAll } from '../../shared/process-group.ts';
+import { JobLauncher } from '../../infra/orchestrator/launcher.ts';
 import type { PoolStatus } from '../../infra/orchestrator/driver-pool.ts';
 import { bareNodeFloorMiB, descendantsOf, out, peakRssMiB, rssMiB, type BenchResult } from './results.ts';
 import { json, TopicWatcher, type Seen } from './watch.ts';
@@ -352,6 +353,8 @@ export async function run(): Promise<BenchResult> {
       }
     }
     await store.close();
+    const strays = new JobLauncher(config, options.topics, { jobs: options.jobsDir, checkpoints: options.checkpointsDir }).jobProcesses();
+    signalAll(strays.map((p) => p.pgid), strays.map((p) => p.pid), 'SIGKILL'); // the pool's spares too
     if (orchestrator) {
       orchestrator.stopSampling();
       orchestrator.child.kill('SIGTERM');

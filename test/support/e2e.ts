@@ -42,7 +42,8 @@ import { SourceStore } from '../../upstream/sources.ts';
 import { platformUp, stopComponent } from '../../infra/platform/local-platform.ts';
 import { componentPaths, type PlatformComponent } from '../../infra/platform/platform-components.ts';
 import { stopSupervisor } from '../../infra/platform/platform-supervisor.ts';
-import { runningProcess } from '../../shared/process-group.ts';
+import { runningProcess, signalAll } from '../../shared/process-group.ts';
+import { JobLauncher } from '../../infra/orchestrator/launcher.ts';
 import { DEMO_CUSTOMERS, generateDataset, SPENDING_WEIGHTS, type Dataset, type InputRecord } from '../../infra/dataset/generator.ts';
 import { checkManifestParams, type OracleParams } from '../../infra/dataset/manifest-params.ts';
 import { expectedFeedback, inputOf, type Expected, type ExpectedRow } from '../../infra/dataset/oracle.ts';
@@ -228,6 +229,11 @@ export async function startDiamond(t: ExecutionContext, name: string, diamondOpt
         if (job) signalGroup(job.groupPid);
       }
     }
+    // And every other process with a launch marker under this diamond's jobs directory: the
+    // pool's spares (the killed orchestrator cannot stop them; one left per test held a
+    // driver's memory for the rest of the suite) and any orphan of a failed test.
+    const strays = new JobLauncher(config, options.topics, { jobs: options.jobsDir, checkpoints: options.checkpointsDir }).jobProcesses();
+    signalAll(strays.map((p) => p.pgid), strays.map((p) => p.pid), 'SIGKILL');
     if (writer) await killHard(writer.child);
     await upstream?.close().catch(() => undefined);
     if (supervised) {
