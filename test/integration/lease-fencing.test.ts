@@ -13,7 +13,9 @@ import { jobIdFor, type JobRecord } from '../../infra/orchestrator/state.ts';
 import { startTestOrchestrator } from '../support/orchestrator.ts';
 
 test('a paused leader that resumes after its lease moved on is refused and steps down', async (t) => {
-  const o = await startTestOrchestrator('fence', { DIAMOND_ORCHESTRATOR_LEASE: '1500ms', DIAMOND_ORCHESTRATOR_TICK: '200ms' });
+  // A lease long enough that the second leader's tick (a /proc scan, Kafka and Redis reads) fits in it on a loaded
+  // 2-core CI machine: with 1.5 s it once lost the lease mid-tick, so its own write was refused.
+  const o = await startTestOrchestrator('fence', { DIAMOND_ORCHESTRATOR_LEASE: '5s', DIAMOND_ORCHESTRATOR_TICK: '200ms' });
   t.teardown(() => o.teardown());
   await o.reconciler.stop(); // releases the lease: the two below compete for it
   const jobId = jobIdFor('data_quality', 'A', o.options.jobPrefix);
@@ -25,7 +27,7 @@ test('a paused leader that resumes after its lease moved on is refused and steps
   const store = first.store; // its Redis connection stays up while it is paused
 
   // The first "pauses": no tick, no renewal. Its lease expires; the second takes over.
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 20_000;
   while ((await store.leaseHolder()) === first.id) {
     if (Date.now() > deadline) throw new Error('the first orchestrator\'s lease never expired');
     await sleep(100);
