@@ -138,6 +138,8 @@ export interface DiamondConfig {
   };
   /** On-demand function runs (docs/RUNS.md): results, waits, history, function sessions. */
   readonly runs: RunSettings;
+  /** Interactive SQL on the function sessions (docs/RUNS.md, "Interactive SQL"). */
+  readonly sql: SqlSettings;
   /** How the CLI reaches the control API. */
   readonly control: {
     /** Bearer token; empty = the one `diamond up` wrote to the local platform file. */
@@ -164,6 +166,19 @@ export interface RunSettings {
   readonly killGraceMs: number;
   /** Runs waiting in one function's queue; more are refused with 503 and Retry-After. */
   readonly queueLimit: number;
+}
+
+export interface SqlSettings {
+  /** Days of history (today included) a session keeps cached for the views `records` and `feedback`. */
+  readonly cacheDays: number;
+  /** How often that cache is rebuilt, so new history shows up. */
+  readonly refreshMs: number;
+  /** A query still running after this is cancelled (state timed-out). */
+  readonly timeoutMs: number;
+  /** Rows a query answers at most (the rest is cut, `truncated: true`). */
+  readonly maxRows: number;
+  /** Queries running at once on the sessions; more wait for a slot (never longer than their time limit). */
+  readonly concurrency: number;
 }
 
 /** One rule's threshold and how long its condition must hold before it fires ("for", 0 = at once). */
@@ -289,6 +304,11 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_RUNS_SESSION_START_TIMEOUT', description: 'a function session that has not written its session file this long after spark-submit is killed (its runs fail or wait for the next)', default: '3m' },
     { env: 'DIAMOND_RUNS_KILL_GRACE', description: 'a run over its run_timeout is cancelled; a session that has not freed it within this grace is killed and replaced', default: '5s' },
     { env: 'DIAMOND_RUNS_QUEUE_LIMIT', description: "runs waiting in one function's queue; more are refused with 503 (retry later)", default: '100' },
+    { env: 'DIAMOND_SQL_CACHE_WINDOW', description: 'interactive SQL: days of history (a duration in whole days, today included) each function session keeps cached as the views records and feedback; records_all and feedback_all read the whole history', default: '7d' },
+    { env: 'DIAMOND_SQL_REFRESH', description: 'interactive SQL: how often a session rebuilds that cache from the history', default: '1m' },
+    { env: 'DIAMOND_SQL_TIMEOUT', description: 'interactive SQL: a query running longer is cancelled (timed-out)', default: '30s' },
+    { env: 'DIAMOND_SQL_MAX_ROWS', description: 'interactive SQL: rows a query answers at most (POST /v1/sql may ask for fewer)', default: '1000' },
+    { env: 'DIAMOND_SQL_CONCURRENCY', description: 'interactive SQL: queries running at once; more wait for a slot', default: '4' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
     { env: 'DIAMOND_CONTROL_URL', description: 'base URL of the control API for the CLI (`--url`); empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_CONTROL_PORT>', default: '' },
   ];
@@ -389,6 +409,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       jobUser: parseUserName(read('DIAMOND_JOB_USER')),
     },
     runs: runSettings(read),
+    sql: sqlSettings(read),
     control: { token: read('DIAMOND_TOKEN'), url: controlUrl(read) },
   };
   return deepFreeze(config);
@@ -407,6 +428,19 @@ function runSettings(read: (name: string) => string): RunSettings {
     sessionStartTimeoutMs: parseDurationMs('DIAMOND_RUNS_SESSION_START_TIMEOUT', read('DIAMOND_RUNS_SESSION_START_TIMEOUT')),
     killGraceMs: parseDurationMs('DIAMOND_RUNS_KILL_GRACE', read('DIAMOND_RUNS_KILL_GRACE')),
     queueLimit: parsePositiveInt('DIAMOND_RUNS_QUEUE_LIMIT', read('DIAMOND_RUNS_QUEUE_LIMIT')),
+  };
+}
+
+function sqlSettings(read: (name: string) => string): SqlSettings {
+  const day = 86_400_000;
+  const windowMs = parseDurationMs('DIAMOND_SQL_CACHE_WINDOW', read('DIAMOND_SQL_CACHE_WINDOW'));
+  if (windowMs < day || windowMs % day !== 0) throw new ConfigError(`DIAMOND_SQL_CACHE_WINDOW (${read('DIAMOND_SQL_CACHE_WINDOW')}) is not a whole number of days`, 'history is kept by day: use e.g. 1d, 7d or 30d');
+  return {
+    cacheDays: windowMs / day,
+    refreshMs: parseDurationMs('DIAMOND_SQL_REFRESH', read('DIAMOND_SQL_REFRESH')),
+    timeoutMs: parseDurationMs('DIAMOND_SQL_TIMEOUT', read('DIAMOND_SQL_TIMEOUT')),
+    maxRows: parsePositiveInt('DIAMOND_SQL_MAX_ROWS', read('DIAMOND_SQL_MAX_ROWS')),
+    concurrency: parsePositiveInt('DIAMOND_SQL_CONCURRENCY', read('DIAMOND_SQL_CONCURRENCY')),
   };
 }
 

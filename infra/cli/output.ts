@@ -10,6 +10,14 @@ export function printResult(json: boolean, result: unknown, text: string): void 
   process.stdout.write((json ? JSON.stringify(result, null, 2) : text.replace(/\n$/, '')) + '\n');
 }
 
+/** Rows under their column names, aligned (strings as they are, other values as JSON). */
+export function formatTable(names: readonly string[], rows: readonly (readonly unknown[])[]): string[] {
+  const cells = rows.map((row) => row.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))));
+  const widths = names.map((name, i) => Math.max(name.length, ...cells.map((row) => row[i]?.length ?? 0)));
+  const line = (values: readonly string[]): string => values.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  return [line(names), ...cells.map(line)];
+}
+
 /** One line of a streamed output: a JSON object per line with --json. */
 export function printLine(json: boolean, result: Readonly<Record<string, unknown>>, text: string): void {
   process.stdout.write((json ? JSON.stringify(result) : text) + '\n');

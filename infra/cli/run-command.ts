@@ -9,7 +9,7 @@ import { loadConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import type { RunRecord } from '../orchestrator/run-store.ts';
 import { ControlClient } from './control-client.ts';
-import { jsonOption, printResult } from './output.ts';
+import { formatTable, jsonOption, printResult } from './output.ts';
 
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The control client's request timeout is 120 s: a longer wait would be cut by it. */
@@ -39,11 +39,8 @@ export function formatRun(run: RunRecord): string {
   const took = run.startedAt && run.endedAt ? ` in ${Date.parse(run.endedAt) - Date.parse(run.startedAt)} ms` : '';
   if (run.state === 'finished' && run.result) {
     if (run.result.kind === 'value') return `${JSON.stringify(run.result.value, null, 2)}\n(run ${run.id} finished${took})`;
-    const names = run.result.columns.map((c) => c.name);
-    const cells = run.result.rows.map((row) => row.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))));
-    const widths = names.map((name, i) => Math.max(name.length, ...cells.map((row) => row[i]?.length ?? 0)));
-    const line = (values: readonly string[]): string => values.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
-    return [line(names), ...cells.map(line), `(${cells.length} rows${run.result.truncated ? ', truncated at max_rows' : ''}; run ${run.id} finished${took})`].join('\n');
+    const table = formatTable(run.result.columns.map((c) => c.name), run.result.rows);
+    return [...table, `(${run.result.rows.length} rows${run.result.truncated ? ', truncated at max_rows' : ''}; run ${run.id} finished${took})`].join('\n');
   }
   return `run ${run.id} of ${run.function} is ${run.state} (queued ${run.queuedAt})\n  → see it with \`npx diamond run ${run.id}\`, cancel it with \`npx diamond run ${run.id} --cancel\``;
 }

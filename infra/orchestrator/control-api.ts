@@ -23,6 +23,7 @@
  *   GET    /v1/runs/<id>                              viewer    { run }: state, timings, result or error (user file and line)
  *   DELETE /v1/runs/<id>                              runner    cancels: a queued run is removed, a running one cancelled; 409 when ended
  *   GET    /v1/runs/<id>/events                       viewer    server-sent events (event: run) until the run ends
+ *   POST   /v1/sql                                    runner    { sql, limit? } → { query: { columns, rows, truncated, timings } }, read-only (docs/RUNS.md)
  *
  * The token is checked before routing (any path but the public ones without a valid token is
  * 401; with one, an unknown path is 404), the role after it. Errors are `{ error, code, hint }`
@@ -54,7 +55,7 @@ import { deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undepl
 import { poolStatus } from './driver-pool.ts';
 import { ROUTE_SCHEMAS } from './control-schemas.ts';
 import {
-  authorize, checkUsecaseName, checkVariantName, parseCount, parseDeployBody, parseEventsQuery, parseRolloutBody, parseRunBody, parseTokenBody, parseWait, ROUTES,
+  authorize, checkUsecaseName, checkVariantName, parseCount, parseDeployBody, parseEventsQuery, parseRolloutBody, parseRunBody, parseSqlBody, parseTokenBody, parseWait, ROUTES,
   type EventsQuery, type RouteName,
 } from './control-routes.ts';
 import { feedRange, openEventFeed, type FeedRange, type OpenFeed } from './event-feed.ts';
@@ -76,6 +77,7 @@ import { FunctionSessionPool, FunctionSessions } from './function-sessions.ts';
 import { JobLauncher } from './launcher.ts';
 import { functionsDirOf } from './options.ts';
 import { RunDispatcher } from './run-dispatcher.ts';
+import { SqlQueries } from './sql-queries.ts';
 import { checkRunParams } from './run-params.ts';
 import { ENDED_STATES, RunStore, type RunRecord } from './run-store.ts';
 
@@ -187,6 +189,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       await producer.send({ topic: runsTopic, acks: -1, messages: [{ key: fields.run, value: JSON.stringify(buildRunEvent(event, fields)) }] });
     },
   });
+  const sqlQueries = new SqlQueries(sessions, config.sql, log);
   const ready = async (reply: FastifyReply): Promise<void> => {
     const answer = await readinessAnswer(async () => {
       const redisOk = await redis.ping().then(() => true, () => false);
@@ -353,6 +356,12 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
 
     getRun: async ({ reply, params }) => {
       await reply.header('cache-control', 'no-store').send({ run: await dispatcher.get(params['id'] ?? '') });
+    },
+
+    sql: async ({ request, reply, caller }) => {
+      const body = parseSqlBody(request.body);
+      const query = await sqlQueries.query(body.sql, body.limit, caller?.name ?? 'anonymous');
+      await reply.header('cache-control', 'no-store').send({ query });
     },
 
     cancelRun: async ({ reply, params, caller }) => {

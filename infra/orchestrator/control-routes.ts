@@ -10,7 +10,7 @@ import { bearerChallenge } from '../../shared/http/bearer.ts';
 import { isRole, roleAllows, type Role, type TokenGrant } from '../../shared/operator-tokens.ts';
 
 export type RouteName = 'livez' | 'readyz' | 'healthz' | 'metrics' | 'status' | 'deploy' | 'undeploy' | 'logs' | 'events' | 'ab' | 'createToken' | 'replay'
-  | 'whoami' | 'rollout' | 'setRollout' | 'dashboard' | 'dashboardAsset' | 'createRun' | 'getRun' | 'cancelRun' | 'listRuns' | 'runEvents';
+  | 'whoami' | 'rollout' | 'setRollout' | 'dashboard' | 'dashboardAsset' | 'createRun' | 'getRun' | 'cancelRun' | 'listRuns' | 'runEvents' | 'sql';
 
 export interface RouteSpec {
   readonly name: RouteName;
@@ -42,6 +42,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'getRun', method: 'GET', path: '/v1/runs/:id', role: 'viewer' },
   { name: 'cancelRun', method: 'DELETE', path: '/v1/runs/:id', role: 'runner' },
   { name: 'runEvents', method: 'GET', path: '/v1/runs/:id/events', role: 'viewer' },
+  { name: 'sql', method: 'POST', path: '/v1/sql', role: 'runner' },
   // The dashboard's page and its two files carry no data: no token (the page sends one for data).
   { name: 'dashboard', method: 'GET', path: '/ui', role: null },
   { name: 'dashboardAsset', method: 'GET', path: '/ui/:file', role: null },
@@ -207,4 +208,18 @@ export function parseRunBody(value: unknown): RunBody {
   const fn = body['function'];
   if (typeof fn !== 'string' || fn === '') throw badField('function', 'must be "usecase.function"', 'send e.g. {"function": "customer_insights.customer_summary", "params": {"customer_id": "acme"}}');
   return { function: fn, params: body['params'] };
+}
+
+export interface SqlBody {
+  readonly sql: string;
+  readonly limit: number | null;
+}
+
+export function parseSqlBody(value: unknown): SqlBody {
+  const body = asObject(value);
+  const sql = body['sql'];
+  if (typeof sql !== 'string' || sql.trim() === '') throw badField('sql', 'must be a non-empty string', 'send e.g. {"sql": "SELECT customer_id, count(*) FROM records GROUP BY customer_id"}');
+  const limit = body['limit'];
+  if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1)) throw badField('limit', `is ${JSON.stringify(limit)}`, 'a whole number of rows, at least 1');
+  return { sql, limit: typeof limit === 'number' ? limit : null };
 }

@@ -105,6 +105,17 @@ export const ROUTE_SCHEMAS: Readonly<Record<RouteName, FastifySchema>> = {
     params: RUN_PARAMS,
     response: { 200: textAnswer('text/event-stream', 'server-sent events: event run, data { event, at, run } with the run record on its end'), ...ERRORS },
   },
+  sql: {
+    summary: 'A read-only SQL query over the history on a warm function session (views records and feedback: the cached recent days; records_all, feedback_all: everything)',
+    body: {
+      type: 'object', required: ['sql'],
+      properties: {
+        sql: { type: 'string', minLength: 1, maxLength: 100_000, description: 'one SELECT, WITH … SELECT, VALUES or TABLE; commands (SET, CACHE, CREATE, DROP, INSERT, SHOW, EXPLAIN …) are refused' },
+        limit: { type: 'integer', minimum: 1, description: 'rows to answer at most (capped by DIAMOND_SQL_MAX_ROWS)' },
+      },
+    },
+    response: { 200: jsonAnswer('{ query: { id, columns, rows, truncated, timings, cache } }', ['query']), ...ERRORS },
+  },
   dashboard: { summary: 'The dashboard (HTML); it reads the token from the URL fragment (#token=…) and sends it for data', security: [], response: { 200: textAnswer('text/html', 'the page') } },
   dashboardAsset: {
     summary: "The dashboard's script and style sheet",

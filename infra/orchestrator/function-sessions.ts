@@ -123,7 +123,9 @@ export class FunctionSessions {
   private start(exclusive: boolean): Starting {
     const id = `fs-${new Date().toISOString().replaceAll(':', '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
     const secret = randomBytes(24).toString('base64url');
-    const process = this.launcher.startFunctionSession(this.dir, id, { historyDir: this.config.runs.historyDir, usecaseRoots: this.config.usecases.roots, secret });
+    const process = this.launcher.startFunctionSession(this.dir, id, {
+      historyDir: this.config.runs.historyDir, usecaseRoots: this.config.usecases.roots, secret, sqlCacheDays: this.config.sql.cacheDays, sqlRefreshMs: this.config.sql.refreshMs,
+    });
     this.log.info({ session: id, pid: process.groupPid, exclusive, logFile: process.logFile }, 'starting a function session');
     const entry: Starting = { id, exclusive, process, session: null, ready: null };
     this.#sessions.set(id, entry);

@@ -189,7 +189,7 @@ export class JobLauncher {
    * goes into a 0600 file of the job user's (never the command line or the environment); the
    * session writes its session file (port, pid) into `dir` once it listens.
    */
-  startFunctionSession(dir: string, sessionId: string, spec: { readonly historyDir: string; readonly usecaseRoots: readonly string[]; readonly secret: string }): FunctionSessionProcess {
+  startFunctionSession(dir: string, sessionId: string, spec: { readonly historyDir: string; readonly usecaseRoots: readonly string[]; readonly secret: string; readonly sqlCacheDays: number; readonly sqlRefreshMs: number }): FunctionSessionProcess {
     const sessionFile = join(dir, `${sessionId}.session.json`);
     const secretFile = join(dir, `${sessionId}.secret`);
     mkdirSync(dir, { recursive: true });
@@ -199,6 +199,7 @@ export class JobLauncher {
     const started = this.startIdleDriver(dir, sessionId, 'diamond-functions', (driverPidFile) => [
       '--serve-functions', '--session-file', sessionFile, '--pid-file', driverPidFile, '--secret-file', secretFile,
       '--history-dir', spec.historyDir, ...spec.usecaseRoots.flatMap((root) => ['--usecase-root', root]),
+      '--sql-cache-days', String(spec.sqlCacheDays), '--sql-refresh-seconds', String(spec.sqlRefreshMs / 1000),
     ], [dir], { 'spark.scheduler.mode': 'FAIR' }); // runs share the session fairly (a pool per function)
     return { sessionId, ...started, sessionFile, secretFile };
   }

@@ -244,6 +244,45 @@ test.serial('eight concurrent runs from eight tokens each get their own result',
   t.is(new Set(answers.map((a) => a.body.run?.id)).size, 8);
 });
 
+interface SqlReply { status: number; body: { query?: { columns: { name: string }[]; rows: unknown[][]; truncated: boolean; timings: { totalMs: number }; cache: { days: number } }; code?: string; error?: string } }
+const sql = async (text: string, token = runners[3]!, limit?: number): Promise<SqlReply> => (await call('POST', '/v1/sql', token, limit === undefined ? { sql: text } : { sql: text, limit })) as unknown as SqlReply;
+
+test.serial('interactive SQL answers from the cached recent days and the whole history, read-only', async (t) => {
+  const days = config.sql.cacheDays;
+  const firstDay = new Date(now - (days - 1) * DAY).toISOString().slice(0, 10);
+  const inWindow = records.filter((r) => new Date(r.event_time).toISOString().slice(0, 10) >= firstDay);
+  const expected = [...new Set(inWindow.map((r) => r.customer_id))].sort().map((customer) => {
+    const mine = inWindow.filter((r) => r.customer_id === customer);
+    return [customer, mine.length, Math.round(mine.reduce((sum, r) => sum + (r.amount ?? 0), 0) * 100) / 100];
+  });
+  t.true(inWindow.length < records.length, 'the test has records older than the cached window');
+  const recent = await sql('SELECT customer_id, count(*) AS n, round(sum(coalesce(amount, 0)), 2) AS spend FROM records GROUP BY customer_id ORDER BY customer_id');
+  t.is(recent.status, 200, JSON.stringify(recent.body));
+  t.deepEqual(recent.body.query?.columns.map((c) => c.name), ['customer_id', 'n', 'spend']);
+  t.deepEqual(recent.body.query?.rows, expected);
+  t.is(recent.body.query?.cache.days, days);
+  const all = await sql('SELECT count(*) FROM records_all');
+  t.deepEqual(all.body.query?.rows, [[records.length]]);
+  const timings: number[] = [];
+  for (let i = 0; i < 5; i++) timings.push((await sql("SELECT kind, count(*) FROM feedback WHERE customer_id = 'acme' GROUP BY kind")).body.query?.timings.totalMs ?? -1);
+  t.log(`warm SQL over the cached window: ${timings.join(', ')} ms`);
+  const limited = await sql('SELECT record_id FROM records_all ORDER BY record_id', runners[3], 2);
+  t.like(limited.body.query, { rows: [['a-old'], ['a1']], truncated: true });
+  const refused = await sql('DROP VIEW records');
+  t.is(refused.status, 400);
+  t.is(refused.body.code, 'DIAMOND_SQL_REFUSED');
+  t.regex(refused.body.error ?? '', /DropView is not a query/);
+  const invalid = await sql('SELECT nope FROM records');
+  t.is(invalid.status, 400);
+  t.is(invalid.body.code, 'DIAMOND_SQL_INVALID');
+  t.regex(invalid.body.error ?? '', /nope/);
+  t.is((await sql('SELECT 1', viewer)).status, 403);
+  t.deepEqual((await sql('SELECT count(*) FROM records_all')).body.query?.rows, [[records.length]], 'the refused DROP changed nothing');
+  const human = await cli(['sql', 'SELECT count(*) AS n FROM feedback_all'], runners[3]!);
+  t.is(human.code, 0, human.stderr);
+  t.regex(human.stdout, new RegExp(`^n\\s*\\n${feedback.length}\\s*\\n\\(1 rows; \\d+ ms; cache of ${days} days`));
+});
+
 test.serial('a run over its timeout is timed-out, its stuck session killed and replaced, and the next run works', async (t) => {
   const started = Date.now();
   const answer = await runFn('run_fixtures.hang', { seconds: 600 });

@@ -1,5 +1,6 @@
 """The function session end to end (docs/RUNS.md): `launch_job.py --serve-functions` in its
 own process on a local Spark, over history written with write_history; then SIGTERM."""
+import datetime as dt
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from diamond_sdk.testing import local_spark
 
 SDK = Path(__file__).resolve().parents[1]
 SECRET = "s3cret-for-tests"
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 FUNCTIONS = '''\
 import time
 
@@ -76,7 +78,10 @@ def session(tmp_path_factory):
         (base / "outside" / "fn_case" / name).write_text((folder / name).read_text())
     history = base / "history"
     write_history(local_spark(), history, records=[{"record_id": "r1", "customer_id": "acme", "source": "t", "event_time": "2026-11-01T10:00:00Z",
-                                                    "type": "purchase", "amount": 3.0, "currency": "EUR", "ingested_at": "2026-11-01T10:00:01Z"}])
+                                                    "type": "purchase", "amount": 3.0, "currency": "EUR", "ingested_at": "2026-11-01T10:00:01Z"},
+                                                   # today: inside interactive SQL's cached window (the acme one is not)
+                                                   {"record_id": "r2", "customer_id": "globex", "source": "t", "event_time": NOW, "type": "refund",
+                                                    "amount": 5.0, "currency": "USD", "ingested_at": NOW}])
     (base / "secret").write_text(SECRET + "\n")
     session_file, pid_file = base / "session.json", base / "session.pid"
     env = {**os.environ, "PYTHONPATH": str(SDK), "PYSPARK_PYTHON": sys.executable,
@@ -166,7 +171,7 @@ def test_a_folder_outside_the_roots_is_refused(session):
 def test_requests_without_the_secret_are_401(session):
     assert call(session, "GET", "/health", secret="wrong")[0] == 401
     assert call(session, "POST", "/runs", {"run_id": "x"}, secret="")[0] == 401
-    assert call(session, "GET", "/health") == (200, {"running": []})
+    assert call(session, "GET", "/health") == (200, {"running": [], "sql": []})
 
 
 def test_a_cancelled_run_ends_cancelled_and_another_run_goes_on(session):
@@ -184,7 +189,55 @@ def test_a_cancelled_run_ends_cancelled_and_another_run_goes_on(session):
     slow.join(60)
     assert answers["slow"] == {"state": "cancelled"}
     assert call(session, "POST", "/runs/slow-1/cancel", {}) == (200, {"cancelled": False})
-    assert call(session, "GET", "/health")[1] == {"running": []}
+    assert call(session, "GET", "/health")[1] == {"running": [], "sql": []}
+
+
+def sql(session, text, **extra):
+    status, answer = call(session, "POST", "/sql", {"query_id": f"q-{time.monotonic_ns()}", "sql": text, "max_rows": 100, "timeout_ms": 60_000, **extra})
+    assert status == 200
+    return answer
+
+
+def test_sql_reads_the_cached_recent_window_and_the_whole_history(session):
+    recent = sql(session, "SELECT customer_id, count(*) AS n, sum(amount) AS spend FROM records GROUP BY customer_id")
+    assert recent["state"] == "finished", recent
+    assert recent["result"]["rows"] == [["globex", 1, 5.0]]
+    assert [c["name"] for c in recent["result"]["columns"]] == ["customer_id", "n", "spend"]
+    everything = sql(session, "WITH r AS (SELECT * FROM records_all) SELECT customer_id FROM r ORDER BY customer_id")
+    assert everything["result"]["rows"] == [["acme"], ["globex"]]
+    assert sql(session, "SELECT count(*) FROM feedback")["result"]["rows"] == [[0]]
+    assert sql(session, "SELECT id FROM range(5)", max_rows=2)["result"] == {"kind": "rows", "columns": [{"name": "id", "type": "bigint"}], "rows": [[0], [1]], "truncated": True}
+
+
+@pytest.mark.parametrize("text, says", [
+    ("DROP VIEW records", "DropView is not a query"),
+    ("SET spark.sql.ansi.enabled=false", "SetCommand is not a query"),
+    ("CACHE TABLE records", "CacheTable is not a query"),
+    ("INSERT INTO records SELECT * FROM records", "InsertIntoStatement is not a query"),
+    ("WITH t AS (SELECT 1) INSERT INTO records SELECT * FROM t", "InsertIntoStatement is not a query"),
+    ("SELECT reflect('java.lang.System', 'getProperty', 'user.home')", "reflect() is not allowed"),
+    ("SELECT (SELECT java_method('java.lang.Math', 'abs', -1))", "java_method() is not allowed"),
+    ("SELECT 1; DROP VIEW records", "Syntax error"),
+])
+def test_sql_that_is_not_one_read_only_query_is_refused(session, text, says):
+    answer = sql(session, text)
+    assert answer["state"] == "failed" and answer["error"]["code"] == "sql_refused", answer
+    assert says in answer["error"]["message"]
+    assert sql(session, "SELECT count(*) FROM records_all")["result"]["rows"] == [[2]]  # the views are intact
+
+
+def test_sql_cannot_read_files_by_path_and_bad_sql_says_why(session):
+    by_path = sql(session, "SELECT * FROM parquet.`/etc`")
+    assert by_path["state"] == "failed" and by_path["error"]["code"] == "bad_sql", by_path
+    unknown = sql(session, "SELECT no_such_column FROM records")
+    assert unknown["state"] == "failed" and "no_such_column" in unknown["error"]["message"] and "\tat " not in unknown["error"]["message"]
+
+
+def test_sql_over_its_time_limit_is_timed_out_and_the_session_goes_on(session):
+    answer = sql(session, "SELECT count(*) FROM range(0, 10000000000000, 1, 100000) WHERE (id * 7) % 11 = 3", timeout_ms=2000)
+    assert answer == {"state": "timed-out"}
+    assert sql(session, "SELECT 1 AS one")["result"]["rows"] == [[1]]
+    assert call(session, "GET", "/health")[1] == {"running": [], "sql": []}
 
 
 def test_sigterm_stops_the_session_cleanly(session):

@@ -1,13 +1,14 @@
 """A function session (docs/RUNS.md, "The function session protocol"):
 
   spark-submit usecases/sdk/launch_job.py --serve-functions --session-file F --pid-file P \\
-      --secret-file S --history-dir H --usecase-root R [--usecase-root R2 …]
+      --secret-file S --history-dir H --usecase-root R [--usecase-root R2 …] \\
+      [--sql-cache-days 7] [--sql-refresh-seconds 60]
 
 Starts the SparkSession (FAIR scheduler), defines the views `records` and `feedback` over
 the history, listens on 127.0.0.1 (a port of its choice) and writes F by rename:
 {"pid", "port", "readyAt", "session_ms"}. Every request must carry `Authorization: Bearer
-<contents of S>`. POST /runs, POST /runs/<id>/cancel, GET /health. SIGTERM: cancel what
-runs, stop the server and the session, exit 0.
+<contents of S>`. POST /runs, POST /runs/<id>/cancel, POST /sql, POST /sql/<id>/cancel,
+GET /health. SIGTERM: cancel what runs, stop the server and the session, exit 0.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from typing import Any
 
 from .function_runs import Runs
 from .history import register_views
+from .sql_queries import SqlQueries
 
 log = logging.getLogger("diamond.functions")
 # Views list their files when defined; a run redefines them when they are older than this,
@@ -41,6 +43,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--secret-file", required=True)
     parser.add_argument("--history-dir", required=True)
     parser.add_argument("--usecase-root", action="append", required=True)
+    parser.add_argument("--sql-cache-days", type=int, default=7, help="days of history interactive SQL keeps cached")
+    parser.add_argument("--sql-refresh-seconds", type=float, default=60.0, help="how often that cache is rebuilt")
     return parser.parse_args(argv)
 
 
@@ -70,8 +74,9 @@ class ViewRefresher:
 class FunctionServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, runs: Runs, secret: str):
+    def __init__(self, runs: Runs, sql: SqlQueries, secret: str):
         self.runs = runs
+        self.sql = sql
         self.secret = secret
         super().__init__(("127.0.0.1", 0), _Handler)
 
@@ -121,7 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         if self.path == "/health":
-            self._send(200, {"running": self.server.runs.running()})
+            self._send(200, {"running": self.server.runs.running(), "sql": self.server.sql.running()})
         else:
             self._send(404, {"error": "not found"})
 
@@ -140,6 +145,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, answer)
         elif len(parts) == 3 and parts[0] == "runs" and parts[2] == "cancel":
             self._send(200, {"cancelled": self.server.runs.cancel(parts[1])})
+        elif parts == ["sql"]:
+            started = time.monotonic()
+            answer = self.server.sql.execute(body)
+            log.info("sql", extra={"fields": {"query_id": body.get("query_id"), "state": answer["state"], "ms": int((time.monotonic() - started) * 1000)}})
+            self._send(200, answer)
+        elif len(parts) == 3 and parts[0] == "sql" and parts[2] == "cancel":
+            self._send(200, {"cancelled": self.server.sql.cancel(parts[1])})
         else:
             self._send(404, {"error": "not found"})
 
@@ -151,21 +163,25 @@ def write_atomically(path: str | Path, body: dict[str, Any]) -> None:
     tmp.replace(target)
 
 
-def start(spark: Any, history_dir: str, roots: list[str], secret: str) -> FunctionServer:
+def start(spark: Any, history_dir: str, roots: list[str], secret: str, sql_cache_days: int = 7, sql_refresh_seconds: float = 60.0) -> FunctionServer:
     """Views defined, server listening in a background thread; returns it (its port is server_address[1])."""
     refresher = ViewRefresher(spark, history_dir)
     refresher()
-    server = FunctionServer(Runs(spark, [Path(root) for root in roots], refresher), secret)
+    sql = SqlQueries(spark, history_dir, sql_cache_days, sql_refresh_seconds)
+    server = FunctionServer(Runs(spark, [Path(root) for root in roots], refresher), sql, secret)
     threading.Thread(target=server.serve_forever, name="function-server", daemon=True).start()
     return server
 
 
 def stop(server: FunctionServer, grace_seconds: float = 10.0) -> None:
     """Cancels what runs and lets those requests answer `cancelled` before closing."""
+    server.sql.stop()
     for run_id in server.runs.running():
         server.runs.cancel(run_id)
+    for query_id in server.sql.running():
+        server.sql.cancel(query_id)
     deadline = time.monotonic() + grace_seconds
-    while server.runs.running() and time.monotonic() < deadline:
+    while (server.runs.running() or server.sql.running()) and time.monotonic() < deadline:
         time.sleep(0.05)
     server.shutdown()
     server.server_close()
@@ -193,7 +209,7 @@ def serve(argv: list[str]) -> int:
         log.warning("the session's scheduler is not FAIR; pass --conf spark.scheduler.mode=FAIR to spark-submit")
     spark.conf.set("spark.sql.files.ignoreMissingFiles", "true")
     session_ms = int((time.monotonic() - began) * 1000)
-    server = start(spark, args.history_dir, args.usecase_root, secret)
+    server = start(spark, args.history_dir, args.usecase_root, secret, args.sql_cache_days, args.sql_refresh_seconds)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
