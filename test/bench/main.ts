@@ -17,7 +17,7 @@ import { loadConfig } from '../../shared/config.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import { describeMachine, machineContext, out, ratioOf, renderTable, resolveRefs, type BenchModule, type BenchResult } from './results.ts';
 
-const ORDER = ['upstream', 'usecase', 'downstream', 'orchestrator', 'e2e'];
+const ORDER = ['upstream', 'usecase', 'downstream', 'orchestrator', 'runs', 'e2e'];
 
 const dir = dirname(fileURLToPath(import.meta.url));
 const available = readdirSync(dir).filter((file) => file.endsWith('.bench.ts')).map((file) => file.replace('.bench.ts', ''))
