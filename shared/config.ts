@@ -138,6 +138,8 @@ export interface DiamondConfig {
   };
   /** On-demand function runs (docs/RUNS.md): results, waits, history, function sessions. */
   readonly runs: RunSettings;
+  /** The history archiver the orchestrator supervises (records.normalized, feedback.raw → Parquet) and how far back Kafka keeps records. */
+  readonly history: HistorySettings;
   /** How the CLI reaches the control API. */
   readonly control: {
     /** Bearer token; empty = the one `diamond up` wrote to the local platform file. */
@@ -164,6 +166,17 @@ export interface RunSettings {
   readonly killGraceMs: number;
   /** Runs waiting in one function's queue; more are refused with 503 and Retry-After. */
   readonly queueLimit: number;
+}
+
+export interface HistorySettings {
+  /** Whether the leading orchestrator runs the history archiver (a Spark driver). */
+  readonly archive: boolean;
+  /** Days of history the archiver keeps (today and the days before it), at most HISTORY_MAX_DAYS. */
+  readonly retentionDays: number;
+  /** How often the archiver's queries commit a batch (what a run sees is this old at most, plus the batch). */
+  readonly triggerMs: number;
+  /** retention.ms of records.normalized: how far back a replay (or an archiver that was stopped) can reach. */
+  readonly recordsRetentionMs: number;
 }
 
 /** One rule's threshold and how long its condition must hold before it fires ("for", 0 = at once). */
@@ -289,6 +302,10 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_RUNS_SESSION_START_TIMEOUT', description: 'a function session that has not written its session file this long after spark-submit is killed (its runs fail or wait for the next)', default: '3m' },
     { env: 'DIAMOND_RUNS_KILL_GRACE', description: 'a run over its run_timeout is cancelled; a session that has not freed it within this grace is killed and replaced', default: '5s' },
     { env: 'DIAMOND_RUNS_QUEUE_LIMIT', description: "runs waiting in one function's queue; more are refused with 503 (retry later)", default: '100' },
+    { env: 'DIAMOND_HISTORY_ARCHIVE', description: '1 = the leading orchestrator runs the history archiver (one Spark driver copying records.normalized and feedback.raw to DIAMOND_HISTORY_DIR, restarted when it dies); 0 = nothing writes the history', default: '1' },
+    { env: 'DIAMOND_HISTORY_RETENTION', description: 'history the archiver keeps, in whole days (today and the days before it); at most 60d', default: '60d' },
+    { env: 'DIAMOND_HISTORY_TRIGGER', description: 'how often the archiver commits a batch: runs see records this much later at most (plus the batch)', default: '10s' },
+    { env: 'DIAMOND_RECORDS_RETENTION', description: 'retention.ms of records.normalized, set when upstream creates it and changed on the existing topic when it differs: how far back replays reach; at most 60d', default: '7d' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
     { env: 'DIAMOND_CONTROL_URL', description: 'base URL of the control API for the CLI (`--url`); empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_CONTROL_PORT>', default: '' },
   ];
@@ -389,6 +406,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       jobUser: parseUserName(read('DIAMOND_JOB_USER')),
     },
     runs: runSettings(read),
+    history: historySettings(read),
     control: { token: read('DIAMOND_TOKEN'), url: controlUrl(read) },
   };
   return deepFreeze(config);
@@ -408,6 +426,28 @@ function runSettings(read: (name: string) => string): RunSettings {
     killGraceMs: parseDurationMs('DIAMOND_RUNS_KILL_GRACE', read('DIAMOND_RUNS_KILL_GRACE')),
     queueLimit: parsePositiveInt('DIAMOND_RUNS_QUEUE_LIMIT', read('DIAMOND_RUNS_QUEUE_LIMIT')),
   };
+}
+
+const DAY_MS = 86_400_000;
+/** The longest history and records retention: what the feedback's 60-day TTL in Cassandra matches. */
+export const HISTORY_MAX_DAYS = 60;
+
+function historySettings(read: (name: string) => string): HistorySettings {
+  const retentionMs = parseRetentionMs('DIAMOND_HISTORY_RETENTION', read('DIAMOND_HISTORY_RETENTION'));
+  if (retentionMs % DAY_MS !== 0) throw new ConfigError(`DIAMOND_HISTORY_RETENTION is "${read('DIAMOND_HISTORY_RETENTION')}"`, 'history is kept by day: use whole days, e.g. 30d');
+  return {
+    archive: parseFlag('DIAMOND_HISTORY_ARCHIVE', read('DIAMOND_HISTORY_ARCHIVE')),
+    retentionDays: retentionMs / DAY_MS,
+    triggerMs: parseDurationMs('DIAMOND_HISTORY_TRIGGER', read('DIAMOND_HISTORY_TRIGGER')),
+    recordsRetentionMs: parseRetentionMs('DIAMOND_RECORDS_RETENTION', read('DIAMOND_RECORDS_RETENTION')),
+  };
+}
+
+/** A duration of at most HISTORY_MAX_DAYS days. */
+function parseRetentionMs(name: string, value: string): number {
+  const ms = parseDurationMs(name, value);
+  if (ms > HISTORY_MAX_DAYS * DAY_MS) throw new ConfigError(`${name} is "${value}", more than ${HISTORY_MAX_DAYS} days`, `use at most ${HISTORY_MAX_DAYS}d: history and replays reach back as far as the feedback kept in Cassandra (60-day TTL)`);
+  return ms;
 }
 
 function alertSettings(read: (name: string) => string): AlertSettings {
