@@ -57,6 +57,7 @@ export class HistoryArchive {
   #dueAt = 0;
   #lastError: string | null = null;
   #waitingLogged = false;
+  #reported = '';
   readonly #spec: HistoryArchiverSpec;
 
   constructor(
@@ -65,6 +66,8 @@ export class HistoryArchive {
     private readonly admin: Pick<Admin, 'listTopics'>,
     private readonly settings: HistoryArchiveSettings,
     private readonly log: Pick<Logger, 'info' | 'warn'>,
+    /** Told each changed status (the reconciler stores it for /v1/status). */
+    private readonly onChange: (status: HistoryArchiveStatus) => Promise<void> = async () => undefined,
   ) {
     const { topics } = settings;
     this.#spec = {
@@ -97,12 +100,21 @@ export class HistoryArchive {
     while (this.#busy) await sleep(50); // a start under way finishes first, so its process is stopped too
     const process = this.#process;
     this.#process = null;
-    if (!process) return;
+    if (!process) return void (await this.report());
     this.log.info({ pid: process.groupPid }, 'stopping the history archiver');
     this.launcher.requestStop(process);
     const deadline = Date.now() + STOP_GRACE_MS;
     while (Date.now() < deadline && this.launcher.isRunning(process)) await sleep(100);
     this.launcher.kill(process); // whatever of its group is left
+    await this.report();
+  }
+
+  private async report(): Promise<void> {
+    const status = this.status;
+    const text = JSON.stringify(status);
+    if (text === this.#reported) return;
+    this.#reported = text;
+    await this.onChange(status).catch((error: unknown) => this.log.warn({ error: errorMessage(error) }, 'could not store the history archiver status'));
   }
 
   /** Every process carrying one of this folder's archiver markers, by launch. */
@@ -151,6 +163,7 @@ export class HistoryArchive {
     this.#busy = true;
     try {
       await this.round(Date.now());
+      await this.report();
     } catch (error) {
       this.log.warn({ error: errorMessage(error) }, 'history archive supervision failed; retrying');
     } finally {

@@ -130,7 +130,7 @@ export class Reconciler {
       ? new HistoryArchive(config, this.launcher, this.admin, {
         dir: options.historyArchiveDir,
         topics: { records: options.topics.input, feedback: options.topics.output, recordsSubject: options.topics.recordsSubject, feedbackSubject: options.topics.feedbackSubject },
-      }, log.child({ component: 'history-archive' }))
+      }, log.child({ component: 'history-archive' }), (status) => this.store.putHistoryArchiveStatus(status))
       : null;
   }
 

@@ -112,6 +112,12 @@ test('the orchestrator runs the history archiver: records land in Parquet exactl
   t.is(restarted.restarts, 1);
   t.true(existsSync(`/proc/${restarted.pid!}`), 'the new archiver runs');
   t.false(findProcesses(new RegExp(`${archiveDir}/ha-`)).some((p) => p.pgid === oldPid), 'nothing of the old one is left');
+  // What /v1/status shows: the leader stores it in Redis.
+  const stored = await until('the stored status naming the new archiver', async () => {
+    const status = await orchestrator!.reconciler.store.historyArchiveStatus();
+    return status?.pid === restarted.pid ? status : null;
+  }, 10_000);
+  t.like(stored, { state: 'running', restarts: 1 });
 
   const third = batch('c', 8);
   await orchestrator.produce(third);
