@@ -69,3 +69,23 @@ test('alert settings: defaults, durations with 0 for "at once", webhooks as a li
     t.truthy(error?.hint);
   }
 });
+
+test('history settings: archiver on, 60 days kept, records 7 days in Kafka by default; more than 60 days or part days refused', (t) => {
+  t.deepEqual({ ...loadConfig({}).history }, { archive: true, retentionDays: 60, triggerMs: 10_000, recordsRetentionMs: 7 * 86_400_000 });
+  t.like(loadConfig({ DIAMOND_HISTORY_ARCHIVE: '0', DIAMOND_HISTORY_RETENTION: '14d', DIAMOND_HISTORY_TRIGGER: '2s', DIAMOND_RECORDS_RETENTION: '60d' }).history, {
+    archive: false, retentionDays: 14, triggerMs: 2000, recordsRetentionMs: 60 * 86_400_000,
+  });
+  t.is(loadConfig({ DIAMOND_HISTORY_RETENTION: '48h', DIAMOND_RECORDS_RETENTION: '12h' }).history.retentionDays, 2, 'whole days in hours are whole days');
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ DIAMOND_HISTORY_RETENTION: '61d' }, /DIAMOND_HISTORY_RETENTION is "61d", more than 60 days/],
+    [{ DIAMOND_RECORDS_RETENTION: '90d' }, /DIAMOND_RECORDS_RETENTION is "90d", more than 60 days/],
+    [{ DIAMOND_HISTORY_RETENTION: '36h' }, /DIAMOND_HISTORY_RETENTION is "36h"/],
+    [{ DIAMOND_HISTORY_RETENTION: 'forever' }, /DIAMOND_HISTORY_RETENTION/],
+    [{ DIAMOND_HISTORY_ARCHIVE: 'yes' }, /DIAMOND_HISTORY_ARCHIVE/],
+  ];
+  for (const [env, message] of cases) {
+    const error = t.throws(() => loadConfig(env), { instanceOf: ConfigError });
+    t.regex(error?.message ?? '', message);
+    t.truthy(error?.hint);
+  }
+});

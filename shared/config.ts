@@ -140,6 +140,8 @@ export interface DiamondConfig {
   readonly runs: RunSettings;
   /** Interactive SQL on the function sessions (docs/RUNS.md, "Interactive SQL"). */
   readonly sql: SqlSettings;
+  /** The history archiver the orchestrator supervises (records.normalized, feedback.raw → Parquet) and how far back Kafka keeps records. */
+  readonly history: HistorySettings;
   /** How the CLI reaches the control API. */
   readonly control: {
     /** Bearer token; empty = the one `diamond up` wrote to the local platform file. */
@@ -179,6 +181,17 @@ export interface SqlSettings {
   readonly maxRows: number;
   /** Queries running at once on the sessions; more wait for a slot (never longer than their time limit). */
   readonly concurrency: number;
+}
+
+export interface HistorySettings {
+  /** Whether the leading orchestrator runs the history archiver (a Spark driver). */
+  readonly archive: boolean;
+  /** Days of history the archiver keeps (today and the days before it), at most HISTORY_MAX_DAYS. */
+  readonly retentionDays: number;
+  /** How often the archiver's queries commit a batch (what a run sees is this old at most, plus the batch). */
+  readonly triggerMs: number;
+  /** retention.ms of records.normalized: how far back a replay (or an archiver that was stopped) can reach. */
+  readonly recordsRetentionMs: number;
 }
 
 /** One rule's threshold and how long its condition must hold before it fires ("for", 0 = at once). */
@@ -309,6 +322,10 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_SQL_TIMEOUT', description: 'interactive SQL: a query running longer is cancelled (timed-out)', default: '30s' },
     { env: 'DIAMOND_SQL_MAX_ROWS', description: 'interactive SQL: rows a query answers at most (POST /v1/sql may ask for fewer)', default: '1000' },
     { env: 'DIAMOND_SQL_CONCURRENCY', description: 'interactive SQL: queries running at once; more wait for a slot', default: '4' },
+    { env: 'DIAMOND_HISTORY_ARCHIVE', description: '1 = the leading orchestrator runs the history archiver (one Spark driver copying records.normalized and feedback.raw to DIAMOND_HISTORY_DIR, restarted when it dies); 0 = nothing writes the history', default: '1' },
+    { env: 'DIAMOND_HISTORY_RETENTION', description: 'history the archiver keeps, in whole days (today and the days before it); at most 60d', default: '60d' },
+    { env: 'DIAMOND_HISTORY_TRIGGER', description: 'how often the archiver commits a batch: runs see records this much later at most (plus the batch)', default: '10s' },
+    { env: 'DIAMOND_RECORDS_RETENTION', description: 'retention.ms of records.normalized, set when upstream creates it and changed on the existing topic when it differs: how far back replays reach; at most 60d', default: '7d' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
     { env: 'DIAMOND_CONTROL_URL', description: 'base URL of the control API for the CLI (`--url`); empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_CONTROL_PORT>', default: '' },
   ];
@@ -410,6 +427,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
     },
     runs: runSettings(read),
     sql: sqlSettings(read),
+    history: historySettings(read),
     control: { token: read('DIAMOND_TOKEN'), url: controlUrl(read) },
   };
   return deepFreeze(config);
@@ -432,16 +450,37 @@ function runSettings(read: (name: string) => string): RunSettings {
 }
 
 function sqlSettings(read: (name: string) => string): SqlSettings {
-  const day = 86_400_000;
   const windowMs = parseDurationMs('DIAMOND_SQL_CACHE_WINDOW', read('DIAMOND_SQL_CACHE_WINDOW'));
-  if (windowMs < day || windowMs % day !== 0) throw new ConfigError(`DIAMOND_SQL_CACHE_WINDOW (${read('DIAMOND_SQL_CACHE_WINDOW')}) is not a whole number of days`, 'history is kept by day: use e.g. 1d, 7d or 30d');
+  if (windowMs < DAY_MS || windowMs % DAY_MS !== 0) throw new ConfigError(`DIAMOND_SQL_CACHE_WINDOW (${read('DIAMOND_SQL_CACHE_WINDOW')}) is not a whole number of days`, 'history is kept by day: use e.g. 1d, 7d or 30d');
   return {
-    cacheDays: windowMs / day,
+    cacheDays: windowMs / DAY_MS,
     refreshMs: parseDurationMs('DIAMOND_SQL_REFRESH', read('DIAMOND_SQL_REFRESH')),
     timeoutMs: parseDurationMs('DIAMOND_SQL_TIMEOUT', read('DIAMOND_SQL_TIMEOUT')),
     maxRows: parsePositiveInt('DIAMOND_SQL_MAX_ROWS', read('DIAMOND_SQL_MAX_ROWS')),
     concurrency: parsePositiveInt('DIAMOND_SQL_CONCURRENCY', read('DIAMOND_SQL_CONCURRENCY')),
   };
+}
+
+const DAY_MS = 86_400_000;
+/** The longest history and records retention: what the feedback's 60-day TTL in Cassandra matches. */
+export const HISTORY_MAX_DAYS = 60;
+
+function historySettings(read: (name: string) => string): HistorySettings {
+  const retentionMs = parseRetentionMs('DIAMOND_HISTORY_RETENTION', read('DIAMOND_HISTORY_RETENTION'));
+  if (retentionMs % DAY_MS !== 0) throw new ConfigError(`DIAMOND_HISTORY_RETENTION is "${read('DIAMOND_HISTORY_RETENTION')}"`, 'history is kept by day: use whole days, e.g. 30d');
+  return {
+    archive: parseFlag('DIAMOND_HISTORY_ARCHIVE', read('DIAMOND_HISTORY_ARCHIVE')),
+    retentionDays: retentionMs / DAY_MS,
+    triggerMs: parseDurationMs('DIAMOND_HISTORY_TRIGGER', read('DIAMOND_HISTORY_TRIGGER')),
+    recordsRetentionMs: parseRetentionMs('DIAMOND_RECORDS_RETENTION', read('DIAMOND_RECORDS_RETENTION')),
+  };
+}
+
+/** A duration of at most HISTORY_MAX_DAYS days. */
+function parseRetentionMs(name: string, value: string): number {
+  const ms = parseDurationMs(name, value);
+  if (ms > HISTORY_MAX_DAYS * DAY_MS) throw new ConfigError(`${name} is "${value}", more than ${HISTORY_MAX_DAYS} days`, `use at most ${HISTORY_MAX_DAYS}d: history and replays reach back as far as the feedback kept in Cassandra (60-day TTL)`);
+  return ms;
 }
 
 function alertSettings(read: (name: string) => string): AlertSettings {

@@ -2,10 +2,13 @@
  * Kafka clients (kafkajs) built from the config, and a readiness check that makes a real
  * metadata call.
  */
-import { Kafka, logLevel as KafkaLogLevel, type Admin, type KafkaConfig, type LogEntry } from 'kafkajs';
+import kafkajs, { Kafka, logLevel as KafkaLogLevel, type Admin, type KafkaConfig, type LogEntry } from 'kafkajs';
 import type { DiamondConfig } from './config.ts';
 import { ServiceUnavailableError } from './errors.ts';
 import type { Logger } from './logger.ts';
+
+// kafkajs is CommonJS and Node cannot see these enums as named ESM exports.
+const { ConfigResourceTypes, ConfigSource } = kafkajs;
 
 export interface KafkaClientOptions {
   readonly clientId?: string;
@@ -53,6 +56,16 @@ export interface TopicSpec {
   readonly topic: string;
   readonly partitions?: number;
   readonly config?: Record<string, string>;
+  /** Names in `config` that an existing topic is changed to as well (alignTopicConfigs); the others apply at creation only. */
+  readonly enforced?: readonly string[];
+}
+
+/** One setting alignTopicConfigs changed on an existing topic. */
+export interface TopicConfigChange {
+  readonly topic: string;
+  readonly name: string;
+  readonly from: string | null;
+  readonly to: string;
 }
 
 /**
@@ -90,4 +103,32 @@ async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs
     if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * Sets each spec's `enforced` settings on its existing topic where the value differs, and
+ * returns what changed. AlterConfigs (the non-incremental request kafkajs speaks) replaces a
+ * topic's whole set of overrides, so the topic's other overrides are sent along unchanged.
+ */
+export async function alignTopicConfigs(admin: Admin, specs: readonly TopicSpec[]): Promise<TopicConfigChange[]> {
+  const wanted = specs.filter((spec) => (spec.enforced ?? []).length > 0);
+  if (wanted.length === 0) return [];
+  const described = await admin.describeConfigs({ includeSynonyms: false, resources: wanted.map((spec) => ({ type: ConfigResourceTypes.TOPIC, name: spec.topic })) });
+  const changes: TopicConfigChange[] = [];
+  for (const spec of wanted) {
+    const entries = described.resources.find((r) => r.resourceName === spec.topic)?.configEntries ?? [];
+    const overrides = new Map(entries.filter((e) => e.configSource === ConfigSource.TOPIC_CONFIG && !e.readOnly && !e.isSensitive).map((e) => [e.configName, e.configValue]));
+    const current = new Map(entries.map((e) => [e.configName, e.configValue]));
+    const mine: TopicConfigChange[] = [];
+    for (const name of spec.enforced ?? []) {
+      const to = spec.config?.[name];
+      if (to === undefined || current.get(name) === to) continue;
+      mine.push({ topic: spec.topic, name, from: current.get(name) ?? null, to });
+      overrides.set(name, to);
+    }
+    if (mine.length === 0) continue;
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: spec.topic, configEntries: [...overrides].map(([name, value]) => ({ name, value })) }] });
+    changes.push(...mine);
+  }
+  return changes;
 }

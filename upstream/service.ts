@@ -14,7 +14,7 @@ import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { DiamondConfig } from '../shared/config.ts';
 import type { DependencyName } from '../shared/dependency-wait.ts';
 import { SchemaIncompatibleError, ServiceUnavailableError } from '../shared/errors.ts';
-import { createKafka, ensureTopics } from '../shared/kafka.ts';
+import { alignTopicConfigs, createKafka, ensureTopics, type TopicSpec } from '../shared/kafka.ts';
 import type { Logger } from '../shared/logger.ts';
 import { OPERATOR_KEY_PREFIX, TokenStore } from '../shared/operator-tokens.ts';
 import { createRedis, redisUnavailable } from '../shared/redis.ts';
@@ -68,12 +68,13 @@ export async function registerCustomerRecord(registry: SchemaRegistry, subject: 
 /**
  * Topic settings: rejected envelopes carry the raw input, which may be as large as a whole
  * request. (Kafka's limit applies to a producer's whole batch, not to one record, so the
- * per-record limit is enforced by the pipeline, not by the topic.)
+ * per-record limit is enforced by the pipeline, not by the topic.) records.normalized keeps
+ * DIAMOND_RECORDS_RETENTION, also on a topic that exists already: how far back replays reach.
  */
-export function upstreamTopicSpecs(config: Pick<DiamondConfig, 'upstream'>, topics: PipelineTopics = DEFAULT_TOPICS): { topic: string; config: Record<string, string> }[] {
+export function upstreamTopicSpecs(config: Pick<DiamondConfig, 'upstream' | 'history'>, topics: PipelineTopics = DEFAULT_TOPICS): TopicSpec[] {
   const maxMessageBytes = String(Math.max(2 * config.upstream.maxBodyBytes + 1024 * 1024, 8 * 1024 * 1024));
   return [
-    { topic: topics.normalized, config: { 'max.message.bytes': maxMessageBytes } },
+    { topic: topics.normalized, config: { 'max.message.bytes': maxMessageBytes, 'retention.ms': String(config.history.recordsRetentionMs) }, enforced: ['retention.ms'] },
     { topic: topics.rejected, config: { 'max.message.bytes': maxMessageBytes } },
   ];
 }
@@ -93,14 +94,19 @@ export function createUpstreamProducer(kafka: Kafka): Producer {
   });
 }
 
-/** Creating topics right after another client did can briefly fail ("does not host this topic-partition"); retry a few times. */
-async function ensureTopicsWithRetry(kafka: Kafka, specs: Parameters<typeof ensureTopics>[1]): Promise<void> {
+/**
+ * Creates the topics and aligns their enforced settings (records retention), logging each
+ * change. Creating topics right after another client did can briefly fail ("does not host
+ * this topic-partition"); retry a few times.
+ */
+export async function ensureUpstreamTopics(kafka: Kafka, specs: readonly TopicSpec[], logger: Pick<Logger, 'info'>): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     for (let attempt = 1; ; attempt += 1) {
       try {
         await ensureTopics(admin, specs);
+        for (const change of await alignTopicConfigs(admin, specs)) logger.info(change, `changed ${change.name} of ${change.topic} from ${change.from ?? 'the default'} to ${change.to}`);
         return;
       } catch (error) {
         if (attempt >= 5) throw error;
@@ -133,7 +139,7 @@ export async function connectProducer(config: DiamondConfig, options: Pick<Upstr
   const connect = async (): Promise<void> => {
     try {
       await producer.connect();
-      await ensureTopicsWithRetry(kafka, upstreamTopicSpecs(config, options.topics));
+      await ensureUpstreamTopics(kafka, upstreamTopicSpecs(config, options.topics), options.logger);
       connected = true;
       options.logger.info({ brokers: config.kafka.brokers, schemaId }, 'producer connected');
     } catch (error) {

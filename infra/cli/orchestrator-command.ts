@@ -122,6 +122,8 @@ interface StatusAnswer {
   readonly jobs: readonly JobStatus[];
   /** Warm spare drivers (absent from an older control API). */
   readonly pool?: { readonly size: number; readonly ready: number; readonly starting: number };
+  /** The history archiver as the leader last stored it; null when none ever ran (absent from an older control API). */
+  readonly history?: { readonly state: string; readonly pid: number | null; readonly restarts: number; readonly lastError: string | null } | null;
   readonly endpoints: Readonly<Record<string, string>>;
 }
 
@@ -140,7 +142,8 @@ export const statusCommand: CommandModule<object, { json: boolean }> = {
     const warning = status.leader ? '' : 'warning: no orchestrator holds the leader lease, so nothing acts on deployments (start one with `npx diamond serve orchestrator`)\n';
     const endpoints = Object.entries(status.endpoints).map(([name, url]) => `${name.replace(/Url$/, '')} ${url}`).join('  ');
     const pool = status.pool ? `driver pool: ${status.pool.ready} ready, ${status.pool.starting} starting (size ${status.pool.size}${status.pool.size === 0 ? ': off, every start is cold' : ''})\n` : '';
-    process.stdout.write(warning + formatStatus(status.jobs) + pool + `endpoints: ${endpoints}\n`);
+    const history = status.history ? `history archiver: ${status.history.state}${status.history.pid === null ? '' : ` (pid ${status.history.pid})`}, ${status.history.restarts} restarts${status.history.lastError && status.history.restarts > 0 ? `; last error: ${status.history.lastError.split('\n').at(-1) ?? ''}` : ''}\n` : '';
+    process.stdout.write(warning + formatStatus(status.jobs) + pool + history + `endpoints: ${endpoints}\n`);
   },
 };
 

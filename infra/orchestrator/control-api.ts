@@ -5,7 +5,7 @@
  *   GET    /livez                                     no token  the process answers
  *   GET    /readyz                                    no token  Redis answers (503 otherwise); /healthz is its alias
  *   GET    /metrics                                   viewer    Prometheus text format (orchestrator-metrics.ts)
- *   GET    /v1/status                                 viewer    { leader, jobs, pool, endpoints }
+ *   GET    /v1/status                                 viewer    { leader, jobs, pool, history, endpoints }
  *   POST   /v1/deployments                            deployer  { usecase, variant?, dir?, startingOffsets?, trigger? } → 202 { deployment }
  *   DELETE /v1/deployments/<usecase>/<variant>        deployer  200, 404 when not deployed
  *   GET    /v1/jobs/<usecase>/<variant>/logs          viewer    ?lines=N&follow=1 (text)
@@ -209,8 +209,8 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     },
 
     status: async ({ reply }) => {
-      const [leader, jobs, pool] = await Promise.all([store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix), poolStatus(config, store)]);
-      await reply.send({ leader, jobs, pool, endpoints, topics: { input: options.topics.input, output: options.topics.output, events: options.topics.events } });
+      const [leader, jobs, pool, history] = await Promise.all([store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix), poolStatus(config, store), store.historyArchiveStatus()]);
+      await reply.send({ leader, jobs, pool, history, endpoints, topics: { input: options.topics.input, output: options.topics.output, events: options.topics.events } });
     },
 
     deploy: async ({ request, reply, caller }) => {

@@ -131,9 +131,12 @@ export function restrictPlatformHome(home: string, tenantDirs: readonly string[]
   }
 }
 
-/** The orchestrator's default job, checkpoint and function session folders and the default history: kept open to the job user whoever restricts the home. */
+/** The orchestrator's default job, checkpoint, function session and history archiver folders and the default history: kept open to the job user whoever restricts the home. */
 export function defaultTenantDirs(config: Pick<DiamondConfig, 'home'>): string[] {
-  return [join(config.home, 'orchestrator', 'jobs'), join(config.home, 'orchestrator', 'checkpoints'), join(config.home, 'orchestrator', 'functions'), join(config.home, 'history')];
+  return [
+    join(config.home, 'orchestrator', 'jobs'), join(config.home, 'orchestrator', 'checkpoints'), join(config.home, 'orchestrator', 'functions'),
+    join(config.home, 'orchestrator', 'history'), join(config.home, 'history'),
+  ];
 }
 
 /** Throws DIAMOND_JOB_USER_NO_ACCESS naming the first of `paths` the job user cannot read. */

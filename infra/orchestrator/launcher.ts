@@ -80,6 +80,24 @@ export interface FunctionSessionProcess extends IdleDriver {
   readonly secretFile: string;
 }
 
+/** The history archiver's process (history-archive.ts supervises it). */
+export interface HistoryArchiverProcess extends IdleDriver {
+  readonly archiverId: string;
+}
+
+/** What the archiver copies where (docs/RUNS.md, "History"). */
+export interface HistoryArchiverSpec {
+  readonly historyDir: string;
+  readonly checkpointDir: string;
+  readonly retentionDays: number;
+  readonly triggerMs: number;
+  readonly recordsTopic: string;
+  readonly feedbackTopic: string;
+  /** Registry subjects; undefined = the archiver's defaults (the contracts' subjects). */
+  readonly recordsSubject?: string;
+  readonly feedbackSubject?: string;
+}
+
 /** A process (any member of a launch's tree, orphaned or not) carrying one of our launch markers. */
 export interface MarkedProcess extends ProcessInfo {
   readonly jobId: string;
@@ -202,6 +220,21 @@ export class JobLauncher {
       '--sql-cache-days', String(spec.sqlCacheDays), '--sql-refresh-seconds', String(spec.sqlRefreshMs / 1000),
     ], [dir], { 'spark.scheduler.mode': 'FAIR' }); // runs share the session fairly (a pool per function)
     return { sessionId, ...started, sessionFile, secretFile };
+  }
+
+  /**
+   * Starts the history archiver (docs/RUNS.md, "History"): the same spark-submit, environment,
+   * job user and own process group as a job's, with `--archive-history`. It runs no tenant code;
+   * the job user (when root) owns the history and the checkpoint, which nothing else writes.
+   */
+  startHistoryArchiver(dir: string, archiverId: string, spec: HistoryArchiverSpec): HistoryArchiverProcess {
+    const user = jobUser(this.config);
+    if (user) {
+      ownDir(spec.historyDir, user, { recursive: true }); // a history written by an earlier root-run archiver is handed over
+      ownDir(spec.checkpointDir, user, { recursive: true });
+    }
+    const started = this.startIdleDriver(dir, archiverId, 'diamond-history', (driverPidFile) => ['--pid-file', driverPidFile, ...historyArchiverArgs(this.config, spec)], [dir, spec.historyDir]);
+    return { archiverId, ...started };
   }
 
   /**
@@ -339,7 +372,7 @@ export class JobLauncher {
     return Number.isInteger(code) ? code : null;
   }
 
-  driverPid(job: JobProcess): number | null {
+  driverPid(job: Pick<JobProcess, 'driverPidFile'>): number | null {
     if (!existsSync(job.driverPidFile)) return null;
     const pid = Number(readFileSync(job.driverPidFile, 'utf8').trim());
     return Number.isInteger(pid) && pid > 0 ? pid : null;
@@ -349,7 +382,7 @@ export class JobLauncher {
    * Graceful stop: SIGTERM to the Python driver (it finishes its batch, reports, exits 0);
    * to the whole group when the driver has not written its pid yet.
    */
-  requestStop(job: JobProcess): void {
+  requestStop(job: Pick<JobProcess, 'driverPidFile' | 'groupPid'>): void {
     const driver = this.driverPid(job);
     if (driver !== null && isAlive(driver)) signal(driver, 'SIGTERM');
     else signal(-job.groupPid, 'SIGTERM');
@@ -413,6 +446,20 @@ export class JobLauncher {
     }
     return tailFile(job.logFile, 3).slice(-1000);
   }
+}
+
+/**
+ * The archiver's arguments but its pid file: what a launch is compared on before a new
+ * orchestrator adopts it (history-archive.ts).
+ */
+export function historyArchiverArgs(config: DiamondConfig, spec: HistoryArchiverSpec): string[] {
+  return [
+    '--archive-history', '--brokers', config.kafka.brokers.join(','), '--registry-url', config.registry.url,
+    '--history-dir', spec.historyDir, '--checkpoint-dir', spec.checkpointDir, '--retention-days', String(spec.retentionDays),
+    '--trigger', `${spec.triggerMs} milliseconds`, '--records-topic', spec.recordsTopic, '--feedback-topic', spec.feedbackTopic,
+    ...(spec.recordsSubject ? ['--records-subject', spec.recordsSubject] : []),
+    ...(spec.feedbackSubject ? ['--feedback-subject', spec.feedbackSubject] : []),
+  ];
 }
 
 /** The job id a spare's assignment names; null before it has one. */

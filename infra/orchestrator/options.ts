@@ -22,6 +22,11 @@ export interface OrchestratorOptions {
   readonly checkpointsDir: string;
   /** Function sessions' files (session, pid, secret, log); default <home>/orchestrator/functions. */
   readonly functionsDir?: string;
+  /**
+   * The history archiver's folder (its launch files and checkpoint); absent = no archiver,
+   * whatever DIAMOND_HISTORY_ARCHIVE says (tests that do not ask for one: it is a Spark driver).
+   */
+  readonly historyArchiveDir?: string;
 }
 
 export function defaultOrchestratorOptions(config: DiamondConfig): OrchestratorOptions {
@@ -34,7 +39,13 @@ export function defaultOrchestratorOptions(config: DiamondConfig): OrchestratorO
     jobsDir: dirs.jobs,
     checkpointsDir: dirs.checkpoints,
     functionsDir: functionsDirOf(config),
+    historyArchiveDir: historyArchiveDirOf(config),
   };
+}
+
+/** Outside the jobs folder too, for the same reason. */
+export function historyArchiveDirOf(config: Pick<DiamondConfig, 'home'>): string {
+  return join(config.home, 'orchestrator', 'history');
 }
 
 /** Outside the jobs folder on purpose: the reconciler reaps marked processes there that no job record names. */

@@ -45,6 +45,7 @@ import { createRedis } from '../../shared/redis.ts';
 import type { LifecycleEventFields } from '../../shared/messages.ts';
 import { EventPublisher, LifecycleEvents, type LifecycleEvent } from './events.ts';
 import { DriverPool } from './driver-pool.ts';
+import { HistoryArchive } from './history-archive.ts';
 import { JobLauncher, POOL_DIR, type MarkedProcess } from './launcher.ts';
 import { LeaderLease } from './lease.ts';
 import { EXIT_OUTAGE, KafkaHealth } from './outage.ts';
@@ -76,6 +77,8 @@ export class Reconciler {
   private readonly webhooks: WebhookNotifier;
   private readonly alerts: AlertEvaluator;
   private readonly pool: DriverPool;
+  /** The history archiver the leader keeps running; null when off (config, or options without its folder). */
+  readonly historyArchive: HistoryArchive | null;
   private stopped = false;
   private wake: (() => void) | null = null;
   private readonly adopted = new Set<string>();
@@ -123,6 +126,12 @@ export class Reconciler {
     });
     metrics.watchAlerts(async () => firingByRule((await this.store.alertStatuses()).values()));
     this.pool = new DriverPool(config, this.launcher, this.store, log);
+    this.historyArchive = config.history.archive && options.historyArchiveDir
+      ? new HistoryArchive(config, this.launcher, this.admin, {
+        dir: options.historyArchiveDir,
+        topics: { records: options.topics.input, feedback: options.topics.output, recordsSubject: options.topics.recordsSubject, feedbackSubject: options.topics.feedbackSubject },
+      }, log.child({ component: 'history-archive' }), (status) => this.store.putHistoryArchiveStatus(status))
+      : null;
   }
 
   get isLeader(): boolean {
@@ -208,6 +217,7 @@ export class Reconciler {
     this.stopped = true;
     this.stopKeepAlive();
     this.wake?.();
+    await this.historyArchive?.stop(); // unlike jobs: the next leader starts its own (or adopts it, when it is killed first)
     await this.progress.stop();
     await this.webhooks.close();
     await this.lease.release();
@@ -225,9 +235,11 @@ export class Reconciler {
     if (change === 'acquired') {
       this.log.info({ orchestrator: this.id, fence: this.lease.fence }, 'leader lease acquired; supervising jobs');
       await this.progress.start();
+      this.historyArchive?.start(); // one archiver per platform: the leader's
     } else if (change === 'lost') {
       this.log.warn({ orchestrator: this.id }, 'leader lease lost; no longer supervising');
       await this.progress.stop();
+      await this.historyArchive?.stop();
     }
     return this.lease.isHeld;
   }
@@ -237,6 +249,7 @@ export class Reconciler {
     this.log.warn({ orchestrator: this.id, err: error }, 'a write was refused because the lease moved on; stepping down');
     this.lease.lost();
     await this.progress.stop();
+    await this.historyArchive?.stop();
   }
 
   /** One pass over every job that is desired or still has a record. */

@@ -7,6 +7,7 @@
 import type { Redis } from 'ioredis';
 import { LeaseLostError } from '../../shared/errors.ts';
 import type { AlertStatus } from './alert-rules.ts';
+import type { HistoryArchiveStatus } from './history-archive.ts';
 import type { DeclaredResources, Deployment, DeploymentSettings, JobRecord, SpareProcess } from './state.ts';
 
 const DEPLOYMENTS = 'deployments';
@@ -16,6 +17,7 @@ const REPORTED = 'reported';
 const STOPPED = 'stopped-reports';
 const FAILURES = 'failures';
 const LEASE = 'leader';
+const HISTORY_ARCHIVE = 'history-archive';
 /** Bumped on every acquisition of the lease: the fencing token's generation. */
 const LEASE_GENERATION = 'leader:generation';
 /** Per job: the launch id about to be spawned (written, fenced, before the spawn). */
@@ -266,6 +268,16 @@ export class DeploymentStore {
 
   async releaseLease(fence: string): Promise<void> {
     await this.redis.eval(RELEASE, 1, LEASE, fence);
+  }
+
+  /** The history archiver as the leader last saw it (history-archive.ts), for /v1/status. */
+  async putHistoryArchiveStatus(status: HistoryArchiveStatus): Promise<void> {
+    await this.redis.set(HISTORY_ARCHIVE, JSON.stringify({ ...status, at: new Date().toISOString() }));
+  }
+
+  async historyArchiveStatus(): Promise<(HistoryArchiveStatus & { at: string }) | null> {
+    const raw = await this.redis.get(HISTORY_ARCHIVE);
+    return raw === null ? null : (JSON.parse(raw) as HistoryArchiveStatus & { at: string });
   }
 
   /** Who holds the lease (without its token's generation). */

@@ -245,7 +245,7 @@ test.serial('eight concurrent runs from eight tokens each get their own result',
 });
 
 interface SqlReply { status: number; body: { query?: { columns: { name: string }[]; rows: unknown[][]; truncated: boolean; timings: { totalMs: number }; cache: { days: number } }; code?: string; error?: string } }
-const sql = async (text: string, token = runners[3]!, limit?: number): Promise<SqlReply> => (await call('POST', '/v1/sql', token, limit === undefined ? { sql: text } : { sql: text, limit })) as unknown as SqlReply;
+const sql = async (text: string, token = runners[3]!, limit?: number): Promise<SqlReply> => await call('POST', '/v1/sql', token, limit === undefined ? { sql: text } : { sql: text, limit });
 
 test.serial('interactive SQL answers from the cached recent days and the whole history, read-only', async (t) => {
   const days = config.sql.cacheDays;

@@ -93,6 +93,7 @@ test.before(async () => {
     DIAMOND_INGEST_PORT: String(await freePort()), DIAMOND_FEEDBACK_PORT: String(await freePort()), DIAMOND_CONTROL_PORT: String(await freePort()),
     DIAMOND_TOKEN: '', DIAMOND_LOG_LEVEL: 'info', DIAMOND_ORCHESTRATOR_GROUP: uniqueName('ps-orchestrator-group'),
     DIAMOND_DEPENDENCY_WAIT: '60s', DIAMOND_PLATFORM_RESTART_BACKOFF: '500ms', DIAMOND_PLATFORM_RESTART_BACKOFF_MAX: '5s',
+    DIAMOND_HISTORY_ARCHIVE: '0', // no Spark driver this test is not about (orchestrator-history tests it)
   };
   const config = loadConfig(env);
   const components = platformComponents(config).map((component) => ({

@@ -138,6 +138,8 @@ test.before(async () => {
     // Its own progress group: another test's orchestrator in the same group would make each
     // join a rebalance, and a stop during one waits out the rebalance.
     DIAMOND_ORCHESTRATOR_GROUP: uniqueName('pt-orchestrator-group'),
+    // No history archiver: a Spark driver this test is not about (orchestrator-history tests it).
+    DIAMOND_HISTORY_ARCHIVE: '0',
   };
   const config = loadConfig(env);
   const components = platformComponents(config).map((component) => ({

@@ -1,6 +1,7 @@
 /**
  * Orchestrator options with every Redis key, job id, topic, subject and consumer group unique
- * to one test, so tests share the local services without seeing each other.
+ * to one test, so tests share the local services without seeing each other. No history
+ * archiver (a Spark driver) unless the test passes `historyArchiveDir`.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

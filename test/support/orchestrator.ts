@@ -51,7 +51,7 @@ async function step<T>(prefix: string, what: string, run: () => Promise<T>): Pro
   }
 }
 
-export async function startTestOrchestrator(prefix: string, env: Record<string, string> = {}): Promise<TestOrchestrator> {
+export async function startTestOrchestrator(prefix: string, env: Record<string, string> = {}, overrides: Partial<OrchestratorOptions> = {}): Promise<TestOrchestrator> {
   const config = loadConfig({
     DIAMOND_USECASE_ROOTS: TEST_USECASE_ROOTS,
     // No warm spare unless a test asks for one (orchestrator-pool, the e2e platform): a spare
@@ -62,7 +62,7 @@ export async function startTestOrchestrator(prefix: string, env: Record<string, 
     DIAMOND_ORCHESTRATOR_STOP_GRACE: '30s', DIAMOND_LOG_LEVEL: process.env['DIAMOND_LOG_LEVEL'] ?? 'warn',
     ...env,
   });
-  const options = isolatedOrchestratorOptions(prefix);
+  const options = isolatedOrchestratorOptions(prefix, overrides);
   const kafka = testKafka();
   const admin = kafka.admin();
   await step(prefix, `creating the topics ${options.topics.input}, ${options.topics.output}, ${options.topics.rejected}`, async () => {
