@@ -142,6 +142,8 @@ export interface DiamondConfig {
   readonly sql: SqlSettings;
   /** The history archiver the orchestrator supervises (records.normalized, feedback.raw → Parquet) and how far back Kafka keeps records. */
   readonly history: HistorySettings;
+  /** The feedback API's GET /v1/summary: the customer_insights.customer_summary run it asks the control API for. */
+  readonly summary: SummarySettings;
   /** How the CLI reaches the control API. */
   readonly control: {
     /** Bearer token; empty = the one `diamond up` wrote to the local platform file. */
@@ -192,6 +194,15 @@ export interface HistorySettings {
   readonly triggerMs: number;
   /** retention.ms of records.normalized: how far back a replay (or an archiver that was stopped) can reach. */
   readonly recordsRetentionMs: number;
+}
+
+export interface SummarySettings {
+  /** The control API the feedback API runs the function on: DIAMOND_CONTROL_URL, else the local one. */
+  readonly controlUrl: string;
+  /** File holding an operator token of role runner (read per request, so a rotated token needs no restart); `diamond up` writes it. */
+  readonly tokenFile: string;
+  /** How long a customer's GET /v1/summary waits for the run before answering 504 (and cancelling it). */
+  readonly waitMs: number;
 }
 
 /** One rule's threshold and how long its condition must hold before it fires ("for", 0 = at once). */
@@ -327,7 +338,9 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_HISTORY_TRIGGER', description: 'how often the archiver commits a batch: runs see records this much later at most (plus the batch)', default: '10s' },
     { env: 'DIAMOND_RECORDS_RETENTION', description: 'retention.ms of records.normalized, set when upstream creates it and changed on the existing topic when it differs: how far back replays reach; at most 60d', default: '7d' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
-    { env: 'DIAMOND_CONTROL_URL', description: 'base URL of the control API for the CLI (`--url`); empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_CONTROL_PORT>', default: '' },
+    { env: 'DIAMOND_CONTROL_URL', description: "base URL of the control API for the CLI (`--url`) and the feedback API's /v1/summary; empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_CONTROL_PORT>", default: '' },
+    { env: 'DIAMOND_SUMMARY_TOKEN_FILE', description: "file holding a control API token of role runner, which the feedback API's GET /v1/summary runs customer_insights.customer_summary with (read per request); `diamond up` writes it (0600). Missing or empty: /v1/summary answers 503", default: join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'downstream', 'summary-runner.token') },
+    { env: 'DIAMOND_SUMMARY_WAIT', description: 'how long GET /v1/summary waits for its run; a run still going then is cancelled and the customer gets 504 (at most the control API\'s DIAMOND_RUNS_MAX_WAIT)', default: '60s' },
   ];
 }
 
@@ -428,6 +441,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
     runs: runSettings(read),
     sql: sqlSettings(read),
     history: historySettings(read),
+    summary: summarySettings(read),
     control: { token: read('DIAMOND_TOKEN'), url: controlUrl(read) },
   };
   return deepFreeze(config);
@@ -481,6 +495,16 @@ function parseRetentionMs(name: string, value: string): number {
   const ms = parseDurationMs(name, value);
   if (ms > HISTORY_MAX_DAYS * DAY_MS) throw new ConfigError(`${name} is "${value}", more than ${HISTORY_MAX_DAYS} days`, `use at most ${HISTORY_MAX_DAYS}d: history and replays reach back as far as the feedback kept in Cassandra (60-day TTL)`);
   return ms;
+}
+
+function summarySettings(read: (name: string) => string): SummarySettings {
+  const host = read('DIAMOND_HTTP_HOST');
+  const shown = host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return {
+    controlUrl: controlUrl(read) || `http://${shown}:${parsePort('DIAMOND_CONTROL_PORT', read('DIAMOND_CONTROL_PORT'))}`,
+    tokenFile: resolve(read('DIAMOND_SUMMARY_TOKEN_FILE')),
+    waitMs: parseDurationMs('DIAMOND_SUMMARY_WAIT', read('DIAMOND_SUMMARY_WAIT')),
+  };
 }
 
 function alertSettings(read: (name: string) => string): AlertSettings {

@@ -69,6 +69,9 @@ export const ERROR_CATALOG = {
   DIAMOND_SQL_REFUSED: { status: 400, retriable: false, doc: 'POST /v1/sql: the text is not one read-only query (a command such as SET, DROP or INSERT, a reflection function); the message names the part.' },
   DIAMOND_SQL_INVALID: { status: 400, retriable: false, doc: "POST /v1/sql: Spark cannot run the query (syntax, an unknown view or column); the message is Spark's." },
   DIAMOND_SQL_TIMED_OUT: { status: 504, retriable: false, doc: 'POST /v1/sql: the query ran longer than DIAMOND_SQL_TIMEOUT and was cancelled; narrow it or raise the limit.' },
+  DIAMOND_SUMMARY_NOT_CONFIGURED: { status: 503, retriable: true, doc: "The feedback API's GET /v1/summary has no working runner token for the control API (DIAMOND_SUMMARY_TOKEN_FILE; `diamond up` writes one), or the control API has no customer_insights.customer_summary." },
+  DIAMOND_SUMMARY_FAILED: { status: 502, retriable: false, doc: "GET /v1/summary: the summary's run failed or was cancelled; the message gives the run's error code and message, the hint its run id." },
+  DIAMOND_SUMMARY_TIMEOUT: { status: 504, retriable: true, doc: 'GET /v1/summary: the run did not end within DIAMOND_SUMMARY_WAIT (or its own run timeout); it was cancelled. Retry: a warm function session answers in seconds.' },
   DIAMOND_RUN_FAILED: local('`diamond run`: the run failed, was cancelled or timed out; the message says why (with the file and line of the user code).'),
 
   // Local commands and processes (the CLI prints them; they rarely cross HTTP)
@@ -128,7 +131,7 @@ export function renderErrorDoc(): string {
     '```',
     '',
     'Codes are stable: never renamed or reused. Retriable = the same call may succeed later',
-    '(503 answers carry `Retry-After`).',
+    '(503 answers and retriable 504s carry `Retry-After`).',
     '',
     '| code | HTTP | retriable | meaning |',
     '|---|---|---|---|',

@@ -68,7 +68,7 @@ export function errorAnswer(error: unknown, context: ErrorContext): ErrorAnswer 
     return { status: 500, body: { error: 'internal error', code: 'DIAMOND_INTERNAL', hint: errorSpec('DIAMOND_INTERNAL').doc }, headers: {}, unexpected: true };
   }
   const headers: Record<string, string> = { ...(known instanceof ApiError ? known.headers : {}) };
-  // Every outage tells the client when to come back, unless the error said already.
-  if (known.status === 503 && !Object.keys(headers).some((name) => name.toLowerCase() === 'retry-after')) headers['retry-after'] = known.code === 'DIAMOND_BACKPRESSURE' ? '1' : '5';
+  // Every outage (and a retriable gateway timeout) tells the client when to come back, unless the error said already.
+  if ((known.status === 503 || (known.status === 504 && known.retriable)) && !Object.keys(headers).some((name) => name.toLowerCase() === 'retry-after')) headers['retry-after'] = known.code === 'DIAMOND_BACKPRESSURE' ? '1' : '5';
   return { status: known.status, body: { error: known.message, code: known.code, hint: known.hint ?? errorSpec(known.code).doc }, headers, unexpected: known.status === 500 };
 }
