@@ -3,6 +3,7 @@
  *
  *   GET /v1/feedback?since=&usecase=&limit=&cursor=   customer key   that customer's feedback, oldest first
  *   GET /v1/feedback/stream?usecase=                  customer key   new feedback as server-sent events
+ *   GET /v1/summary?since=                            customer key   that customer's summary, computed on demand (customer-summary.ts)
  *   GET /v1/ab/<usecase>?days=&variants=A,B           operator token (viewer or above)   the A/B comparison
  *   GET /metrics                                      operator token (viewer or above)   Prometheus text format
  *   GET /livez, GET /readyz (/healthz), GET /openapi.json   no credential
@@ -27,6 +28,7 @@ import { observeRequests } from '../shared/metrics/request-metrics.ts';
 import { roleAllows, type TokenGrant, type TokenStore } from '../shared/operator-tokens.ts';
 import type { Feedback } from '../shared/schemas.ts';
 import { compareUsecase } from './ab-comparison.ts';
+import type { CustomerSummaries } from './customer-summary.ts';
 import type { DownstreamMetrics } from './downstream-metrics.ts';
 import { utcDay } from './cassandra-rows.ts';
 import type { CustomerKeys } from './customer-keys.ts';
@@ -51,6 +53,8 @@ export interface FeedbackApiOptions {
   readonly logger: Logger;
   /** Live streams one customer may hold open at once (config.http.streamsPerClient). */
   readonly streamsPerCustomer: number;
+  /** Runs GET /v1/summary's function on the control API. */
+  readonly summaries: CustomerSummaries;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -81,6 +85,9 @@ const FEEDBACK_SCHEMA = {
 } as const;
 
 const ERRORS = { '4xx': ERROR_BODY_SCHEMA, 503: ERROR_BODY_SCHEMA } as const;
+
+/** The only query parameter of /v1/summary: the customer is the API key's, never a parameter. */
+const SUMMARY_PARAMS = new Set(['since']);
 
 function parseSince(text: string | undefined, now: number): number {
   const oldest = now - RETENTION_SECONDS * 1000;
@@ -218,7 +225,7 @@ export async function createFeedbackApi(options: FeedbackApiOptions): Promise<Ht
 
   const app = await createHttpServer({
     title: 'Diamond feedback API',
-    description: "Each customer's feedback (pages and a live stream), and the operators' A/B comparison.",
+    description: "Each customer's feedback (pages and a live stream) and summary, and the operators' A/B comparison.",
     logger: logger.child({ component: 'feedback-api' }),
     bodyLimit: 16 * 1024,
     bodyLimitHint: 'the feedback API reads no bodies; send GET requests',
@@ -262,6 +269,38 @@ export async function createFeedbackApi(options: FeedbackApiOptions): Promise<Ht
     },
   }, async (request, reply) => {
     stream(customerOf(request), request.query.usecase || null, reply);
+  });
+
+  app.get<{ Querystring: { since?: string } }>('/v1/summary', {
+    schema: {
+      summary: "The caller's summary since a time (record count, spend by currency, feedback by kind), computed on demand from history",
+      description: 'Runs customer_insights.customer_summary for the customer of the API key (docs/RUNS.md). 502: the run failed (its error code and message); 504: it did not finish within DIAMOND_SUMMARY_WAIT and was stopped, retry; 503: summaries are not configured or the orchestrator is down.',
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { since: { type: 'string', minLength: 1, maxLength: 64, description: 'ISO-8601 time with a zone, a date (2026-11-01 = midnight UTC), or a duration back (7d, 12h, 30m, 1w); default 30d' } },
+      },
+      response: {
+        200: {
+          type: 'object', required: ['summary', 'run'],
+          properties: {
+            summary: { description: 'the function\'s result: { customer_id, since, records, spend_by_currency, feedback_by_kind }' },
+            run: { type: 'object', required: ['id', 'state'], properties: { id: { type: 'string' }, state: { type: 'string', enum: ['finished'] }, timings: { type: ['object', 'null'], additionalProperties: { type: 'number' } } } },
+          },
+        },
+        ...ERRORS, 502: ERROR_BODY_SCHEMA, 504: ERROR_BODY_SCHEMA,
+      },
+    },
+    // Before the schema, so the refusal names the parameter; customer_id above all: it comes from the key.
+    preValidation: async (request) => {
+      for (const name of Object.keys(request.query)) {
+        if (name === 'customer_id') throw new ApiError('DIAMOND_BAD_REQUEST', 'customer_id is not a parameter: the summary is always the API key\'s own customer', 'drop customer_id; each customer reads its own summary with its own key');
+        if (!SUMMARY_PARAMS.has(name)) throw new ApiError('DIAMOND_BAD_REQUEST', `${name} is not a parameter of /v1/summary`, 'the only parameter is since (e.g. since=7d)');
+      }
+    },
+  }, async (request, reply) => {
+    const answer = await options.summaries.summarize(customerOf(request), request.query.since);
+    return reply.header('cache-control', 'no-store').send(answer);
   });
 
   app.get<{ Params: { usecase: string }; Querystring: AbQuery }>('/v1/ab/:usecase', {

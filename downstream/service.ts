@@ -19,6 +19,7 @@ import { createRedis } from '../shared/redis.ts';
 import { createRegistry } from '../shared/registry.ts';
 import { Topics } from '../shared/topics.ts';
 import { CustomerKeys } from './customer-keys.ts';
+import { CustomerSummaries } from './customer-summary.ts';
 import { createFeedbackApi } from './feedback-api.ts';
 import { FeedbackWriter, FEEDBACK_WRITER_GROUP } from './feedback-writer.ts';
 import { HistoryWriter, HISTORY_WRITER_GROUP } from './history-writer.ts';
@@ -114,7 +115,7 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
       await live.start();
       const app = await createFeedbackApi({
         cassandra, cassandraAddress: config.cassandra.contactPoints.join(','), keyspace, customers: new CustomerKeys(redis), operators: new TokenStore(operatorRedis), rollouts: new RolloutStore(redis), redis, live, metrics, logger,
-        streamsPerCustomer: config.http.streamsPerClient,
+        streamsPerCustomer: config.http.streamsPerClient, summaries: new CustomerSummaries(config.summary, logger.child({ component: 'summary' })),
       });
       // A busy port throws here; the caller's catch closes every client opened so far.
       url = await listen(app, { port: options.port ?? config.http.feedbackPort, host: config.http.host, api: 'feedback API', change: { flag: '--port', env: 'DIAMOND_FEEDBACK_PORT' } });
