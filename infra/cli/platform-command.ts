@@ -56,15 +56,16 @@ export const upCommand: CommandModule<object, { json: boolean }> = {
     const endpoints = platformEndpoints(config);
     const took = seconds(started);
     if (json) {
-      out(JSON.stringify({ services, platform, supervisor, endpoints, localConfig: local.path, tokenCreated: local.tokenCreated, seconds: took }, null, 2));
+      out(JSON.stringify({ services, platform, supervisor, endpoints, localConfig: local.path, tokenCreated: local.tokenCreated, summaryTokenFile: local.summaryTokenFile, seconds: took }, null, 2));
       return;
     }
     out(`admin token ${local.tokenCreated ? 'created' : 'reused'}: ${local.path} (the CLI uses it when DIAMOND_TOKEN is not set)`);
+    out(`runner token ${local.summaryTokenCreated ? 'created' : 'reused'}: ${local.summaryTokenFile} (the feedback API's /v1/summary runs customer_insights.customer_summary with it)`);
     out('');
     out(`Diamond is up in ${took.toFixed(1)} s`);
     out(`  control API   ${endpoints.controlUrl}            (diamond deploy/status/logs/events talk to it)`);
     out(`  ingest API    ${endpoints.ingestUrl}/v1/records   (POST records with a source's API key)`);
-    out(`  feedback API  ${endpoints.feedbackUrl}/v1/feedback  (GET with a customer's API key)`);
+    out(`  feedback API  ${endpoints.feedbackUrl}/v1/feedback  (GET with a customer's API key; /v1/summary?since=7d too)`);
     out(`  logs          ${join(config.home, 'logs')}/platform-*.log, jobs under ${join(config.home, 'orchestrator', 'jobs')}`);
     out(`  supervisor    pid ${supervisor.pid} restarts the orchestrator, upstream or downstream when one exits (log: ${supervisor.logFile})`);
     out('Next:');
