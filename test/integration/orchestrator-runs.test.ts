@@ -25,7 +25,7 @@ import type { RunRecord } from '../../infra/orchestrator/run-store.ts';
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
 import { isolatedOrchestratorOptions } from '../support/isolated-options.ts';
 import { consumeUntil, TEST_USECASE_ROOTS, testKafka } from '../support/env.ts';
-import { runPython } from '../support/python.ts';
+import { expectedSummary, historyFeedback, historyRecord, writeHistory, type HistoryFeedback, type HistoryRecord } from '../support/history.ts';
 
 const DAY = 86_400_000;
 const now = Date.now();
@@ -41,18 +41,13 @@ const runners: string[] = [];
 let viewer = '';
 let api: ControlApi;
 
-interface HistoryRecord { record_id: string; customer_id: string; source: string; event_time: number; type: string; amount: number | null; currency: string | null; ingested_at: number }
-interface HistoryFeedback { feedback_id: string; customer_id: string; usecase: string; variant: string; version: string; kind: string; severity: string; score: number; message: string; record_ids: string[]; event_time: number; produced_at: number }
-
 const records: HistoryRecord[] = [];
 const feedback: HistoryFeedback[] = [];
 const record = (id: string, customer: string, daysAgo: number, amount: number | null, currency: string | null): void => {
-  const at = now - daysAgo * DAY;
-  records.push({ record_id: id, customer_id: customer, source: 'test', event_time: at, type: 'purchase', amount, currency, ingested_at: at });
+  records.push(historyRecord(id, customer, daysAgo, amount, currency, now));
 };
 const feedbackOf = (id: string, customer: string, daysAgo: number, kind: string): void => {
-  const at = now - daysAgo * DAY;
-  feedback.push({ feedback_id: id, customer_id: customer, usecase: 'data_quality', variant: 'A', version: 'v1', kind, severity: 'warning', score: 1, message: 'm', record_ids: [], event_time: at, produced_at: at });
+  feedback.push(historyFeedback(id, customer, daysAgo, kind, now));
 };
 record('a1', 'acme', 0.5, 10.25, 'EUR');
 record('a2', 'acme', 1.5, 20, 'EUR');
@@ -67,42 +62,10 @@ feedbackOf('f3', 'acme', 3, 'quality');
 feedbackOf('f-old', 'acme', 10, 'quality');
 feedbackOf('fg', 'globex', 1, 'anomaly');
 
-/** What customer_summary must answer, computed here from the rows written. */
-function expectedSummary(customer: string, since: number): { records: number; spend_by_currency: Record<string, number>; feedback_by_kind: Record<string, number> } {
-  const mine = records.filter((r) => r.customer_id === customer && r.event_time >= since);
-  const spend: Record<string, number> = {};
-  for (const r of mine) if (r.currency !== null && r.amount !== null) spend[r.currency] = Math.round(((spend[r.currency] ?? 0) + r.amount) * 100) / 100;
-  const kinds: Record<string, number> = {};
-  for (const f of feedback.filter((f) => f.customer_id === customer && f.event_time >= since)) kinds[f.kind] = (kinds[f.kind] ?? 0) + 1;
-  return { records: mine.length, spend_by_currency: spend, feedback_by_kind: kinds };
-}
-
-/** The archiver's layout: <history>/<view>/day=YYYY-MM-DD/*.parquet, timestamps in UTC. */
-const WRITE_HISTORY = `
-import json, os, sys, datetime as dt
-import pyarrow as pa, pyarrow.parquet as pq
-body = json.load(sys.stdin)
-ts = pa.timestamp("ms", tz="UTC")
-types = {"event_time": ts, "ingested_at": ts, "produced_at": ts, "amount": pa.float64(), "score": pa.float64(), "record_ids": pa.list_(pa.string())}
-for view, rows in (("records", body["records"]), ("feedback", body["feedback"])):
-    by_day = {}
-    for row in rows:
-        day = dt.datetime.fromtimestamp(row["event_time"] / 1000, dt.timezone.utc).date().isoformat()
-        by_day.setdefault(day, []).append(row)
-    for day, day_rows in by_day.items():
-        folder = os.path.join(body["dir"], view, "day=" + day)
-        os.makedirs(folder, exist_ok=True)
-        names = list(day_rows[0].keys())
-        table = pa.table({n: pa.array([r[n] for r in day_rows], type=types.get(n, pa.string())) for n in names})
-        pq.write_table(table, os.path.join(folder, "part-0.parquet"))
-for root, dirs, files in os.walk(body["dir"]):
-    for name in dirs + files:
-        os.chmod(os.path.join(root, name), 0o755 if name in dirs else 0o644)
-`;
+const expectedSummaryOf = (customer: string, since: number): ReturnType<typeof expectedSummary> => expectedSummary(records, feedback, customer, since);
 
 test.before(async () => {
-  const written = await runPython(['-c', WRITE_HISTORY], JSON.stringify({ dir: history, records, feedback }));
-  if (written.code !== 0) throw new Error(`writing the history failed: ${written.stderr}`);
+  await writeHistory(history, records, feedback);
   await redis.connect();
   // /metrics reads the input topic's offsets: it must exist (nothing is produced to it).
   const admin = kafka.admin();
@@ -146,11 +109,11 @@ test.serial('a sync run of customer_summary returns the summary computed from th
   t.is(run.by, 'runner-0');
   const since = Date.parse(String(run.params['since']));
   t.true(Math.abs(since - (Date.parse(run.queuedAt) - 7 * DAY)) < 2000, 'since=7d is 7 days before the run was queued');
-  t.like(run.result, { kind: 'value', value: { customer_id: 'acme', ...expectedSummary('acme', since) } });
+  t.like(run.result, { kind: 'value', value: { customer_id: 'acme', ...expectedSummaryOf('acme', since) } });
   const warm = Date.now();
   const again = await runFn('customer_insights.customer_summary', { customer_id: 'globex', since: '7d' });
   t.log(`warm run ${Date.now() - warm} ms`);
-  t.like(again.body.run?.result, { kind: 'value', value: expectedSummary('globex', since) });
+  t.like(again.body.run?.result, { kind: 'value', value: expectedSummaryOf('globex', since) });
 });
 
 test.serial('bad params are 400 naming the parameter and type, an unknown function 404, a viewer 403; nothing is queued', async (t) => {

@@ -13,9 +13,9 @@
  * Two Spark jobs; serial.
  */
 import test from 'ava';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { jobUser } from '../../infra/orchestrator/job-user.ts';
 import { localConfigPath, writeLocalPlatform } from '../../infra/platform/platform-file.ts';
 import { createRedis } from '../../shared/redis.ts';
@@ -95,6 +95,13 @@ test.serial('a job\'s environment has no secrets; a use case forging another job
     writeLocalPlatform(o.config, { controlUrl: 'http://127.0.0.1:1', ingestUrl: 'http://127.0.0.1:1', feedbackUrl: 'http://127.0.0.1:1', token: 'dmd_planted_for_the_prying_test' });
     t.teardown(() => rmSync(platformFile, { force: true }));
   }
+  // The feedback API's runner token (`diamond up` writes it 0600 in a 0700 folder).
+  const summaryToken = o.config.summary.tokenFile;
+  if (!existsSync(summaryToken)) {
+    mkdirSync(dirname(summaryToken), { recursive: true, mode: 0o700 });
+    writeFileSync(summaryToken, 'dmd_planted_runner_token\n', { mode: 0o600 });
+    t.teardown(() => rmSync(summaryToken, { force: true }));
+  }
   const bait = join(o.config.home, 'prying-bait.txt');
   writeFileSync(bait, 'dmd_world_readable_bait\n', { mode: 0o644 });
   chmodSync(bait, 0o644);
@@ -146,7 +153,7 @@ test.serial('a job\'s environment has no secrets; a use case forging another job
   t.true(Object.values(report.victim_key_reads).every((attempt) => !attempt.ok), JSON.stringify(report.victim_key_reads));
   // The platform's files: closed to the job user when the platform runs as root.
   const files = Object.entries(report.platform_files);
-  t.true(files.some(([path]) => path.endsWith('local.json')) && files.some(([path]) => path.endsWith('redis.password')), JSON.stringify(report.platform_files));
+  t.true(files.some(([path]) => path.endsWith('local.json')) && files.some(([path]) => path.endsWith('redis.password')) && files.some(([path]) => path.endsWith('summary-runner.token')), JSON.stringify(report.platform_files));
   t.true(existsSync(o.config.redis.passwordFile) && existsSync(platformFile), 'the files it tried exist');
   if (user) {
     t.is(report.uid, user.uid, `the job ran as ${user.name}`);
