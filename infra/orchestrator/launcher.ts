@@ -214,11 +214,15 @@ export class JobLauncher {
     writeFileSync(secretFile, spec.secret, { mode: 0o600 });
     const user = jobUser(this.config);
     if (user) chownSync(secretFile, user.uid, user.gid);
+    // The views need both folders, also before the archiver ever ran; the job user owns the
+    // history as it does for the archiver (both are platform code run as the job user).
+    for (const view of ['records', 'feedback']) mkdirSync(join(spec.historyDir, view), { recursive: true });
+    if (user) ownDir(spec.historyDir, user, { recursive: true });
     const started = this.startIdleDriver(dir, sessionId, 'diamond-functions', (driverPidFile) => [
       '--serve-functions', '--session-file', sessionFile, '--pid-file', driverPidFile, '--secret-file', secretFile,
       '--history-dir', spec.historyDir, ...spec.usecaseRoots.flatMap((root) => ['--usecase-root', root]),
       '--sql-cache-days', String(spec.sqlCacheDays), '--sql-refresh-seconds', String(spec.sqlRefreshMs / 1000),
-    ], [dir], { 'spark.scheduler.mode': 'FAIR' }); // runs share the session fairly (a pool per function)
+    ], [dir, spec.historyDir], { 'spark.scheduler.mode': 'FAIR' }); // runs share the session fairly (a pool per function)
     return { sessionId, ...started, sessionFile, secretFile };
   }
 

@@ -79,6 +79,7 @@ test.serial('control API: fuzzed from its OpenAPI document with an admin token, 
     redis.disconnect();
   });
   const token = await new TokenStore(redis).add('admin', 'fuzz');
-  const run = await fuzzApi(binary, api.url, token, { excludePaths: ['/v1/events'] });
+  // /v1/sql starts a Spark function session (heavy for this suite); orchestrator-runs.test.ts covers it.
+  const run = await fuzzApi(binary, api.url, token, { excludePaths: ['/v1/events', '/v1/sql'] });
   t.is(run.code, 0, failures(run.output));
 });
