@@ -21,7 +21,7 @@ import { jsonOption, lineStream, printResult } from './output.ts';
 
 const segment = encodeURIComponent;
 
-interface DeployArgs { usecase: string; variant: string; dir: string | undefined; 'starting-offsets': string | undefined; trigger: string | undefined; wait: boolean; 'wait-timeout': string; json: boolean }
+interface DeployArgs { usecase: string; variant: string; dir: string | undefined; 'starting-offsets': string | undefined; trigger: string | undefined; from: string | undefined; wait: boolean; 'wait-timeout': string; json: boolean }
 
 export const deployCommand: CommandModule<object, DeployArgs> = {
   command: 'deploy <usecase>',
@@ -32,10 +32,12 @@ export const deployCommand: CommandModule<object, DeployArgs> = {
     .option('dir', { type: 'string', describe: 'the use case folder (default: usecases/<usecase>)' })
     .option('starting-offsets', { type: 'string', choices: ['earliest', 'latest'], describe: 'where to start while the group has no committed offsets' })
     .option('trigger', { type: 'string', describe: "override the manifest's trigger, e.g. 500ms" })
+    .option('from', { type: 'string', describe: 'process the input from this time (ISO-8601, or back: 7d, 12h); a running job restarts there' })
     .option('wait', { type: 'boolean', default: false, describe: 'return once the new version runs (exit 1 if it crash-loops)' })
     .option('wait-timeout', { type: 'string', default: '5m', describe: 'how long --wait waits' })
     .option('json', jsonOption)
-    .example('$0 deploy spending_spike --variant B --wait', 'run variant B; return once it processes'),
+    .example('$0 deploy spending_spike --variant B --wait', 'run variant B; return once it processes')
+    .example('$0 deploy data_quality --from 7d', 'run it over the last 7 days of input, then on'),
   handler: async (args) => {
     const config = loadConfig(process.env);
     const client = ControlClient.fromConfig(config);
@@ -45,6 +47,7 @@ export const deployCommand: CommandModule<object, DeployArgs> = {
       ...(args.dir ? { dir: resolve(args.dir) } : {}),
       ...(args['starting-offsets'] ? { startingOffsets: args['starting-offsets'] } : {}),
       ...(args.trigger ? { trigger: args.trigger } : {}),
+      ...(args.from ? { from: args.from } : {}),
     });
     if (!args.wait) {
       return printResult(args.json, { deployment }, `deployed ${deployment.usecase} variant ${deployment.variant} version ${deployment.version} (generation ${deployment.generation}); the orchestrator starts or upgrades it on its next tick`);

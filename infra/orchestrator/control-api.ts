@@ -219,7 +219,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       const settings = { ...(body.startingOffsets ? { startingOffsets: body.startingOffsets } : {}), ...(body.trigger ? { trigger: body.trigger } : {}) };
       const who = { caller: caller?.name, usecase: body.usecase, variant: body.variant };
       try {
-        const deployment = await deployUsecase(config, store, events, { usecase: body.usecase, variant: body.variant, folder, settings }, options.jobPrefix, options.topics.feedbackSubject ? { feedbackSubject: options.topics.feedbackSubject } : {});
+        const deployment = await deployUsecase(config, store, events, { usecase: body.usecase, variant: body.variant, folder, settings, ...(body.from ? { from: body.from } : {}) }, options.jobPrefix, options.topics.feedbackSubject ? { feedbackSubject: options.topics.feedbackSubject } : {});
         log.info({ ...who, version: deployment.version, generation: deployment.generation, folder }, 'deployed');
         await reply.code(202).send({ deployment });
       } catch (error) {

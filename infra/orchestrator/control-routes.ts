@@ -110,6 +110,8 @@ export interface DeployBody {
   readonly dir?: string;
   readonly startingOffsets?: 'earliest' | 'latest';
   readonly trigger?: string;
+  /** Start (or restart) at the input's offsets of this time: ISO-8601 or a duration back. */
+  readonly from?: string;
 }
 
 export function parseDeployBody(value: unknown): DeployBody {
@@ -120,7 +122,8 @@ export function parseDeployBody(value: unknown): DeployBody {
   const startingOffsets = optionalString(body, 'startingOffsets', 'earliest or latest');
   if (startingOffsets !== undefined && startingOffsets !== 'earliest' && startingOffsets !== 'latest') throw badField('startingOffsets', `is "${startingOffsets}"`, 'earliest or latest');
   const trigger = optionalString(body, 'trigger', 'a duration such as 500ms or 10 seconds');
-  return { usecase, variant, ...(dir ? { dir } : {}), ...(startingOffsets ? { startingOffsets } : {}), ...(trigger ? { trigger } : {}) };
+  const from = optionalString(body, 'from', 'an ISO-8601 time or a duration back such as 7d');
+  return { usecase, variant, ...(dir ? { dir } : {}), ...(startingOffsets ? { startingOffsets } : {}), ...(trigger ? { trigger } : {}), ...(from ? { from } : {}) };
 }
 
 export interface TokenBody {

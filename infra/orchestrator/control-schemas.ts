@@ -34,6 +34,7 @@ export const ROUTE_SCHEMAS: Readonly<Record<RouteName, FastifySchema>> = {
         dir: { type: 'string', minLength: 1, description: "a folder on the orchestrator's machine; default usecases/<usecase>" },
         startingOffsets: { type: 'string', enum: ['earliest', 'latest'] },
         trigger: { type: 'string', minLength: 1, description: 'a duration such as 500ms or 10 seconds' },
+        from: { type: 'string', minLength: 1, description: "process the input from this time: ISO-8601, or a duration back such as 7d (within records.normalized's retention); a running job restarts there" },
       },
     },
     response: { 202: jsonAnswer('validated and stored; the orchestrator starts or upgrades it on its next tick', ['deployment']), ...ERRORS },

@@ -14,6 +14,7 @@ import type { DeploymentStore } from './store.ts';
 import { admit, spareReservation } from './admission.ts';
 import { assertUnderUsecaseRoots } from './usecase-roots.ts';
 import { validateUsecase, type ValidationOptions } from './validation.ts';
+import { timestampIso } from './run-params.ts';
 
 export function resolveUsecaseFolder(config: DiamondConfig, usecase: string, dir?: string): string {
   return resolve(dir ?? join(config.projectRoot, 'usecases', usecase));
@@ -24,11 +25,21 @@ export interface DeployRequest {
   readonly variant: string;
   readonly folder: string;
   readonly settings?: DeploymentSettings;
+  /**
+   * `diamond deploy --from`: the job (re)starts at the input's offsets of this time (ISO-8601,
+   * or a duration back such as 7d) — a replay requested right after the deployment is stored.
+   */
+  readonly from?: string;
 }
 
-/** Validates, then records the desired state. A changed folder means a new version: an upgrade. */
+/**
+ * Validates, then records the desired state. A changed folder means a new version: an upgrade.
+ * With `from`, the job then processes its input from that time (replayUsecase): a new job
+ * starts there, a running one is stopped after its batch and restarted there.
+ */
 export async function deployUsecase(config: DiamondConfig, store: DeploymentStore, events: EventPublisher | null, request: DeployRequest, jobPrefix = '', validation: ValidationOptions = {}): Promise<Deployment> {
   assertUnderUsecaseRoots(config, request.folder); // before any of its code is installed or imported
+  const from = request.from === undefined ? null : pastTime(request.from, 'from');
   const validated = await validateUsecase(config, request.folder, request.variant, validation);
   if (validated.name !== request.usecase) {
     throw new DiamondError(`${request.folder}/usecase.yaml names "${validated.name}", not "${request.usecase}"`, { code: 'DIAMOND_USECASE_INVALID', hint: 'make the manifest name equal the folder name' });
@@ -47,7 +58,17 @@ export async function deployUsecase(config: DiamondConfig, store: DeploymentStor
     settings: request.settings, resources: validated.resources, pythonEnv: validated.pythonEnv,
   });
   await events?.publish('deployed', { job: jobIdFor(request.usecase, request.variant, jobPrefix), usecase: request.usecase, variant: request.variant, version: deployment.version, generation: deployment.generation });
+  // Level-based: a tick that already started the new job stops it again and moves its group.
+  if (from !== null) await replayUsecase(store, events, { usecase: request.usecase, variant: request.variant, since: from }, jobPrefix);
   return deployment;
+}
+
+/** An ISO-8601 time or a duration back (7d, 12h, 30m) → ISO, refused when in the future. */
+function pastTime(text: string, name: string): string {
+  const iso = timestampIso(text, Date.now());
+  if (iso === null) throw new DiamondError(`${name} "${text}" is not a time`, { code: 'DIAMOND_BAD_REQUEST', hint: 'give an ISO-8601 time such as 2026-11-22T10:00:00Z, or a duration back such as 7d or 12h' });
+  if (Date.parse(iso) > Date.now()) throw new DiamondError(`${name} ${text} is in the future`, { code: 'DIAMOND_BAD_REQUEST', hint: 'give a time in the past' });
+  return iso;
 }
 
 export async function undeployUsecase(store: DeploymentStore, events: EventPublisher | null, usecase: string, variant: string, jobPrefix = ''): Promise<boolean> {
@@ -61,9 +82,7 @@ export async function undeployUsecase(store: DeploymentStore, events: EventPubli
  * time): it stops the job after its batch, moves the group back, and starts it again.
  */
 export async function replayUsecase(store: DeploymentStore, events: EventPublisher | null, request: { usecase: string; variant: string; since: string }, jobPrefix = ''): Promise<{ job: string; since: string }> {
-  const since = Date.parse(request.since);
-  if (Number.isNaN(since)) throw new DiamondError(`--since "${request.since}" is not a time`, { code: 'DIAMOND_BAD_REQUEST', hint: 'give an ISO-8601 time such as 2026-11-22T10:00:00Z' });
-  if (since > Date.now()) throw new DiamondError(`--since ${request.since} is in the future`, { code: 'DIAMOND_BAD_REQUEST', hint: 'give a time in the past' });
+  const since = Date.parse(pastTime(request.since, '--since'));
   if (!(await store.getDeployment(request.usecase, request.variant))) {
     throw new DiamondError(`${request.usecase} variant ${request.variant} is not deployed`, { code: 'DIAMOND_NOT_DEPLOYED', hint: 'see what runs with `npx diamond status`' });
   }

@@ -78,6 +78,16 @@ test.serial('replay reprocesses exactly the records since the given time', async
   t.deepEqual(committed, ends, 'the group is at the end again after the replay');
   const events = (await consumeUntil(kafka, o.options.topics.events, (m) => m.some((e) => e.value!.toString().includes('"replayed"')), 10_000)).map((m) => JSON.parse(m.value!.toString()) as { event: string; since?: string });
   t.like(events.find((e) => e.event === 'replayed'), { since });
+
+  // diamond deploy --from: the deployed job restarts at the offsets of that time, nothing earlier.
+  const folder = join(o.config.projectRoot, 'usecases', 'data_quality');
+  await t.throwsAsync(deployUsecase(o.config, o.reconciler.store, null, { usecase: 'data_quality', variant: 'A', folder, from: 'last week' }, o.options.jobPrefix), { message: /from "last week" is not a time/ });
+  const before = (await o.waitForJob(jobId, (r) => r.state === 'running')).current!.groupPid;
+  await deployUsecase(o.config, o.reconciler.store, null, { usecase: 'data_quality', variant: 'A', folder, from: since }, o.options.jobPrefix);
+  await o.waitForJob(jobId, (r) => r.state === 'running' && r.current !== null && r.current.groupPid !== before && r.retiring.length === 0);
+  t.deepEqual(await ids(9), ['new-4', 'new-4', 'new-4', 'new-5', 'new-5', 'new-5', 'old-1', 'old-2', 'old-3'], 'deploy --from reprocessed the records since, and none before');
+  await waitCaughtUp(o, jobId);
+  t.is((await readToEnd(kafka, o.options.topics.output)).length, 9, 'nothing more');
 });
 
 test.serial('replay of a stateful job: its checkpoint is dropped, the windows are rebuilt from the replayed input, and the same feedback comes out again, once', async (t) => {
