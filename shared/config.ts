@@ -90,6 +90,8 @@ export interface DiamondConfig {
     /** Spark master URL given to spark-submit: local[N] or spark://host:port. */
     readonly master: string;
     readonly driverMemory: string;
+    /** Each Spark driver serves its UI on a free loopback port (linked from status and the dashboard). */
+    readonly ui: boolean;
   };
   /** The reconcile loop that runs use case jobs (infra/orchestrator). */
   readonly orchestrator: {
@@ -285,6 +287,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_CASSANDRA_KEYSPACE', description: 'keyspace of the feedback and history tables', default: 'diamond' },
     { env: 'DIAMOND_SPARK_MASTER', description: 'spark-submit master: local[N] or spark://host:port', default: 'local[2]' },
     { env: 'DIAMOND_SPARK_DRIVER_MEMORY', description: 'driver memory of each Spark job', default: '1g' },
+    { env: 'DIAMOND_SPARK_UI', description: "1 = each Spark driver (job, spare, function session) serves Spark's UI on a free port of 127.0.0.1, linked from `diamond status` and the dashboard (its history kept short); 0 = no UI", default: '1' },
     { env: 'DIAMOND_ORCHESTRATOR_GROUP', description: "consumer group of the orchestrator's diamond.progress consumer; two platforms on one Kafka need two groups", default: 'diamond.orchestrator' },
     { env: 'DIAMOND_ORCHESTRATOR_TICK', description: 'interval of the orchestrator reconcile loop (e.g. 1s, 500ms)', default: '1s' },
     { env: 'DIAMOND_ORCHESTRATOR_BACKOFF', description: 'restart delay after the second crash within the crash window (the first restarts at once); doubles per crash, with jitter', default: '2s' },
@@ -406,7 +409,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       maxRecordBytes: parseRecordLimit(read('DIAMOND_RECORD_MAX_BYTES')),
     },
     downstream: { keyspace: parseIdentifier('DIAMOND_CASSANDRA_KEYSPACE', read('DIAMOND_CASSANDRA_KEYSPACE')) },
-    spark: { master, driverMemory },
+    spark: { master, driverMemory, ui: parseFlag('DIAMOND_SPARK_UI', read('DIAMOND_SPARK_UI')) },
     orchestrator: {
       progressGroup: read('DIAMOND_ORCHESTRATOR_GROUP'),
       tickMs: parseDurationMs('DIAMOND_ORCHESTRATOR_TICK', read('DIAMOND_ORCHESTRATOR_TICK')),

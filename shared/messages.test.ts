@@ -8,7 +8,7 @@ type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K
 
 // `satisfies` fails to compile when a key is missing or extra: these lists are the TS types' keys.
 const progressKeys = {
-  event: true, job: true, usecase: true, variant: true, version: true, at: true, run_id: true, batch_id: true, start_offsets: true, end_offsets: true,
+  event: true, job: true, usecase: true, variant: true, version: true, at: true, run_id: true, ui_url: true, batch_id: true, start_offsets: true, end_offsets: true,
   rows_in: true, rows_out: true, rows_rejected: true, input_rows_per_second: true, processed_rows_per_second: true, durations_ms: true,
   last_batch_id: true, error: true, message: true, file: true, line: true, function: true, signature: true,
 } as const satisfies Record<keyof ProgressMessage, true>;

@@ -95,6 +95,7 @@ export interface ProgressMessage {
   readonly version?: string;
   readonly at: string;
   readonly run_id?: string;
+  readonly ui_url?: string;
   readonly batch_id?: number;
   readonly start_offsets?: PartitionOffsets;
   readonly end_offsets?: PartitionOffsets;

@@ -74,11 +74,30 @@ export interface SparkSubmitExtras {
  * allow-list (shared/tenant-env.ts) plus what Spark and Python need: a job runs tenant code
  * and gets none of the platform's settings or secrets (DIAMOND_TOKEN, the Redis URL…).
  */
+/**
+ * Spark's UI on a port the OS picks (jobs, spares and sessions never collide, nor take a
+ * service's port), bound to loopback like the driver, with a short history: a streaming
+ * job runs a job per batch, and the UI keeps what it shows in the driver's heap.
+ */
+function sparkUiSettings(enabled: boolean): Record<string, string> {
+  if (!enabled) return { 'spark.ui.enabled': 'false' };
+  return {
+    'spark.ui.enabled': 'true',
+    'spark.ui.port': '0',
+    'spark.ui.retainedJobs': '100',
+    'spark.ui.retainedStages': '100',
+    'spark.ui.retainedTasks': '10000',
+    'spark.sql.ui.retainedExecutions': '50',
+    'spark.sql.streaming.ui.retainedQueries': '10',
+    'spark.sql.streaming.ui.retainedProgressUpdates': '100',
+  };
+}
+
 export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: readonly string[] = [], conf: Record<string, string> = {}, extras: SparkSubmitExtras = {}): SparkSubmit {
   const env = pythonEnvironment(config);
   const jars = connectorJars(config);
   const settings: Record<string, string> = {
-    'spark.ui.enabled': 'false',
+    ...sparkUiSettings(config.spark.ui),
     'spark.driver.host': '127.0.0.1',
     'spark.driver.bindAddress': '127.0.0.1',
     'spark.sql.shuffle.partitions': '2',

@@ -117,7 +117,8 @@ function formatStatus(rows: readonly JobStatus[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const table = [header, ...lines].map((l) => l.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
   const errors = rows.filter((r) => r.lastError).map((r) => `${r.usecase}/${r.variant} last error: ${r.lastError}`);
-  return [...table, ...errors].join('\n') + '\n';
+  const uis = rows.filter((r) => r.sparkUi).map((r) => `${r.usecase}/${r.variant} Spark UI: ${r.sparkUi}`);
+  return [...table, ...errors, ...uis].join('\n') + '\n';
 }
 
 interface StatusAnswer {

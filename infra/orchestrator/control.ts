@@ -117,6 +117,8 @@ export interface JobStatus {
   readonly batchRows: number | null;
   readonly lastError: string | null;
   readonly logFile: string | null;
+  /** The running launch's Spark UI (DIAMOND_SPARK_UI), null when none runs. */
+  readonly sparkUi: string | null;
 }
 
 export async function jobStatuses(store: DeploymentStore, admin: Admin, inputTopic: string, jobPrefix = ''): Promise<JobStatus[]> {
@@ -151,6 +153,7 @@ export async function jobStatuses(store: DeploymentStore, admin: Admin, inputTop
       batchRows: metrics.batchRows ?? null,
       lastError: record?.lastError ?? null,
       logFile: record?.lastLogFile ?? null,
+      sparkUi: live ? (metrics.sparkUiUrl ?? null) : null,
     });
   }
   return rows;

@@ -108,6 +108,7 @@ export class ProgressIngest {
       const millis = message.durations_ms?.['triggerExecution'];
       if (millis !== undefined) this.batches?.observe(jobId, millis, Date.now());
     }
+    if (message.event === 'started' && message.ui_url) await this.store.mergeMetrics(jobId, { sparkUiUrl: message.ui_url });
     if ((message.event === 'progress' || message.event === 'started') && message.version) {
       await this.store.markReported(jobId, message.version, at);
     }

@@ -45,6 +45,8 @@ export interface JobMetrics {
   readonly committedAt?: number;
   /** When the reconciler last found the job stalled (offsets standing while records wait, or no report since its launch). */
   readonly stalledAt?: number;
+  /** The Spark UI of the job's latest launch (its `started` report). */
+  readonly sparkUiUrl?: string;
 }
 
 /** `diamond replay`: move the job's group back to `since` and restart it. */

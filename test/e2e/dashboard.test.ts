@@ -112,6 +112,7 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   // The job's page: its facts and its log tail.
   await node(jobA).click();
   await page.locator('#job-facts', { hasText: 'committed offsets' }).waitFor();
+  t.regex((await page.locator('#spark-ui-link').getAttribute('href')) ?? '', /^http:\/\/127\.0\.0\.1:\d+$/, "the job's page links its Spark UI");
   await page.locator('#log-tail', { hasText: /\S{3,}/ }).waitFor();
   t.notRegex(await page.locator('#log-tail').innerText(), /^…$/);
   await shoot(page, 'job');

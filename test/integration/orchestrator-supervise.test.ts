@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRegistry } from '../../shared/registry.ts';
 import type { CustomerRecord, Feedback } from '../../shared/schemas.ts';
-import { deployUsecase } from '../../infra/orchestrator/control.ts';
+import { deployUsecase, jobStatuses } from '../../infra/orchestrator/control.ts';
 import { readJobOffsets, topicEndOffsets } from '../../infra/orchestrator/offsets.ts';
 import { jobIdFor } from '../../infra/orchestrator/state.ts';
 import { readToEnd, testKafka } from '../support/env.ts';
@@ -49,6 +49,16 @@ function feed(o: TestOrchestrator): { sent: () => number; stop: () => Promise<vo
   return { sent: () => sent, stop: async () => { running = false; await loop; } };
 }
 
+async function waitForSparkUi(o: TestOrchestrator, jobId: string): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const status = (await jobStatuses(o.reconciler.store, o.admin, o.options.topics.input, o.options.jobPrefix)).find((s) => s.job === jobId);
+    if (status?.sparkUi) return status.sparkUi;
+    if (Date.now() > deadline) throw new Error(`${jobId} reported no Spark UI within 60 s`);
+    await sleep(500);
+  }
+}
+
 test.serial('deploy data_quality, kill -9 it with input in flight: restarted from the committed offsets, at most the in-flight records twice', async (t) => {
   const o = await startTestOrchestrator('orch-sup');
   t.teardown(() => o.teardown());
@@ -62,6 +72,11 @@ test.serial('deploy data_quality, kill -9 it with input in flight: restarted fro
   t.regex(deployment.version, /^[0-9a-f]{12}$/);
   const running = await o.waitForJob(jobId, (r) => r.state === 'running');
   t.is(running.current?.version, deployment.version);
+  // Its Spark UI (DIAMOND_SPARK_UI, on by default) is in the status and answers.
+  const sparkUi = await waitForSparkUi(o, jobId);
+  t.regex(sparkUi, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const apps = (await (await fetch(`${sparkUi}/api/v1/applications`)).json()) as { id: string }[];
+  t.is(apps.length, 1, 'the job\'s own driver answers');
 
   // The fault hits with data in flight: records still arriving, and the group below the end.
   const atKill = await inFlight(t, o.admin, jobId, input, 120_000);

@@ -213,6 +213,8 @@ function renderSelected() {
     ['lag', number(job.lag)], ['records/s', number(job.recordsPerSecond)], ['batch duration', job.batchDurationMs == null ? '–' : `${number(job.batchDurationMs)} ms`],
     ['batch rows', number(job.batchRows)], ['last batch', ago(job.lastBatchAt)], ['CPU (cores)', job.cpu === null ? '–' : job.cpu.toFixed(2)],
     ['memory', job.memoryMb === null ? '–' : `${number(job.memoryMb)} MB`], ['last error', job.lastError ?? 'none'],
+    // Spark serves it on the orchestrator's machine (127.0.0.1): reachable from a browser there or through a tunnel.
+    ['Spark UI', job.sparkUi ? element('a', { href: job.sparkUi, target: '_blank', rel: 'noopener', id: 'spark-ui-link' }, job.sparkUi) : '–'],
   ];
   $('job-facts').replaceChildren(...facts.flatMap(([name, value]) => [element('dt', {}, name), element('dd', { class: name === 'last error' && job.lastError ? 'error' : null }, value)]));
 }

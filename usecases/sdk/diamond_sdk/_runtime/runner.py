@@ -280,6 +280,15 @@ def observed_stats(progress: Any) -> dict[str, Any]:
     return stats
 
 
+def ui_url() -> dict[str, str]:
+    """{"ui_url": …} of this driver's Spark UI, or {} when the UI is off."""
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    url = context.uiWebUrl if context is not None else None
+    return {"ui_url": url} if url else {}
+
+
 def make_listener(publisher: ProgressPublisher, sink: BatchSink, input_topic: str) -> Any:
     from pyspark.sql.streaming import StreamingQueryListener
 
@@ -288,7 +297,7 @@ def make_listener(publisher: ProgressPublisher, sink: BatchSink, input_topic: st
             self.last_published = -1
 
         def onQueryStarted(self, event: Any) -> None:
-            publisher.publish("started", run_id=str(event.runId))
+            publisher.publish("started", run_id=str(event.runId), **ui_url())
 
         def onQueryProgress(self, event: Any) -> None:
             progress = event.progress
