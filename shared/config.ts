@@ -92,6 +92,8 @@ export interface DiamondConfig {
     readonly driverMemory: string;
     /** Each Spark driver serves its UI on a free loopback port (linked from status and the dashboard). */
     readonly ui: boolean;
+    /** Where every driver writes its event log (rolling files) for `diamond history`; null = none. */
+    readonly eventLogDir: string | null;
   };
   /** The reconcile loop that runs use case jobs (infra/orchestrator). */
   readonly orchestrator: {
@@ -287,6 +289,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_CASSANDRA_KEYSPACE', description: 'keyspace of the feedback and history tables', default: 'diamond' },
     { env: 'DIAMOND_SPARK_MASTER', description: 'spark-submit master: local[N] or spark://host:port', default: 'local[2]' },
     { env: 'DIAMOND_SPARK_DRIVER_MEMORY', description: 'driver memory of each Spark job', default: '1g' },
+    { env: 'DIAMOND_SPARK_EVENT_LOG_DIR', description: "where every Spark driver writes its event log (rolling 16 MB files) so `diamond history` can show finished and running applications in Spark's History Server; empty = no event logs", default: join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'spark-events') },
     { env: 'DIAMOND_SPARK_UI', description: "1 = each Spark driver (job, spare, function session) serves Spark's UI on a free port of 127.0.0.1, linked from `diamond status` and the dashboard (its history kept short); 0 = no UI", default: '1' },
     { env: 'DIAMOND_ORCHESTRATOR_GROUP', description: "consumer group of the orchestrator's diamond.progress consumer; two platforms on one Kafka need two groups", default: 'diamond.orchestrator' },
     { env: 'DIAMOND_ORCHESTRATOR_TICK', description: 'interval of the orchestrator reconcile loop (e.g. 1s, 500ms)', default: '1s' },
@@ -409,7 +412,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       maxRecordBytes: parseRecordLimit(read('DIAMOND_RECORD_MAX_BYTES')),
     },
     downstream: { keyspace: parseIdentifier('DIAMOND_CASSANDRA_KEYSPACE', read('DIAMOND_CASSANDRA_KEYSPACE')) },
-    spark: { master, driverMemory, ui: parseFlag('DIAMOND_SPARK_UI', read('DIAMOND_SPARK_UI')) },
+    spark: { master, driverMemory, ui: parseFlag('DIAMOND_SPARK_UI', read('DIAMOND_SPARK_UI')), eventLogDir: read('DIAMOND_SPARK_EVENT_LOG_DIR').trim() === '' ? null : resolve(read('DIAMOND_SPARK_EVENT_LOG_DIR')) },
     orchestrator: {
       progressGroup: read('DIAMOND_ORCHESTRATOR_GROUP'),
       tickMs: parseDurationMs('DIAMOND_ORCHESTRATOR_TICK', read('DIAMOND_ORCHESTRATOR_TICK')),

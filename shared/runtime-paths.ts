@@ -6,7 +6,7 @@
  * orchestrator and the CLI run them.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiamondConfig } from './config.ts';
 import { tenantEnv } from './tenant-env.ts';
@@ -93,11 +93,32 @@ function sparkUiSettings(enabled: boolean): Record<string, string> {
   };
 }
 
+/**
+ * Every driver's event log, for Spark's History Server (`diamond history`). Rolling files, so
+ * a streaming job that runs for weeks leaves files the History Server can compact. Spark
+ * refuses to start when the folder is missing, so it is made here, writable by the job user
+ * (sticky like /tmp: a driver cannot delete another's logs).
+ */
+function eventLogSettings(dir: string | null): Record<string, string> {
+  if (dir === null) return {};
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o1777);
+  }
+  return {
+    'spark.eventLog.enabled': 'true',
+    'spark.eventLog.dir': `file://${dir}`,
+    'spark.eventLog.rolling.enabled': 'true',
+    'spark.eventLog.rolling.maxFileSize': '16m',
+  };
+}
+
 export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: readonly string[] = [], conf: Record<string, string> = {}, extras: SparkSubmitExtras = {}): SparkSubmit {
   const env = pythonEnvironment(config);
   const jars = connectorJars(config);
   const settings: Record<string, string> = {
     ...sparkUiSettings(config.spark.ui),
+    ...eventLogSettings(config.spark.eventLogDir),
     'spark.driver.host': '127.0.0.1',
     'spark.driver.bindAddress': '127.0.0.1',
     'spark.sql.shuffle.partitions': '2',

@@ -21,6 +21,7 @@ import { topicCommand } from './topic-command.ts';
 import { uiCommand } from './ui-command.ts';
 import { runCommand } from './run-command.ts';
 import { sqlCommand } from './sql-command.ts';
+import { historyCommand } from './history-command.ts';
 import { errorDocument, wantsJson } from './output.ts';
 
 const json = wantsJson(process.argv);
@@ -51,6 +52,7 @@ try {
     .command(uiCommand)
     .command(runCommand)
     .command(sqlCommand)
+    .command(historyCommand)
     // --url/--token are the CLI's spelling of DIAMOND_CONTROL_URL/DIAMOND_TOKEN: set before any handler loads the config.
     .option('url', { type: 'string', global: true, describe: 'control API base URL (DIAMOND_CONTROL_URL), e.g. http://orchestrator:18070' })
     .option('token', { type: 'string', global: true, describe: 'control API bearer token (DIAMOND_TOKEN)' })

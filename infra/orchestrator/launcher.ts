@@ -330,14 +330,17 @@ export class JobLauncher {
   }
 
   private prepareTenantDirs(user: JobUser, extra: readonly string[] = []): void {
-    restrictPlatformHome(this.config.home, [...defaultTenantDirs(this.config), this.dirs.jobs, this.dirs.checkpoints, ...extra]);
-    for (const tenantDir of [this.dirs.jobs, this.dirs.checkpoints, ...extra]) {
+    const eventLogs = this.config.spark.eventLogDir;
+    restrictPlatformHome(this.config.home, [...defaultTenantDirs(this.config), this.dirs.jobs, this.dirs.checkpoints, ...extra, ...(eventLogs ? [eventLogs] : [])]);
+    for (const tenantDir of [this.dirs.jobs, this.dirs.checkpoints, ...extra, ...(eventLogs ? [eventLogs] : [])]) {
       mkdirSync(tenantDir, { recursive: true });
       for (const home of openPathTo(tenantDir, user)) {
         this.log?.warn({ folder: home, jobUser: user.name }, `opened the home folder ${home} for crossing (o+x) so the job user ${user.name} can reach ${tenantDir}; keep the checkout and DIAMOND_HOME outside home folders to avoid it`);
       }
       chmodSync(tenantDir, 0o711);
     }
+    // Every driver appends its own event log here (sticky: none can delete another's).
+    if (eventLogs) chmodSync(eventLogs, 0o1777);
   }
 
   /**

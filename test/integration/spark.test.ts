@@ -1,15 +1,22 @@
 /**
  * PySpark 4 with the Kafka connector, launched with spark-submit exactly as jobs will be:
- * a Structured Streaming query copies N records from one topic to another.
+ * a Structured Streaming query copies N records from one topic to another. Its event log
+ * (an isolated DIAMOND_SPARK_EVENT_LOG_DIR) is then served by `diamond history`.
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sparkSubmit } from '../../shared/runtime-paths.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
-import { config, consumeAll, testKafka, uniqueName } from '../support/env.ts';
+import { loadConfig } from '../../shared/config.ts';
+import { consumeAll, freePort, testKafka, uniqueName } from '../support/env.ts';
+
+const eventLogs = mkdtempSync(join(tmpdir(), 'diamond-spark-events-'));
+const config = loadConfig({ ...process.env, DIAMOND_SPARK_EVENT_LOG_DIR: eventLogs });
+test.after.always(() => rmSync(eventLogs, { recursive: true, force: true }));
 
 test('spark-submit streams exactly N records from one topic to another', async (t) => {
   const kafka = testKafka();
@@ -52,4 +59,24 @@ test('spark-submit streams exactly N records from one topic to another', async (
   const ends = await admin2.fetchTopicOffsets(target);
   await admin2.disconnect();
   t.is(ends.reduce((sum, p) => sum + Number(p.high), 0), n);
+
+  // `diamond history` serves that application from its event log.
+  const port = await freePort();
+  const history = spawn(process.execPath, ['infra/cli/bin.js', 'history', '--port', String(port), '--json'], { cwd: config.projectRoot, env: { ...process.env, DIAMOND_SPARK_EVENT_LOG_DIR: eventLogs, DIAMOND_LOG_LEVEL: 'warn' } });
+  t.teardown(() => history.kill('SIGKILL'));
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: history.stdout }).once('line', resolve);
+    history.once('exit', (exitCode) => reject(new Error(`diamond history exited ${exitCode}`)));
+  });
+  const served = JSON.parse(line) as { url: string; eventLogDir: string };
+  t.deepEqual(served, { url: `http://127.0.0.1:${port}`, eventLogDir: eventLogs });
+  const deadline = Date.now() + 60_000;
+  let apps: { name: string; attempts: { completed: boolean }[] }[] = [];
+  while (!apps.some((a) => a.name === `diamond-test-copy-${source}`) && Date.now() < deadline) {
+    apps = (await (await fetch(`${served.url}/api/v1/applications`)).json()) as typeof apps;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  t.true(apps.find((a) => a.name === `diamond-test-copy-${source}`)?.attempts[0]?.completed, JSON.stringify(apps));
+  history.kill('SIGTERM');
+  t.is(await new Promise<number | null>((resolve) => history.once('exit', resolve)), 0, 'Ctrl-C stops it cleanly');
 });
