@@ -101,9 +101,11 @@ function sparkUiSettings(enabled: boolean): Record<string, string> {
  */
 function eventLogSettings(dir: string | null): Record<string, string> {
   if (dir === null) return {};
-  if (!existsSync(dir)) {
-    mkdirSync(dir, { recursive: true });
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+  try {
     chmodSync(dir, 0o1777);
+  } catch {
+    // not ours (another user made it): it is theirs to open
   }
   return {
     'spark.eventLog.enabled': 'true',

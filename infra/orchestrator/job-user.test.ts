@@ -1,11 +1,11 @@
 import test from 'ava';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../shared/config.ts';
 import { restrictPlatformHome } from './job-user.ts';
 
-const mode = (path: string): number => statSync(path).mode & 0o777;
+const mode = (path: string): number => statSync(path).mode & 0o7777;
 
 test('the platform home is closed around the job folders: crossable on the way, every other entry private', (t) => {
   const home = mkdtempSync(join(tmpdir(), 'diamond-job-user-'));
@@ -19,8 +19,11 @@ test('the platform home is closed around the job folders: crossable on the way, 
   writeFileSync(join(home, 'local.json'), '{}', { mode: 0o644 });
   writeFileSync(join(home, 'redis.password'), 'x', { mode: 0o600 });
   mkdirSync(join(jobs, 'uc.a.A'), { mode: 0o700 });
+  const eventLogs = join(home, 'spark-events');
+  mkdirSync(eventLogs);
+  chmodSync(eventLogs, 0o1777);
 
-  restrictPlatformHome(home, [jobs, checkpoints]);
+  restrictPlatformHome(home, [jobs, checkpoints, eventLogs]);
 
   t.is(mode(home), 0o711, 'the home: crossable, not listable');
   t.is(mode(join(home, 'orchestrator')), 0o711);
@@ -31,6 +34,7 @@ test('the platform home is closed around the job folders: crossable on the way, 
   t.is(mode(join(home, 'data')), 0o700);
   t.is(mode(join(home, 'orchestrator', 'validated')), 0o700);
   t.is(mode(join(jobs, 'uc.a.A')), 0o700, 'the jobs\' own folders are left as they are');
+  t.is(mode(eventLogs), 0o1777, 'a sticky drop box (the Spark event logs) stays one');
 });
 
 test('job folders outside the home: the home is closed entirely', (t) => {

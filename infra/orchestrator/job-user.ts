@@ -119,6 +119,8 @@ export function restrictPlatformHome(home: string, tenantDirs: readonly string[]
   }
   for (const folder of onTheWay) {
     if (!existsSync(folder)) continue;
+    // A sticky folder is a shared drop box (the Spark event logs, 1777): it stays one.
+    if ((lstatSync(folder).mode & 0o1000) !== 0) continue;
     chmodSync(folder, 0o711);
     if (tenantDirs.includes(folder)) continue; // its entries are the jobs' own folders
     for (const entry of readdirSync(folder)) {
@@ -132,10 +134,11 @@ export function restrictPlatformHome(home: string, tenantDirs: readonly string[]
 }
 
 /** The orchestrator's default job, checkpoint, function session and history archiver folders and the default history: kept open to the job user whoever restricts the home. */
-export function defaultTenantDirs(config: Pick<DiamondConfig, 'home'>): string[] {
+export function defaultTenantDirs(config: Pick<DiamondConfig, 'home' | 'spark'>): string[] {
   return [
     join(config.home, 'orchestrator', 'jobs'), join(config.home, 'orchestrator', 'checkpoints'), join(config.home, 'orchestrator', 'functions'),
     join(config.home, 'orchestrator', 'history'), join(config.home, 'history'),
+    ...(config.spark.eventLogDir ? [config.spark.eventLogDir] : []),
   ];
 }
 

@@ -331,16 +331,18 @@ export class JobLauncher {
 
   private prepareTenantDirs(user: JobUser, extra: readonly string[] = []): void {
     const eventLogs = this.config.spark.eventLogDir;
-    restrictPlatformHome(this.config.home, [...defaultTenantDirs(this.config), this.dirs.jobs, this.dirs.checkpoints, ...extra, ...(eventLogs ? [eventLogs] : [])]);
+    if (eventLogs) {
+      mkdirSync(eventLogs, { recursive: true });
+      chmodSync(eventLogs, 0o1777); // before restrictPlatformHome, which leaves sticky folders as they are
+    }
+    restrictPlatformHome(this.config.home, [...defaultTenantDirs(this.config), this.dirs.jobs, this.dirs.checkpoints, ...extra]);
     for (const tenantDir of [this.dirs.jobs, this.dirs.checkpoints, ...extra, ...(eventLogs ? [eventLogs] : [])]) {
       mkdirSync(tenantDir, { recursive: true });
       for (const home of openPathTo(tenantDir, user)) {
         this.log?.warn({ folder: home, jobUser: user.name }, `opened the home folder ${home} for crossing (o+x) so the job user ${user.name} can reach ${tenantDir}; keep the checkout and DIAMOND_HOME outside home folders to avoid it`);
       }
-      chmodSync(tenantDir, 0o711);
+      if (tenantDir !== eventLogs) chmodSync(tenantDir, 0o711);
     }
-    // Every driver appends its own event log here (sticky: none can delete another's).
-    if (eventLogs) chmodSync(eventLogs, 0o1777);
   }
 
   /**
