@@ -135,6 +135,11 @@ export interface ProcessInfo {
  * Every live (non-zombie) process whose command line matches `pattern`, found by scanning
  * /proc. Empty where there is no /proc. Processes that vanish mid-scan are skipped.
  */
+/** `text` as a literal inside a RegExp (a folder or marker path in a findProcesses pattern). */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 export function findProcesses(pattern: RegExp): ProcessInfo[] {
   let entries: string[];
   try {

@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { findProcesses, signalAll } from '../../shared/process-group.ts';
+import { escapeRegExp, findProcesses, signalAll } from '../../shared/process-group.ts';
 import type { FunctionSessionProcess, JobLauncher } from './launcher.ts';
 import type { RunRequest, SessionAnswer, SessionHandle, SessionPool } from './run-dispatcher.ts';
 
@@ -228,8 +228,4 @@ export class FunctionSessionPool implements SessionPool {
     const session = this.#handles.get(handle);
     if (session) this.sessions.replace(session, reason);
   }
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -20,7 +20,7 @@ import { backoffDelayMs } from '../../shared/backoff.ts';
 import type { DiamondConfig } from '../../shared/config.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { findProcesses, readPidRecord, signalAll } from '../../shared/process-group.ts';
+import { escapeRegExp, findProcesses, readPidRecord, signalAll } from '../../shared/process-group.ts';
 import { historyArchiverArgs, type HistoryArchiverProcess, type HistoryArchiverSpec, type JobLauncher } from './launcher.ts';
 
 export type HistoryArchiveState = 'stopped' | 'waiting-for-topics' | 'running' | 'backoff';
@@ -221,8 +221,4 @@ export class HistoryArchive {
     this.#lastError = this.launcher.lastError(process);
     this.log.warn({ pid: process.groupPid, exitCode: this.launcher.exitCode(process), error: this.#lastError, logFile: process.logFile, restartInMs: delayMs }, 'the history archiver died; restarting it');
   }
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DiamondConfig } from '../../shared/config.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { findProcesses, isAlive, signalAll, startDetached, tailFile, type ProcessInfo } from '../../shared/process-group.ts';
+import { escapeRegExp, findProcesses, isAlive, signalAll, startDetached, tailFile, type ProcessInfo } from '../../shared/process-group.ts';
 import { pythonEnvironment, sparkSubmit } from '../../shared/runtime-paths.ts';
 import { tenantEnv } from '../../shared/tenant-env.ts';
 import { assertJobUserCanRead, defaultTenantDirs, jobUser, openPathTo, ownDir, restrictPlatformHome, type JobUser } from './job-user.ts';
@@ -487,10 +487,6 @@ function signal(pid: number, name: NodeJS.Signals): void {
   } catch {
     // already gone
   }
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function shellQuote(words: readonly string[]): string {
