@@ -66,6 +66,8 @@ export const ERROR_CATALOG = {
   DIAMOND_RUN_UNKNOWN: { status: 404, retriable: false, doc: 'No run by that id (never, or its result expired after DIAMOND_RUNS_RESULT_TTL).' },
   DIAMOND_RUN_ENDED: { status: 409, retriable: false, doc: 'The run has ended already; there is nothing to cancel.' },
   DIAMOND_RUN_QUEUE_FULL: outage("The function's queue holds DIAMOND_RUNS_QUEUE_LIMIT runs already; retry later."),
+  DIAMOND_BACKFILL_STATEFUL: refusal('A backfill runs a stateless transform over the history as a batch; a stateful use case keeps its windows in its stream\'s checkpoint: replay it from a time instead.'),
+  DIAMOND_HISTORY_UNAVAILABLE: { status: 409, retriable: false, doc: 'A backfill needs the history archive: it is off (DIAMOND_HISTORY_ARCHIVE=0) or has committed no records yet.' },
   DIAMOND_SQL_REFUSED: { status: 400, retriable: false, doc: 'POST /v1/sql: the text is not one read-only query (a command such as SET, DROP or INSERT, a reflection function); the message names the part.' },
   DIAMOND_SQL_INVALID: { status: 400, retriable: false, doc: "POST /v1/sql: Spark cannot run the query (syntax, an unknown view or column); the message is Spark's." },
   DIAMOND_SQL_TIMED_OUT: { status: 504, retriable: false, doc: 'POST /v1/sql: the query ran longer than DIAMOND_SQL_TIMEOUT and was cancelled; narrow it or raise the limit.' },

@@ -10,12 +10,12 @@ type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K
 const progressKeys = {
   event: true, job: true, usecase: true, variant: true, version: true, at: true, run_id: true, ui_url: true, batch_id: true, start_offsets: true, end_offsets: true,
   rows_in: true, rows_out: true, rows_rejected: true, input_rows_per_second: true, processed_rows_per_second: true, durations_ms: true,
-  last_batch_id: true, error: true, message: true, file: true, line: true, function: true, signature: true,
+  since: true, history_batch: true, files: true, duration_ms: true, last_batch_id: true, error: true, message: true, file: true, line: true, function: true, signature: true,
 } as const satisfies Record<keyof ProgressMessage, true>;
 const progressRequired = { event: true, job: true, usecase: true, variant: true, at: true } as const satisfies Record<RequiredKeys<ProgressMessage>, true>;
 const lifecycleKeys = {
   event: true, at: true, job: true, usecase: true, variant: true, version: true, generation: true, pid: true, exitCode: true, error: true,
-  restarts: true, crashes: true, upgradeFrom: true, upgradedFrom: true, since: true, offsets: true, pauseMs: true, drainMs: true, by: true, outages: true, reason: true,
+  restarts: true, crashes: true, upgradeFrom: true, upgradedFrom: true, since: true, offsets: true, pauseMs: true, drainMs: true, rowsIn: true, rowsOut: true, rowsRejected: true, durationMs: true, by: true, outages: true, reason: true,
   rule: true, severity: true, summary: true, value: true, threshold: true, unit: true, firingSince: true, warm: true, cold: true,
 } as const satisfies Record<keyof LifecycleEventMessage, true>;
 const lifecycleRequired = { event: true, at: true, job: true, usecase: true, variant: true } as const satisfies Record<RequiredKeys<LifecycleEventMessage>, true>;
@@ -26,10 +26,11 @@ const recordFailureKeys = {
 const recordFailureRequired = {
   usecase: true, variant: true, exception: true, message: true, file: true, line: true, function: true, traceback: true, record: true,
 } as const satisfies Record<RequiredKeys<RecordFailure>, true>;
-const progressEvents = { started: true, progress: true, stopped: true, failed: true } as const satisfies Record<ProgressEvent, true>;
+const progressEvents = { started: true, progress: true, stopped: true, failed: true, backfilling: true, backfilled: true } as const satisfies Record<ProgressEvent, true>;
 const lifecycleEvents = {
   deployed: true, undeployed: true, starting: true, running: true, failed: true, stalled: true, restarted: true, 'crash-looping': true,
-  stopped: true, adopted: true, 'replay-requested': true, replayed: true, outage: true, 'alert-firing': true, 'alert-resolved': true,
+  stopped: true, adopted: true, 'replay-requested': true, replayed: true,
+  'backfill-requested': true, backfilling: true, backfilled: true, outage: true, 'alert-firing': true, 'alert-resolved': true,
 } as const satisfies Record<LifecycleEvent, true>;
 
 const sorted = (keys: Iterable<string>): string[] => [...keys].sort();

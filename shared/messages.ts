@@ -44,8 +44,8 @@ function eventNames<T extends string>(contract: MessageContract): readonly T[] {
   return Object.freeze([...names]) as readonly T[];
 }
 
-export type ProgressEvent = 'started' | 'progress' | 'stopped' | 'failed';
-export type LifecycleEvent = 'deployed' | 'undeployed' | 'starting' | 'running' | 'failed' | 'stalled' | 'restarted' | 'crash-looping' | 'stopped' | 'adopted' | 'replay-requested' | 'replayed' | 'outage' | 'alert-firing' | 'alert-resolved';
+export type ProgressEvent = 'started' | 'progress' | 'stopped' | 'failed' | 'backfilling' | 'backfilled';
+export type LifecycleEvent = 'deployed' | 'undeployed' | 'starting' | 'running' | 'failed' | 'stalled' | 'restarted' | 'crash-looping' | 'stopped' | 'adopted' | 'replay-requested' | 'replayed' | 'backfill-requested' | 'backfilling' | 'backfilled' | 'outage' | 'alert-firing' | 'alert-resolved';
 
 /** The event names of diamond.progress, in the schema's order. */
 export const PROGRESS_EVENTS: readonly ProgressEvent[] = eventNames<ProgressEvent>('progress');
@@ -105,6 +105,10 @@ export interface ProgressMessage {
   readonly input_rows_per_second?: number | null;
   readonly processed_rows_per_second?: number | null;
   readonly durations_ms?: Readonly<Record<string, number>>;
+  readonly since?: string;
+  readonly history_batch?: number;
+  readonly files?: number;
+  readonly duration_ms?: number;
   readonly last_batch_id?: number;
   readonly error?: string;
   readonly message?: string;
@@ -135,6 +139,11 @@ export interface LifecycleEventFields {
   readonly pauseMs?: number;
   /** The part of pauseMs until the old version's last batch was committed and the new one given its offsets. */
   readonly drainMs?: number;
+  /** backfilled: what the backfill read, wrote and rejected, and how long it took. */
+  readonly rowsIn?: number;
+  readonly rowsOut?: number;
+  readonly rowsRejected?: number;
+  readonly durationMs?: number;
   readonly by?: string;
   readonly outages?: number;
   readonly reason?: string;

@@ -14,7 +14,7 @@ import { abCommand, customerCommand, rolloutCommand } from './downstream-command
 import { serveCommand } from './serve-command.ts';
 import { ingestCommand, sourceCommand } from './upstream-command.ts';
 import { usecaseCommand } from './usecase-command.ts';
-import { deployCommand, logsCommand, replayCommand, statusCommand, undeployCommand } from './orchestrator-command.ts';
+import { backfillCommand, deployCommand, logsCommand, replayCommand, statusCommand, undeployCommand } from './orchestrator-command.ts';
 import { eventsCommand } from './events-command.ts';
 import { tokenCommand } from './token-command.ts';
 import { topicCommand } from './topic-command.ts';
@@ -45,6 +45,7 @@ try {
     .command(undeployCommand)
     .command(statusCommand)
     .command(replayCommand)
+    .command(backfillCommand)
     .command(logsCommand)
     .command(eventsCommand)
     .command(tokenCommand)

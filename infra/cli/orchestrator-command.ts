@@ -106,6 +106,23 @@ export const replayCommand: CommandModule<object, { usecase: string; variant: st
   },
 };
 
+export const backfillCommand: CommandModule<object, { usecase: string; variant: string; since: string; json: boolean }> = {
+  command: 'backfill <usecase>',
+  describe: "run a deployed stateless use case over the archived history since a time, then its stream goes on from where the history ends (the same feedback ids: rows are overwritten, never doubled)",
+  builder: (y) => y
+    .positional('usecase', { type: 'string', demandOption: true })
+    .option('variant', { type: 'string', default: 'A' })
+    .option('since', { type: 'string', demandOption: true, describe: 'ISO-8601 time or a duration back (7d, 12h): the records with event_time at or after it' })
+    .option('json', jsonOption),
+  handler: async ({ usecase, variant, since, json }) => {
+    const config = loadConfig(process.env);
+    const answer = await ControlClient.fromConfig(config).json<{ backfill: { job: string; since: string; historyBatch: number; offsets: Record<string, number> } }>('POST', '/v1/backfill', { usecase, variant, since });
+    const { backfill } = answer;
+    const where = Object.entries(backfill.offsets).map(([partition, offset]) => `${partition}:${offset}`).join(' ');
+    printResult(json, answer, `backfilling ${usecase} variant ${variant} over the history since ${backfill.since}: the job stops after its batch, runs over the archive up to its batch ${backfill.historyBatch}, then streams from offsets ${where || '(none yet)'} (watch with \`npx diamond events --follow\`: backfilling, backfilled)`);
+  },
+};
+
 function formatStatus(rows: readonly JobStatus[]): string {
   if (rows.length === 0) return 'no use case is deployed (deploy one with `npx diamond deploy <usecase>`)\n';
   const header = ['USECASE', 'VARIANT', 'VERSION', 'STATE', 'PID', 'RESTARTS', 'COMMITTED', 'LAG', 'REC/S', 'CPU', 'MEM'];

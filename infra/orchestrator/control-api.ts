@@ -14,6 +14,7 @@
  *   GET    /openapi.json                              no token  the OpenAPI 3.1 document
  *   POST   /v1/tokens                                 admin     { role, name? } → 201 { token, role, name }
  *   POST   /v1/replay                                 deployer
+ *   POST   /v1/backfill                               deployer  { usecase, variant?, since } → 202 { backfill }: over the archived history, then the stream (docs/RUNS.md)
  *   GET    /v1/whoami                                 viewer    { name, role, id, expiresAt? } of the calling token
  *   GET    /v1/rollouts/<usecase>                     viewer    { usecase, weights } (null: none)
  *   PUT    /v1/rollouts/<usecase>                     deployer  { weights: { A: 90, B: 10 } } → { usecase, before, after }
@@ -51,7 +52,7 @@ import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { observeRequests } from '../../shared/metrics/request-metrics.ts';
 import { createRedis, redisUnavailable } from '../../shared/redis.ts';
-import { deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undeployUsecase } from './control.ts';
+import { backfillUsecase, deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undeployUsecase } from './control.ts';
 import { poolStatus } from './driver-pool.ts';
 import { ROUTE_SCHEMAS } from './control-schemas.ts';
 import {
@@ -76,6 +77,7 @@ import { FunctionCatalog } from './function-catalog.ts';
 import { FunctionSessionPool, FunctionSessions } from './function-sessions.ts';
 import { JobLauncher } from './launcher.ts';
 import { functionsDirOf } from './options.ts';
+import { recordsCheckpointOf } from './history-boundary.ts';
 import { RunDispatcher } from './run-dispatcher.ts';
 import { SqlQueries } from './sql-queries.ts';
 import { checkRunParams } from './run-params.ts';
@@ -313,6 +315,18 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       const replay = await replayUsecase(store, events, { usecase, variant, since: fields['since'] }, options.jobPrefix);
       log.info({ caller: caller?.name, usecase, variant, since: replay.since }, 'replay requested');
       await reply.code(202).send({ replay });
+    },
+
+    backfill: async ({ request, reply, caller }) => {
+      const body = request.body;
+      const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+      const usecase = checkUsecaseName(fields['usecase']);
+      const variant = fields['variant'] === undefined ? 'A' : checkVariantName(fields['variant']);
+      if (typeof fields['since'] !== 'string') throw new ApiError('DIAMOND_BAD_REQUEST', 'since is missing', 'give an ISO-8601 time or a duration back, e.g. {"since": "7d"}');
+      const source = { recordsCheckpoint: config.history.archive && options.historyArchiveDir ? recordsCheckpointOf(options.historyArchiveDir) : null, inputTopic: options.topics.input };
+      const backfill = await backfillUsecase(store, events, { usecase, variant, since: fields['since'] }, source, options.jobPrefix);
+      log.info({ caller: caller?.name, usecase, variant, since: backfill.since, historyBatch: backfill.historyBatch }, 'backfill requested');
+      await reply.code(202).send({ backfill });
     },
 
     whoami: async ({ reply, caller }) => {

@@ -9,7 +9,7 @@ import { matchRoute as matchRoutes, type RouteMatch as SharedRouteMatch } from '
 import { bearerChallenge } from '../../shared/http/bearer.ts';
 import { isRole, roleAllows, type Role, type TokenGrant } from '../../shared/operator-tokens.ts';
 
-export type RouteName = 'livez' | 'readyz' | 'healthz' | 'metrics' | 'status' | 'deploy' | 'undeploy' | 'logs' | 'events' | 'ab' | 'createToken' | 'replay'
+export type RouteName = 'livez' | 'readyz' | 'healthz' | 'metrics' | 'status' | 'deploy' | 'undeploy' | 'logs' | 'events' | 'ab' | 'createToken' | 'replay' | 'backfill'
   | 'whoami' | 'rollout' | 'setRollout' | 'dashboard' | 'dashboardAsset' | 'createRun' | 'getRun' | 'cancelRun' | 'listRuns' | 'runEvents' | 'sql';
 
 export interface RouteSpec {
@@ -34,6 +34,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'ab', method: 'GET', path: '/v1/ab/:usecase', role: 'viewer' },
   { name: 'createToken', method: 'POST', path: '/v1/tokens', role: 'admin' },
   { name: 'replay', method: 'POST', path: '/v1/replay', role: 'deployer' },
+  { name: 'backfill', method: 'POST', path: '/v1/backfill', role: 'deployer' },
   { name: 'whoami', method: 'GET', path: '/v1/whoami', role: 'viewer' },
   { name: 'rollout', method: 'GET', path: '/v1/rollouts/:usecase', role: 'viewer' },
   { name: 'setRollout', method: 'PUT', path: '/v1/rollouts/:usecase', role: 'deployer' },

@@ -67,6 +67,11 @@ export const ROUTE_SCHEMAS: Readonly<Record<RouteName, FastifySchema>> = {
     body: { type: 'object', required: ['usecase', 'since'], properties: { usecase: USECASE, variant: VARIANT, since: { type: 'string', description: 'ISO-8601 time' } } },
     response: { 202: jsonAnswer('requested; the job stops after its batch, its group moves back and it starts again', ['replay']), ...ERRORS },
   },
+  backfill: {
+    summary: "Backfill a stateless job over the archived history: it stops after its batch, runs its transform over the history's records since `since` (the same feedback ids), then its stream goes on from where the history ends",
+    body: { type: 'object', required: ['usecase', 'since'], properties: { usecase: USECASE, variant: VARIANT, since: { type: 'string', description: 'ISO-8601 time or a duration back (7d, 12h): records with event_time at or after it' } } },
+    response: { 202: jsonAnswer('requested: { job, since, historyBatch, offsets } (where the stream will start)', ['backfill']), ...ERRORS },
+  },
   whoami: { summary: "The calling token's name, role and expiry (what the dashboard shows and enables)", response: { 200: jsonAnswer('the grant, never the token', ['name', 'role']), ...ERRORS } },
   rollout: {
     summary: "A use case's A/B rollout weights (null: none, every variant's rows reach customers)",

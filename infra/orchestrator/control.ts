@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import type { Admin } from 'kafkajs';
 import { parseMemoryMb, type DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
+import { archivedBoundary } from './history-boundary.ts';
 import { readJobOffsets, topicEndOffsets } from './offsets.ts';
 import type { EventPublisher } from './events.ts';
 import { jobIdFor, lagOf, type Deployment, type DeploymentSettings, type JobState } from './state.ts';
@@ -91,6 +92,43 @@ export async function replayUsecase(store: DeploymentStore, events: EventPublish
   const iso = new Date(since).toISOString();
   await events?.publish('replay-requested', { job, usecase: request.usecase, variant: request.variant, since: iso });
   return { job, since: iso };
+}
+
+/** Where a backfill reads: the archive's checkpoint, or why there is none. */
+export interface BackfillSource {
+  /** The archiver's checkpoint of the records topic; null when this orchestrator runs no archiver. */
+  readonly recordsCheckpoint: string | null;
+  readonly inputTopic: string;
+}
+
+/**
+ * `diamond backfill`: the job stops after its batch, its group moves to where the archived
+ * history ends, and it runs its transform over the history since `since` before its stream
+ * goes on from there (reconciler, backfill.py). Refused before anything is stored when the use
+ * case is not deployed, is stateful (its windows live in the stream's checkpoint, not in a
+ * batch), or the archive holds nothing yet.
+ */
+export async function backfillUsecase(store: DeploymentStore, events: EventPublisher | null, request: { usecase: string; variant: string; since: string }, source: BackfillSource, jobPrefix = ''): Promise<{ job: string; since: string; historyBatch: number; offsets: Record<string, number> }> {
+  const since = Date.parse(pastTime(request.since, '--since'));
+  const deployment = await store.getDeployment(request.usecase, request.variant);
+  if (!deployment) {
+    throw new DiamondError(`${request.usecase} variant ${request.variant} is not deployed`, { code: 'DIAMOND_NOT_DEPLOYED', hint: 'deploy it first (`npx diamond deploy <usecase>`); a backfill then runs it over the history' });
+  }
+  if (deployment.stateful) {
+    throw new DiamondError(`${request.usecase} is stateful: its windows live in its stream's checkpoint, so a batch over the history cannot give the stream's feedback`, { code: 'DIAMOND_BACKFILL_STATEFUL', hint: `reprocess it from a time with \`npx diamond replay ${request.usecase} --since <time>\` (Kafka keeps DIAMOND_RECORDS_RETENTION)` });
+  }
+  const boundary = source.recordsCheckpoint === null ? null : archivedBoundary(source.recordsCheckpoint, source.inputTopic);
+  if (!boundary) {
+    throw new DiamondError(source.recordsCheckpoint === null ? 'no history archive runs here, so there is no history to backfill from' : 'the history archive has not committed any records yet', {
+      code: 'DIAMOND_HISTORY_UNAVAILABLE',
+      hint: 'turn on DIAMOND_HISTORY_ARCHIVE=1 and see `npx diamond status` (history archive: running); or reprocess from Kafka with `npx diamond replay`',
+    });
+  }
+  const job = jobIdFor(request.usecase, request.variant, jobPrefix);
+  await store.requestReplay(job, { since, requestedAt: Date.now(), backfill: true });
+  const iso = new Date(since).toISOString();
+  await events?.publish('backfill-requested', { job, usecase: request.usecase, variant: request.variant, since: iso });
+  return { job, since: iso, historyBatch: boundary.batch, offsets: boundary.offsets };
 }
 
 export interface JobStatus {

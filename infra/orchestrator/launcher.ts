@@ -60,6 +60,8 @@ export interface LaunchSpec {
   readonly launchId: string;
   /** Start warm, then wait for the starting offsets (handOver): an upgrade at an exact batch boundary. */
   readonly handover?: boolean;
+  /** Run the use case over the archived history since this ISO time, up to the archive's batch `historyBatch`, before the stream (backfill.py). */
+  readonly backfill?: { readonly since: string; readonly historyBatch: number };
 }
 
 /** What every driver started by the launcher has: its group, marker and files. */
@@ -175,7 +177,7 @@ export class JobLauncher {
   }
 
   /** The runner's arguments for one job: what a cold launch gets on its command line and a warm one in its assignment. */
-  private jobArgs({ deployment, jobId, startingOffsets }: LaunchSpec, driverPidFile: string, progressKeyFile: string, handoverFile?: string): string[] {
+  private jobArgs({ deployment, jobId, startingOffsets, backfill }: LaunchSpec, driverPidFile: string, progressKeyFile: string, handoverFile?: string): string[] {
     return [
       '--usecase-dir', deployment.folder, '--variant', deployment.variant, '--job-id', jobId,
       '--brokers', this.config.kafka.brokers.join(','), '--registry-url', this.config.registry.url,
@@ -187,6 +189,7 @@ export class JobLauncher {
       ...(deployment.settings.trigger ? ['--trigger', deployment.settings.trigger] : []),
       '--checkpoint-root', join(this.dirs.checkpoints, jobId), '--pid-file', driverPidFile, '--progress-key-file', progressKeyFile,
       ...(handoverFile ? ['--handover-file', handoverFile] : []),
+      ...(backfill ? ['--backfill-since', backfill.since, '--backfill-history-batch', String(backfill.historyBatch), '--history-dir', this.config.runs.historyDir] : []),
     ];
   }
 

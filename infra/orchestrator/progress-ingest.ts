@@ -113,6 +113,16 @@ export class ProgressIngest {
       await this.store.markReported(jobId, message.version, at);
     }
     if (message.event === 'stopped' && message.version) await this.store.markStopped(jobId, message.version, at);
+    if ((message.event === 'backfilling' || message.event === 'backfilled') && message.version) {
+      await this.store.markReported(jobId, message.version, at); // a job at work: running, not stuck starting
+      await this.store.mergeMetrics(jobId, { backfillingAt: at });
+    }
+    if (message.event === 'backfilled') {
+      await this.store.putBackfillReport(jobId, {
+        at, since: message.since ?? '', historyBatch: message.history_batch ?? 0, rowsIn: message.rows_in ?? 0, rowsOut: message.rows_out ?? 0,
+        rowsRejected: message.rows_rejected ?? 0, durationMs: message.duration_ms ?? 0,
+      });
+    }
     if (message.event === 'failed') {
       const where = message.file ? ` (${message.file}:${message.line ?? '?'})` : '';
       await this.store.markFailure(jobId, { at, message: `${message.message ?? message.error ?? 'failed'}${where}` });

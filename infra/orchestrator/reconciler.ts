@@ -49,6 +49,7 @@ import { HistoryArchive } from './history-archive.ts';
 import { JobLauncher, POOL_DIR, type MarkedProcess } from './launcher.ts';
 import { LeaderLease } from './lease.ts';
 import { EXIT_OUTAGE, KafkaHealth } from './outage.ts';
+import { archivedBoundary, recordsCheckpointOf, type ArchivedBoundary } from './history-boundary.ts';
 import { readJobOffsets, startingOffsetsFor, topicEndOffsets } from './offsets.ts';
 import type { OrchestratorOptions } from './options.ts';
 import { OrchestratorMetrics } from './orchestrator-metrics.ts';
@@ -379,9 +380,12 @@ export class Reconciler {
     if (!current || !this.launcher.isRunning(current)) return this.crashed(await this.retireDead(record), current, now);
     const upgrade = await this.upgradeIfOutdated(record, current, desired, now);
     if (upgrade) return upgrade;
+    const backfill = await this.watchBackfill(record, current, now);
+    if (backfill === 'stalled') return this.stalled(record, current, 'stalled: its backfill has not reported within DIAMOND_ORCHESTRATOR_STALL_TIMEOUT', now);
+    if (backfill !== null && backfill.backfill) return this.retireDead(backfill);
     const stalled = await this.checkStalled(record.jobId, current, now);
     if (stalled) return this.stalled(record, current, stalled, now);
-    return this.retireDead(record);
+    return this.retireDead(backfill ?? record);
   }
 
   /** Two versions overlap (stateless jobs): promote the new one once it reports. */
@@ -481,9 +485,18 @@ export class Reconciler {
     // The request is gone (completed by a pass whose start then failed): start as after a stop.
     if (!replay) return this.reconcileBackoff({ ...result, state: 'backoff' }, desired, now);
     if (result.retiring.length > 0) return result; // next tick, once they have exited
+    const boundary = replay.backfill ? this.archivedBoundary() : null;
+    if (replay.backfill && !boundary) {
+      // Checked when requested; an archive folder emptied since then cannot be read from.
+      this.log.warn({ job: record.jobId }, 'backfill dropped: the history archive holds no committed batch; starting the job where it was');
+      await this.store.completeReplay(record.jobId);
+      return this.startJob(result, desired, LifecycleEvents.STARTING);
+    }
     const fence = Date.now();
     await this.store.setOffsetFence(record.jobId, fence);
-    const offsets = await this.admin.fetchTopicOffsetsByTimestamp(this.options.topics.input, replay.since);
+    // A backfill: the stream starts where the archive ends (partitions it has not seen: at `since`).
+    const offsets = (await this.admin.fetchTopicOffsetsByTimestamp(this.options.topics.input, replay.since))
+      .map((p) => (boundary?.offsets[String(p.partition)] === undefined ? p : { ...p, offset: String(boundary.offsets[String(p.partition)]) }));
     try {
       await this.admin.setOffsets({ groupId: record.jobId, topic: this.options.topics.input, partitions: offsets.map((p) => ({ partition: p.partition, offset: String(p.offset) })) });
     } catch (error) {
@@ -498,9 +511,39 @@ export class Reconciler {
     await this.store.mergeMetrics(record.jobId, { committedAt: Date.now() }); // the group's offsets were just written
     const moved = Object.fromEntries(offsets.map((p) => [String(p.partition), Number(p.offset)]));
     const since = new Date(replay.since).toISOString();
+    if (boundary) {
+      await this.store.clearBackfillReport(record.jobId);
+      this.log.info({ job: record.jobId, since, historyBatch: boundary.batch, offsets: moved }, 'backfilling: the stream will start where the archived history ends');
+      await this.emit(LifecycleEvents.BACKFILLING, record, { since, offsets: moved });
+      return this.startJob({ ...result, backfill: { since: replay.since, historyBatch: boundary.batch, offsets: moved } }, desired, LifecycleEvents.STARTING);
+    }
     this.log.info({ job: record.jobId, since, offsets: moved }, 'replaying');
     await this.emit(LifecycleEvents.REPLAYED, record, { since, offsets: moved });
-    return this.startJob(result, desired, LifecycleEvents.STARTING);
+    return this.startJob({ ...result, backfill: null }, desired, LifecycleEvents.STARTING);
+  }
+
+  private archivedBoundary(): ArchivedBoundary | null {
+    return this.options.historyArchiveDir ? archivedBoundary(recordsCheckpointOf(this.options.historyArchiveDir), this.options.topics.input) : null;
+  }
+
+  /**
+   * A backfill in progress: done once this launch reported `backfilled` (event, record
+   * cleared); until then its heartbeat stands in for the stall check (its group does not move).
+   */
+  private async watchBackfill(record: JobRecord, current: JobProcess, now: number): Promise<JobRecord | 'stalled' | null> {
+    if (!record.backfill) return null;
+    const report = await this.store.backfillReport(record.jobId);
+    if (report && report.at >= current.startedAt) {
+      await this.store.clearBackfillReport(record.jobId);
+      this.log.info({ job: record.jobId, ...report }, 'backfilled');
+      await this.emit(LifecycleEvents.BACKFILLED, record, {
+        version: current.version, since: new Date(record.backfill.since).toISOString(), offsets: record.backfill.offsets,
+        rowsIn: report.rowsIn, rowsOut: report.rowsOut, rowsRejected: report.rowsRejected, durationMs: report.durationMs,
+      });
+      return { ...record, backfill: null };
+    }
+    const beat = (await this.store.jobMetrics(record.jobId)).backfillingAt ?? current.startedAt;
+    return now - Math.max(beat, current.startedAt) > this.config.orchestrator.stallTimeoutMs ? 'stalled' : record;
   }
 
   /** Given up until redeployed (redeployed() moves it to backoff); only its leftovers are reaped. */
@@ -625,7 +668,8 @@ export class Reconciler {
     const claim = await this.pool.claim(desired, this.lease.fence);
     const launchId = claim.spare ? claim.spare.spareId : JobLauncher.newLaunchId(desired.version);
     await this.store.putLaunchIntent(record.jobId, launchId, this.lease.fence);
-    const spec = { deployment: desired, jobId: record.jobId, startingOffsets, launchId, ...options };
+    const backfill = record.backfill ? { since: new Date(record.backfill.since).toISOString(), historyBatch: record.backfill.historyBatch } : undefined;
+    const spec = { deployment: desired, jobId: record.jobId, startingOffsets, launchId, ...options, ...(backfill ? { backfill } : {}) };
     const job = claim.spare ? this.launcher.claim(claim.spare, spec) : this.launcher.start(spec);
     const start = claim.spare ? { warm: true } : { warm: false, cold: claim.cold };
     this.log.info({ job: record.jobId, version: desired.version, launch: launchId, startingOffsets, pid: job.groupPid, logFile: job.logFile, ...start }, 'started');

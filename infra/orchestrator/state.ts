@@ -127,6 +127,12 @@ export interface JobRecord {
   readonly blockedVersion?: string | null;
   /** An upgrade handed over at a batch boundary: when the old version was asked to stop, and when the new one was given its offsets. */
   readonly handover?: { readonly stopRequestedAt: number | null; readonly releasedAt: number | null; readonly offsets?: Record<string, number> } | null;
+  /**
+   * A backfill not reported done yet: every launch runs it before its stream (again after a
+   * crash: the same feedback ids), reading the archive up to `historyBatch`, whose end offsets
+   * the group was moved to.
+   */
+  readonly backfill?: { readonly since: number; readonly historyBatch: number; readonly offsets: Record<string, number> } | null;
   readonly updatedAt: number;
 }
 

@@ -24,6 +24,7 @@ const LEASE_GENERATION = 'leader:generation';
 const LAUNCHES = 'launches';
 const METRICS = 'metrics';
 const REPLAYS = 'replays';
+const BACKFILLS = 'backfills';
 const FENCES = 'fences';
 /** Pending and firing alerts, `<rule>|<job>` → AlertStatus (alert-rules.ts). */
 const ALERTS = 'alerts';
@@ -47,12 +48,27 @@ export interface JobMetrics {
   readonly stalledAt?: number;
   /** The Spark UI of the job's latest launch (its `started` report). */
   readonly sparkUiUrl?: string;
+  /** The last `backfilling` heartbeat of the job's backfill (its group does not move meanwhile). */
+  readonly backfillingAt?: number;
 }
 
 /** `diamond replay`: move the job's group back to `since` and restart it. */
 export interface ReplayRequest {
   readonly since: number;
   readonly requestedAt: number;
+  /** `diamond backfill`: the group moves to where the archived history ends, and the job runs over the history since `since` before its stream. */
+  readonly backfill?: boolean;
+}
+
+/** A job's `backfilled` report: what its backfill read, wrote and rejected. */
+export interface BackfillReport {
+  readonly at: number;
+  readonly since: string;
+  readonly historyBatch: number;
+  readonly rowsIn: number;
+  readonly rowsOut: number;
+  readonly rowsRejected: number;
+  readonly durationMs: number;
 }
 
 /** What a job's runner said when it failed (from its `failed` progress message). */
@@ -243,6 +259,19 @@ export class DeploymentStore {
 
   async completeReplay(jobId: string): Promise<void> {
     await this.redis.hdel(REPLAYS, jobId);
+  }
+
+  async putBackfillReport(jobId: string, report: BackfillReport): Promise<void> {
+    await this.redis.hset(BACKFILLS, jobId, JSON.stringify(report));
+  }
+
+  async backfillReport(jobId: string): Promise<BackfillReport | null> {
+    const raw = await this.redis.hget(BACKFILLS, jobId);
+    return raw === null ? null : JSON.parse(raw) as BackfillReport;
+  }
+
+  async clearBackfillReport(jobId: string): Promise<void> {
+    await this.redis.hdel(BACKFILLS, jobId);
   }
 
   /**

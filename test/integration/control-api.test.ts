@@ -229,6 +229,11 @@ test.serial('unknown routes are 404, wrong methods 405 with Allow; replay refuse
   t.is(badTime.status, 400);
   t.regex(String(badTime.body['error']), /not a time/);
   t.is((await call('POST', '/v1/replay', token.deployer, { usecase: 'data_quality' })).status, 400);
+  const backfill = await call('POST', '/v1/backfill', token.deployer, { usecase: 'data_quality', since: '7d' });
+  t.is(backfill.status, 404, 'a backfill of a job that is not deployed');
+  t.is(backfill.body['code'], 'DIAMOND_NOT_DEPLOYED');
+  t.is((await call('POST', '/v1/backfill', token.viewer, { usecase: 'data_quality', since: '7d' })).status, 403, 'a viewer may not backfill');
+  t.is((await call('POST', '/v1/backfill', token.deployer, { usecase: 'data_quality', since: 'soon' })).status, 400);
 });
 
 test.serial('an admin creates a token; it works with its role', async (t) => {

@@ -10,6 +10,7 @@ with the right columns, and `day` is the UTC date of `event_time`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 from pathlib import Path
@@ -134,3 +135,39 @@ def delete_old_days(history_dir: str | Path, retention_days: int, today: dt.date
                 shutil.rmtree(child, ignore_errors=True)
                 removed.append(f"{view}/{child.name}")
     return removed
+
+
+def committed_files(folder: str | Path, last_batch: int) -> list[str]:
+    """The Parquet files the archiver's file sink committed in its batches 0..last_batch, from
+    the sink's `_spark_metadata` log (each batch a file `N`, every tenth a `N.compact` holding
+    everything up to N). A backfill reads exactly these, so it ends where the archive's batch
+    `last_batch` ended in Kafka, while the archiver goes on appending. Files retention deleted
+    are left out."""
+    from urllib.parse import unquote, urlparse
+
+    log_dir = Path(folder) / "_spark_metadata"
+    if not log_dir.is_dir():
+        return []
+    batches: dict[int, Path] = {}
+    compacts: list[int] = []
+    for child in log_dir.iterdir():
+        stem, _, suffix = child.name.partition(".")
+        if not stem.isdigit() or suffix not in ("", "compact"):
+            continue  # .tmp files of a write in progress, crc files
+        batches[int(stem)] = child
+        if suffix == "compact":
+            compacts.append(int(stem))
+    start = max((c for c in compacts if c <= last_batch), default=0)
+    files: dict[str, None] = {}  # ordered set
+    for batch in range(start, last_batch + 1):
+        if batch not in batches:
+            continue
+        for line in batches[batch].read_text().splitlines()[1:]:  # line 1 is the log's version
+            if not line.strip():
+                continue
+            entry = json.loads(line)
+            if entry.get("action") == "delete":
+                files.pop(entry["path"], None)
+            else:
+                files[entry["path"]] = None
+    return [path for path in files if Path(unquote(urlparse(path).path)).exists()]

@@ -152,6 +152,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pid-file", help="write the driver's pid here (the supervisor signals this process)")
     parser.add_argument("--progress-key-file", help="the launch's progress signing key (read, then removed)")
     parser.add_argument("--handover-file", help="start warm, then wait for the starting offsets in this file (an exact-boundary upgrade: handover.py)")
+    parser.add_argument("--backfill-since", help="before the stream starts, run the use case over the history's records since this ISO time (backfill.py)")
+    parser.add_argument("--backfill-history-batch", type=int, help="backfill: the archive's last committed batch to read (its end offsets are the stream's start)")
+    parser.add_argument("--history-dir", help="backfill: the Parquet history the archiver writes")
     return parser.parse_args(argv)
 
 
@@ -193,12 +196,10 @@ class BatchSink:
         from pyspark.sql import Observation
         from pyspark.sql import functions as F
 
-        from .records import apply_feedback_function, feedback_items, rejected_records
-        from .routing import input_count, output_counts, rejected_payloads, routed_feedback, undecodable_rows
+        from .routing import input_count, undecodable_rows
 
-        out_topic, rejected_topic = self.args.output_topic, self.args.rejected_topic
-        parts = []
-        cached = []
+        parts: list[Any] = []
+        cached: list[Any] = []
         rows_in = None
         if self.stateful:
             conformed = batch
@@ -207,28 +208,58 @@ class BatchSink:
             # read of what the consumer just fetched), cheaper than caching every batch.
             rows_in = Observation(f"input-{batch_id}")
             batch = batch.observe(rows_in, input_count())
-            parts.append(undecodable_rows(batch, self.ctx, rejected_topic))
+            parts.append(undecodable_rows(batch, self.ctx, self.args.rejected_topic))
             records = batch.where(F.col("record").isNotNull()).select("record.*")
-            if self.job.kind == "transform":
-                try:
-                    conformed = transform_feedback(self.job, records, self.ctx)
-                except UserCodeError as error:
-                    self.user_error = error
-                    raise
-                except OutputContractError as error:
-                    self.contract_error = error
-                    raise
-            else:
-                # Cached because both halves read it: the user's function must run once per record.
-                results = apply_feedback_function(records, self.job.function, self.ctx, self.job.takes_context).persist()
-                cached.append(results)
-                conformed = conform(feedback_items(results), self.ctx)
-                parts.append(rejected_payloads(rejected_records(results), self.ctx, rejected_topic))
+            conformed = self._feedback_of(records, parts, cached)
+        observed = self._write(conformed, parts, cached, f"batch-{batch_id}")
+        if rows_in is not None:
+            self.rows_in[batch_id] = int(rows_in.get.get("rows") or 0)
+        return observed
 
+    def write_records(self, records: Any, name: str) -> tuple[int, int, int]:
+        """Runs the use case on decoded records (a backfill's history) and writes what it
+        produces the way a batch does: (rows in, rows out, rows rejected)."""
+        from pyspark.sql import Observation
+
+        from .routing import input_count
+
+        rows_in = Observation(f"input-{name}")
+        parts: list[Any] = []
+        cached: list[Any] = []
+        conformed = self._feedback_of(records.observe(rows_in, input_count()), parts, cached)
+        rows_out, rejected = self._write(conformed, parts, cached, name)
+        return int(rows_in.get.get("rows") or 0), rows_out, rejected
+
+    def _feedback_of(self, records: Any, parts: list[Any], cached: list[Any]) -> Any:
+        """The use case's conformed feedback for `records`; rejected rows it makes go to `parts`."""
+        from .records import apply_feedback_function, feedback_items, rejected_records
+        from .routing import rejected_payloads
+
+        if self.job.kind == "transform":
+            try:
+                return transform_feedback(self.job, records, self.ctx)
+            except UserCodeError as error:
+                self.user_error = error
+                raise
+            except OutputContractError as error:
+                self.contract_error = error
+                raise
+        # Cached because both halves read it: the user's function must run once per record.
+        results = apply_feedback_function(records, self.job.function, self.ctx, self.job.takes_context).persist()
+        cached.append(results)
+        parts.append(rejected_payloads(rejected_records(results), self.ctx, self.args.rejected_topic))
+        return conform(feedback_items(results), self.ctx)
+
+    def _write(self, conformed: Any, parts: list[Any], cached: list[Any], name: str) -> tuple[int, int]:
+        from pyspark.sql import Observation
+
+        from .routing import output_counts, routed_feedback
+
+        out_topic, rejected_topic = self.args.output_topic, self.args.rejected_topic
         everything = routed_feedback(conformed, self.ctx, out_topic, rejected_topic, self.feedback_schema_id, self.feedback_schema)
         for part in parts:
             everything = everything.unionByName(part)
-        counts = Observation(f"batch-{batch_id}")
+        counts = Observation(name)
         everything = everything.observe(counts, *output_counts(out_topic, rejected_topic))
         try:
             # mode("append") on the V2 path (see use_kafka_v2_writes): only there does the write
@@ -242,8 +273,6 @@ class BatchSink:
             for frame in cached:
                 frame.unpersist()
         observed = counts.get
-        if rows_in is not None:
-            self.rows_in[batch_id] = int(rows_in.get.get("rows") or 0)
         return int(observed.get("out") or 0), int(observed.get("rejected") or 0)
 
 
@@ -565,6 +594,13 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
+        if args.backfill_since:
+            from .backfill import run_backfill
+
+            # Its errors (the user's code, an outage) are reported as a batch's are, below.
+            log.info("backfilling from the history", extra={"fields": {**fields, "since": args.backfill_since, "history_batch": args.backfill_history_batch}})
+            report = run_backfill(spark, args, sink, publisher)
+            log.info("backfilled; the stream starts where the history ends", extra={"fields": {**fields, **report}})
         while True:
             failed = run_until_stopped_or_failed(start_query())
             if failed is None:
