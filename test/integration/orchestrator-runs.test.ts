@@ -23,6 +23,7 @@ import { SseParser, type SseMessage } from '../../infra/cli/control-client.ts';
 import { startControlApi, type ControlApi } from '../../infra/orchestrator/control-api.ts';
 import type { RunRecord } from '../../infra/orchestrator/run-store.ts';
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
+import { findProcesses } from '../../shared/process-group.ts';
 import { isolatedOrchestratorOptions } from '../support/isolated-options.ts';
 import { consumeUntil, TEST_USECASE_ROOTS, testKafka } from '../support/env.ts';
 import { expectedSummary, historyFeedback, historyRecord, writeHistory, type HistoryFeedback, type HistoryRecord } from '../support/history.ts';
@@ -205,6 +206,49 @@ test.serial('eight concurrent runs from eight tokens each get their own result',
     t.like(answer.body.run?.result, { kind: 'value', value: { caller: `caller-${i}`, every_s: 30, answer: 42, run_id: answer.body.run?.id } });
   }
   t.is(new Set(answers.map((a) => a.body.run?.id)).size, 8);
+});
+
+const runState = async (id: string, done: (run: RunRecord) => boolean, timeoutMs = 120_000): Promise<RunRecord> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = (await call('GET', `/v1/runs/${id}`, viewer)).body.run!;
+    if (done(run)) return run;
+    if (Date.now() > deadline) throw new Error(`run ${id} is ${run.state}, not done within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+};
+
+test.serial('DELETE cancels a running Spark job: the run is cancelled, its session freed (not replaced), the next run works there', async (t) => {
+  const posted = await runFn('run_fixtures.spin', {}, runners[1], '');
+  t.is(posted.status, 202);
+  const id = posted.body.run!.id;
+  const running = await runState(id, (run) => run.state === 'running');
+  await new Promise((resolve) => setTimeout(resolve, 2000)); // its Spark job under way
+  const underway = await runState(id, () => true);
+  t.is(underway.state, 'running', `still running (it would run for minutes): ${JSON.stringify(underway.error)}`);
+  const deleted = await call('DELETE', `/v1/runs/${id}`, runners[1]!);
+  t.true([200, 202].includes(deleted.status), JSON.stringify(deleted.body));
+  const cancelled = await runState(id, (run) => !['queued', 'running'].includes(run.state));
+  t.is(cancelled.state, 'cancelled', JSON.stringify(cancelled.error));
+  const next = await runFn('run_fixtures.echo', { caller: 'after-cancel' });
+  t.is(next.body.run?.state, 'finished', JSON.stringify(next.body.run?.error));
+  t.is(next.body.run?.session, running.session, 'the cancelled job freed the session within the kill grace: it was not killed');
+});
+
+test.serial('an exclusive run gets a session of its own, stopped when the run ends; shared runs never go there', async (t) => {
+  const shared = (await runFn('run_fixtures.echo', { caller: 'shared-before' })).body.run!;
+  const answer = await runFn('run_fixtures.alone', {}, runners[2], '300s');
+  const run = answer.body.run!;
+  t.is(run.state, 'finished', JSON.stringify(run.error));
+  t.like(run.result, { kind: 'value', value: { answer: 42, run_id: run.id } });
+  t.truthy(run.session);
+  t.not(run.session, shared.session, 'not the shared session');
+  const gone = Date.now() + 60_000;
+  while (findProcesses(new RegExp(run.session!)).length > 0 && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 300));
+  t.deepEqual(findProcesses(new RegExp(run.session!)), [], 'the exclusive session is stopped once its run ended');
+  t.true(findProcesses(new RegExp(shared.session!)).length > 0, 'the shared session still runs');
+  const after = (await runFn('run_fixtures.echo', { caller: 'shared-after' })).body.run!;
+  t.is(after.session, shared.session);
 });
 
 interface SqlReply { status: number; body: { query?: { columns: { name: string }[]; rows: unknown[][]; truncated: boolean; timings: { totalMs: number }; cache: { days: number } }; code?: string; error?: string } }
