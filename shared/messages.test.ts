@@ -16,7 +16,7 @@ const progressRequired = { event: true, job: true, usecase: true, variant: true,
 const lifecycleKeys = {
   event: true, at: true, job: true, usecase: true, variant: true, version: true, generation: true, pid: true, exitCode: true, error: true,
   restarts: true, crashes: true, upgradeFrom: true, upgradedFrom: true, since: true, offsets: true, pauseMs: true, drainMs: true, by: true, outages: true, reason: true,
-  rule: true, severity: true, summary: true, value: true, threshold: true, unit: true, firingSince: true, warm: true, cold: true,
+  rule: true, severity: true, summary: true, value: true, threshold: true, unit: true, firingSince: true, warm: true, cold: true, weights: true, before: true,
 } as const satisfies Record<keyof LifecycleEventMessage, true>;
 const lifecycleRequired = { event: true, at: true, job: true, usecase: true, variant: true } as const satisfies Record<RequiredKeys<LifecycleEventMessage>, true>;
 const recordFailureKeys = {
@@ -29,7 +29,7 @@ const recordFailureRequired = {
 const progressEvents = { started: true, progress: true, stopped: true, failed: true } as const satisfies Record<ProgressEvent, true>;
 const lifecycleEvents = {
   deployed: true, undeployed: true, starting: true, running: true, failed: true, stalled: true, restarted: true, 'crash-looping': true,
-  stopped: true, adopted: true, 'replay-requested': true, replayed: true, outage: true, 'alert-firing': true, 'alert-resolved': true,
+  stopped: true, adopted: true, 'replay-requested': true, replayed: true, outage: true, 'alert-firing': true, 'alert-resolved': true, 'rollout-changed': true,
 } as const satisfies Record<LifecycleEvent, true>;
 
 const sorted = (keys: Iterable<string>): string[] => [...keys].sort();

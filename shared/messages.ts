@@ -45,7 +45,7 @@ function eventNames<T extends string>(contract: MessageContract): readonly T[] {
 }
 
 export type ProgressEvent = 'started' | 'progress' | 'stopped' | 'failed';
-export type LifecycleEvent = 'deployed' | 'undeployed' | 'starting' | 'running' | 'failed' | 'stalled' | 'restarted' | 'crash-looping' | 'stopped' | 'adopted' | 'replay-requested' | 'replayed' | 'outage' | 'alert-firing' | 'alert-resolved';
+export type LifecycleEvent = 'deployed' | 'undeployed' | 'starting' | 'running' | 'failed' | 'stalled' | 'restarted' | 'crash-looping' | 'stopped' | 'adopted' | 'replay-requested' | 'replayed' | 'outage' | 'alert-firing' | 'alert-resolved' | 'rollout-changed';
 
 /** The event names of diamond.progress, in the schema's order. */
 export const PROGRESS_EVENTS: readonly ProgressEvent[] = eventNames<ProgressEvent>('progress');
@@ -149,6 +149,10 @@ export interface LifecycleEventFields {
   readonly warm?: boolean;
   /** starting/restarted with warm false: why no spare was taken. */
   readonly cold?: string;
+  /** rollout-changed: the use case's weights now, variant → weight. */
+  readonly weights?: Readonly<Record<string, number>>;
+  /** rollout-changed: the weights replaced (null: there were none). */
+  readonly before?: Readonly<Record<string, number>> | null;
 }
 
 /** The alert rules (infra/orchestrator/alert-rules.ts), as lifecycle-event.schema.json names them. */

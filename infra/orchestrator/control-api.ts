@@ -16,7 +16,7 @@
  *   POST   /v1/replay                                 deployer
  *   GET    /v1/whoami                                 viewer    { name, role, id, expiresAt? } of the calling token
  *   GET    /v1/rollouts/<usecase>                     viewer    { usecase, weights } (null: none)
- *   PUT    /v1/rollouts/<usecase>                     deployer  { weights: { A: 90, B: 10 } } → { usecase, before, after }
+ *   PUT    /v1/rollouts/<usecase>                     deployer  { weights: { A: 90, B: 10 } } → { usecase, before, after }; publishes rollout-changed
  *   GET    /ui, /ui/app.js, /ui/app.css               no token  the dashboard (dashboard-assets.ts); it sends a token for data
  *   POST   /v1/runs                                   runner    { function: "usecase.function", params } ?wait=30s → 200 { run } ended in time, else 202 { run } (docs/RUNS.md)
  *   GET    /v1/runs?function=usecase.function         viewer    { runs } newest first, ?limit=N
@@ -51,7 +51,7 @@ import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { observeRequests } from '../../shared/metrics/request-metrics.ts';
 import { createRedis, redisUnavailable } from '../../shared/redis.ts';
-import { deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undeployUsecase } from './control.ts';
+import { changeRollout, deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undeployUsecase } from './control.ts';
 import { poolStatus } from './driver-pool.ts';
 import { ROUTE_SCHEMAS } from './control-schemas.ts';
 import {
@@ -331,10 +331,9 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       if (!(await store.listDeployments()).some((d) => d.usecase === usecase)) {
         throw new ApiError('DIAMOND_NOT_DEPLOYED', `${usecase} is not deployed`, 'deploy a variant first (`npx diamond deploy <usecase>`); `diamond rollout` also takes use case folders not deployed yet');
       }
-      const before = await rollouts.get(usecase);
-      await rollouts.set(usecase, weights);
-      log.info({ caller: caller?.name, usecase, before, after: weights }, 'rollout changed');
-      await reply.send({ usecase, before, after: weights });
+      const { before, after } = await changeRollout(rollouts, events, { usecase, weights, by: caller?.name ?? 'control API' }, options.jobPrefix);
+      log.info({ caller: caller?.name, usecase, before, after }, 'rollout changed');
+      await reply.send({ usecase, before, after });
     },
 
     createRun: async ({ request, reply, query, caller }) => {

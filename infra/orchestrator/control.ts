@@ -15,6 +15,7 @@ import { admit, spareReservation } from './admission.ts';
 import { assertUnderUsecaseRoots } from './usecase-roots.ts';
 import { validateUsecase, type ValidationOptions } from './validation.ts';
 import { timestampIso } from './run-params.ts';
+import type { RolloutStore, Weights } from '../../shared/rollout-weights.ts';
 
 export function resolveUsecaseFolder(config: DiamondConfig, usecase: string, dir?: string): string {
   return resolve(dir ?? join(config.projectRoot, 'usecases', usecase));
@@ -91,6 +92,27 @@ export async function replayUsecase(store: DeploymentStore, events: EventPublish
   const iso = new Date(since).toISOString();
   await events?.publish('replay-requested', { job, usecase: request.usecase, variant: request.variant, since: iso });
   return { job, since: iso };
+}
+
+/**
+ * The id a use case's own events carry (rollout-changed): its jobs' ids without the variant,
+ * also the message key, so one use case's changes stay in order on one partition.
+ */
+export function usecaseEventId(usecase: string, jobPrefix = ''): string {
+  return `${jobPrefix}uc.${usecase}`;
+}
+
+/**
+ * Sets a use case's A/B weights and publishes rollout-changed, for every way to change them
+ * (the control API and so the dashboard, `diamond rollout`). The weights are stored first:
+ * the writer applies them from its next batch whatever happens to the event; a failed publish
+ * throws, and setting the same weights again publishes it.
+ */
+export async function changeRollout(rollouts: RolloutStore, events: EventPublisher, request: { usecase: string; weights: Weights; by: string }, jobPrefix = ''): Promise<{ before: Weights | null; after: Weights }> {
+  const before = await rollouts.get(request.usecase);
+  await rollouts.set(request.usecase, request.weights);
+  await events.publish('rollout-changed', { job: usecaseEventId(request.usecase, jobPrefix), usecase: request.usecase, variant: '*', weights: request.weights, before, by: request.by });
+  return { before, after: request.weights };
 }
 
 export interface JobStatus {

@@ -3,12 +3,14 @@
  * Spark, no browser: test/e2e/dashboard.test.ts drives the page in Chromium): /ui and its two
  * files without a token and with a policy that allows nothing from elsewhere; every data route
  * refuses without a token; /v1/whoami; the rollout weights read and set through the API land
- * where the feedback writer reads them; `diamond ui`'s link carries a working token in its
+ * where the feedback writer reads them, each change a rollout-changed event on the stream the
+ * page follows; `diamond ui`'s link carries a working token in its
  * fragment only.
  */
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../shared/logger.ts';
+import { parseLifecycleEvent } from '../../shared/messages.ts';
 import { createRedis, redisPassword } from '../../shared/redis.ts';
 import { TokenStore } from '../../shared/operator-tokens.ts';
 import { RolloutStore } from '../../shared/rollout-weights.ts';
@@ -116,6 +118,18 @@ test('rollout weights: a viewer reads them, a deployer sets them where the feedb
   const undeployed = await call('/v1/rollouts/data_quality', { method: 'PUT', token: token.deployer, body });
   t.is(undeployed.status, 404);
   t.deepEqual(await new RolloutStore(rolloutRedis).get('spending_spike'), { A: 0, B: 100 }, 'refused changes change nothing');
+
+  // Each change is a rollout-changed lifecycle event, read back through the API's own event stream
+  // (which the dashboard follows); refused changes publish nothing.
+  const stream = await call('/v1/events?follow=0&last=100', { token: token.viewer });
+  t.is(stream.status, 200);
+  const events = (await stream.text()).split('\n').filter((line) => line.startsWith('data: ')).map((line) => parseLifecycleEvent(line.slice(6)));
+  const changes = events.flatMap((parsed) => (parsed.ok && parsed.message.event === 'rollout-changed' ? [parsed.message] : []));
+  t.like(changes, [
+    { job: `${options.jobPrefix}uc.spending_spike`, usecase: 'spending_spike', variant: '*', before: null, weights: { A: 70, B: 30 }, by: 'dashboard-test-deployer' },
+    { before: { A: 70, B: 30 }, weights: { A: 0, B: 100 } },
+  ]);
+  t.is(changes.length, 2);
 });
 
 test("diamond ui's link carries a token of its own in the fragment only", async (t) => {

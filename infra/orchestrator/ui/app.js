@@ -340,12 +340,18 @@ function renderRollouts() {
 
 // ---- lifecycle events, live
 
+function eventDetails(event) {
+  // A use case's own event (variant `*`): the weights as the rollout form writes them.
+  if (event.event === 'rollout-changed') return [`${event.before ? formatWeights(event.before) : '(none)'} → ${formatWeights(event.weights ?? {})}`, event.by ? `by ${event.by}` : ''];
+  return Object.entries(event).filter(([name]) => !['event', 'at', 'job', 'usecase', 'variant'].includes(name)).map(([name, value]) => `${name}=${typeof value === 'object' ? JSON.stringify(value) : value}`);
+}
+
 function eventLine(event) {
-  const details = Object.entries(event).filter(([name]) => !['event', 'at', 'job', 'usecase', 'variant'].includes(name)).map(([name, value]) => `${name}=${typeof value === 'object' ? JSON.stringify(value) : value}`);
+  const details = eventDetails(event);
   return element('li', { 'data-event': event.event, 'data-job': event.job ?? '' },
     element('time', {}, event.at ? new Date(event.at).toLocaleTimeString() : ''), ' ',
     element('span', { class: `event-name ${event.event}` }, event.event), ' ',
-    element('span', {}, event.usecase ? `${event.usecase} ${event.variant ?? ''}` : event.job ?? ''), ' ',
+    element('span', {}, event.usecase ? `${event.usecase} ${event.variant === '*' ? '' : event.variant ?? ''}` : event.job ?? ''), ' ',
     element('span', { class: 'muted' }, details.join(' ')));
 }
 
