@@ -15,6 +15,7 @@ import { admit, spareReservation } from './admission.ts';
 import { assertUnderUsecaseRoots } from './usecase-roots.ts';
 import { validateUsecase, type ValidationOptions } from './validation.ts';
 import { timestampIso } from './run-params.ts';
+import { nearestRank } from './alert-rules.ts';
 import type { RolloutStore, Weights } from '../../shared/rollout-weights.ts';
 
 export function resolveUsecaseFolder(config: DiamondConfig, usecase: string, dir?: string): string {
@@ -137,10 +138,23 @@ export interface JobStatus {
   /** Duration (Spark's triggerExecution) and input rows of the last batch. */
   readonly batchDurationMs: number | null;
   readonly batchRows: number | null;
+  /**
+   * The job's processing latency: nearest-rank p50 and p99 of the durations of its latest
+   * batches (at most LATENCY_BATCHES; Spark's triggerExecution from its progress reports), null
+   * before its first. A record also waits for its batch to start (up to one trigger interval);
+   * ingest → Cassandra row per use case and variant is downstream's diamond_feedback_end_to_end_seconds.
+   */
+  readonly latencyMs: { readonly p50: number; readonly p99: number; readonly batches: number } | null;
   readonly lastError: string | null;
   readonly logFile: string | null;
   /** The running launch's Spark UI (DIAMOND_SPARK_UI), null when none runs. */
   readonly sparkUi: string | null;
+}
+
+/** p50/p99 of a job's latest batch durations, null before its first. */
+export function latencyOf(durationsMs: readonly number[]): JobStatus['latencyMs'] {
+  if (durationsMs.length === 0) return null;
+  return { p50: Math.round(nearestRank(durationsMs, 0.5)), p99: Math.round(nearestRank(durationsMs, 0.99)), batches: durationsMs.length };
 }
 
 export async function jobStatuses(store: DeploymentStore, admin: Admin, inputTopic: string, jobPrefix = ''): Promise<JobStatus[]> {
@@ -173,6 +187,7 @@ export async function jobStatuses(store: DeploymentStore, admin: Admin, inputTop
       lastBatchAt: metrics.lastBatchAt ? new Date(metrics.lastBatchAt).toISOString() : null,
       batchDurationMs: metrics.batchDurationMs ?? null,
       batchRows: metrics.batchRows ?? null,
+      latencyMs: latencyOf(await store.recentBatchDurations(job)),
       lastError: record?.lastError ?? null,
       logFile: record?.lastLogFile ?? null,
       sparkUi: live ? (metrics.sparkUiUrl ?? null) : null,

@@ -4,7 +4,7 @@
  * files without a token and with a policy that allows nothing from elsewhere; every data route
  * refuses without a token; /v1/whoami; the rollout weights read and set through the API land
  * where the feedback writer reads them, each change a rollout-changed event on the stream the
- * page follows; `diamond ui`'s link carries a working token in its
+ * page follows; each job's latency percentiles in /v1/status; `diamond ui`'s link carries a working token in its
  * fragment only.
  */
 import test from 'ava';
@@ -130,6 +130,17 @@ test('rollout weights: a viewer reads them, a deployer sets them where the feedb
     { before: { A: 70, B: 30 }, weights: { A: 0, B: 100 } },
   ]);
   t.is(changes.length, 2);
+});
+
+test("status gives each job's latency p50/p99 over its latest 100 batches, as the job page shows it", async (t) => {
+  const store = new DeploymentStore(redis);
+  const job = `${options.jobPrefix}uc.spending_spike.A`;
+  const before = (await (await call('/v1/status', { token: token.viewer })).json()) as { jobs: { job: string; latencyMs: unknown }[] };
+  t.is(before.jobs.find((j) => j.job === job)?.latencyMs, null, 'no batch yet: unknown, not 0');
+  // As progress ingestion records them: 150 batches of 1…150 ms, of which the latest 100 count.
+  for (let ms = 1; ms <= 150; ms += 1) await store.recordBatchDuration(job, ms);
+  const status = (await (await call('/v1/status', { token: token.viewer })).json()) as { jobs: { job: string; latencyMs: unknown }[] };
+  t.deepEqual(status.jobs.find((j) => j.job === job)?.latencyMs, { p50: 100, p99: 149, batches: 100 });
 });
 
 test("diamond ui's link carries a token of its own in the fragment only", async (t) => {

@@ -93,6 +93,8 @@ function signOut(reason) {
 
 const number = (value) => (value === null || value === undefined ? '–' : Number(value).toLocaleString('en-US'));
 const shortVersion = (version) => (version ? version.slice(0, 10) : '–');
+/** p50/p99 of the job's latest batch durations (JobStatus.latencyMs). */
+const latencyText = (latency) => (latency ? `${number(latency.p50)} / ${number(latency.p99)} ms` : '–');
 
 /** What an operator calls the state: a start after a crash is a restart. */
 function stateLabel(job) {
@@ -188,6 +190,7 @@ function renderJobs() {
     element('td', {}, number(job.lag)),
     element('td', {}, number(job.recordsPerSecond)),
     element('td', {}, job.batchDurationMs === null || job.batchDurationMs === undefined ? ago(job.lastBatchAt) : `${number(job.batchDurationMs)} ms, ${ago(job.lastBatchAt)}`),
+    element('td', { class: 'latency' }, latencyText(job.latencyMs)),
     element('td', {}, job.cpu === null ? '–' : job.cpu.toFixed(2)),
     element('td', {}, job.memoryMb === null ? '–' : `${number(job.memoryMb)} MB`),
     element('td', { class: 'error' }, job.lastError ?? ''),
@@ -211,6 +214,7 @@ function renderSelected() {
     ['job', job.job], ['state', stateLabel(job)], ['version', job.version ?? '–'], ['deployed version', job.deployedVersion ?? '–'],
     ['pid (process group)', job.pid ?? '–'], ['restarts', job.restarts], ['outages', job.outages], ['committed offsets', offsetsText(job.committedOffsets)],
     ['lag', number(job.lag)], ['records/s', number(job.recordsPerSecond)], ['batch duration', job.batchDurationMs == null ? '–' : `${number(job.batchDurationMs)} ms`],
+    ['latency p50 / p99', job.latencyMs ? element('span', { id: 'job-latency', title: `durations of the last ${job.latencyMs.batches} batches; a record also waits for its batch to start` }, `${latencyText(job.latencyMs)} (last ${number(job.latencyMs.batches)} batches)`) : '–'],
     ['batch rows', number(job.batchRows)], ['last batch', ago(job.lastBatchAt)], ['CPU (cores)', job.cpu === null ? '–' : job.cpu.toFixed(2)],
     ['memory', job.memoryMb === null ? '–' : `${number(job.memoryMb)} MB`], ['last error', job.lastError ?? 'none'],
     // Spark serves it on the orchestrator's machine (127.0.0.1): reachable from a browser there or through a tunnel.
