@@ -5,7 +5,7 @@
  *   GET    /livez                                     no token  the process answers
  *   GET    /readyz                                    no token  Redis answers (503 otherwise); /healthz is its alias
  *   GET    /metrics                                   viewer    Prometheus text format (orchestrator-metrics.ts)
- *   GET    /v1/status                                 viewer    { leader, jobs, pool, history, endpoints }
+ *   GET    /v1/status                                 viewer    { leader, jobs, pool, history, runs (the latest 20, across functions), endpoints }
  *   POST   /v1/deployments                            deployer  { usecase, variant?, dir?, startingOffsets?, trigger? } → 202 { deployment }
  *   DELETE /v1/deployments/<usecase>/<variant>        deployer  200, 404 when not deployed
  *   GET    /v1/jobs/<usecase>/<variant>/logs          viewer    ?lines=N&follow=1 (text)
@@ -133,6 +133,17 @@ interface ControlRouteSettings extends RouteSettings {
   readonly role: Role | null;
 }
 
+/** Runs /v1/status lists (the dashboard's runs table): the latest, across functions. */
+const RECENT_RUNS_SHOWN = 20;
+
+/** What status says of a run: no params or result (they may be large; GET /v1/runs/<id> has them). */
+function runSummary(run: RunRecord): Record<string, unknown> {
+  return {
+    id: run.id, function: run.function, state: run.state, by: run.by, queuedAt: run.queuedAt, startedAt: run.startedAt, endedAt: run.endedAt,
+    error: run.error ? { code: run.error.code, message: run.error.message, file: run.error.file ?? null, line: run.error.line ?? null } : null,
+  };
+}
+
 const isOn = (value: string | null): boolean => value !== null && ['1', 'true', 'yes'].includes(value);
 
 export async function startControlApi(config: DiamondConfig, deps: ControlApiDeps, listen: ControlApiListen = {}): Promise<ControlApi> {
@@ -177,7 +188,9 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     return statuses.map((status) => ({ job: status.job, usecase: status.usecase, variant: status.variant, state: status.state, lagByPartition: ends ? partitionLag(status.committedOffsets, ends) : {} }));
   });
   metrics.watchAlerts(async () => firingByRule((await store.alertStatuses()).values()));
+  metrics.watchPool(() => poolStatus(config, store));
   const runStore = new RunStore(redis, config.runs.resultTtlMs);
+  metrics.watchActiveRuns(() => runStore.activeCounts());
   for (const run of await runStore.failInterrupted()) log.warn({ run: run.id, function: run.function }, 'a run the previous orchestrator left unfinished is failed');
   const catalog = new FunctionCatalog(config);
   const launcher = new JobLauncher(config, options.topics, { jobs: options.jobsDir, checkpoints: options.checkpointsDir }, log);
@@ -209,8 +222,8 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     },
 
     status: async ({ reply }) => {
-      const [leader, jobs, pool, history] = await Promise.all([store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix), poolStatus(config, store), store.historyArchiveStatus()]);
-      await reply.send({ leader, jobs, pool, history, endpoints, topics: { input: options.topics.input, output: options.topics.output, events: options.topics.events } });
+      const [leader, jobs, pool, history, recentRuns] = await Promise.all([store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix), poolStatus(config, store), store.historyArchiveStatus(), runStore.recent(RECENT_RUNS_SHOWN)]);
+      await reply.send({ leader, jobs, pool, history, runs: recentRuns.map(runSummary), endpoints, topics: { input: options.topics.input, output: options.topics.output, events: options.topics.events } });
     },
 
     deploy: async ({ request, reply, caller }) => {

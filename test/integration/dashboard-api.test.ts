@@ -4,7 +4,7 @@
  * files without a token and with a policy that allows nothing from elsewhere; every data route
  * refuses without a token; /v1/whoami; the rollout weights read and set through the API land
  * where the feedback writer reads them, each change a rollout-changed event on the stream the
- * page follows; each job's latency percentiles in /v1/status; `diamond ui`'s link carries a working token in its
+ * page follows; each job's latency percentiles, the pool and the latest runs in /v1/status; `diamond ui`'s link carries a working token in its
  * fragment only.
  */
 import test from 'ava';
@@ -18,6 +18,7 @@ import { startControlApi, type ControlApi } from '../../infra/orchestrator/contr
 import { dashboardLink } from '../../infra/orchestrator/dashboard-link.ts';
 import { isolatedOrchestratorOptions } from '../support/isolated-options.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
+import { RunStore } from '../../infra/orchestrator/run-store.ts';
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
 import { config, testKafka, uniqueName } from '../support/env.ts';
 
@@ -141,6 +142,23 @@ test("status gives each job's latency p50/p99 over its latest 100 batches, as th
   for (let ms = 1; ms <= 150; ms += 1) await store.recordBatchDuration(job, ms);
   const status = (await (await call('/v1/status', { token: token.viewer })).json()) as { jobs: { job: string; latencyMs: unknown }[] };
   t.deepEqual(status.jobs.find((j) => j.job === job)?.latencyMs, { p50: 100, p99: 149, batches: 100 });
+});
+
+test('status lists the latest function runs across functions (the dashboard\'s runs table), with the user\'s file and line of a failure', async (t) => {
+  const runs = new RunStore(redis, 60_000);
+  const base = { usecase: 'customer_insights', version: 'v1', params: {}, by: 'dashboard-test-runner', session: 's1', result: null, timings: null };
+  await runs.put({ ...base, id: 'run-older', function: 'customer_insights.customer_summary', state: 'finished', queuedAt: '2026-12-01T10:00:00.000Z', startedAt: '2026-12-01T10:00:00.100Z', endedAt: '2026-12-01T10:00:00.900Z', error: null, events: [] });
+  await runs.put({
+    ...base, id: 'run-newer', function: 'customer_insights.top_spenders', state: 'failed', queuedAt: '2026-12-01T10:01:00.000Z', startedAt: '2026-12-01T10:01:00.100Z', endedAt: '2026-12-01T10:01:01.000Z',
+    error: { code: 'user_code', message: 'ZeroDivisionError: division by zero', file: 'functions.py', line: 12, function: 'top_spenders' }, events: [],
+  });
+  const status = (await (await call('/v1/status', { token: token.viewer })).json()) as { runs: { id: string }[]; pool: unknown };
+  t.like(status.runs, [
+    { id: 'run-newer', function: 'customer_insights.top_spenders', state: 'failed', error: { code: 'user_code', file: 'functions.py', line: 12 } },
+    { id: 'run-older', state: 'finished', error: null, endedAt: '2026-12-01T10:00:00.900Z' },
+  ]);
+  t.false('params' in (status.runs[0] ?? {}), 'params and results stay in GET /v1/runs/<id>');
+  t.like(status.pool, { size: config.orchestrator.poolSize, ready: 0, starting: 0 });
 });
 
 test("diamond ui's link carries a token of its own in the fragment only", async (t) => {

@@ -5,7 +5,7 @@
 // sends it as `Authorization: Bearer`. Live updates: the lifecycle events stream
 // (GET /v1/events, server-sent events read with fetch(), because EventSource cannot send a
 // header and the token must not go into a query string), plus GET /v1/status every 2 s for
-// the numbers. Deployer actions (rollout weights, promote, roll back) show only when
+// the numbers (jobs, the driver pool, the latest function runs). Deployer actions (rollout weights, promote, roll back) show only when
 // GET /v1/whoami says the token's role allows them; the server checks the role anyway.
 
 const TOKEN_KEY = 'diamond.token';
@@ -235,6 +235,29 @@ async function refreshLog() {
   }
 }
 
+// ---- the warm driver pool, the history archiver and function runs ([5/9]–[6/9])
+
+function runTook(run) {
+  if (!run.endedAt) return run.startedAt ? `running ${ago(run.startedAt)}` : '–';
+  const from = Date.parse(run.startedAt ?? run.queuedAt);
+  return `${number(Math.max(0, Date.parse(run.endedAt) - from))} ms`;
+}
+
+function renderPoolAndRuns() {
+  const { pool, history, runs } = state.status;
+  const facts = [
+    ['driver pool', pool && pool.size > 0 ? `${pool.ready} ready, ${pool.starting} starting (keeps ${pool.size})` : 'off (DIAMOND_ORCHESTRATOR_POOL_SIZE=0): every start is a cold spark-submit'],
+    ['history archiver', history ? `${history.state}${history.pid ? ` (pid ${history.pid})` : ''}, ${history.restarts} restarts${history.lastError ? ` · ${history.lastError}` : ''}` : 'not running'],
+  ];
+  $('pool').replaceChildren(...facts.flatMap(([name, value]) => [element('dt', {}, name), element('dd', { 'data-fact': name }, value)]));
+  const list = runs ?? [];
+  $('runs-empty').hidden = list.length > 0;
+  $('runs').querySelector('tbody').replaceChildren(...list.map((run) => element('tr', { 'data-run': run.id, 'data-state': run.state },
+    element('td', { class: 'mono' }, run.id), element('td', {}, run.function), element('td', { class: 'state' }, run.state), element('td', {}, run.by),
+    element('td', {}, ago(run.queuedAt)), element('td', {}, runTook(run)),
+    element('td', { class: 'error' }, run.error ? `${run.error.message}${run.error.file ? ` (${run.error.file}:${run.error.line ?? '?'})` : ''}` : ''))));
+}
+
 // ---- A/B rollouts
 
 function formatWeights(weights) {
@@ -437,6 +460,7 @@ async function refreshStatus() {
     $('updated').dataset.error = '';
     renderTopology();
     renderJobs();
+    renderPoolAndRuns();
     renderRollouts();
   } catch (error) {
     $('updated').textContent = `status failed: ${error.message}`;
