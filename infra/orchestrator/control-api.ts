@@ -5,7 +5,7 @@
  *   GET    /livez                                     no token  the process answers
  *   GET    /readyz                                    no token  Redis answers (503 otherwise); /healthz is its alias
  *   GET    /metrics                                   viewer    Prometheus text format (orchestrator-metrics.ts)
- *   GET    /v1/status                                 viewer    { leader, jobs, pool, history, runs (the latest 20, across functions), endpoints }
+ *   GET    /v1/status                                 viewer    { leader, jobs, pool, history, runs (the latest 20, across functions), health (ingest, feedback /readyz), endpoints }
  *   POST   /v1/deployments                            deployer  { usecase, variant?, dir?, startingOffsets?, trigger? } → 202 { deployment }
  *   DELETE /v1/deployments/<usecase>/<variant>        deployer  200, 404 when not deployed
  *   GET    /v1/jobs/<usecase>/<variant>/logs          viewer    ?lines=N&follow=1 (text)
@@ -133,6 +133,24 @@ interface ControlRouteSettings extends RouteSettings {
   readonly role: Role | null;
 }
 
+/** How long status waits for another process' /readyz: a hung one must not hold the dashboard's poll. */
+const READINESS_TIMEOUT_MS = 1000;
+
+/**
+ * The health the dashboard draws on the topology's nodes: upstream's ingest API (the sources'
+ * way in) and downstream's process (the writers and the feedback API customers read), by their
+ * own /readyz. `unreachable`: nothing answered in time.
+ */
+async function readinessOf(baseUrl: string): Promise<'ready' | 'not ready' | 'unreachable'> {
+  try {
+    const answer = await fetch(new URL('/readyz', baseUrl), { signal: AbortSignal.timeout(READINESS_TIMEOUT_MS) });
+    await answer.body?.cancel().catch(() => undefined);
+    return answer.ok ? 'ready' : 'not ready';
+  } catch {
+    return 'unreachable';
+  }
+}
+
 /** Runs /v1/status lists (the dashboard's runs table): the latest, across functions. */
 const RECENT_RUNS_SHOWN = 20;
 
@@ -222,8 +240,11 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     },
 
     status: async ({ reply }) => {
-      const [leader, jobs, pool, history, recentRuns] = await Promise.all([store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix), poolStatus(config, store), store.historyArchiveStatus(), runStore.recent(RECENT_RUNS_SHOWN)]);
-      await reply.send({ leader, jobs, pool, history, runs: recentRuns.map(runSummary), endpoints, topics: { input: options.topics.input, output: options.topics.output, events: options.topics.events } });
+      const [leader, jobs, pool, history, recentRuns, ingest, feedback] = await Promise.all([
+        store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix), poolStatus(config, store), store.historyArchiveStatus(), runStore.recent(RECENT_RUNS_SHOWN),
+        readinessOf(endpoints.ingestUrl), readinessOf(endpoints.feedbackUrl),
+      ]);
+      await reply.send({ leader, jobs, pool, history, runs: recentRuns.map(runSummary), health: { ingest, feedback }, endpoints, topics: { input: options.topics.input, output: options.topics.output, events: options.topics.events } });
     },
 
     deploy: async ({ request, reply, caller }) => {

@@ -9,6 +9,8 @@
  */
 import test from 'ava';
 import { Redis } from 'ioredis';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../shared/logger.ts';
 import { parseLifecycleEvent } from '../../shared/messages.ts';
 import { createRedis, redisPassword } from '../../shared/redis.ts';
@@ -30,10 +32,20 @@ const tokens = new TokenStore(redis);
 const admin = testKafka().admin();
 let api: ControlApi;
 const token = { viewer: '', deployer: '' };
+/** Stands in for upstream's ingest API as far as its /readyz goes (a real HTTP server on a free port). */
+const readyIngest = createServer((request, response) => response.writeHead(request.url === '/readyz' ? 200 : 404, { 'content-type': 'application/json' }).end('{"status":"ok"}'));
+/** A port nothing listens on: downstream is down. */
+let downFeedbackUrl = '';
 
 test.before(async () => {
   await admin.connect();
-  api = await startControlApi(config, { options, logger: createLogger({ logLevel: 'error' }, { fd: 2 }), endpoints: platformEndpoints(config), rolloutKeyPrefix }, { port: 0 });
+  await new Promise<void>((resolve) => readyIngest.listen(0, '127.0.0.1', resolve));
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  downFeedbackUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const endpoints = { ...platformEndpoints(config), ingestUrl: `http://127.0.0.1:${(readyIngest.address() as AddressInfo).port}`, feedbackUrl: downFeedbackUrl };
+  api = await startControlApi(config, { options, logger: createLogger({ logLevel: 'error' }, { fd: 2 }), endpoints, rolloutKeyPrefix }, { port: 0 });
   token.viewer = await tokens.add('viewer', 'dashboard-test-viewer');
   token.deployer = await tokens.add('deployer', 'dashboard-test-deployer');
   await new DeploymentStore(redis).putDeployment({ usecase: 'spending_spike', variant: 'A', folder: '/nonexistent/spending_spike', version: 'v-test' });
@@ -41,6 +53,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await api?.close();
+  readyIngest.close();
   const raw = new Redis(config.redis.url, { password: redisPassword(config) });
   for (const prefix of [options.keyPrefix, rolloutKeyPrefix]) {
     const keys = await raw.keys(`${prefix}*`);
@@ -123,7 +136,7 @@ test('rollout weights: a viewer reads them, a deployer sets them where the feedb
   // Each change is a rollout-changed lifecycle event, read back through the API's own event stream
   // (which the dashboard follows); refused changes publish nothing.
   const stream = await call('/v1/events?follow=0&last=100', { token: token.viewer });
-  t.is(stream.status, 200);
+  t.is(stream.status, 200, stream.status === 200 ? '' : await stream.clone().text());
   const events = (await stream.text()).split('\n').filter((line) => line.startsWith('data: ')).map((line) => parseLifecycleEvent(line.slice(6)));
   const changes = events.flatMap((parsed) => (parsed.ok && parsed.message.event === 'rollout-changed' ? [parsed.message] : []));
   t.like(changes, [
@@ -159,6 +172,12 @@ test('status lists the latest function runs across functions (the dashboard\'s r
   ]);
   t.false('params' in (status.runs[0] ?? {}), 'params and results stay in GET /v1/runs/<id>');
   t.like(status.pool, { size: config.orchestrator.poolSize, ready: 0, starting: 0 });
+});
+
+test("status gives the health the topology draws on upstream's and downstream's nodes, by their own /readyz", async (t) => {
+  const status = (await (await call('/v1/status', { token: token.viewer })).json()) as { health: unknown; endpoints: { feedbackUrl: string } };
+  t.deepEqual(status.health, { ingest: 'ready', feedback: 'unreachable' });
+  t.is(status.endpoints.feedbackUrl, downFeedbackUrl);
 });
 
 test("diamond ui's link carries a token of its own in the fragment only", async (t) => {

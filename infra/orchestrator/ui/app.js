@@ -137,10 +137,16 @@ function topologyNode(kind, title, ...details) {
   return element('div', { class: `node ${kind}` }, element('div', { class: 'node-title' }, title), ...details.map((d) => element('div', { class: 'node-detail' }, d)));
 }
 
+/** A node backed by another process: its /readyz as the control API saw it (GET /v1/status health). */
+function healthOf(health) {
+  const label = health ?? 'unknown';
+  return element('span', { class: `health ${label === 'ready' ? 'ok' : 'bad'}`, 'data-health': label }, label);
+}
+
 const arrow = (label) => element('div', { class: 'edge' }, element('span', { class: 'edge-label' }, label ?? ''), element('span', { class: 'edge-arrow' }, '→'));
 
 function renderTopology() {
-  const { jobs, endpoints, topics } = state.status;
+  const { jobs, endpoints, topics, health } = state.status;
   const totalRate = jobs.reduce((sum, job) => sum + (job.recordsPerSecond ?? 0), 0);
   const groups = groupByUsecase(jobs);
   const jobsColumn = element('div', { class: 'column jobs-column' },
@@ -159,7 +165,7 @@ function renderTopology() {
     )));
   const weighted = [...state.rollouts].filter(([, weights]) => weights).map(([usecase, weights]) => `${usecase} ${formatWeights(weights)}`);
   $('topology').replaceChildren(
-    element('div', { class: 'column' }, topologyNode('source', 'sources', 'HTTP, files, raw topics', endpoints?.ingestUrl ?? '')),
+    element('div', { class: 'column', id: 'node-ingest' }, topologyNode('source', 'sources', 'HTTP, files, raw topics', endpoints?.ingestUrl ?? '', element('span', {}, 'ingest API ', healthOf(health?.ingest)))),
     arrow('upstream'),
     element('div', { class: 'column' }, topologyNode('topic', 'records.normalized', topics?.input ?? '')),
     arrow(`${number(totalRate)} rec/s`),
@@ -167,11 +173,11 @@ function renderTopology() {
     arrow(''),
     element('div', { class: 'column' }, topologyNode('topic', 'feedback.raw', topics?.output ?? '')),
     arrow('downstream'),
-    element('div', { class: 'column' }, topologyNode('writer', 'feedback writer', 'A/B post-filter', weighted.length > 0 ? weighted.join('; ') : 'no weights')),
+    element('div', { class: 'column', id: 'node-writer' }, topologyNode('writer', 'feedback writer', 'A/B post-filter', weighted.length > 0 ? weighted.join('; ') : 'no weights', element('span', {}, 'downstream ', healthOf(health?.feedback)))),
     arrow(''),
     element('div', { class: 'column' }, topologyNode('table', 'Cassandra', 'feedback_by_variant', 'feedback_by_customer')),
     arrow(''),
-    element('div', { class: 'column' }, topologyNode('customer', 'customers', 'feedback API', endpoints?.feedbackUrl ?? '')),
+    element('div', { class: 'column', id: 'node-customers' }, topologyNode('customer', 'customers', 'feedback API', endpoints?.feedbackUrl ?? '', element('span', {}, 'feedback API ', healthOf(health?.feedback)))),
   );
 }
 
