@@ -11,6 +11,7 @@ import test from 'ava';
 import { Redis } from 'ioredis';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { parseLifecycleEvent } from '../../shared/messages.ts';
 import { createRedis, redisPassword } from '../../shared/redis.ts';
@@ -39,6 +40,10 @@ let downFeedbackUrl = '';
 
 test.before(async () => {
   await admin.connect();
+  // The input topic exists, as records.normalized does on a platform: /v1/status reads its offsets,
+  // and kafkajs' admin refreshes metadata for every topic it was asked about, so a missing one
+  // would fail the event stream's calls on the same admin too.
+  await ensureTopics(admin, [{ topic: options.topics.input, partitions: 1 }]);
   await new Promise<void>((resolve) => readyIngest.listen(0, '127.0.0.1', resolve));
   const closed = createServer();
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
@@ -62,7 +67,7 @@ test.after.always(async () => {
   raw.disconnect();
   redis.disconnect();
   rolloutRedis.disconnect();
-  await admin.deleteTopics({ topics: [options.topics.events] }).catch(() => undefined);
+  await admin.deleteTopics({ topics: [options.topics.events, options.topics.input] }).catch(() => undefined);
   await admin.disconnect();
 });
 
