@@ -53,7 +53,9 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   const logger = createLogger({ logLevel: 'warn' }, { fd: 2 });
   const feedbackApi = await startDownstream(d.config, { logger, parts: ['api'], port: 0, keyspace: d.keyspace, redisKeyPrefix: d.rolloutKeyPrefix, operatorKeyPrefix: d.options.keyPrefix });
   const config = { ...d.config, http: { ...d.config.http, feedbackUrl: feedbackApi.url! } };
-  const api = await startControlApi(config, { options: d.options, logger, endpoints: platformEndpoints(config), rolloutKeyPrefix: d.rolloutKeyPrefix }, { port: 0 });
+  // The endpoints it reports (and the topology's health asks) are this diamond's ingest and feedback APIs.
+  const endpoints = { ...platformEndpoints(config), ingestUrl: d.ingestUrl, feedbackUrl: feedbackApi.url! };
+  const api = await startControlApi(config, { options: d.options, logger, endpoints, rolloutKeyPrefix: d.rolloutKeyPrefix }, { port: 0 });
   const tokenRedis = createRedis(d.config, { keyPrefix: d.options.keyPrefix });
   const rolloutRedis = createRedis(d.config, { keyPrefix: d.rolloutKeyPrefix });
   const browser = await launch();
@@ -87,6 +89,9 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   for (const job of [jobA, jobB]) await stateOf(job, /^running$/).waitFor({ timeout: SPARK_START_MS });
   const topology = await page.locator('#topology').innerText();
   t.true(topology.indexOf('records.normalized') < topology.indexOf('spending_spike') && topology.indexOf('spending_spike') < topology.indexOf('feedback.raw'), topology);
+  // Health on the nodes another process backs: this diamond's ingest and feedback APIs answer their /readyz.
+  await page.locator('#node-customers [data-health="ready"]').waitFor();
+  await page.locator('#node-ingest [data-health="ready"]').waitFor();
   await page.locator('#events li[data-event="running"]').first().waitFor();
   // The warm pool and the runs beside the jobs (no function runs in this diamond: the table says so).
   t.regex(await page.locator('#pool dd[data-fact="driver pool"]').innerText(), /ready|off/);
@@ -157,7 +162,7 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   await shoot(page, 'ab');
 
   // With batches done, A's page (open since the restart) shows its latency p50/p99 over its latest batches.
-  await page.locator('#job-latency', { hasText: /^\d[\d,]* \/ \d[\d,]* ms \(last \d+ batches\)$/ }).waitFor({ timeout: 60_000 });
+  await page.locator('#job-latency', { hasText: /^\d[\d,]* \/ \d[\d,]* ms \(last (batch|\d+ batches)\)$/ }).waitFor({ timeout: 60_000 });
   t.regex(await page.locator(`#jobs tr[data-job="${jobA}"] .latency`).innerText(), /^\d[\d,]* \/ \d[\d,]* ms$/);
   await page.locator('#job-panel').scrollIntoViewIfNeeded();
   await shoot(page, 'job');

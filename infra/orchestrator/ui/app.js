@@ -220,7 +220,7 @@ function renderSelected() {
     ['job', job.job], ['state', stateLabel(job)], ['version', job.version ?? '–'], ['deployed version', job.deployedVersion ?? '–'],
     ['pid (process group)', job.pid ?? '–'], ['restarts', job.restarts], ['outages', job.outages], ['committed offsets', offsetsText(job.committedOffsets)],
     ['lag', number(job.lag)], ['records/s', number(job.recordsPerSecond)], ['batch duration', job.batchDurationMs == null ? '–' : `${number(job.batchDurationMs)} ms`],
-    ['latency p50 / p99', job.latencyMs ? element('span', { id: 'job-latency', title: `durations of the last ${job.latencyMs.batches} batches; a record also waits for its batch to start` }, `${latencyText(job.latencyMs)} (last ${number(job.latencyMs.batches)} batches)`) : '–'],
+    ['latency p50 / p99', job.latencyMs ? element('span', { id: 'job-latency', title: 'durations of its latest batches (at most 100); a record also waits for its batch to start' }, `${latencyText(job.latencyMs)} (last ${job.latencyMs.batches === 1 ? 'batch' : `${number(job.latencyMs.batches)} batches`})`) : '–'],
     ['batch rows', number(job.batchRows)], ['last batch', ago(job.lastBatchAt)], ['CPU (cores)', job.cpu === null ? '–' : job.cpu.toFixed(2)],
     ['memory', job.memoryMb === null ? '–' : `${number(job.memoryMb)} MB`], ['last error', job.lastError ?? 'none'],
     // Spark serves it on the orchestrator's machine (127.0.0.1): reachable from a browser there or through a tunnel.
@@ -258,6 +258,7 @@ function renderPoolAndRuns() {
   $('pool').replaceChildren(...facts.flatMap(([name, value]) => [element('dt', {}, name), element('dd', { 'data-fact': name }, value)]));
   const list = runs ?? [];
   $('runs-empty').hidden = list.length > 0;
+  $('runs').hidden = list.length === 0;
   $('runs').querySelector('tbody').replaceChildren(...list.map((run) => element('tr', { 'data-run': run.id, 'data-state': run.state },
     element('td', { class: 'mono' }, run.id), element('td', {}, run.function), element('td', { class: 'state' }, run.state), element('td', {}, run.by),
     element('td', {}, ago(run.queuedAt)), element('td', {}, runTook(run)),
