@@ -16,7 +16,7 @@ const progressRequired = { event: true, job: true, usecase: true, variant: true,
 const lifecycleKeys = {
   event: true, at: true, job: true, usecase: true, variant: true, version: true, generation: true, pid: true, exitCode: true, error: true,
   restarts: true, crashes: true, upgradeFrom: true, upgradedFrom: true, since: true, offsets: true, pauseMs: true, drainMs: true, rowsIn: true, rowsOut: true, rowsRejected: true, durationMs: true, by: true, outages: true, reason: true,
-  rule: true, severity: true, summary: true, value: true, threshold: true, unit: true, firingSince: true, warm: true, cold: true,
+  rule: true, severity: true, summary: true, value: true, threshold: true, unit: true, firingSince: true, warm: true, cold: true, weights: true, before: true,
 } as const satisfies Record<keyof LifecycleEventMessage, true>;
 const lifecycleRequired = { event: true, at: true, job: true, usecase: true, variant: true } as const satisfies Record<RequiredKeys<LifecycleEventMessage>, true>;
 const recordFailureKeys = {
@@ -30,7 +30,7 @@ const progressEvents = { started: true, progress: true, stopped: true, failed: t
 const lifecycleEvents = {
   deployed: true, undeployed: true, starting: true, running: true, failed: true, stalled: true, restarted: true, 'crash-looping': true,
   stopped: true, adopted: true, 'replay-requested': true, replayed: true,
-  'backfill-requested': true, backfilling: true, backfilled: true, outage: true, 'alert-firing': true, 'alert-resolved': true,
+  'backfill-requested': true, backfilling: true, backfilled: true, outage: true, 'alert-firing': true, 'alert-resolved': true, 'rollout-changed': true,
 } as const satisfies Record<LifecycleEvent, true>;
 
 const sorted = (keys: Iterable<string>): string[] => [...keys].sort();

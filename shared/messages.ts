@@ -6,6 +6,7 @@
  *   diamond.events    lifecycle-event.schema.json  the orchestrator → dashboard, CLI, subscribers
  *   (a file)          record-failure.schema.json   the SDK's test harness → `diamond usecase test`
  *   diamond.runs      run-event.schema.json        the run dispatcher → `diamond run`, SSE, subscribers
+ *   (an HTTP POST)    alert-webhook.schema.json    the orchestrator's alerts → DIAMOND_ALERT_WEBHOOKS
  *
  *   const parsed = parseProgressMessage(raw);
  *   if (!parsed.ok) log.warn({ field: parsed.field, problem: parsed.problem }, 'ignored a malformed progress message');
@@ -19,7 +20,7 @@ import { DiamondError } from './errors.ts';
 import { assertSupportedSchema, checkAgainstSchema, type JsonSchema, type SchemaViolation } from './json-schema-subset.ts';
 import { SCHEMA_DIR } from './schemas.ts';
 
-export const MessageSchemaFiles = { progress: 'progress.schema.json', lifecycle: 'lifecycle-event.schema.json', recordFailure: 'record-failure.schema.json', run: 'run-event.schema.json' } as const;
+export const MessageSchemaFiles = { progress: 'progress.schema.json', lifecycle: 'lifecycle-event.schema.json', recordFailure: 'record-failure.schema.json', run: 'run-event.schema.json', alertWebhook: 'alert-webhook.schema.json' } as const;
 export type MessageContract = keyof typeof MessageSchemaFiles;
 
 export interface MessageSchema extends JsonSchema {
@@ -36,6 +37,7 @@ export function readMessageSchema(contract: MessageContract): MessageSchema {
 
 const schemas: Record<MessageContract, MessageSchema> = {
   progress: readMessageSchema('progress'), lifecycle: readMessageSchema('lifecycle'), recordFailure: readMessageSchema('recordFailure'), run: readMessageSchema('run'),
+  alertWebhook: readMessageSchema('alertWebhook'),
 };
 
 function eventNames<T extends string>(contract: MessageContract): readonly T[] {
@@ -45,7 +47,7 @@ function eventNames<T extends string>(contract: MessageContract): readonly T[] {
 }
 
 export type ProgressEvent = 'started' | 'progress' | 'stopped' | 'failed' | 'backfilling' | 'backfilled';
-export type LifecycleEvent = 'deployed' | 'undeployed' | 'starting' | 'running' | 'failed' | 'stalled' | 'restarted' | 'crash-looping' | 'stopped' | 'adopted' | 'replay-requested' | 'replayed' | 'backfill-requested' | 'backfilling' | 'backfilled' | 'outage' | 'alert-firing' | 'alert-resolved';
+export type LifecycleEvent = 'deployed' | 'undeployed' | 'starting' | 'running' | 'failed' | 'stalled' | 'restarted' | 'crash-looping' | 'stopped' | 'adopted' | 'replay-requested' | 'replayed' | 'backfill-requested' | 'backfilling' | 'backfilled' | 'outage' | 'alert-firing' | 'alert-resolved' | 'rollout-changed';
 
 /** The event names of diamond.progress, in the schema's order. */
 export const PROGRESS_EVENTS: readonly ProgressEvent[] = eventNames<ProgressEvent>('progress');
@@ -158,11 +160,34 @@ export interface LifecycleEventFields {
   readonly warm?: boolean;
   /** starting/restarted with warm false: why no spare was taken. */
   readonly cold?: string;
+  /** rollout-changed: the use case's weights now, variant → weight. */
+  readonly weights?: Readonly<Record<string, number>>;
+  /** rollout-changed: the weights replaced (null: there were none). */
+  readonly before?: Readonly<Record<string, number>> | null;
 }
 
 /** The alert rules (infra/orchestrator/alert-rules.ts), as lifecycle-event.schema.json names them. */
 export type AlertRuleName = 'lag' | 'batch-p99' | 'crash-looping' | 'stalled' | 'offsets-expiring';
 export type AlertSeverity = 'warning' | 'critical';
+
+/** The body of an alert's POST to each configured webhook (alert-webhook.schema.json). */
+export interface AlertWebhook {
+  readonly alert: AlertRuleName;
+  readonly state: 'firing' | 'resolved';
+  readonly severity: AlertSeverity;
+  readonly job: string;
+  readonly usecase: string;
+  readonly variant: string;
+  /** What the rule measured, in `unit`; null when it could not be measured. */
+  readonly value: number | null;
+  readonly threshold: number;
+  readonly unit: string;
+  readonly summary: string;
+  /** When the transition was seen (ISO). */
+  readonly at: string;
+  /** When the alert fired (ISO); for a resolved alert, how long it was firing is `at − firedAt`. */
+  readonly firedAt: string | null;
+}
 
 /** A diamond.events message. */
 export interface LifecycleEventMessage extends LifecycleEventFields {
@@ -220,6 +245,19 @@ export function parseLifecycleEvent(raw: unknown): Parsed<LifecycleEventMessage>
 /** Validates a diamond.runs message (its JSON text, or already parsed). Never throws. */
 export function parseRunEvent(raw: unknown): Parsed<RunEventMessage> {
   return parse<RunEventMessage>('run', raw);
+}
+
+/** Validates an alert webhook's body (its JSON text, or already parsed), as a receiver would. Never throws. */
+export function parseAlertWebhook(raw: unknown): Parsed<AlertWebhook> {
+  return parse<AlertWebhook>('alertWebhook', raw);
+}
+
+/** The webhook body to send, checked against alert-webhook.schema.json (throws MessageContractError). */
+export function buildAlertWebhook(body: AlertWebhook): AlertWebhook {
+  const message = JSON.parse(JSON.stringify(body)) as AlertWebhook;
+  const violation = checkAgainstSchema(schemas.alertWebhook, message);
+  if (violation) throw new MessageContractError('alertWebhook', violation);
+  return message;
 }
 
 /** Validates a RecordFailure (its JSON text, or already parsed). Never throws. */

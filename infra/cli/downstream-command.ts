@@ -1,6 +1,6 @@
 /**
  * Downstream commands:
- *   diamond rollout <usecase> [A=90,B=10]   set (or show) the A/B weights; applies to the next batch
+ *   diamond rollout <usecase> [A=90,B=10]   set (or show) the A/B weights; applies to the next batch; publishes rollout-changed
  *   diamond customer add <id>               create an API key for a customer (printed once)
  *   diamond ab <usecase> [--days 7] [--json] compare the variants' output
  *   diamond serve downstream [--parts …]    (registered through serve-command.ts)
@@ -17,7 +17,10 @@ import { customerList, customerRevoke, customerRotate } from './key-commands.ts'
 import { jsonOption, printResult } from './output.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DiamondError } from '../../shared/errors.ts';
+import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
+import { createKafka, ensureTopics } from '../../shared/kafka.ts';
+import { changeRollout } from '../orchestrator/control.ts';
+import { EventPublisher } from '../orchestrator/events.ts';
 import { defaultOrchestratorOptions } from '../orchestrator/options.ts';
 import { DeploymentStore } from '../orchestrator/store.ts';
 
@@ -51,6 +54,29 @@ async function assertKnownUsecase(config: DiamondConfig, usecase: string): Promi
   });
 }
 
+/**
+ * The orchestrator's lifecycle publisher, for a command that changes what the platform does:
+ * its events go where the dashboard and `diamond events` read them.
+ */
+async function withEvents<T>(config: DiamondConfig, use: (events: EventPublisher, jobPrefix: string) => Promise<T>): Promise<T> {
+  const options = defaultOrchestratorOptions(config);
+  const kafka = createKafka(config, { clientId: `${config.kafka.clientId}-cli`, retries: 2 });
+  const admin = kafka.admin();
+  const producer = kafka.producer();
+  try {
+    await Promise.all([admin.connect(), producer.connect()]);
+    await ensureTopics(admin, [{ topic: options.topics.events, partitions: 1 }]);
+  } catch (cause) {
+    await Promise.all([admin.disconnect(), producer.disconnect()]).catch(() => undefined);
+    throw new ServiceUnavailableError('Kafka', config.kafka.brokers.join(','), { cause, hint: `nothing was changed: the change is published on ${options.topics.events}; start Kafka (\`npx diamond services up\`) and run it again` });
+  }
+  try {
+    return await use(new EventPublisher(producer, options.topics.events), options.jobPrefix);
+  } finally {
+    await Promise.all([admin.disconnect(), producer.disconnect()]).catch(() => undefined);
+  }
+}
+
 const describeRanges = (weights: Weights): string =>
   bucketRanges(weights).map((r) => `${r.variant} ${r.to > r.from ? `buckets ${r.from}–${r.to - 1}` : 'no buckets'}`).join(', ');
 
@@ -66,9 +92,9 @@ export const rolloutCommand: CommandModule<object, { usecase: string; weights: s
     if (weights !== undefined) await assertKnownUsecase(config, usecase);
     await withRedis(config, async (redis) => {
       const store = new RolloutStore(redis);
-      const before = await store.get(usecase);
-      const after = weights === undefined ? before : parseWeights(weights);
-      if (weights !== undefined && after) await store.set(usecase, after);
+      let before = await store.get(usecase);
+      let after = before;
+      if (weights !== undefined) ({ before, after } = await withEvents(config, (events, jobPrefix) => changeRollout(store, events, { usecase, weights: parseWeights(weights), by: 'diamond rollout' }, jobPrefix)));
       if (json) return out(JSON.stringify({ usecase, before, after }));
       if (!after) return out(`${usecase}: no weights — every variant's rows pass straight through (set them with \`diamond rollout ${usecase} A=90,B=10\`)`);
       if (weights !== undefined) out(`${usecase}: ${before ? formatWeights(before) : '(none)'} → ${formatWeights(after)}`);

@@ -125,11 +125,11 @@ export const backfillCommand: CommandModule<object, { usecase: string; variant: 
 
 function formatStatus(rows: readonly JobStatus[]): string {
   if (rows.length === 0) return 'no use case is deployed (deploy one with `npx diamond deploy <usecase>`)\n';
-  const header = ['USECASE', 'VARIANT', 'VERSION', 'STATE', 'PID', 'RESTARTS', 'COMMITTED', 'LAG', 'REC/S', 'CPU', 'MEM'];
+  const header = ['USECASE', 'VARIANT', 'VERSION', 'STATE', 'PID', 'RESTARTS', 'COMMITTED', 'LAG', 'REC/S', 'P50/P99 MS', 'CPU', 'MEM'];
   const lines = rows.map((r) => [
     r.usecase, r.variant, r.version ?? r.deployedVersion ?? '-', r.outages > 0 && r.state === 'backoff' ? `outage (${r.outages})` : r.state, r.pid === null ? '-' : String(r.pid), String(r.restarts),
     Object.entries(r.committedOffsets).map(([p, o]) => `${p}:${o}`).join(',') || '-', r.lag === null ? '?' : String(r.lag),
-    r.recordsPerSecond === null ? '-' : String(r.recordsPerSecond), r.cpu === null ? '-' : r.cpu.toFixed(2), r.memoryMb === null ? '-' : `${r.memoryMb}M`,
+    r.recordsPerSecond === null ? '-' : String(r.recordsPerSecond), r.latencyMs === null ? '-' : `${r.latencyMs.p50}/${r.latencyMs.p99}`, r.cpu === null ? '-' : r.cpu.toFixed(2), r.memoryMb === null ? '-' : `${r.memoryMb}M`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const table = [header, ...lines].map((l) => l.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());

@@ -194,11 +194,16 @@ export function firingByRule(statuses: Iterable<AlertStatus>): Record<AlertRuleN
   return counts;
 }
 
-/** The nearest-rank p99 of durations; 0 for none. */
-export function p99(values: readonly number[]): number {
+/** The nearest-rank percentile (`fraction` 0.5 = p50) of values; 0 for none. */
+export function nearestRank(values: readonly number[], fraction: number): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)]!;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))]!;
+}
+
+/** The nearest-rank p99 of durations; 0 for none. */
+export function p99(values: readonly number[]): number {
+  return nearestRank(values, 0.99);
 }
 
 /**

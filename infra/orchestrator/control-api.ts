@@ -5,7 +5,7 @@
  *   GET    /livez                                     no token  the process answers
  *   GET    /readyz                                    no token  Redis answers (503 otherwise); /healthz is its alias
  *   GET    /metrics                                   viewer    Prometheus text format (orchestrator-metrics.ts)
- *   GET    /v1/status                                 viewer    { leader, jobs, pool, history, endpoints }
+ *   GET    /v1/status                                 viewer    { leader, jobs, pool, history, runs (the latest 20, across functions), health (ingest, feedback /readyz), endpoints }
  *   POST   /v1/deployments                            deployer  { usecase, variant?, dir?, startingOffsets?, trigger? } → 202 { deployment }
  *   DELETE /v1/deployments/<usecase>/<variant>        deployer  200, 404 when not deployed
  *   GET    /v1/jobs/<usecase>/<variant>/logs          viewer    ?lines=N&follow=1 (text)
@@ -17,7 +17,7 @@
  *   POST   /v1/backfill                               deployer  { usecase, variant?, since } → 202 { backfill }: over the archived history, then the stream (docs/RUNS.md)
  *   GET    /v1/whoami                                 viewer    { name, role, id, expiresAt? } of the calling token
  *   GET    /v1/rollouts/<usecase>                     viewer    { usecase, weights } (null: none)
- *   PUT    /v1/rollouts/<usecase>                     deployer  { weights: { A: 90, B: 10 } } → { usecase, before, after }
+ *   PUT    /v1/rollouts/<usecase>                     deployer  { weights: { A: 90, B: 10 } } → { usecase, before, after }; publishes rollout-changed
  *   GET    /ui, /ui/app.js, /ui/app.css               no token  the dashboard (dashboard-assets.ts); it sends a token for data
  *   POST   /v1/runs                                   runner    { function: "usecase.function", params } ?wait=30s → 200 { run } ended in time, else 202 { run } (docs/RUNS.md)
  *   GET    /v1/runs?function=usecase.function         viewer    { runs } newest first, ?limit=N
@@ -52,7 +52,7 @@ import { createKafka, ensureTopics } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { observeRequests } from '../../shared/metrics/request-metrics.ts';
 import { createRedis, redisUnavailable } from '../../shared/redis.ts';
-import { backfillUsecase, deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undeployUsecase } from './control.ts';
+import { backfillUsecase, changeRollout, deployUsecase, jobStatuses, replayUsecase, resolveUsecaseFolder, undeployUsecase } from './control.ts';
 import { poolStatus } from './driver-pool.ts';
 import { ROUTE_SCHEMAS } from './control-schemas.ts';
 import {
@@ -135,6 +135,35 @@ interface ControlRouteSettings extends RouteSettings {
   readonly role: Role | null;
 }
 
+/** How long status waits for another process' /readyz: a hung one must not hold the dashboard's poll. */
+const READINESS_TIMEOUT_MS = 1000;
+
+/**
+ * The health the dashboard draws on the topology's nodes: upstream's ingest API (the sources'
+ * way in) and downstream's process (the writers and the feedback API customers read), by their
+ * own /readyz. `unreachable`: nothing answered in time.
+ */
+async function readinessOf(baseUrl: string): Promise<'ready' | 'not ready' | 'unreachable'> {
+  try {
+    const answer = await fetch(new URL('/readyz', baseUrl), { signal: AbortSignal.timeout(READINESS_TIMEOUT_MS) });
+    await answer.body?.cancel().catch(() => undefined);
+    return answer.ok ? 'ready' : 'not ready';
+  } catch {
+    return 'unreachable';
+  }
+}
+
+/** Runs /v1/status lists (the dashboard's runs table): the latest, across functions. */
+const RECENT_RUNS_SHOWN = 20;
+
+/** What status says of a run: no params or result (they may be large; GET /v1/runs/<id> has them). */
+function runSummary(run: RunRecord): Record<string, unknown> {
+  return {
+    id: run.id, function: run.function, state: run.state, by: run.by, queuedAt: run.queuedAt, startedAt: run.startedAt, endedAt: run.endedAt,
+    error: run.error ? { code: run.error.code, message: run.error.message, file: run.error.file ?? null, line: run.error.line ?? null } : null,
+  };
+}
+
 const isOn = (value: string | null): boolean => value !== null && ['1', 'true', 'yes'].includes(value);
 
 export async function startControlApi(config: DiamondConfig, deps: ControlApiDeps, listen: ControlApiListen = {}): Promise<ControlApi> {
@@ -179,7 +208,9 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     return statuses.map((status) => ({ job: status.job, usecase: status.usecase, variant: status.variant, state: status.state, lagByPartition: ends ? partitionLag(status.committedOffsets, ends) : {} }));
   });
   metrics.watchAlerts(async () => firingByRule((await store.alertStatuses()).values()));
+  metrics.watchPool(() => poolStatus(config, store));
   const runStore = new RunStore(redis, config.runs.resultTtlMs);
+  metrics.watchActiveRuns(() => runStore.activeCounts());
   for (const run of await runStore.failInterrupted()) log.warn({ run: run.id, function: run.function }, 'a run the previous orchestrator left unfinished is failed');
   const catalog = new FunctionCatalog(config);
   const launcher = new JobLauncher(config, options.topics, { jobs: options.jobsDir, checkpoints: options.checkpointsDir }, log);
@@ -211,8 +242,11 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     },
 
     status: async ({ reply }) => {
-      const [leader, jobs, pool, history] = await Promise.all([store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix), poolStatus(config, store), store.historyArchiveStatus()]);
-      await reply.send({ leader, jobs, pool, history, endpoints, topics: { input: options.topics.input, output: options.topics.output, events: options.topics.events } });
+      const [leader, jobs, pool, history, recentRuns, ingest, feedback] = await Promise.all([
+        store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix), poolStatus(config, store), store.historyArchiveStatus(), runStore.recent(RECENT_RUNS_SHOWN),
+        readinessOf(endpoints.ingestUrl), readinessOf(endpoints.feedbackUrl),
+      ]);
+      await reply.send({ leader, jobs, pool, history, runs: recentRuns.map(runSummary), health: { ingest, feedback }, endpoints, topics: { input: options.topics.input, output: options.topics.output, events: options.topics.events } });
     },
 
     deploy: async ({ request, reply, caller }) => {
@@ -345,10 +379,9 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
       if (!(await store.listDeployments()).some((d) => d.usecase === usecase)) {
         throw new ApiError('DIAMOND_NOT_DEPLOYED', `${usecase} is not deployed`, 'deploy a variant first (`npx diamond deploy <usecase>`); `diamond rollout` also takes use case folders not deployed yet');
       }
-      const before = await rollouts.get(usecase);
-      await rollouts.set(usecase, weights);
-      log.info({ caller: caller?.name, usecase, before, after: weights }, 'rollout changed');
-      await reply.send({ usecase, before, after: weights });
+      const { before, after } = await changeRollout(rollouts, events, { usecase, weights, by: caller?.name ?? 'control API' }, options.jobPrefix);
+      log.info({ caller: caller?.name, usecase, before, after }, 'rollout changed');
+      await reply.send({ usecase, before, after });
     },
 
     createRun: async ({ request, reply, query, caller }) => {

@@ -22,7 +22,7 @@ export const ROUTE_SCHEMAS: Readonly<Record<RouteName, FastifySchema>> = {
   readyz: { summary: 'Whether Redis answers (503 otherwise)', security: [], response: { 200: HEALTH_SCHEMA, 503: HEALTH_SCHEMA } },
   healthz: { summary: 'Alias of /readyz, kept for existing pollers', security: [], response: { 200: HEALTH_SCHEMA, 503: HEALTH_SCHEMA } },
   metrics: { summary: 'Prometheus metrics: jobs (state, lag, restarts, batches), control API requests, the process', response: { 200: textAnswer('text/plain', 'the Prometheus text format'), ...ERRORS } },
-  status: { summary: 'Leader, jobs (state, lag, usage), the driver pool and endpoints', response: { 200: jsonAnswer('the leader, every job, the warm driver pool ({size, ready, starting}), the history archiver ({state, pid, restarts, lastError, logFile, at}; null when none ran) and the endpoints', ['leader', 'jobs', 'pool', 'history', 'endpoints']), ...ERRORS } },
+  status: { summary: 'Leader, jobs (state, lag, usage), the driver pool and endpoints', response: { 200: jsonAnswer('the leader, every job, the warm driver pool ({size, ready, starting}), the history archiver ({state, pid, restarts, lastError, logFile, at}; null when none ran), the latest function runs across functions ({id, function, state, by, queuedAt, startedAt, endedAt, error}), the health of upstream and downstream by their /readyz ({ingest, feedback}: ready, not ready or unreachable) and the endpoints', ['leader', 'jobs', 'pool', 'history', 'runs', 'health', 'endpoints']), ...ERRORS } },
   deploy: {
     summary: 'Deploy (or upgrade) a use case variant; validated on its sample first',
     body: {

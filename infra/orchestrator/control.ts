@@ -16,6 +16,8 @@ import { admit, spareReservation } from './admission.ts';
 import { assertUnderUsecaseRoots } from './usecase-roots.ts';
 import { validateUsecase, type ValidationOptions } from './validation.ts';
 import { timestampIso } from './run-params.ts';
+import { nearestRank } from './alert-rules.ts';
+import type { RolloutStore, Weights } from '../../shared/rollout-weights.ts';
 
 export function resolveUsecaseFolder(config: DiamondConfig, usecase: string, dir?: string): string {
   return resolve(dir ?? join(config.projectRoot, 'usecases', usecase));
@@ -131,6 +133,27 @@ export async function backfillUsecase(store: DeploymentStore, events: EventPubli
   return { job, since: iso, historyBatch: boundary.batch, offsets: boundary.offsets };
 }
 
+/**
+ * The id a use case's own events carry (rollout-changed): its jobs' ids without the variant,
+ * also the message key, so one use case's changes stay in order on one partition.
+ */
+export function usecaseEventId(usecase: string, jobPrefix = ''): string {
+  return `${jobPrefix}uc.${usecase}`;
+}
+
+/**
+ * Sets a use case's A/B weights and publishes rollout-changed, for every way to change them
+ * (the control API and so the dashboard, `diamond rollout`). The weights are stored first:
+ * the writer applies them from its next batch whatever happens to the event; a failed publish
+ * throws, and setting the same weights again publishes it.
+ */
+export async function changeRollout(rollouts: RolloutStore, events: EventPublisher, request: { usecase: string; weights: Weights; by: string }, jobPrefix = ''): Promise<{ before: Weights | null; after: Weights }> {
+  const before = await rollouts.get(request.usecase);
+  await rollouts.set(request.usecase, request.weights);
+  await events.publish('rollout-changed', { job: usecaseEventId(request.usecase, jobPrefix), usecase: request.usecase, variant: '*', weights: request.weights, before, by: request.by });
+  return { before, after: request.weights };
+}
+
 export interface JobStatus {
   readonly job: string;
   readonly usecase: string;
@@ -153,10 +176,23 @@ export interface JobStatus {
   /** Duration (Spark's triggerExecution) and input rows of the last batch. */
   readonly batchDurationMs: number | null;
   readonly batchRows: number | null;
+  /**
+   * The job's processing latency: nearest-rank p50 and p99 of the durations of its latest
+   * batches (at most LATENCY_BATCHES; Spark's triggerExecution from its progress reports), null
+   * before its first. A record also waits for its batch to start (up to one trigger interval);
+   * ingest → Cassandra row per use case and variant is downstream's diamond_feedback_end_to_end_seconds.
+   */
+  readonly latencyMs: { readonly p50: number; readonly p99: number; readonly batches: number } | null;
   readonly lastError: string | null;
   readonly logFile: string | null;
   /** The running launch's Spark UI (DIAMOND_SPARK_UI), null when none runs. */
   readonly sparkUi: string | null;
+}
+
+/** p50/p99 of a job's latest batch durations, null before its first. */
+export function latencyOf(durationsMs: readonly number[]): JobStatus['latencyMs'] {
+  if (durationsMs.length === 0) return null;
+  return { p50: Math.round(nearestRank(durationsMs, 0.5)), p99: Math.round(nearestRank(durationsMs, 0.99)), batches: durationsMs.length };
 }
 
 export async function jobStatuses(store: DeploymentStore, admin: Admin, inputTopic: string, jobPrefix = ''): Promise<JobStatus[]> {
@@ -189,6 +225,7 @@ export async function jobStatuses(store: DeploymentStore, admin: Admin, inputTop
       lastBatchAt: metrics.lastBatchAt ? new Date(metrics.lastBatchAt).toISOString() : null,
       batchDurationMs: metrics.batchDurationMs ?? null,
       batchRows: metrics.batchRows ?? null,
+      latencyMs: latencyOf(await store.recentBatchDurations(job)),
       lastError: record?.lastError ?? null,
       logFile: record?.lastLogFile ?? null,
       sparkUi: live ? (metrics.sparkUiUrl ?? null) : null,

@@ -25,6 +25,7 @@ export const LifecycleEvents = {
   OUTAGE: 'outage',
   ALERT_FIRING: 'alert-firing',
   ALERT_RESOLVED: 'alert-resolved',
+  ROLLOUT_CHANGED: 'rollout-changed',
 } as const;
 
 /**

@@ -64,3 +64,21 @@ test('alerts firing: one series per rule, 0 when none; none at all when the sour
   fail = true;
   t.notRegex(await metrics.registry.metrics(), /diamond_alerts_firing\{/);
 });
+
+test('the pool and the active runs: gauges read when scraped; none at all while their source fails', async (t) => {
+  const metrics = new OrchestratorMetrics();
+  let fail = false;
+  metrics.watchPool(async () => {
+    if (fail) throw new Error('redis down');
+    return { size: 2, ready: 1, starting: 1 };
+  });
+  metrics.watchActiveRuns(async () => ({ queued: 3, running: 1 }));
+  const text = await metrics.registry.metrics();
+  t.regex(text, /diamond_driver_pool_size 2\n/);
+  t.regex(text, /diamond_driver_pool_spares\{state="ready"\} 1\n/);
+  t.regex(text, /diamond_driver_pool_spares\{state="starting"\} 1\n/);
+  t.regex(text, /diamond_runs_active\{state="queued"\} 3\n/);
+  t.regex(text, /diamond_runs_active\{state="running"\} 1\n/);
+  fail = true;
+  t.notRegex(await metrics.registry.metrics(), /diamond_driver_pool_spares\{/, 'no false 0 while Redis is down');
+});

@@ -11,7 +11,10 @@
  *   diamond_alerts_firing{rule}                           gauge, alerts firing per rule (every rule, 0 when none)
  *   diamond_runs_total{function,state}                    counter, function runs reaching each state (queued, running, finished, …)
  *   diamond_run_duration_seconds{function}                histogram, an ended run's time from started (or queued) to its end
- * State, lag and alerts are read from Redis and Kafka when scraped, so any orchestrator (leader or
+ *   diamond_runs_active{state}                            gauge, runs queued and running now, across functions
+ *   diamond_driver_pool_spares{state}                     gauge, warm spare drivers ready and starting
+ *   diamond_driver_pool_size                              gauge, the spares the pool keeps (DIAMOND_ORCHESTRATOR_POOL_SIZE)
+ * State, lag, alerts, active runs and the pool are read from Redis and Kafka when scraped, so any orchestrator (leader or
  * not) reports every job; restarts and batches are counted by the process that saw them.
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
@@ -28,6 +31,13 @@ export interface JobSnapshot {
   readonly state: string;
   /** Partition → messages behind the input topic's end; empty when Kafka did not answer. */
   readonly lagByPartition: Readonly<Record<string, number>>;
+}
+
+/** The warm driver pool as a scrape sees it (driver-pool.ts' poolStatus). */
+export interface PoolSnapshot {
+  readonly size: number;
+  readonly ready: number;
+  readonly starting: number;
 }
 
 /** Every state a job's gauge has a series for: the reconciler's, and `pending` (deployed, no record yet). */
@@ -51,6 +61,8 @@ export class OrchestratorMetrics {
   readonly #runDuration: Histogram<'function'>;
   #source: (() => Promise<JobSnapshot[]>) | null = null;
   #alerts: (() => Promise<Record<AlertRuleName, number>>) | null = null;
+  #pool: (() => Promise<PoolSnapshot>) | null = null;
+  #activeRuns: (() => Promise<{ queued: number; running: number }>) | null = null;
   /** The read in flight: a scrape collects every series at once, and both gauges share it. */
   #reading: Promise<JobSnapshot[]> | null = null;
 
@@ -83,6 +95,32 @@ export class OrchestratorMetrics {
         if (firing) for (const rule of ALERT_RULES) this.set({ rule }, firing[rule]);
       },
     });
+    const pool = (): Promise<PoolSnapshot | null> => (this.#pool ? this.#pool().catch(() => null) : Promise.resolve(null));
+    new Gauge({
+      name: 'diamond_driver_pool_spares', help: 'Warm spare drivers of the pool, by state (ready: waiting for a job; starting: still warming up).', labelNames: ['state'], registers,
+      async collect() {
+        const now = await pool();
+        this.reset(); // Redis down: no series rather than a false 0
+        if (now) for (const state of ['ready', 'starting'] as const) this.set({ state }, now[state]);
+      },
+    });
+    new Gauge({
+      name: 'diamond_driver_pool_size', help: 'Spare drivers the pool keeps warm (DIAMOND_ORCHESTRATOR_POOL_SIZE; 0 = no pool).', registers,
+      async collect() {
+        const now = await pool();
+        this.reset();
+        if (now) this.set(now.size);
+      },
+    });
+    const activeRuns = (): Promise<{ queued: number; running: number } | null> => (this.#activeRuns ? this.#activeRuns().catch(() => null) : Promise.resolve(null));
+    new Gauge({
+      name: 'diamond_runs_active', help: 'Function runs queued and running now, across functions.', labelNames: ['state'], registers,
+      async collect() {
+        const now = await activeRuns();
+        this.reset();
+        if (now) for (const state of ['queued', 'running'] as const) this.set({ state }, now[state]);
+      },
+    });
     this.#restarts = new Counter({ name: 'diamond_job_restarts_total', help: 'Job restarts by this orchestrator, by reason (crash: the use case failed; outage: Kafka or the registry was unreachable).', labelNames: ['job', 'usecase', 'variant', 'reason'], registers });
     this.#batchDuration = new Histogram({ name: 'diamond_job_batch_duration_seconds', help: "Duration of each finished micro-batch (Spark's triggerExecution), from the job's progress reports.", labelNames: ['job', 'usecase', 'variant'], buckets: BATCH_SECONDS, registers });
     this.#batchRows = new Histogram({ name: 'diamond_job_batch_rows', help: 'Input rows of each finished micro-batch, from the progress reports.', labelNames: ['job', 'usecase', 'variant'], buckets: BATCH_ROWS, registers });
@@ -99,6 +137,16 @@ export class OrchestratorMetrics {
   /** Where the alerts gauge reads the firing counts from (the reconciler and the control API set it). */
   watchAlerts(source: () => Promise<Record<AlertRuleName, number>>): void {
     this.#alerts = source;
+  }
+
+  /** Where the pool gauges read the pool from (the control API sets it). */
+  watchPool(source: () => Promise<PoolSnapshot>): void {
+    this.#pool = source;
+  }
+
+  /** Where the active runs gauge reads them from (the control API sets it). */
+  watchActiveRuns(source: () => Promise<{ queued: number; running: number }>): void {
+    this.#activeRuns = source;
   }
 
   countRestart(job: { jobId: string; usecase: string; variant: string }, reason: 'crash' | 'outage'): void {

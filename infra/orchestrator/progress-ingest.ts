@@ -106,7 +106,10 @@ export class ProgressIngest {
       });
       this.metrics?.observeBatch(message);
       const millis = message.durations_ms?.['triggerExecution'];
-      if (millis !== undefined) this.batches?.observe(jobId, millis, Date.now());
+      if (millis !== undefined) {
+        this.batches?.observe(jobId, millis, Date.now());
+        await this.store.recordBatchDuration(jobId, millis);
+      }
     }
     if (message.event === 'started' && message.ui_url) await this.store.mergeMetrics(jobId, { sparkUiUrl: message.ui_url });
     if ((message.event === 'progress' || message.event === 'started') && message.version) {

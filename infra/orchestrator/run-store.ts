@@ -4,6 +4,7 @@
  *   runs:<id>                  JSON RunRecord; finished ones expire after DIAMOND_RUNS_RESULT_TTL
  *   runs:by-function:<name>    sorted set of run ids by queuedAt (pruned of expired runs when listed)
  *   runs:active                set of the ids of runs not ended (what a restart must settle)
+ *   runs:recent                sorted set of every function's latest run ids by queuedAt (the dashboard's list), trimmed to RECENT_RUNS
  *
  * The queue itself lives in the dispatcher's memory, so a run that was queued or running when
  * the orchestrator died cannot go on: `failInterrupted` (at start) marks each failed with a
@@ -49,6 +50,9 @@ export interface RunRecord {
 const runKey = (id: string): string => `runs:${id}`;
 const byFunctionKey = (name: string): string => `runs:by-function:${name}`;
 const ACTIVE = 'runs:active';
+const RECENT = 'runs:recent';
+/** How many runs `recent` can list, across functions. */
+const RECENT_RUNS = 200;
 
 export class RunStore {
   /** `redis` carries the orchestrator's key prefix; `resultTtlMs` applies to ended runs. */
@@ -65,6 +69,8 @@ export class RunStore {
       multi.sadd(ACTIVE, run.id);
     }
     multi.zadd(byFunctionKey(run.function), Date.parse(run.queuedAt), run.id);
+    multi.zadd(RECENT, Date.parse(run.queuedAt), run.id);
+    multi.zremrangebyrank(RECENT, 0, -(RECENT_RUNS + 1));
     await multi.exec();
   }
 
@@ -81,6 +87,24 @@ export class RunStore {
     const gone = ids.filter((_, i) => raws[i] === null);
     if (gone.length > 0) await this.redis.zrem(byFunctionKey(functionName), ...gone);
     return raws.flatMap((raw) => (raw ? [JSON.parse(raw) as RunRecord] : []));
+  }
+
+  /** The latest `limit` runs of every function (newest first), what the dashboard lists; expired ones are dropped from the index. */
+  async recent(limit = 20): Promise<RunRecord[]> {
+    const ids = await this.redis.zrevrange(RECENT, 0, Math.min(limit, RECENT_RUNS) - 1);
+    if (ids.length === 0) return [];
+    const raws = await this.redis.mget(...ids.map(runKey));
+    const gone = ids.filter((_, i) => raws[i] === null);
+    if (gone.length > 0) await this.redis.zrem(RECENT, ...gone);
+    return raws.flatMap((raw) => (raw ? [JSON.parse(raw) as RunRecord] : []));
+  }
+
+  /** How many runs are queued and running now, across functions (what the runs gauge shows). */
+  async activeCounts(): Promise<{ queued: number; running: number }> {
+    const ids = await this.redis.smembers(ACTIVE);
+    const raws = ids.length === 0 ? [] : await this.redis.mget(...ids.map(runKey));
+    const states = raws.flatMap((raw) => (raw ? [(JSON.parse(raw) as RunRecord).state] : []));
+    return { queued: states.filter((s) => s === 'queued').length, running: states.filter((s) => s === 'running').length };
   }
 
   /**

@@ -23,6 +23,10 @@ const LEASE_GENERATION = 'leader:generation';
 /** Per job: the launch id about to be spawned (written, fenced, before the spawn). */
 const LAUNCHES = 'launches';
 const METRICS = 'metrics';
+/** Per job: the durations (ms) of its latest batches, newest first, for status' p50/p99. */
+const BATCH_DURATIONS = 'batch-durations';
+/** How many batches status' latency percentiles cover. */
+export const LATENCY_BATCHES = 100;
 const REPLAYS = 'replays';
 const BACKFILLS = 'backfills';
 const FENCES = 'fences';
@@ -224,6 +228,19 @@ export class DeploymentStore {
   async mergeMetrics(jobId: string, metrics: JobMetrics): Promise<void> {
     const fields = Object.entries(metrics).filter(([, value]) => value !== undefined).flatMap(([name, value]) => [name, JSON.stringify(value)]);
     if (fields.length > 0) await this.redis.hset(`${METRICS}:${jobId}`, ...fields);
+  }
+
+  /**
+   * Keeps the duration of a finished batch among the job's latest LATENCY_BATCHES (one list in
+   * Redis, so status in any process sees it and an orchestrator restart keeps it).
+   */
+  async recordBatchDuration(jobId: string, ms: number): Promise<void> {
+    await this.redis.multi().lpush(`${BATCH_DURATIONS}:${jobId}`, String(ms)).ltrim(`${BATCH_DURATIONS}:${jobId}`, 0, LATENCY_BATCHES - 1).exec();
+  }
+
+  /** The durations (ms) of the job's latest batches, newest first. */
+  async recentBatchDurations(jobId: string): Promise<number[]> {
+    return (await this.redis.lrange(`${BATCH_DURATIONS}:${jobId}`, 0, LATENCY_BATCHES - 1)).map(Number).filter(Number.isFinite);
   }
 
   async jobMetrics(jobId: string): Promise<JobMetrics> {

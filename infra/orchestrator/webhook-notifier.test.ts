@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { AlertTransition } from './alert-rules.ts';
-import { safeTarget, WebhookNotifier, webhookPayload } from './webhook-notifier.ts';
+import { MessageContractError, parseAlertWebhook, readMessageSchema } from '../../shared/messages.ts';
+import { safeTarget, WebhookNotifier, webhookPayload, type WebhookPayload } from './webhook-notifier.ts';
 
 const transition: AlertTransition = {
   kind: 'firing', rule: 'lag', severity: 'warning', job: 'uc.dq.A', usecase: 'dq', variant: 'A', value: 250, threshold: 100, unit: 'records',
@@ -52,6 +53,18 @@ test('the payload names the alert, job, state, value, threshold and times', (t) 
   });
 });
 
+test('the payload is checked against its contract before it is sent; a receiver can check it too', (t) => {
+  const schema = readMessageSchema('alertWebhook');
+  // The TS type and the schema name the same fields, all required (receivers rely on each).
+  const fields = { alert: true, state: true, severity: true, job: true, usecase: true, variant: true, value: true, threshold: true, unit: true, summary: true, at: true, firedAt: true } as const satisfies Record<keyof WebhookPayload, true>;
+  t.deepEqual(Object.keys(schema.properties).sort(), Object.keys(fields).sort());
+  t.deepEqual([...schema.required].sort(), Object.keys(fields).sort());
+  t.true(parseAlertWebhook(JSON.stringify(webhookPayload(transition))).ok);
+  t.throws(() => webhookPayload({ ...transition, summary: '' }), { instanceOf: MessageContractError, message: /summary/ });
+  const wrong = parseAlertWebhook({ ...webhookPayload(transition), state: 'pending' });
+  t.deepEqual(wrong.ok ? null : wrong.field, 'state');
+});
+
 test('a refused delivery is retried with backoff until the webhook accepts it; notify returns at once', async (t) => {
   const hook = await receiver((attempt, response) => response.writeHead(attempt < 3 ? 500 : 200).end());
   t.teardown(() => hook.close());
@@ -62,6 +75,11 @@ test('a refused delivery is retried with backoff until the webhook accepts it; n
   await until(() => lines().includes('alert delivered to webhook'));
   t.is(hook.bodies.length, 3);
   t.like(hook.bodies[2], { alert: 'lag', state: 'firing', job: 'uc.dq.A', value: 250, threshold: 100 });
+  // Each body the receiver got keeps the written contract (shared/schemas/alert-webhook.schema.json).
+  for (const body of hook.bodies) {
+    const parsed = parseAlertWebhook(body);
+    t.true(parsed.ok, parsed.ok ? '' : `${parsed.field} ${parsed.problem}`);
+  }
   t.regex(lines(), /answered 500/);
   t.notRegex(lines(), /s3cret-path|token=abc/, 'the path and query never reach the log');
   await notifier.close();

@@ -8,38 +8,25 @@
  * as Basic authorization): logs name a target by its number and origin only, never its
  * path, query or credentials.
  *
- *   POST <webhook>  content-type: application/json
+ *   POST <webhook>  content-type: application/json     (the contract: shared/schemas/alert-webhook.schema.json)
  *   { "alert": "lag", "state": "firing", "severity": "warning", "job": "uc.x.A", "usecase": "x", "variant": "A",
  *     "value": 250000, "threshold": 100000, "unit": "records", "summary": "…", "at": "2026-…Z", "firedAt": "2026-…Z" }
  */
 import { backoffDelayMs } from '../../shared/backoff.ts';
 import type { Logger } from '../../shared/logger.ts';
-import type { AlertRuleName, AlertSeverity } from '../../shared/messages.ts';
+import { buildAlertWebhook, type AlertWebhook } from '../../shared/messages.ts';
 import type { AlertTransition } from './alert-rules.ts';
 
-export interface WebhookPayload {
-  readonly alert: AlertRuleName;
-  readonly state: 'firing' | 'resolved';
-  readonly severity: AlertSeverity;
-  readonly job: string;
-  readonly usecase: string;
-  readonly variant: string;
-  readonly value: number | null;
-  readonly threshold: number;
-  readonly unit: string;
-  readonly summary: string;
-  /** When the transition was seen (ISO). */
-  readonly at: string;
-  /** When the alert fired (ISO); for a resolved alert, how long it was firing is `at − firedAt`. */
-  readonly firedAt: string | null;
-}
+/** What each webhook receives: shared/schemas/alert-webhook.schema.json, typed in shared/messages.ts. */
+export type WebhookPayload = AlertWebhook;
 
+/** The body for a transition, checked against its contract (a MessageContractError is a bug here, never the receiver's). */
 export function webhookPayload(transition: AlertTransition): WebhookPayload {
-  return {
+  return buildAlertWebhook({
     alert: transition.rule, state: transition.kind, severity: transition.severity, job: transition.job, usecase: transition.usecase, variant: transition.variant,
     value: transition.value, threshold: transition.threshold, unit: transition.unit, summary: transition.summary,
     at: new Date(transition.at).toISOString(), firedAt: transition.firedAt === null ? null : new Date(transition.firedAt).toISOString(),
-  };
+  });
 }
 
 /** What a log line may say about a webhook: its origin, never its path, query or credentials. */

@@ -6,7 +6,9 @@
  * on the page without a reload, promotes B from the page and checks that the weights reached
  * the writer's Redis (read back through the API) and that the writer applies them: rows that
  * reach customers are B's only while A's are still stored for the comparison. A viewer's link
- * shows the same page without the controls. Every wait is on the page's text, never a sleep.
+ * shows the same page without the controls. The promotion arrives in the live event stream as
+ * rollout-changed; the job page shows the job's latency p50/p99 once it has batches; the driver
+ * pool and runs are beside the jobs. Every wait is on the page's text, never a sleep.
  *
  * Screenshots (topology, the restart, the job page, the A/B view, the viewer's view):
  * test-artifacts/dashboard/ (gitignored).
@@ -51,7 +53,9 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   const logger = createLogger({ logLevel: 'warn' }, { fd: 2 });
   const feedbackApi = await startDownstream(d.config, { logger, parts: ['api'], port: 0, keyspace: d.keyspace, redisKeyPrefix: d.rolloutKeyPrefix, operatorKeyPrefix: d.options.keyPrefix });
   const config = { ...d.config, http: { ...d.config.http, feedbackUrl: feedbackApi.url! } };
-  const api = await startControlApi(config, { options: d.options, logger, endpoints: platformEndpoints(config), rolloutKeyPrefix: d.rolloutKeyPrefix }, { port: 0 });
+  // The endpoints it reports (and the topology's health asks) are this diamond's ingest and feedback APIs.
+  const endpoints = { ...platformEndpoints(config), ingestUrl: d.ingestUrl, feedbackUrl: feedbackApi.url! };
+  const api = await startControlApi(config, { options: d.options, logger, endpoints, rolloutKeyPrefix: d.rolloutKeyPrefix }, { port: 0 });
   const tokenRedis = createRedis(d.config, { keyPrefix: d.options.keyPrefix });
   const rolloutRedis = createRedis(d.config, { keyPrefix: d.rolloutKeyPrefix });
   const browser = await launch();
@@ -85,7 +89,13 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   for (const job of [jobA, jobB]) await stateOf(job, /^running$/).waitFor({ timeout: SPARK_START_MS });
   const topology = await page.locator('#topology').innerText();
   t.true(topology.indexOf('records.normalized') < topology.indexOf('spending_spike') && topology.indexOf('spending_spike') < topology.indexOf('feedback.raw'), topology);
+  // Health on the nodes another process backs: this diamond's ingest and feedback APIs answer their /readyz.
+  await page.locator('#node-customers [data-health="ready"]').waitFor();
+  await page.locator('#node-ingest [data-health="ready"]').waitFor();
   await page.locator('#events li[data-event="running"]').first().waitFor();
+  // The warm pool and the runs beside the jobs (no function runs in this diamond: the table says so).
+  t.regex(await page.locator('#pool dd[data-fact="driver pool"]').innerText(), /ready|off/);
+  await page.locator('#runs-empty:not([hidden])').waitFor();
   await shoot(page, 'topology');
 
   // kill -9 of A's driver, its whole process group: the page shows restarting, then running.
@@ -115,7 +125,6 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   t.regex((await page.locator('#spark-ui-link').getAttribute('href')) ?? '', /^http:\/\/127\.0\.0\.1:\d+$/, "the job's page links its Spark UI");
   await page.locator('#log-tail', { hasText: /\S{3,}/ }).waitFor();
   t.notRegex(await page.locator('#log-tail').innerText(), /^…$/);
-  await shoot(page, 'job');
 
   // Promote B from the page; the weights land where the writer reads them.
   await page.locator('form.rollout[data-usecase="spending_spike"] button.promote[data-variant="B"]').click();
@@ -125,6 +134,8 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   t.deepEqual(await readBack.json(), { usecase: 'spending_spike', weights: { A: 0, B: 100 } });
   t.deepEqual(await new RolloutStore(rolloutRedis).get('spending_spike'), { A: 0, B: 100 }, "in the writer's Redis");
   await page.locator('form.rollout[data-usecase="spending_spike"] .current', { hasText: 'A=0,B=100' }).waitFor();
+  // The change is a lifecycle event, and the live stream brings it to the page.
+  await page.locator('#events li[data-event="rollout-changed"]', { hasText: 'A=0,B=100' }).first().waitFor({ timeout: 30_000 });
 
   // The writer applies it: A's rows are kept for the comparison, only B's reach customers.
   const stream = d.stream(e2eDataset(), 50);
@@ -149,6 +160,12 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
     await page.locator(`form.rollout[data-usecase="spending_spike"] .comparison tr[data-variant="${variant}"] td.rows`, { hasText: /^[1-9]/ }).waitFor({ timeout: 60_000 });
   }
   await shoot(page, 'ab');
+
+  // With batches done, A's page (open since the restart) shows its latency p50/p99 over its latest batches.
+  await page.locator('#job-latency', { hasText: /^\d[\d,]* \/ \d[\d,]* ms \(last (batch|\d+ batches)\)$/ }).waitFor({ timeout: 60_000 });
+  t.regex(await page.locator(`#jobs tr[data-job="${jobA}"] .latency`).innerText(), /^\d[\d,]* \/ \d[\d,]* ms$/);
+  await page.locator('#job-panel').scrollIntoViewIfNeeded();
+  await shoot(page, 'job');
 
   // A viewer sees the same diamond, without the controls.
   const viewerPage = await browser.newPage({ viewport: { width: 1600, height: 1200 } });

@@ -3,12 +3,17 @@
  * Spark, no browser: test/e2e/dashboard.test.ts drives the page in Chromium): /ui and its two
  * files without a token and with a policy that allows nothing from elsewhere; every data route
  * refuses without a token; /v1/whoami; the rollout weights read and set through the API land
- * where the feedback writer reads them; `diamond ui`'s link carries a working token in its
+ * where the feedback writer reads them, each change a rollout-changed event on the stream the
+ * page follows; each job's latency percentiles, the pool and the latest runs in /v1/status; `diamond ui`'s link carries a working token in its
  * fragment only.
  */
 import test from 'ava';
 import { Redis } from 'ioredis';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ensureTopics } from '../../shared/kafka.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { parseLifecycleEvent } from '../../shared/messages.ts';
 import { createRedis, redisPassword } from '../../shared/redis.ts';
 import { TokenStore } from '../../shared/operator-tokens.ts';
 import { RolloutStore } from '../../shared/rollout-weights.ts';
@@ -16,6 +21,7 @@ import { startControlApi, type ControlApi } from '../../infra/orchestrator/contr
 import { dashboardLink } from '../../infra/orchestrator/dashboard-link.ts';
 import { isolatedOrchestratorOptions } from '../support/isolated-options.ts';
 import { DeploymentStore } from '../../infra/orchestrator/store.ts';
+import { RunStore } from '../../infra/orchestrator/run-store.ts';
 import { platformEndpoints } from '../../infra/platform/platform-file.ts';
 import { config, testKafka, uniqueName } from '../support/env.ts';
 
@@ -27,10 +33,24 @@ const tokens = new TokenStore(redis);
 const admin = testKafka().admin();
 let api: ControlApi;
 const token = { viewer: '', deployer: '' };
+/** Stands in for upstream's ingest API as far as its /readyz goes (a real HTTP server on a free port). */
+const readyIngest = createServer((request, response) => response.writeHead(request.url === '/readyz' ? 200 : 404, { 'content-type': 'application/json' }).end('{"status":"ok"}'));
+/** A port nothing listens on: downstream is down. */
+let downFeedbackUrl = '';
 
 test.before(async () => {
   await admin.connect();
-  api = await startControlApi(config, { options, logger: createLogger({ logLevel: 'error' }, { fd: 2 }), endpoints: platformEndpoints(config), rolloutKeyPrefix }, { port: 0 });
+  // The input topic exists, as records.normalized does on a platform: /v1/status reads its offsets,
+  // and kafkajs' admin refreshes metadata for every topic it was asked about, so a missing one
+  // would fail the event stream's calls on the same admin too.
+  await ensureTopics(admin, [{ topic: options.topics.input, partitions: 1 }]);
+  await new Promise<void>((resolve) => readyIngest.listen(0, '127.0.0.1', resolve));
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  downFeedbackUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const endpoints = { ...platformEndpoints(config), ingestUrl: `http://127.0.0.1:${(readyIngest.address() as AddressInfo).port}`, feedbackUrl: downFeedbackUrl };
+  api = await startControlApi(config, { options, logger: createLogger({ logLevel: 'error' }, { fd: 2 }), endpoints, rolloutKeyPrefix }, { port: 0 });
   token.viewer = await tokens.add('viewer', 'dashboard-test-viewer');
   token.deployer = await tokens.add('deployer', 'dashboard-test-deployer');
   await new DeploymentStore(redis).putDeployment({ usecase: 'spending_spike', variant: 'A', folder: '/nonexistent/spending_spike', version: 'v-test' });
@@ -38,6 +58,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await api?.close();
+  readyIngest.close();
   const raw = new Redis(config.redis.url, { password: redisPassword(config) });
   for (const prefix of [options.keyPrefix, rolloutKeyPrefix]) {
     const keys = await raw.keys(`${prefix}*`);
@@ -46,7 +67,7 @@ test.after.always(async () => {
   raw.disconnect();
   redis.disconnect();
   rolloutRedis.disconnect();
-  await admin.deleteTopics({ topics: [options.topics.events] }).catch(() => undefined);
+  await admin.deleteTopics({ topics: [options.topics.events, options.topics.input] }).catch(() => undefined);
   await admin.disconnect();
 });
 
@@ -116,6 +137,52 @@ test('rollout weights: a viewer reads them, a deployer sets them where the feedb
   const undeployed = await call('/v1/rollouts/data_quality', { method: 'PUT', token: token.deployer, body });
   t.is(undeployed.status, 404);
   t.deepEqual(await new RolloutStore(rolloutRedis).get('spending_spike'), { A: 0, B: 100 }, 'refused changes change nothing');
+
+  // Each change is a rollout-changed lifecycle event, read back through the API's own event stream
+  // (which the dashboard follows); refused changes publish nothing.
+  const stream = await call('/v1/events?follow=0&last=100', { token: token.viewer });
+  t.is(stream.status, 200, stream.status === 200 ? '' : await stream.clone().text());
+  const events = (await stream.text()).split('\n').filter((line) => line.startsWith('data: ')).map((line) => parseLifecycleEvent(line.slice(6)));
+  const changes = events.flatMap((parsed) => (parsed.ok && parsed.message.event === 'rollout-changed' ? [parsed.message] : []));
+  t.like(changes, [
+    { job: `${options.jobPrefix}uc.spending_spike`, usecase: 'spending_spike', variant: '*', before: null, weights: { A: 70, B: 30 }, by: 'dashboard-test-deployer' },
+    { before: { A: 70, B: 30 }, weights: { A: 0, B: 100 } },
+  ]);
+  t.is(changes.length, 2);
+});
+
+test("status gives each job's latency p50/p99 over its latest 100 batches, as the job page shows it", async (t) => {
+  const store = new DeploymentStore(redis);
+  const job = `${options.jobPrefix}uc.spending_spike.A`;
+  const before = (await (await call('/v1/status', { token: token.viewer })).json()) as { jobs: { job: string; latencyMs: unknown }[] };
+  t.is(before.jobs.find((j) => j.job === job)?.latencyMs, null, 'no batch yet: unknown, not 0');
+  // As progress ingestion records them: 150 batches of 1…150 ms, of which the latest 100 count.
+  for (let ms = 1; ms <= 150; ms += 1) await store.recordBatchDuration(job, ms);
+  const status = (await (await call('/v1/status', { token: token.viewer })).json()) as { jobs: { job: string; latencyMs: unknown }[] };
+  t.deepEqual(status.jobs.find((j) => j.job === job)?.latencyMs, { p50: 100, p99: 149, batches: 100 });
+});
+
+test('status lists the latest function runs across functions (the dashboard\'s runs table), with the user\'s file and line of a failure', async (t) => {
+  const runs = new RunStore(redis, 60_000);
+  const base = { usecase: 'customer_insights', version: 'v1', params: {}, by: 'dashboard-test-runner', session: 's1', result: null, timings: null };
+  await runs.put({ ...base, id: 'run-older', function: 'customer_insights.customer_summary', state: 'finished', queuedAt: '2026-12-01T10:00:00.000Z', startedAt: '2026-12-01T10:00:00.100Z', endedAt: '2026-12-01T10:00:00.900Z', error: null, events: [] });
+  await runs.put({
+    ...base, id: 'run-newer', function: 'customer_insights.top_spenders', state: 'failed', queuedAt: '2026-12-01T10:01:00.000Z', startedAt: '2026-12-01T10:01:00.100Z', endedAt: '2026-12-01T10:01:01.000Z',
+    error: { code: 'user_code', message: 'ZeroDivisionError: division by zero', file: 'functions.py', line: 12, function: 'top_spenders' }, events: [],
+  });
+  const status = (await (await call('/v1/status', { token: token.viewer })).json()) as { runs: { id: string }[]; pool: unknown };
+  t.like(status.runs, [
+    { id: 'run-newer', function: 'customer_insights.top_spenders', state: 'failed', error: { code: 'user_code', file: 'functions.py', line: 12 } },
+    { id: 'run-older', state: 'finished', error: null, endedAt: '2026-12-01T10:00:00.900Z' },
+  ]);
+  t.false('params' in (status.runs[0] ?? {}), 'params and results stay in GET /v1/runs/<id>');
+  t.like(status.pool, { size: config.orchestrator.poolSize, ready: 0, starting: 0 });
+});
+
+test("status gives the health the topology draws on upstream's and downstream's nodes, by their own /readyz", async (t) => {
+  const status = (await (await call('/v1/status', { token: token.viewer })).json()) as { health: unknown; endpoints: { feedbackUrl: string } };
+  t.deepEqual(status.health, { ingest: 'ready', feedback: 'unreachable' });
+  t.is(status.endpoints.feedbackUrl, downFeedbackUrl);
 });
 
 test("diamond ui's link carries a token of its own in the fragment only", async (t) => {

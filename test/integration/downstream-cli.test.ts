@@ -1,4 +1,4 @@
-/** `diamond rollout` and `diamond customer add` through the real CLI process, against Redis. */
+/** `diamond rollout` and `diamond customer add` through the real CLI process, against Redis (and Kafka for the rollout's event). */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { CustomerKeys } from '../../downstream/customer-keys.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import { createRedis } from '../../shared/redis.ts';
-import { config, uniqueName } from '../support/env.ts';
+import { parseLifecycleEvent } from '../../shared/messages.ts';
+import { Topics } from '../../shared/topics.ts';
+import { config, consumeUntil, testKafka, uniqueName, type ConsumedMessage } from '../support/env.ts';
 
 // The CLI refuses weights for a use case it does not know: the unique one gets a folder in its own root.
 const usecaseRoot = mkdtempSync(join(tmpdir(), 'diamond-cli-usecases-'));
@@ -37,6 +39,17 @@ test('rollout sets weights the writer reads; customer add prints a key that auth
   t.deepEqual(await new RolloutStore(redis).get(usecase), { A: 90, B: 10 });
   t.is(diamond('rollout', usecase, 'A=80,B=20').status, 0);
   t.deepEqual(await new RolloutStore(redis).get(usecase), { A: 80, B: 20 });
+  // Each change is a rollout-changed event where the dashboard and `diamond events` read them.
+  const kafka = testKafka();
+  const ofThisUsecase = (messages: readonly ConsumedMessage[]) => messages.flatMap((m) => {
+    const parsed = parseLifecycleEvent(m.value?.toString() ?? '');
+    return parsed.ok && parsed.message.event === 'rollout-changed' && parsed.message.usecase === usecase ? [{ key: m.key, ...parsed.message }] : [];
+  });
+  const changes = ofThisUsecase(await consumeUntil(kafka, Topics.events, (messages) => ofThisUsecase(messages).length >= 2));
+  t.like(changes, [
+    { key: `uc.${usecase}`, job: `uc.${usecase}`, variant: '*', before: null, weights: { A: 90, B: 10 }, by: 'diamond rollout' },
+    { before: { A: 90, B: 10 }, weights: { A: 80, B: 20 } },
+  ]);
   const bad = diamond('rollout', usecase, 'A=ninety');
   t.is(bad.status, 1);
   t.regex(bad.stderr, /VARIANT=NUMBER/);

@@ -24,7 +24,7 @@ import { config, uniqueName } from '../support/env.ts';
 /** Which process serves a dashboard name: by its prefix; the process metrics come from all three. */
 function ownerOf(name: string): 'upstream' | 'downstream' | 'orchestrator' | 'every' {
   if (name.startsWith('diamond_ingest_')) return 'upstream';
-  if (name.startsWith('diamond_job_') || name.startsWith('diamond_alerts_') || name.startsWith('diamond_control_api_')) return 'orchestrator';
+  if (/^diamond_(job|alerts|control_api|driver_pool|runs?)_/.test(name)) return 'orchestrator';
   if (/^diamond_(feedback|history|writer)_/.test(name)) return 'downstream';
   return 'every';
 }
@@ -100,4 +100,9 @@ test('every metric of the Grafana dashboard is served by the live /metrics of it
   t.regex(downstreamText, /diamond_writer_batch_duration_seconds_count\{writer="history"\} [1-9]/);
   const upstreamText = await (await fetch(`${upstream.url}/metrics`, { headers: { authorization: `Bearer ${viewer}` } })).text();
   t.regex(upstreamText, /diamond_ingest_records_total\{source="shop",outcome="accepted"\} 3\n/);
+  // The pool and the runs, read from this orchestrator's (isolated, empty) Redis namespace when scraped.
+  const orchestratorText = await (await fetch(`${control.url}/metrics`, { headers: { authorization: `Bearer ${viewer}` } })).text();
+  t.regex(orchestratorText, new RegExp(`diamond_driver_pool_size ${config.orchestrator.poolSize}\n`));
+  t.regex(orchestratorText, /diamond_driver_pool_spares\{state="ready"\} 0\n/);
+  t.regex(orchestratorText, /diamond_runs_active\{state="running"\} 0\n/);
 });

@@ -60,6 +60,7 @@ const lifecycleFields: Record<LifecycleEvent, Omit<LifecycleEventFields, 'job' |
   outage: { version: 'v2', exitCode: 75, error: 'outage: exited with code 75: schema registry not reachable', outages: 2 },
   'alert-firing': { rule: 'lag', severity: 'warning', summary: 'lag 250000 records > 100000 for 5m', value: 250_000, threshold: 100_000, unit: 'records' },
   'alert-resolved': { rule: 'batch-p99', severity: 'warning', summary: 'batch p99 1.5 s ≤ 60 s', value: 1500.5, threshold: 60_000, unit: 'ms', firingSince: '2026-11-01T10:00:00.000Z' },
+  'rollout-changed': { weights: { A: 0, B: 100 }, before: null, by: 'dashboard-e2e' },
 };
 
 test('every lifecycle event TypeScript builds validates in Python', async (t) => {
@@ -89,6 +90,8 @@ const malformed: { contract: 'progress' | 'lifecycle'; message: unknown; field: 
   { contract: 'lifecycle', message: { ...eventBase, event: 'alert-firing', rule: 'lag', severity: 'warning', summary: 's', value: 3, unit: 'records' }, field: 'threshold' },
   { contract: 'lifecycle', message: { ...eventBase, event: 'alert-resolved', rule: 'lagging', severity: 'warning', summary: 's', value: 3, threshold: 1, unit: 'records' }, field: 'rule' },
   { contract: 'lifecycle', message: { ...eventBase, event: 'alert-firing', rule: 'lag', severity: 'warning', summary: 's', value: '3', threshold: 1, unit: 'records' }, field: 'value' },
+  { contract: 'lifecycle', message: { ...eventBase, event: 'rollout-changed', variant: '*', before: null }, field: 'weights' },
+  { contract: 'lifecycle', message: { ...eventBase, event: 'rollout-changed', variant: '*', weights: { A: -1 }, before: null }, field: 'weights.A' },
 ];
 
 test('a malformed message is refused by both languages, naming the same field', async (t) => {

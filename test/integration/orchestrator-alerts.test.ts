@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deployUsecase } from '../../infra/orchestrator/control.ts';
 import { jobIdFor } from '../../infra/orchestrator/state.ts';
+import { parseAlertWebhook } from '../../shared/messages.ts';
 import type { WebhookPayload } from '../../infra/orchestrator/webhook-notifier.ts';
 import { parseLifecycleEvent, type LifecycleEventMessage } from '../../shared/messages.ts';
 import { metricValue } from '../../shared/metrics/registry.ts';
@@ -148,4 +149,9 @@ test.serial('a crash-looping job with a record waiting fires crash-looping and l
   }
   t.deepEqual(settled.map((a) => a.rule).filter((rule) => rule !== 'crash-looping' && rule !== 'lag'), [], 'no other rule fired');
   t.is(receiver.received.length, 4, 'four deliveries: two firing, two resolved');
+  // What a receiver got is what shared/schemas/alert-webhook.schema.json promises it.
+  for (const { body } of receiver.received) {
+    const parsed = parseAlertWebhook(body);
+    t.true(parsed.ok, parsed.ok ? '' : `${JSON.stringify(body)}: ${parsed.field} ${parsed.problem}`);
+  }
 });

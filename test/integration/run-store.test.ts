@@ -56,3 +56,17 @@ test.serial('after a restart, runs left queued or running are failed with a plat
   t.is((await restarted.get('f'))?.state, 'finished');
   t.deepEqual(await restarted.failInterrupted(), [], 'nothing left to settle');
 });
+
+test.serial('recent lists the latest runs across functions, newest first, without expired ones; activeCounts counts queued and running', async (t) => {
+  const own = createRedis(config, { keyPrefix: `${prefix}recent:` });
+  t.teardown(() => own.disconnect());
+  const store = new RunStore(own, 400);
+  await store.put(run('old', { queuedAt: '2026-12-03T10:00:00.000Z', state: 'running', startedAt: '2026-12-03T10:00:00.100Z' }));
+  await store.put(run('mid', { function: 'other.fn', queuedAt: '2026-12-03T10:00:01.000Z' }));
+  await store.put(run('new', { queuedAt: '2026-12-03T10:00:02.000Z', state: 'finished', endedAt: '2026-12-03T10:00:03.000Z' }));
+  t.deepEqual((await store.recent()).map((r) => r.id), ['new', 'mid', 'old']);
+  t.deepEqual((await store.recent(2)).map((r) => r.id), ['new', 'mid']);
+  t.deepEqual(await store.activeCounts(), { queued: 1, running: 1 });
+  await sleep(600); // the finished run's TTL
+  t.deepEqual((await store.recent()).map((r) => r.id), ['mid', 'old'], 'an expired run leaves the list');
+});

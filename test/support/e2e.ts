@@ -127,6 +127,8 @@ export interface Diamond {
   readonly workDir: string;
   /** The writer's Redis prefix, where it reads the rollout weights (a control API passes it as `rolloutKeyPrefix`). */
   readonly rolloutKeyPrefix: string;
+  /** This diamond's ingest API (a control API reports it among its endpoints). */
+  readonly ingestUrl: string;
   jobId(usecase: string, variant: string): string;
   /** Validates and deploys a folder (default: usecases/<usecase>) from the earliest offsets. */
   deploy(usecase: string, variant: string, folder?: string): Promise<Deployment>;
@@ -363,7 +365,7 @@ export async function startDiamond(t: ExecutionContext, name: string, diamondOpt
   };
 
   const diamond: Diamond = {
-    config, options, store, kafka, admin, cassandra, keyspace, workDir, rolloutKeyPrefix: downstreamPrefix, jobId, job, waitForJob, events, startWriter, startOrchestrator,
+    config, options, store, kafka, admin, cassandra, keyspace, workDir, rolloutKeyPrefix: downstreamPrefix, ingestUrl, jobId, job, waitForJob, events, startWriter, startOrchestrator,
 
     deploy: (usecase, variant, folder) =>
       deployUsecase(config, store, null, { usecase, variant, folder: folder ?? join(config.projectRoot, 'usecases', usecase), settings: { startingOffsets: 'earliest' } }, options.jobPrefix),

@@ -5,7 +5,7 @@
 // sends it as `Authorization: Bearer`. Live updates: the lifecycle events stream
 // (GET /v1/events, server-sent events read with fetch(), because EventSource cannot send a
 // header and the token must not go into a query string), plus GET /v1/status every 2 s for
-// the numbers. Deployer actions (rollout weights, promote, roll back) show only when
+// the numbers (jobs, the driver pool, the latest function runs). Deployer actions (rollout weights, promote, roll back) show only when
 // GET /v1/whoami says the token's role allows them; the server checks the role anyway.
 
 const TOKEN_KEY = 'diamond.token';
@@ -93,6 +93,8 @@ function signOut(reason) {
 
 const number = (value) => (value === null || value === undefined ? '–' : Number(value).toLocaleString('en-US'));
 const shortVersion = (version) => (version ? version.slice(0, 10) : '–');
+/** p50/p99 of the job's latest batch durations (JobStatus.latencyMs). */
+const latencyText = (latency) => (latency ? `${number(latency.p50)} / ${number(latency.p99)} ms` : '–');
 
 /** What an operator calls the state: a start after a crash is a restart. */
 function stateLabel(job) {
@@ -135,10 +137,16 @@ function topologyNode(kind, title, ...details) {
   return element('div', { class: `node ${kind}` }, element('div', { class: 'node-title' }, title), ...details.map((d) => element('div', { class: 'node-detail' }, d)));
 }
 
+/** A node backed by another process: its /readyz as the control API saw it (GET /v1/status health). */
+function healthOf(health) {
+  const label = health ?? 'unknown';
+  return element('span', { class: `health ${label === 'ready' ? 'ok' : 'bad'}`, 'data-health': label }, label);
+}
+
 const arrow = (label) => element('div', { class: 'edge' }, element('span', { class: 'edge-label' }, label ?? ''), element('span', { class: 'edge-arrow' }, '→'));
 
 function renderTopology() {
-  const { jobs, endpoints, topics } = state.status;
+  const { jobs, endpoints, topics, health } = state.status;
   const totalRate = jobs.reduce((sum, job) => sum + (job.recordsPerSecond ?? 0), 0);
   const groups = groupByUsecase(jobs);
   const jobsColumn = element('div', { class: 'column jobs-column' },
@@ -157,7 +165,7 @@ function renderTopology() {
     )));
   const weighted = [...state.rollouts].filter(([, weights]) => weights).map(([usecase, weights]) => `${usecase} ${formatWeights(weights)}`);
   $('topology').replaceChildren(
-    element('div', { class: 'column' }, topologyNode('source', 'sources', 'HTTP, files, raw topics', endpoints?.ingestUrl ?? '')),
+    element('div', { class: 'column', id: 'node-ingest' }, topologyNode('source', 'sources', 'HTTP, files, raw topics', endpoints?.ingestUrl ?? '', element('span', {}, 'ingest API ', healthOf(health?.ingest)))),
     arrow('upstream'),
     element('div', { class: 'column' }, topologyNode('topic', 'records.normalized', topics?.input ?? '')),
     arrow(`${number(totalRate)} rec/s`),
@@ -165,11 +173,11 @@ function renderTopology() {
     arrow(''),
     element('div', { class: 'column' }, topologyNode('topic', 'feedback.raw', topics?.output ?? '')),
     arrow('downstream'),
-    element('div', { class: 'column' }, topologyNode('writer', 'feedback writer', 'A/B post-filter', weighted.length > 0 ? weighted.join('; ') : 'no weights')),
+    element('div', { class: 'column', id: 'node-writer' }, topologyNode('writer', 'feedback writer', 'A/B post-filter', weighted.length > 0 ? weighted.join('; ') : 'no weights', element('span', {}, 'downstream ', healthOf(health?.feedback)))),
     arrow(''),
     element('div', { class: 'column' }, topologyNode('table', 'Cassandra', 'feedback_by_variant', 'feedback_by_customer')),
     arrow(''),
-    element('div', { class: 'column' }, topologyNode('customer', 'customers', 'feedback API', endpoints?.feedbackUrl ?? '')),
+    element('div', { class: 'column', id: 'node-customers' }, topologyNode('customer', 'customers', 'feedback API', endpoints?.feedbackUrl ?? '', element('span', {}, 'feedback API ', healthOf(health?.feedback)))),
   );
 }
 
@@ -188,6 +196,7 @@ function renderJobs() {
     element('td', {}, number(job.lag)),
     element('td', {}, number(job.recordsPerSecond)),
     element('td', {}, job.batchDurationMs === null || job.batchDurationMs === undefined ? ago(job.lastBatchAt) : `${number(job.batchDurationMs)} ms, ${ago(job.lastBatchAt)}`),
+    element('td', { class: 'latency' }, latencyText(job.latencyMs)),
     element('td', {}, job.cpu === null ? '–' : job.cpu.toFixed(2)),
     element('td', {}, job.memoryMb === null ? '–' : `${number(job.memoryMb)} MB`),
     element('td', { class: 'error' }, job.lastError ?? ''),
@@ -211,6 +220,7 @@ function renderSelected() {
     ['job', job.job], ['state', stateLabel(job)], ['version', job.version ?? '–'], ['deployed version', job.deployedVersion ?? '–'],
     ['pid (process group)', job.pid ?? '–'], ['restarts', job.restarts], ['outages', job.outages], ['committed offsets', offsetsText(job.committedOffsets)],
     ['lag', number(job.lag)], ['records/s', number(job.recordsPerSecond)], ['batch duration', job.batchDurationMs == null ? '–' : `${number(job.batchDurationMs)} ms`],
+    ['latency p50 / p99', job.latencyMs ? element('span', { id: 'job-latency', title: 'durations of its latest batches (at most 100); a record also waits for its batch to start' }, `${latencyText(job.latencyMs)} (last ${job.latencyMs.batches === 1 ? 'batch' : `${number(job.latencyMs.batches)} batches`})`) : '–'],
     ['batch rows', number(job.batchRows)], ['last batch', ago(job.lastBatchAt)], ['CPU (cores)', job.cpu === null ? '–' : job.cpu.toFixed(2)],
     ['memory', job.memoryMb === null ? '–' : `${number(job.memoryMb)} MB`], ['last error', job.lastError ?? 'none'],
     // Spark serves it on the orchestrator's machine (127.0.0.1): reachable from a browser there or through a tunnel.
@@ -229,6 +239,30 @@ async function refreshLog() {
   } catch (error) {
     $('log-tail').textContent = error.message;
   }
+}
+
+// ---- the warm driver pool, the history archiver and function runs ([5/9]–[6/9])
+
+function runTook(run) {
+  if (!run.endedAt) return run.startedAt ? `running ${ago(run.startedAt)}` : '–';
+  const from = Date.parse(run.startedAt ?? run.queuedAt);
+  return `${number(Math.max(0, Date.parse(run.endedAt) - from))} ms`;
+}
+
+function renderPoolAndRuns() {
+  const { pool, history, runs } = state.status;
+  const facts = [
+    ['driver pool', pool && pool.size > 0 ? `${pool.ready} ready, ${pool.starting} starting (keeps ${pool.size})` : 'off (DIAMOND_ORCHESTRATOR_POOL_SIZE=0): every start is a cold spark-submit'],
+    ['history archiver', history ? `${history.state}${history.pid ? ` (pid ${history.pid})` : ''}, ${history.restarts} restarts${history.lastError ? ` · ${history.lastError}` : ''}` : 'not running'],
+  ];
+  $('pool').replaceChildren(...facts.flatMap(([name, value]) => [element('dt', {}, name), element('dd', { 'data-fact': name }, value)]));
+  const list = runs ?? [];
+  $('runs-empty').hidden = list.length > 0;
+  $('runs').hidden = list.length === 0;
+  $('runs').querySelector('tbody').replaceChildren(...list.map((run) => element('tr', { 'data-run': run.id, 'data-state': run.state },
+    element('td', { class: 'mono' }, run.id), element('td', {}, run.function), element('td', { class: 'state' }, run.state), element('td', {}, run.by),
+    element('td', {}, ago(run.queuedAt)), element('td', {}, runTook(run)),
+    element('td', { class: 'error' }, run.error ? `${run.error.message}${run.error.file ? ` (${run.error.file}:${run.error.line ?? '?'})` : ''}` : ''))));
 }
 
 // ---- A/B rollouts
@@ -340,12 +374,18 @@ function renderRollouts() {
 
 // ---- lifecycle events, live
 
+function eventDetails(event) {
+  // A use case's own event (variant `*`): the weights as the rollout form writes them.
+  if (event.event === 'rollout-changed') return [`${event.before ? formatWeights(event.before) : '(none)'} → ${formatWeights(event.weights ?? {})}`, event.by ? `by ${event.by}` : ''];
+  return Object.entries(event).filter(([name]) => !['event', 'at', 'job', 'usecase', 'variant'].includes(name)).map(([name, value]) => `${name}=${typeof value === 'object' ? JSON.stringify(value) : value}`);
+}
+
 function eventLine(event) {
-  const details = Object.entries(event).filter(([name]) => !['event', 'at', 'job', 'usecase', 'variant'].includes(name)).map(([name, value]) => `${name}=${typeof value === 'object' ? JSON.stringify(value) : value}`);
+  const details = eventDetails(event);
   return element('li', { 'data-event': event.event, 'data-job': event.job ?? '' },
     element('time', {}, event.at ? new Date(event.at).toLocaleTimeString() : ''), ' ',
     element('span', { class: `event-name ${event.event}` }, event.event), ' ',
-    element('span', {}, event.usecase ? `${event.usecase} ${event.variant ?? ''}` : event.job ?? ''), ' ',
+    element('span', {}, event.usecase ? `${event.usecase} ${event.variant === '*' ? '' : event.variant ?? ''}` : event.job ?? ''), ' ',
     element('span', { class: 'muted' }, details.join(' ')));
 }
 
@@ -427,6 +467,7 @@ async function refreshStatus() {
     $('updated').dataset.error = '';
     renderTopology();
     renderJobs();
+    renderPoolAndRuns();
     renderRollouts();
   } catch (error) {
     $('updated').textContent = `status failed: ${error.message}`;
