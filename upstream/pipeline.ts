@@ -1,8 +1,7 @@
 /**
  * normalize → produce, shared by every ingest path. One call takes a batch of raw items
  * from one source and writes the good ones to records.normalized (Avro, Confluent wire
- * format, key customer_id) and the bad ones to records.rejected, in one Kafka request (shared
- * with the batches that arrived while the previous request was in flight: group-commit.ts).
+ * format, key customer_id) and the bad ones to records.rejected, in one Kafka request.
  *
  * Guarantee: `process()` resolves only after Kafka acknowledged every message of the batch
  * (idempotent producer, acks from all in-sync replicas). When Kafka does not answer in
@@ -17,7 +16,6 @@ import type { CustomerRecord } from '../shared/schemas.ts';
 import { Topics } from '../shared/topics.ts';
 import type { SourceMapping } from './mapping.ts';
 import { normalizeRecord, type Reason } from './normalize.ts';
-import { GroupCommitProducer } from './group-commit.ts';
 import { rejectedEnvelope, type RejectedEnvelope } from './rejected.ts';
 import type { RawItem } from './split.ts';
 
@@ -112,8 +110,6 @@ export class RecordPipeline {
   #inFlight = 0;
   #lastWriteFailed = false;
   readonly #options: PipelineOptions;
-  /** Batches that arrive while a request is in flight share the next one (group-commit.ts). */
-  readonly #sender: GroupCommitProducer;
   readonly #maxInFlight: number;
   readonly #timeoutMs: number;
   readonly #clock: () => number;
@@ -121,7 +117,6 @@ export class RecordPipeline {
 
   constructor(options: PipelineOptions) {
     this.#options = options;
-    this.#sender = new GroupCommitProducer(options.producer);
     this.topics = options.topics ?? DEFAULT_TOPICS;
     this.#maxInFlight = options.maxInFlightMessages ?? 200_000;
     this.#timeoutMs = options.produceTimeoutMs ?? 10_000;
@@ -177,7 +172,7 @@ export class RecordPipeline {
     // The send keeps retrying after a timeout (the idempotent producer retries without a
     // limit); its messages stay counted until it settles, which is what bounds memory
     // while Kafka is down.
-    const sending = this.#sender.send(topicMessages).finally(() => {
+    const sending = this.#options.producer.sendBatch({ topicMessages, acks: -1 }).finally(() => {
       this.#inFlight -= count;
     });
     let timer: NodeJS.Timeout | undefined;
