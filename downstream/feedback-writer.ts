@@ -27,7 +27,9 @@ import { rejectPoisonTo, sendRejections, type Rejection } from './rejections.ts'
 import type { RolloutStore } from './rollout-store.ts';
 import { decodeWire } from './wire-decoder.ts';
 
-export const FEEDBACK_WRITER_GROUP = 'downstream.feedback-writer';
+import { FEEDBACK_WRITER_GROUP } from '../shared/topics.ts';
+
+export { FEEDBACK_WRITER_GROUP };
 
 /** Messages decoded before their writes are handed to the pool. */
 const CHUNK = 256;

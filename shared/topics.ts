@@ -10,3 +10,6 @@ export const Topics = {
   /** Lifecycle of on-demand function runs (docs/RUNS.md), JSON keyed by run id. */
   runs: 'diamond.runs',
 } as const;
+
+/** The feedback writer's consumer group on feedback.raw (downstream); the dashboard shows its lag. */
+export const FEEDBACK_WRITER_GROUP = 'downstream.feedback-writer';

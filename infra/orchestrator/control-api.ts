@@ -62,7 +62,8 @@ import {
 import { feedRange, openEventFeed, type FeedRange, type OpenFeed } from './event-feed.ts';
 import { followLog, tailLines } from './log-tail.ts';
 import { EventPublisher } from './events.ts';
-import { topicEndOffsets } from './offsets.ts';
+import type { Admin } from 'kafkajs';
+import { readJobOffsets, topicEndOffsets } from './offsets.ts';
 import { OrchestratorMetrics } from './orchestrator-metrics.ts';
 import type { OrchestratorOptions } from './options.ts';
 import { firingByRule } from './alert-rules.ts';
@@ -72,7 +73,7 @@ import { TokenStore, type Role, type TokenGrant } from '../../shared/operator-to
 import { RolloutStore } from '../../shared/rollout-weights.ts';
 import { DASHBOARD_HEADERS, loadDashboardAssets, type DashboardAsset } from './dashboard-assets.ts';
 import { buildRunEvent, type RunEvent } from '../../shared/messages.ts';
-import { Topics } from '../../shared/topics.ts';
+import { FEEDBACK_WRITER_GROUP, Topics } from '../../shared/topics.ts';
 import { FunctionCatalog } from './function-catalog.ts';
 import { FunctionSessionPool, FunctionSessions } from './function-sessions.ts';
 import { JobLauncher } from './launcher.ts';
@@ -150,6 +151,24 @@ async function readinessOf(baseUrl: string): Promise<'ready' | 'not ready' | 'un
     return answer.ok ? 'ready' : 'not ready';
   } catch {
     return 'unreachable';
+  }
+}
+
+/**
+ * The topology's right-hand edges: how far the jobs have written the output topic and how far
+ * the feedback writer's group has committed it (sums over partitions; the dashboard turns two
+ * samples into rates, the difference is the writer's lag). Nulls when Kafka does not answer.
+ */
+async function outputFlow(admin: Admin, topic: string, writerGroup: string): Promise<{ written: number | null; committed: number | null; writerLag: number | null }> {
+  try {
+    const [ends, committed] = await Promise.all([topicEndOffsets(admin, topic), readJobOffsets(admin, writerGroup, topic)]);
+    const written = Object.values(ends).reduce((sum, offset) => sum + offset, 0);
+    // A partition the group never committed (-1) has all of its messages still to write.
+    const done = Object.entries(ends).reduce((sum, [partition]) => sum + Math.max(0, committed[partition] ?? 0), 0);
+    const anyCommitted = Object.values(committed).some((offset) => offset >= 0);
+    return { written, committed: anyCommitted ? done : null, writerLag: anyCommitted ? written - done : null };
+  } catch {
+    return { written: null, committed: null, writerLag: null };
   }
 }
 
@@ -242,11 +261,14 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     },
 
     status: async ({ reply }) => {
-      const [leader, jobs, pool, history, recentRuns, ingest, feedback] = await Promise.all([
+      const [leader, jobs, pool, history, recentRuns, ingest, feedback, output] = await Promise.all([
         store.leaseHolder(), jobStatuses(store, admin, options.topics.input, options.jobPrefix), poolStatus(config, store), store.historyArchiveStatus(), runStore.recent(RECENT_RUNS_SHOWN),
-        readinessOf(endpoints.ingestUrl), readinessOf(endpoints.feedbackUrl),
+        readinessOf(endpoints.ingestUrl), readinessOf(endpoints.feedbackUrl), outputFlow(admin, options.topics.output, options.writerGroup ?? FEEDBACK_WRITER_GROUP),
       ]);
-      await reply.send({ leader, jobs, pool, history, runs: recentRuns.map(runSummary), health: { ingest, feedback }, endpoints, topics: { input: options.topics.input, output: options.topics.output, events: options.topics.events } });
+      await reply.send({
+        leader, jobs, pool, history, runs: recentRuns.map(runSummary), health: { ingest, feedback }, endpoints, flows: { output },
+        topics: { input: options.topics.input, output: options.topics.output, events: options.topics.events },
+      });
     },
 
     deploy: async ({ request, reply, caller }) => {

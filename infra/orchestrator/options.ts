@@ -27,6 +27,8 @@ export interface OrchestratorOptions {
    * whatever DIAMOND_HISTORY_ARCHIVE says (tests that do not ask for one: it is a Spark driver).
    */
   readonly historyArchiveDir?: string;
+  /** The feedback writer's consumer group (its lag on the output topic is shown); default FEEDBACK_WRITER_GROUP. */
+  readonly writerGroup?: string;
 }
 
 export function defaultOrchestratorOptions(config: DiamondConfig): OrchestratorOptions {

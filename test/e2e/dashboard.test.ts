@@ -161,6 +161,16 @@ test.serial('the dashboard live: the jobs in the topology, a kill -9 going resta
   }
   await shoot(page, 'ab');
 
+  // The writer's edge carries its lag on feedback.raw (its group's committed offsets against the
+  // topic's end, as Kafka has them), and a rate once two samples differ.
+  const edge = page.locator('#edge-writer');
+  await page.locator('#edge-writer[data-lag]:not([data-lag=""])').waitFor({ timeout: 60_000 });
+  t.regex(await edge.getAttribute('data-lag') ?? '', /^\d+$/);
+  t.regex(await edge.innerText(), /lag \d[\d,]*/);
+  const status = await (await fetch(`${api.url}/v1/status`, { headers: { Authorization: `Bearer ${viewerToken}` } })).json() as { flows: { output: { written: number; committed: number; writerLag: number } } };
+  t.true(status.flows.output.written > 0 && status.flows.output.committed > 0, JSON.stringify(status.flows));
+  t.is(status.flows.output.writerLag, status.flows.output.written - status.flows.output.committed);
+
   // With batches done, A's page (open since the restart) shows its latency p50/p99 over its latest batches.
   await page.locator('#job-latency', { hasText: /^\d[\d,]* \/ \d[\d,]* ms \(last (batch|\d+ batches)\)$/ }).waitFor({ timeout: 60_000 });
   t.regex(await page.locator(`#jobs tr[data-job="${jobA}"] .latency`).innerText(), /^\d[\d,]* \/ \d[\d,]* ms$/);

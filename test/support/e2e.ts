@@ -201,10 +201,11 @@ export async function startDiamond(t: ExecutionContext, name: string, diamondOpt
     progressGroup: uniqueName(`${prefix}-orchestrator`),
     jobsDir: join(workDir, 'jobs'),
     checkpointsDir: join(workDir, 'checkpoints'),
+    writerGroup: uniqueName(`${prefix}-writer`),
   };
   const upstreamRejected = uniqueName(`${prefix}-records-rejected`);
   const writerRejected = uniqueName(`${prefix}-writer-rejected`);
-  const writerGroup = uniqueName(`${prefix}-writer`);
+  const writerGroup = options.writerGroup!;
   const keyspace = uniqueKeyspace(`e2e_${name.replaceAll('-', '_')}`);
   const downstreamPrefix = `${uniqueName(`test-${prefix}-down`)}:`;
   const upstreamPrefix = `${uniqueName(`test-${prefix}-up`)}:`;

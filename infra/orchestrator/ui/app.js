@@ -28,6 +28,9 @@ const state = {
   editing: new Set(),
   events: [],
   streamOpen: false,
+  /** The output topic's flow (written, committed by the writer) at the last status, and the rates between the last two. */
+  flow: null,
+  flowRates: { written: null, committed: null },
 };
 
 const $ = (id) => document.getElementById(id);
@@ -143,6 +146,17 @@ function healthOf(health) {
   return element('span', { class: `health ${label === 'ready' ? 'ok' : 'bad'}`, 'data-health': label }, label);
 }
 
+/** Messages per second on the right-hand edges, from two samples of the output topic's offsets. */
+function noteFlow(output) {
+  const now = Date.now();
+  const previous = state.flow;
+  if (output && previous && now > previous.at) {
+    const rate = (key) => (output[key] === null || previous[key] === null ? null : Math.max(0, Math.round(((output[key] - previous[key]) * 1000) / (now - previous.at))));
+    state.flowRates = { written: rate('written'), committed: rate('committed') };
+  }
+  state.flow = output ? { ...output, at: now } : null;
+}
+
 const arrow = (label) => element('div', { class: 'edge' }, element('span', { class: 'edge-label' }, label ?? ''), element('span', { class: 'edge-arrow' }, '→'));
 
 function renderTopology() {
@@ -170,9 +184,12 @@ function renderTopology() {
     element('div', { class: 'column' }, topologyNode('topic', 'records.normalized', topics?.input ?? '')),
     arrow(`${number(totalRate)} rec/s`),
     jobsColumn,
-    arrow(''),
+    arrow(state.flowRates.written === null ? '' : `${number(state.flowRates.written)} msg/s`),
     element('div', { class: 'column' }, topologyNode('topic', 'feedback.raw', topics?.output ?? '')),
-    arrow('downstream'),
+    element('div', { class: 'edge', id: 'edge-writer', 'data-lag': state.flow?.writerLag ?? '' },
+      element('span', { class: 'edge-label' }, state.flow?.writerLag === null || state.flow?.writerLag === undefined ? 'downstream' : `lag ${number(state.flow.writerLag)}`),
+      element('span', { class: 'edge-label' }, state.flowRates.committed === null ? '' : `${number(state.flowRates.committed)} msg/s`),
+      element('span', { class: 'edge-arrow' }, '→')),
     element('div', { class: 'column', id: 'node-writer' }, topologyNode('writer', 'feedback writer', 'A/B post-filter', weighted.length > 0 ? weighted.join('; ') : 'no weights', element('span', {}, 'downstream ', healthOf(health?.feedback)))),
     arrow(''),
     element('div', { class: 'column' }, topologyNode('table', 'Cassandra', 'feedback_by_variant', 'feedback_by_customer')),
@@ -463,6 +480,7 @@ async function refreshStatus() {
   statusInFlight = true;
   try {
     state.status = await api('/v1/status');
+    noteFlow(state.status.flows?.output ?? null);
     $('updated').textContent = `updated ${new Date().toLocaleTimeString()}${state.status.leader ? '' : ' · no orchestrator leads'}`;
     $('updated').dataset.error = '';
     renderTopology();
