@@ -2,6 +2,8 @@
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+import diamond_sdk
+
 MONEY_TYPES = ("purchase", "refund", "payment")
 
 
@@ -24,7 +26,7 @@ def transform(records: DataFrame, ctx) -> DataFrame:
                 F.concat(F.lit("purchase "), F.col("record_id"), F.lit(" has a negative amount "), amount_text), "amount"),
         finding(F.abs(F.col("amount")) > F.lit(max_amount), "amount_out_of_range", "critical",
                 F.concat(F.lit("record "), F.col("record_id"), F.lit(" has amount "), amount_text, F.lit(f", above {max_amount:,.0f}")), "amount"),
-        finding(F.col("event_time") > F.current_timestamp() + F.expr(f"INTERVAL {tolerance} MINUTES"), "future_timestamp", "warning",
+        finding(F.col("event_time") > diamond_sdk.now() + F.expr(f"INTERVAL {tolerance} MINUTES"), "future_timestamp", "warning",
                 F.format_string("record %s is dated %s, in the future", "record_id", F.date_format("event_time", "yyyy-MM-dd HH:mm:ss")), "event_time"),
     )
     found = records.select("customer_id", "event_time", "record_id", "type", F.explode(F.filter(checks, lambda c: c.isNotNull())).alias("f"))

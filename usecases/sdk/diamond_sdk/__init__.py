@@ -21,7 +21,7 @@ from ._runtime.usercode import UserCodeError
 from .context import Context
 from .rows import Feedback, FeedbackResult, Record, Severity
 
-__all__ = ["Context", "Feedback", "FeedbackResult", "ManifestError", "OutputContractError", "Record", "Severity", "UserCodeError"]
+__all__ = ["Context", "Feedback", "FeedbackResult", "ManifestError", "OutputContractError", "Record", "Severity", "UserCodeError", "now"]
 
 
 def __getattr__(name: str) -> Any:
@@ -31,4 +31,10 @@ def __getattr__(name: str) -> Any:
         from ._runtime.conform import OutputContractError
 
         return OutputContractError
+    if name == "now":
+        # The current time as a column, for streaming transforms: unlike current_timestamp(),
+        # it does not make Spark compile the plan again every batch (_runtime/clock.py).
+        from ._runtime.clock import wall_clock
+
+        return wall_clock
     raise AttributeError(f"module 'diamond_sdk' has no attribute {name!r}")
