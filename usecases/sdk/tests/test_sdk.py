@@ -28,7 +28,7 @@ def record(record_id, **fields):
 # ── the public face ──────────────────────────────────────────────────────────
 
 def test_data_scientists_see_a_small_api_and_the_runtime_stays_private():
-    assert sorted(diamond_sdk.__all__) == ["Context", "Feedback", "FeedbackResult", "ManifestError", "OutputContractError", "Record", "Severity", "UserCodeError"]
+    assert sorted(diamond_sdk.__all__) == ["Context", "Feedback", "FeedbackResult", "ManifestError", "OutputContractError", "Record", "Severity", "UserCodeError", "now"]
     assert sorted(diamond_sdk.testing.__all__) == ["DryRun", "FunctionFailed", "RecordError", "StreamingHarness", "local_spark", "read_jsonl", "run_function", "run_usecase", "write_history"]
     assert all(hasattr(diamond_sdk.testing, name) for name in diamond_sdk.testing.__all__)
 
