@@ -392,12 +392,17 @@ export class JobLauncher {
 
   /**
    * Graceful stop: SIGTERM to the Python driver (it finishes its batch, reports, exits 0);
-   * to the whole group when the driver has not written its pid yet.
+   * to the whole group when the driver has not written its pid yet. A driver that wrote its
+   * pid and is gone has exited on its own: nothing is signalled, since its JVM follows it and
+   * the group's leader, the shell that records the exit code, must live to write it (a second
+   * stop request after a handover used to kill that shell: exit code lost, a graceful stop
+   * reported as a kill). The driver is signalled only while its command line carries the
+   * launch's marker, never a process that reused its pid.
    */
-  requestStop(job: Pick<JobProcess, 'driverPidFile' | 'groupPid'>): void {
+  requestStop(job: Pick<JobProcess, 'driverPidFile' | 'groupPid' | 'marker'>): void {
     const driver = this.driverPid(job);
-    if (driver !== null && isAlive(driver)) signal(driver, 'SIGTERM');
-    else signal(-job.groupPid, 'SIGTERM');
+    if (driver === null) signal(-job.groupPid, 'SIGTERM');
+    else if (this.isRunning({ groupPid: driver, marker: job.marker })) signal(driver, 'SIGTERM');
   }
 
   /** SIGKILL to the launch's process group and to every process carrying its marker (the group's leader may be long gone). */

@@ -92,7 +92,7 @@ export class ProgressIngest {
         this.log.debug({ job: jobId, at: message.at }, 'ignored a progress report from before a replay');
         return;
       }
-      const outcome = await commitJobOffsets(this.admin, jobId, this.options.topics.input, message.end_offsets);
+      const outcome = await commitJobOffsets(this.kafka, this.admin, jobId, this.options.topics.input, message.end_offsets);
       if (!outcome.committed) {
         this.log.warn({ job: jobId, partition: outcome.partition, offset: outcome.offset, highWatermark: outcome.highWatermark }, 'ignored a progress report beyond the end of its partition; nothing committed');
         return;

@@ -50,7 +50,7 @@ import { JobLauncher, POOL_DIR, type MarkedProcess } from './launcher.ts';
 import { LeaderLease } from './lease.ts';
 import { EXIT_OUTAGE, KafkaHealth } from './outage.ts';
 import { archivedBoundary, recordsCheckpointOf, type ArchivedBoundary } from './history-boundary.ts';
-import { readJobOffsets, startingOffsetsFor, topicEndOffsets } from './offsets.ts';
+import { GroupNotEmptyError, readJobOffsets, setGroupOffsets, startingOffsetsFor, topicEndOffsets } from './offsets.ts';
 import type { OrchestratorOptions } from './options.ts';
 import { OrchestratorMetrics } from './orchestrator-metrics.ts';
 import { ProgressIngest } from './progress-ingest.ts';
@@ -498,11 +498,11 @@ export class Reconciler {
     const offsets = (await this.admin.fetchTopicOffsetsByTimestamp(this.options.topics.input, replay.since))
       .map((p) => (boundary?.offsets[String(p.partition)] === undefined ? p : { ...p, offset: String(boundary.offsets[String(p.partition)]) }));
     try {
-      await this.admin.setOffsets({ groupId: record.jobId, topic: this.options.topics.input, partitions: offsets.map((p) => ({ partition: p.partition, offset: String(p.offset) })) });
+      await setGroupOffsets(this.kafka, record.jobId, this.options.topics.input, offsets.map((p) => ({ partition: p.partition, offset: String(p.offset) })));
     } catch (error) {
-      // kafkajs sets offsets by briefly joining the group; a commit of the stopped
-      // process's last report may still hold it. Try again next tick.
-      if (!/no running instances/.test(errorMessage(error))) throw error;
+      // Offsets are set by briefly joining the group; a commit of the stopped process's
+      // last report may still hold it. Try again next tick.
+      if (!(error instanceof GroupNotEmptyError)) throw error;
       this.log.info({ job: record.jobId }, 'replay waits for the consumer group to be idle');
       return result;
     }

@@ -299,7 +299,7 @@ test.serial('/metrics: 401 without a token, any operator role reads it; job stat
     nextStartAt: null, lastError: null, lastLogFile: null, updatedAt: Date.now(),
   });
   await producer.send({ topic: options.topics.input, messages: Array.from({ length: 5 }, (_, i) => ({ partition: 0, value: `m${i}` })) });
-  t.true((await commitJobOffsets(admin, jobId, options.topics.input, { '0': 2 })).committed);
+  t.true((await commitJobOffsets(kafka, admin, jobId, options.topics.input, { '0': 2 })).committed);
 
   t.is((await fetch(new URL('/metrics', api.url))).status, 401, 'not anonymous');
   const scrape = await fetch(new URL('/metrics', api.url), { headers: { authorization: `Bearer ${token.viewer}` } });

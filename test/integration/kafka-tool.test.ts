@@ -22,7 +22,7 @@ test('committed job offsets and their lag appear in kafka-consumer-groups', asyn
   const group = `${uniqueName('tool')}.uc.data_quality.A`;
   await ensureTopics(admin, [{ topic, partitions: 1 }]);
   await producer.send({ topic, messages: Array.from({ length: 5 }, (_, i) => ({ value: `r${i}` })) });
-  await commitJobOffsets(admin, group, topic, { '0': 3 });
+  await commitJobOffsets(kafka, admin, group, topic, { '0': 3 });
 
   const { stdout } = await run(process.execPath, ['infra/cli/bin.js', 'kafka', 'consumer-groups', '--describe', '--group', group], { timeout: 300_000 });
   const row = stdout.split('\n').find((line) => line.startsWith(group));

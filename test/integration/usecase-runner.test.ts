@@ -122,6 +122,55 @@ test.serial('data_quality: exact feedback for known records of two writer versio
   t.truthy(after.find((m) => m.event === 'stopped'));
 });
 
+test.serial('SIGTERM stops a job whose batches take longer than its trigger, at a boundary: every record before it reported, stopped last', async (t) => {
+  // Records that take 0.2 s each, fed faster than that: each batch starts the moment the
+  // previous one ends (Spark: "falling behind"), so the query is never seen between two batches.
+  const topics = await createJobTopics(kafka, 'behind');
+  const id = await registerContract(registry, 'CustomerRecord', topics.recordsSubject);
+  const producer = kafka.producer({ idempotent: true });
+  await producer.connect();
+  t.teardown(() => producer.disconnect());
+  let sent = 0;
+  const send = async (): Promise<void> => {
+    const r = record(`f-${sent}`, `c${sent % 5}`, { amount: -1 });
+    sent += 1;
+    await producer.send({ topic: topics.input, acks: -1, messages: [{ key: r.customer_id, value: await registry.encode(id, r) }] });
+  };
+  await send();
+  const job = startUsecaseJob(join(config.projectRoot, 'test', 'integration', 'fixtures', 'usecases', 'slow_batches'), 'A', topics, ['--trigger', '100ms']);
+  t.teardown(() => { job.child.kill('SIGKILL'); });
+  await consumeAll(kafka, topics.output, 1, 180_000).catch((error: Error) => {
+    throw new Error(`${error.message}\n${job.log().slice(-3000)}`);
+  });
+  const end: { code: number | null | 'running' } = { code: 'running' };
+  void job.exited.then((code) => { end.code = code; });
+  const feed = async (until: () => boolean, timeoutMs: number): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!until() && Date.now() < deadline) {
+      await send();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  await feed(() => false, 5000); // the batches fall behind
+  process.kill(await job.driverPid(), 'SIGTERM');
+  await feed(() => end.code !== 'running', 90_000); // the feed goes on: there never is a moment between two batches
+  t.is(end.code, 0, `the job did not stop on SIGTERM while its batches fell behind:\n${job.log().slice(-3000)}`);
+  // It stopped at the latest in the batch after the one running at the request (which it then finished).
+  const logged = (msg: RegExp): { finished_batch_id?: number; last_batch_id?: number } | undefined => job.log().split('\n').filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { msg: string; finished_batch_id?: number; last_batch_id?: number }).find((entry) => msg.test(entry.msg));
+  const requested = logged(/^stop requested/);
+  const stopped = logged(/^query stopped/);
+  t.true(requested?.finished_batch_id !== undefined && stopped?.last_batch_id !== undefined, job.log().slice(-3000));
+  t.true(stopped!.last_batch_id! <= requested!.finished_batch_id! + 1, `asked to stop after batch ${requested!.finished_batch_id}, stopped after batch ${stopped!.last_batch_id}: it waited through batches for a moment between two`);
+  const reports = progress(await consumeUntil(kafka, topics.progress, (messages) => progress(messages).some((m) => m.event === 'stopped'), 30_000));
+  t.is(reports.at(-1)?.event, 'stopped', 'stopped is the last report: every batch before it was reported first');
+  // What the reports cover is what was written: no record of the covered range is missing from the output.
+  const last = reports.filter((m) => m.event === 'progress').at(-1)!;
+  const covered = Object.values(last.end_offsets ?? {}).reduce((sum, offset) => sum + offset, 0);
+  const output = await decodeFeedback(await readToEnd(kafka, topics.output));
+  t.true(new Set(output.map((f) => f.record_ids.join(','))).size >= covered, `${covered} records reported processed, all in the output`);
+});
+
 test.serial('spending_spike (stateful): windows emitted once the watermark passes, with deterministic ids', async (t) => {
   const topics = await createJobTopics(kafka, 'spike');
   const id = await registerContract(registry, 'CustomerRecord', topics.recordsSubject);

@@ -532,29 +532,47 @@ def run(args: argparse.Namespace) -> int:
 
     stop_requested = threading.Event()
     stop_requested_at = [0.0]
+    # The last batch finished when the stop was first requested: the stop waits for the one after it at most.
+    finished_at_request: list[int | None] = [None]
 
     def request_stop(signum: int, _frame: Any) -> None:
-        log.info("stop requested; finishing the current batch", extra={"fields": {**fields, "signal": signum}})
-        stop_requested_at[0] = time.monotonic()
+        if finished_at_request[0] is None:
+            finished_at_request[0] = last_finished(None)
+            stop_requested_at[0] = time.monotonic()
+        log.info("stop requested; finishing the current batch", extra={"fields": {**fields, "signal": signum, "finished_batch_id": finished_at_request[0]}})
         stop_requested.set()
 
     def run_until_stopped_or_failed(query: Any) -> Any | None:
-        """None after a requested stop; the failed query otherwise."""
+        """None after a requested stop; the failed query otherwise.
+
+        A requested stop waits for a moment between two batches, or at most until the batch
+        that ran when the stop was asked for has finished: a query whose batches take longer
+        than its trigger interval (Spark: "Current batch is falling behind") starts each one
+        the moment the previous one ends, so no moment between them is ever seen, and the
+        stop used to wait until the orchestrator's grace ran out and it was killed. Stopped
+        inside the next batch, the stop is still exact: finish_planned_batch runs that batch
+        to its end."""
         while query.isActive:
             try:
                 query.awaitTermination(0.05 if stop_requested.is_set() else 0.5)
             except Exception:  # the query failed; its exception is read below
                 break
-            if stop_requested.is_set() and between_batches(query):
+            if not stop_requested.is_set():
+                continue
+            between = between_batches(query)
+            requested_after = finished_at_request[0]
+            if between or (requested_after is not None and last_finished(query) > requested_after):
                 # Stop first, then let the listener report the last finished batch: waiting
-                # in between would let the next trigger start.
-                finished = last_finished(query)
+                # in between would let the next trigger start. Read once stopped: a batch may
+                # still have finished in the meantime, and its report must precede `stopped`.
                 stopping = time.monotonic()
                 query.stop()
                 stopped_ms = int((time.monotonic() - stopping) * 1000)
+                finished = last_finished(query)
                 published = await_published(finished)
-                log.info("query stopped between batches", extra={"fields": {**fields, "after_request_ms": int((stopping - stop_requested_at[0]) * 1000),
-                                                                             "stop_ms": stopped_ms, "last_batch_id": finished, "reported": published}})
+                log.info("query stopped between batches" if between else "query stopped in the batch after the one running at the request",
+                         extra={"fields": {**fields, "after_request_ms": int((stopping - stop_requested_at[0]) * 1000),
+                                           "stop_ms": stopped_ms, "last_batch_id": finished, "reported": published}})
         return None if query.exception() is None or stop_requested.is_set() else query
 
     def await_published(batch_id: int) -> bool:
