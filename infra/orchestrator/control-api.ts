@@ -63,7 +63,7 @@ import { feedRange, openEventFeed, type FeedRange, type OpenFeed } from './event
 import { followLog, tailLines } from './log-tail.ts';
 import { EventPublisher } from './events.ts';
 import type { Admin } from 'kafkajs';
-import { readJobOffsets, topicEndOffsets } from './offsets.ts';
+import { endOffsetsIfExists, readJobOffsets } from './offsets.ts';
 import { OrchestratorMetrics } from './orchestrator-metrics.ts';
 import type { OrchestratorOptions } from './options.ts';
 import { firingByRule } from './alert-rules.ts';
@@ -161,7 +161,9 @@ async function readinessOf(baseUrl: string): Promise<'ready' | 'not ready' | 'un
  */
 async function outputFlow(admin: Admin, topic: string, writerGroup: string): Promise<{ written: number | null; committed: number | null; writerLag: number | null }> {
   try {
-    const [ends, committed] = await Promise.all([topicEndOffsets(admin, topic), readJobOffsets(admin, writerGroup, topic)]);
+    const ends = await endOffsetsIfExists(admin, topic);
+    if (ends === null) return { written: null, committed: null, writerLag: null };
+    const committed = await readJobOffsets(admin, writerGroup, topic);
     const written = Object.values(ends).reduce((sum, offset) => sum + offset, 0);
     // A partition the group never committed (-1) has all of its messages still to write.
     const done = Object.entries(ends).reduce((sum, [partition]) => sum + Math.max(0, committed[partition] ?? 0), 0);
@@ -223,7 +225,7 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
   let endpoints = deps.endpoints;
   const metrics = deps.metrics ?? new OrchestratorMetrics();
   metrics.watchJobs(async () => {
-    const [statuses, ends] = await Promise.all([jobStatuses(store, admin, options.topics.input, options.jobPrefix), topicEndOffsets(admin, options.topics.input).catch(() => null)]);
+    const [statuses, ends] = await Promise.all([jobStatuses(store, admin, options.topics.input, options.jobPrefix), endOffsetsIfExists(admin, options.topics.input).catch(() => null)]);
     return statuses.map((status) => ({ job: status.job, usecase: status.usecase, variant: status.variant, state: status.state, lagByPartition: ends ? partitionLag(status.committedOffsets, ends) : {} }));
   });
   metrics.watchAlerts(async () => firingByRule((await store.alertStatuses()).values()));

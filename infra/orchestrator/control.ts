@@ -8,7 +8,7 @@ import type { Admin } from 'kafkajs';
 import { parseMemoryMb, type DiamondConfig } from '../../shared/config.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import { archivedBoundary } from './history-boundary.ts';
-import { readJobOffsets, topicEndOffsets } from './offsets.ts';
+import { endOffsetsIfExists, readJobOffsets } from './offsets.ts';
 import type { EventPublisher } from './events.ts';
 import { jobIdFor, lagOf, type Deployment, type DeploymentSettings, type JobState } from './state.ts';
 import type { DeploymentStore } from './store.ts';
@@ -198,7 +198,7 @@ export function latencyOf(durationsMs: readonly number[]): JobStatus['latencyMs'
 export async function jobStatuses(store: DeploymentStore, admin: Admin, inputTopic: string, jobPrefix = ''): Promise<JobStatus[]> {
   const deployments = await store.listDeployments();
   const records = new Map((await store.listJobs()).map((r) => [r.jobId, r]));
-  const ends = await topicEndOffsets(admin, inputTopic).catch(() => null);
+  const ends = await endOffsetsIfExists(admin, inputTopic).catch(() => null);
   const jobIds = new Set([...deployments.map((d) => jobIdFor(d.usecase, d.variant, jobPrefix)), ...records.keys()]);
   const rows: JobStatus[] = [];
   for (const job of [...jobIds].sort()) {
@@ -206,7 +206,7 @@ export async function jobStatuses(store: DeploymentStore, admin: Admin, inputTop
     const deployment = deployments.find((d) => jobIdFor(d.usecase, d.variant, jobPrefix) === job);
     const metrics = await store.jobMetrics(job);
     const live = record?.current !== null && record?.current !== undefined;
-    const committed = Object.fromEntries(Object.entries(await readJobOffsets(admin, job, inputTopic).catch(() => ({}))).filter(([, offset]) => offset >= 0));
+    const committed = ends === null ? {} : Object.fromEntries(Object.entries(await readJobOffsets(admin, job, inputTopic).catch(() => ({}))).filter(([, offset]) => offset >= 0));
     rows.push({
       job,
       usecase: record?.usecase ?? deployment?.usecase ?? '',

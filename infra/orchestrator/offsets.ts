@@ -76,6 +76,17 @@ export async function setGroupOffsets(kafka: Kafka, groupId: string, topic: stri
   }
 }
 
+/**
+ * End offsets of `topic`, or null when it does not exist (yet). Asked first with listTopics:
+ * kafkajs adds every topic an admin call names to the cluster's targets for good, so one call
+ * about a missing topic makes each later metadata refresh of that client fail, whatever it
+ * is for (seen as 500s of unrelated control API calls).
+ */
+export async function endOffsetsIfExists(admin: Admin, topic: string): Promise<Record<string, number> | null> {
+  if (!(await admin.listTopics()).includes(topic)) return null;
+  return topicEndOffsets(admin, topic);
+}
+
 /** End (high-water) offsets of every partition of `topic`. */
 export async function topicEndOffsets(admin: Admin, topic: string): Promise<Record<string, number>> {
   const offsets = await admin.fetchTopicOffsets(topic);

@@ -415,7 +415,7 @@ test.serial('CLI: status --json and events --json go through the API; no token o
   const status = await runCli(['status', '--json'], { ...target, DIAMOND_TOKEN: token.viewer });
   t.is(status.code, 3, `no orchestrator leads here (no reconcile loop): status says so with exit 3\n${status.stderr}`);
   const parsed = JSON.parse(status.stdout) as { leader: unknown; jobs: unknown[]; endpoints: { controlUrl: string } };
-  t.deepEqual(Object.keys(parsed).sort(), ['endpoints', 'health', 'history', 'jobs', 'leader', 'pool', 'runs', 'topics']);
+  t.deepEqual(Object.keys(parsed).sort(), ['endpoints', 'flows', 'health', 'history', 'jobs', 'leader', 'pool', 'runs', 'topics']);
   t.true(Array.isArray(parsed.jobs));
   t.is(parsed.endpoints.controlUrl, `http://127.0.0.1:${port}`);
 
