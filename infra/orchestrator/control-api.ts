@@ -174,6 +174,15 @@ async function outputFlow(admin: Admin, topic: string, writerGroup: string): Pro
   }
 }
 
+/** `{ usecase, variant?, since }` of a replay or a backfill; 400 naming the field that is wrong. */
+function parseSinceBody(body: unknown, sinceHint: string): { usecase: string; variant: string; since: string } {
+  const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const usecase = checkUsecaseName(fields['usecase']);
+  const variant = fields['variant'] === undefined ? 'A' : checkVariantName(fields['variant']);
+  if (typeof fields['since'] !== 'string') throw new ApiError('DIAMOND_BAD_REQUEST', 'since is missing', sinceHint);
+  return { usecase, variant, since: fields['since'] };
+}
+
 /** Runs /v1/status lists (the dashboard's runs table): the latest, across functions. */
 const RECENT_RUNS_SHOWN = 20;
 
@@ -365,24 +374,16 @@ export async function startControlApi(config: DiamondConfig, deps: ControlApiDep
     },
 
     replay: async ({ request, reply, caller }) => {
-      const body = request.body;
-      const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-      const usecase = checkUsecaseName(fields['usecase']);
-      const variant = fields['variant'] === undefined ? 'A' : checkVariantName(fields['variant']);
-      if (typeof fields['since'] !== 'string') throw new ApiError('DIAMOND_BAD_REQUEST', 'since is missing', 'give an ISO-8601 time, e.g. {"since": "2026-11-22T10:00:00Z"}');
-      const replay = await replayUsecase(store, events, { usecase, variant, since: fields['since'] }, options.jobPrefix);
+      const { usecase, variant, since } = parseSinceBody(request.body, 'give an ISO-8601 time, e.g. {"since": "2026-11-22T10:00:00Z"}');
+      const replay = await replayUsecase(store, events, { usecase, variant, since }, options.jobPrefix);
       log.info({ caller: caller?.name, usecase, variant, since: replay.since }, 'replay requested');
       await reply.code(202).send({ replay });
     },
 
     backfill: async ({ request, reply, caller }) => {
-      const body = request.body;
-      const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-      const usecase = checkUsecaseName(fields['usecase']);
-      const variant = fields['variant'] === undefined ? 'A' : checkVariantName(fields['variant']);
-      if (typeof fields['since'] !== 'string') throw new ApiError('DIAMOND_BAD_REQUEST', 'since is missing', 'give an ISO-8601 time or a duration back, e.g. {"since": "7d"}');
+      const { usecase, variant, since } = parseSinceBody(request.body, 'give an ISO-8601 time or a duration back, e.g. {"since": "7d"}');
       const source = { recordsCheckpoint: config.history.archive && options.historyArchiveDir ? recordsCheckpointOf(options.historyArchiveDir) : null, inputTopic: options.topics.input };
-      const backfill = await backfillUsecase(store, events, { usecase, variant, since: fields['since'] }, source, options.jobPrefix);
+      const backfill = await backfillUsecase(store, events, { usecase, variant, since }, source, options.jobPrefix);
       log.info({ caller: caller?.name, usecase, variant, since: backfill.since, historyBatch: backfill.historyBatch }, 'backfill requested');
       await reply.code(202).send({ backfill });
     },

@@ -20,7 +20,7 @@ import { backfillUsecase, deployUsecase } from '../../infra/orchestrator/control
 import { archivedBoundary, recordsCheckpointOf } from '../../infra/orchestrator/history-boundary.ts';
 import { readJobOffsets, topicEndOffsets } from '../../infra/orchestrator/offsets.ts';
 import { jobIdFor } from '../../infra/orchestrator/state.ts';
-import { readToEnd, testKafka } from '../support/env.ts';
+import { readToEnd, testKafka, until } from '../support/env.ts';
 import { customerRecord, startTestOrchestrator, type TestOrchestrator } from '../support/orchestrator.ts';
 
 const DAY = 86_400_000;
@@ -37,15 +37,6 @@ test.after.always(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, probe: () => Promise<T | null> | T | null, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}
 
 const sum = (offsets: Record<string, number>): number => Object.values(offsets).reduce((total, offset) => total + offset, 0);
 

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findProcesses, signalAll } from '../../shared/process-group.ts';
 import type { HistoryArchive } from '../../infra/orchestrator/history-archive.ts';
+import { until } from '../support/env.ts';
 import { runPython } from '../support/python.ts';
 import { customerRecord, startTestOrchestrator, type TestOrchestrator } from '../support/orchestrator.ts';
 
@@ -53,15 +54,6 @@ async function committedIds(): Promise<string[]> {
   return JSON.parse(result.stdout) as string[];
 }
 
-async function until<T>(what: string, probe: () => Promise<T | null> | T | null, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}
 
 /** Waits until the history holds `expected` (sorted), then fails on anything else (a duplicate, a stray). */
 async function historyHolds(expected: readonly string[], timeoutMs: number): Promise<string[]> {
