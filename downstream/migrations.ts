@@ -12,6 +12,7 @@
  * a day in every table.
  */
 import type { CassandraClient } from '../shared/cassandra.ts';
+import type { DiamondConfig } from '../shared/config.ts';
 import type { Logger } from '../shared/logger.ts';
 
 export const RETENTION_SECONDS = 60 * 24 * 3600;
@@ -57,6 +58,12 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
 ];
+
+/** The keyspace's replication for the configured factor: in the local data center, so LOCAL_QUORUM means a majority of it. */
+export function keyspaceReplication(cassandra: Pick<DiamondConfig['cassandra'], 'replicationFactor' | 'localDataCenter'>): string {
+  if (cassandra.replicationFactor === 1) return "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+  return `{'class': 'NetworkTopologyStrategy', '${cassandra.localDataCenter.replace(/'/g, "''")}': ${cassandra.replicationFactor}}`;
+}
 
 export interface MigrateOptions {
   readonly logger?: Logger;

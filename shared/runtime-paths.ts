@@ -115,19 +115,40 @@ function eventLogSettings(dir: string | null): Record<string, string> {
   };
 }
 
+/**
+ * On a standalone master (spark://…) each driver gets one executor of a fixed size, capped so
+ * an application cannot take every core of the cluster and leave the next one waiting. The
+ * executors find the SDK where the driver has it: the workers here share this filesystem (a
+ * remote cluster's image carries the checkout at the same path; docs/DEPLOY.md).
+ */
+function clusterSettings(config: DiamondConfig): Record<string, string> {
+  if (!config.spark.master.startsWith('spark://')) return {};
+  return {
+    'spark.executor.memory': config.spark.executorMemory,
+    'spark.executor.cores': String(config.spark.executorCores),
+    'spark.cores.max': String(config.spark.executorCores),
+    'spark.executorEnv.JAVA_HOME': config.javaHome,
+  };
+}
+
 export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: readonly string[] = [], conf: Record<string, string> = {}, extras: SparkSubmitExtras = {}): SparkSubmit {
   const env = pythonEnvironment(config);
   const jars = connectorJars(config);
   const settings: Record<string, string> = {
     ...sparkUiSettings(config.spark.ui),
     ...eventLogSettings(config.spark.eventLogDir),
-    'spark.driver.host': '127.0.0.1',
-    'spark.driver.bindAddress': '127.0.0.1',
+    'spark.driver.host': config.spark.driverHost,
+    'spark.driver.bindAddress': config.spark.driverHost,
+    ...clusterSettings(config),
     'spark.sql.shuffle.partitions': '2',
     'spark.sql.session.timeZone': 'UTC',
     'spark.ui.showConsoleProgress': 'false',
     ...conf,
   };
+  if (config.spark.master.startsWith('spark://')) {
+    // The use case's own packages (its archive, in conf) come first, then the SDK.
+    settings['spark.executorEnv.PYTHONPATH'] = [conf['spark.executorEnv.PYTHONPATH'], join(config.projectRoot, 'usecases', 'sdk')].filter(Boolean).join(':');
+  }
   return {
     command: env.sparkSubmit,
     args: [
@@ -147,7 +168,7 @@ export function sparkSubmit(config: DiamondConfig, script: string, scriptArgs: r
       PYSPARK_PYTHON: env.python,
       PYSPARK_DRIVER_PYTHON: env.python,
       PYTHONPATH: join(config.projectRoot, 'usecases', 'sdk'),
-      SPARK_LOCAL_IP: '127.0.0.1',
+      SPARK_LOCAL_IP: config.spark.driverHost,
       ...extras.env,
     }),
   };

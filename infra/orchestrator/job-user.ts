@@ -133,11 +133,16 @@ export function restrictPlatformHome(home: string, tenantDirs: readonly string[]
   }
 }
 
-/** The orchestrator's default job, checkpoint, function session and history archiver folders and the default history: kept open to the job user whoever restricts the home. */
+/** Where a local standalone worker (run as the job user: its executors run use case code) keeps its executors' folders. */
+export function sparkWorkerDir(config: Pick<DiamondConfig, 'home'>, worker: string): string {
+  return join(config.home, 'spark-workers', worker);
+}
+
+/** The orchestrator's default job, checkpoint, function session and history archiver folders, the default history and the local Spark workers' folders: kept open to the job user whoever restricts the home. */
 export function defaultTenantDirs(config: Pick<DiamondConfig, 'home' | 'spark'>): string[] {
   return [
     join(config.home, 'orchestrator', 'jobs'), join(config.home, 'orchestrator', 'checkpoints'), join(config.home, 'orchestrator', 'functions'),
-    join(config.home, 'orchestrator', 'history'), join(config.home, 'history'),
+    join(config.home, 'orchestrator', 'history'), join(config.home, 'history'), join(config.home, 'spark-workers'),
     ...(config.spark.eventLogDir ? [config.spark.eventLogDir] : []),
   ];
 }

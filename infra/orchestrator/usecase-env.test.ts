@@ -87,7 +87,8 @@ test('cluster master: the driver runs the environment, executors get its package
   const submit = sparkSubmit(cluster, 'job.py', ['--x'], { 'spark.app.name': 'j', ...settings.conf }, settings);
   const at = submit.args.indexOf('--archives');
   t.is(submit.args[at + 1], `/cache/usecase-envs/abc/usecase-packages.zip#${ARCHIVE_ALIAS}`);
-  t.true(submit.args.includes(`spark.executorEnv.PYTHONPATH=${ARCHIVE_ALIAS}`));
+  t.true(submit.args.includes(`spark.executorEnv.PYTHONPATH=${ARCHIVE_ALIAS}:${join(cluster.projectRoot, 'usecases', 'sdk')}`), 'the archive first, then the SDK');
+  t.true(submit.args.includes(`spark.cores.max=${cluster.spark.executorCores}`), 'one executor, capped: an application cannot take the whole cluster');
   t.true(at < submit.args.indexOf('job.py'), 'options come before the script');
   t.deepEqual(submit.args.slice(-2), ['job.py', '--x']);
   t.is(submit.env['PYSPARK_DRIVER_PYTHON'], env.python);

@@ -13,7 +13,7 @@ import { kafkaService } from './kafka.ts';
 import { isAlive, runningProcess, startDetached, stopProcess, tailFile } from '../../shared/process-group.ts';
 import { redisService } from './redis.ts';
 import { registryService } from './registry.ts';
-import { servicePaths, SERVICE_NAMES, type LocalService, type ServiceName } from './service.ts';
+import { serviceNodes, servicePaths, SERVICE_NAMES, type LocalService, type ServiceName, type ServiceNode } from './service.ts';
 import { sparkService } from './spark.ts';
 
 const SERVICES: readonly LocalService[] = [redisService, kafkaService, registryService, cassandraService, sparkService];
@@ -24,11 +24,19 @@ export function serviceByName(name: string): LocalService {
   return service;
 }
 
+export interface NodeStatus {
+  readonly name: string;
+  readonly pid: number | null;
+}
+
 export interface ServiceStatus {
   readonly name: ServiceName;
   readonly address: string;
   readonly healthy: boolean;
+  /** The first node's pid (the only one in the single topology). */
   readonly pid: number | null;
+  /** Every process of the service: one, or each node of its local cluster. */
+  readonly nodes: readonly NodeStatus[];
 }
 
 export type UpOutcome = 'reused' | 'started' | 'external' | 'installed';
@@ -54,15 +62,15 @@ async function isHealthy(service: LocalService, config: DiamondConfig): Promise<
   }
 }
 
+function nodeStatuses(service: LocalService, config: DiamondConfig): NodeStatus[] {
+  return serviceNodes(service, config).map((node) => ({ name: node.name, pid: runningProcess(servicePaths(config, node.name).pidFile)?.pid ?? null }));
+}
+
 export async function servicesStatus(config: DiamondConfig): Promise<ServiceStatus[]> {
   const statuses: ServiceStatus[] = [];
   for (const service of SERVICES) {
-    statuses.push({
-      name: service.name,
-      address: service.address(config),
-      healthy: await isHealthy(service, config),
-      pid: runningProcess(servicePaths(config, service.name).pidFile)?.pid ?? null,
-    });
+    const nodes = nodeStatuses(service, config);
+    statuses.push({ name: service.name, address: service.address(config), healthy: await isHealthy(service, config), pid: nodes[0]?.pid ?? null, nodes });
   }
   return statuses;
 }
@@ -82,54 +90,67 @@ async function bringUp(service: LocalService, config: DiamondConfig, log: Logger
   const started = performance.now();
   const paths = servicePaths(config, service.name);
   const address = service.address(config);
-  const finish = async (outcome: UpOutcome, pid: number | null): Promise<UpResult> => {
+  const nodes = serviceNodes(service, config);
+  const logFile = servicePaths(config, nodes[0]?.name ?? service.name).logFile;
+  const finish = async (outcome: UpOutcome): Promise<UpResult> => {
     if (outcome !== 'external') {
       const changed = await service.ensureConfigured?.(config);
       if (changed) options.onStep?.(service.name, changed);
     }
-    return finishNow(outcome, pid);
+    const statuses = nodeStatuses(service, config);
+    return {
+      name: service.name, address, healthy: true, pid: statuses[0]?.pid ?? null, nodes: statuses, outcome, logFile,
+      seconds: Math.round((performance.now() - started) / 100) / 10,
+    };
   };
-  const finishNow = (outcome: UpOutcome, pid: number | null): UpResult => ({
-    name: service.name, address, healthy: true, pid, outcome, logFile: paths.logFile,
-    seconds: Math.round((performance.now() - started) / 100) / 10,
-  });
 
-  const existing = runningProcess(paths.pidFile);
   if (await isHealthy(service, config)) {
     log.debug({ address }, 'already healthy, reusing');
-    return finish(isLoopback(service.host(config)) ? 'reused' : 'external', existing?.pid ?? null);
+    return finish(isLoopback(service.host(config)) ? 'reused' : 'external');
   }
   if (!isLoopback(service.host(config))) {
     throw new ServiceUnavailableError(service.name, address, { hint: 'it is not on this machine, so Diamond does not start it: start it, or unset the DIAMOND_* variable to use a local one' });
   }
 
   const ctx = { config, logFile: paths.installLog, onStep: (message: string) => options.onStep?.(service.name, message) };
-  if (existing) {
-    // Ours, alive, but not answering: still starting (another `up` is waiting for it) or wedged.
-    options.onStep?.(service.name, `pid ${existing.pid} is running but not ready yet; waiting`);
-    await waitReady(service, config, existing.pid, paths.logFile, address);
-    return finish('reused', existing.pid);
+  const label = (node: ServiceNode): string => (nodes.length > 1 ? `${node.name}: ` : '');
+  let startedAny = false;
+  let waitedAny = false;
+  let lastPid: number | null = null;
+  let lastLog = paths.installLog;
+  for (const node of nodes) {
+    const nodePaths = servicePaths(config, node.name);
+    const nodeCheck = service.checkNode?.bind(service);
+    const checkNode = nodeCheck ? () => nodeCheck(config, node) : null;
+    const existing = runningProcess(nodePaths.pidFile);
+    if (existing) {
+      // Ours, alive, but the service does not answer: still starting (another `up` waits for it), wedged, or waiting for its peers.
+      options.onStep?.(service.name, `${label(node)}pid ${existing.pid} is running but not ready yet; waiting`);
+      waitedAny = true;
+      if (checkNode) await waitReady(service, checkNode, existing.pid, nodePaths.logFile, address);
+      [lastPid, lastLog] = [existing.pid, nodePaths.logFile];
+      continue;
+    }
+    const launch = await service.prepare(ctx, node);
+    if (!launch) continue;
+    options.onStep?.(service.name, `${label(node)}starting (log: ${nodePaths.logFile})`);
+    const record = startDetached({ ...launch, logFile: nodePaths.logFile, pidFile: nodePaths.pidFile });
+    log.debug({ pid: record.pid, node: node.name, address }, 'started');
+    startedAny = true;
+    [lastPid, lastLog] = [record.pid, nodePaths.logFile];
+    if (checkNode) await waitReady(service, checkNode, record.pid, nodePaths.logFile, address);
   }
-
-  const launch = await service.prepare(ctx);
-  if (!launch) {
-    await waitReady(service, config, null, paths.installLog, address);
-    return finish('installed', null);
-  }
-  options.onStep?.(service.name, `starting (log: ${paths.logFile})`);
-  const record = startDetached({ ...launch, logFile: paths.logFile, pidFile: paths.pidFile });
-  log.debug({ pid: record.pid, address }, 'started');
-  await waitReady(service, config, record.pid, paths.logFile, address);
-  return finish('started', record.pid);
+  await waitReady(service, () => service.check(config), lastPid, lastLog, address);
+  return finish(startedAny ? 'started' : waitedAny ? 'reused' : 'installed');
 }
 
-/** Polls the real readiness check; fails at once if the process exits. */
-async function waitReady(service: LocalService, config: DiamondConfig, pid: number | null, logFile: string, address: string): Promise<void> {
+/** Polls a real readiness check; fails at once if the process exits. */
+async function waitReady(service: LocalService, check: () => Promise<unknown>, pid: number | null, logFile: string, address: string): Promise<void> {
   const deadline = Date.now() + service.readyTimeoutMs;
   let lastError: unknown;
   for (;;) {
     try {
-      await service.check(config);
+      await check();
       return;
     } catch (error) {
       lastError = error;
@@ -156,10 +177,14 @@ export async function servicesDown(config: DiamondConfig, options: { purge?: boo
   const results: DownResult[] = [];
   for (const service of [...SERVICES].reverse()) {
     if (options.only && !options.only.includes(service.name)) continue;
-    const paths = servicePaths(config, service.name);
-    const outcome = await stopProcess(paths.pidFile, service.name === 'cassandra' ? 30_000 : 15_000);
-    if (options.purge) rmSync(paths.dataDir, { recursive: true, force: true });
-    results.push({ name: service.name, ...outcome });
+    const outcomes = [];
+    for (const node of [...serviceNodes(service, config)].reverse()) {
+      const paths = servicePaths(config, node.name);
+      outcomes.push(await stopProcess(paths.pidFile, service.name === 'cassandra' ? 30_000 : 15_000));
+      if (options.purge) rmSync(paths.dataDir, { recursive: true, force: true });
+    }
+    const first = outcomes.at(-1) ?? { pid: null, stopped: false, forced: false };
+    results.push({ name: service.name, pid: first.pid, stopped: outcomes.some((outcome) => outcome.stopped), forced: outcomes.some((outcome) => outcome.forced) });
   }
   return results;
 }

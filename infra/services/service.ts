@@ -13,6 +13,16 @@ export interface Launch {
   readonly cwd?: string;
   /** Part of the command line that identifies this instance (see shared/process-group.ts). */
   readonly marker: string;
+  /** Run as this user (a Spark worker runs tenant code in its executors: the job user when we are root). */
+  readonly user?: { readonly uid: number; readonly gid: number };
+}
+
+/** One process of a service: the service itself in the single topology, or one node of its cluster. */
+export interface ServiceNode {
+  /** Names its pid, log and data files: the service's name, or e.g. kafka-2. */
+  readonly name: string;
+  /** 0-based position in the cluster (node ids, loopback address 127.0.0.<index + 1>). */
+  readonly index: number;
 }
 
 export interface LocalService {
@@ -28,8 +38,15 @@ export interface LocalService {
    * older version); returns what it changed, or null. Optional: most services need nothing.
    */
   ensureConfigured?(config: DiamondConfig): Promise<string | null>;
-  /** Installs what is missing and returns how to start it (null: nothing to run). */
-  prepare(ctx: InstallContext): Promise<Launch | null>;
+  /** The processes it runs (default: one, named as the service). */
+  nodes?(config: DiamondConfig): readonly ServiceNode[];
+  /**
+   * Nodes start one at a time, each answering `checkNode` before the next starts (Cassandra
+   * joins a ring one node at a time; Spark workers need their master). Otherwise all start, then `check`.
+   */
+  checkNode?(config: DiamondConfig, node: ServiceNode): Promise<void>;
+  /** Installs what is missing and returns how to start this node (null: nothing to run). */
+  prepare(ctx: InstallContext, node: ServiceNode): Promise<Launch | null>;
   /** How long a cold start may take on 2 cores before `up` gives up. */
   readonly readyTimeoutMs: number;
 }
@@ -41,7 +58,16 @@ export interface ServicePaths {
   readonly installLog: string;
 }
 
-export function servicePaths(config: DiamondConfig, name: ServiceName): ServicePaths {
+export function serviceNodes(service: Pick<LocalService, 'name' | 'nodes'>, config: DiamondConfig): readonly ServiceNode[] {
+  return service.nodes?.(config) ?? [{ name: service.name, index: 0 }];
+}
+
+/** Nodes named <service>-1 … <service>-N (cluster), or the one node named as the service. */
+export function numberedNodes(name: ServiceName, count: number): ServiceNode[] {
+  return count === 1 ? [{ name, index: 0 }] : Array.from({ length: count }, (_, index) => ({ name: `${name}-${index + 1}`, index }));
+}
+
+export function servicePaths(config: DiamondConfig, name: string): ServicePaths {
   return {
     dataDir: join(config.home, 'data', name),
     logFile: join(config.home, 'logs', `${name}.log`),
@@ -51,7 +77,7 @@ export function servicePaths(config: DiamondConfig, name: ServiceName): ServiceP
 }
 
 /** A system property that marks every JVM we start, so `down` recognises exactly ours. */
-export function jvmMarker(config: DiamondConfig, name: ServiceName): string {
+export function jvmMarker(config: DiamondConfig, name: string): string {
   return `-Ddiamond.service=${name}@${config.home}`;
 }
 

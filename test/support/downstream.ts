@@ -12,7 +12,7 @@ import { createLogger, type Logger } from '../../shared/logger.ts';
 import { createRedis } from '../../shared/redis.ts';
 import { createRegistry, registerContract } from '../../shared/registry.ts';
 import type { Feedback } from '../../shared/schemas.ts';
-import { migrateKeyspace } from '../../downstream/migrations.ts';
+import { keyspaceReplication, migrateKeyspace } from '../../downstream/migrations.ts';
 import { RolloutStore } from '../../downstream/rollout-store.ts';
 import { config, testKafka, uniqueKeyspace, uniqueName } from './env.ts';
 
@@ -76,7 +76,7 @@ export async function downstreamFixture(t: ExecutionContext, name: string): Prom
       await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
     }
   }
-  await migrateKeyspace(cassandra, keyspace);
+  await migrateKeyspace(cassandra, keyspace, { replication: keyspaceReplication(config.cassandra) });
   const schemaId = await registerContract(registry, 'Feedback', `${topic}-value`);
 
   return {
