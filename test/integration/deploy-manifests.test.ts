@@ -8,7 +8,7 @@
  * no Docker engine or Kubernetes cluster exists where the tests run (docs/DEPLOY.md).
  */
 import test from 'ava';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { settingDocs } from '../../shared/config.ts';
@@ -29,6 +29,9 @@ test.before(async () => {
   tools = await deployValidators(config);
 });
 
+const scratch = mkdtempSync(join(tmpdir(), 'diamond-deploy-'));
+test.after.always(() => rmSync(scratch, { recursive: true, force: true }));
+
 const validateManifests = (files: readonly string[]) => runTool(tools.kubernetesValidate, ['--strict', '--kubernetes-version', KUBERNETES_VERSION, ...files]);
 const validateCompose = (file: string) => runTool(tools.checkJsonschema, ['--builtin-schema', 'vendor.compose-spec', file]);
 const lintDockerfile = (file: string) => runTool(tools.hadolint, ['--no-color', '--failure-threshold', 'warning', file]);
@@ -39,7 +42,7 @@ function brokenCopy(file: string, from: string | RegExp, to: string): string {
   const text = readFileSync(file, 'utf8');
   const broken = text.replace(from, to);
   if (broken === text) throw new Error(`${file} has no ${String(from)} to break`);
-  const copy = join(mkdtempSync(join(tmpdir(), 'diamond-deploy-')), file.split('/').pop() ?? 'copy');
+  const copy = join(mkdtempSync(join(scratch, 'copy-')), file.split('/').pop() ?? 'copy');
   writeFileSync(copy, broken);
   return copy;
 }
@@ -69,7 +72,7 @@ test("the executors' pod template in the diamond-spark ConfigMap is a valid Pod"
   t.truthy(block, 'config.yaml has no executor-pod.yaml');
   const template = (block ?? '').split('\n').map((line) => line.slice(4)).join('\n');
   t.regex(config, /spark\.kubernetes\.executor\.podTemplateFile +\/etc\/diamond\/spark\/executor-pod\.yaml/);
-  const file = join(mkdtempSync(join(tmpdir(), 'diamond-deploy-')), 'executor-pod.yaml');
+  const file = join(scratch, 'executor-pod.yaml');
   writeFileSync(file, template);
   const run = await validateManifests([file]);
   t.is(run.code, 0, run.output);
