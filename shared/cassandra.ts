@@ -2,6 +2,7 @@
 import cassandra from 'cassandra-driver';
 import type { DiamondConfig } from './config.ts';
 import { ServiceUnavailableError } from './errors.ts';
+import { readCaFile, readSecretFile } from './secret-file.ts';
 
 export type CassandraClient = cassandra.Client;
 
@@ -13,7 +14,18 @@ export function createCassandra(config: Pick<DiamondConfig, 'cassandra'>, keyspa
     socketOptions: { connectTimeout: 3000, readTimeout: 15000 },
     // Protocol v4 is what Cassandra 5 and driver 4.x agree on without negotiation noise.
     protocolOptions: { maxVersion: cassandra.types.protocolVersion.v4 },
+    ...cassandraSecurityOptions(config),
   });
+}
+
+/** PasswordAuthenticator credentials and TLS (verifying the node's certificate) from the config. */
+function cassandraSecurityOptions(config: Pick<DiamondConfig, 'cassandra'>): Pick<cassandra.ClientOptions, 'authProvider' | 'sslOptions'> {
+  const { auth, tls } = config.cassandra;
+  const ca = tls ? readCaFile('DIAMOND_CASSANDRA_CA_FILE', tls.caFile) : undefined;
+  return {
+    ...(auth ? { authProvider: new cassandra.auth.PlainTextAuthProvider(auth.username, readSecretFile('DIAMOND_CASSANDRA_PASSWORD_FILE', auth.passwordFile)) } : {}),
+    ...(tls ? { sslOptions: { rejectUnauthorized: true, ...(ca !== undefined ? { ca: [ca] } : {}) } } : {}),
+  };
 }
 
 /** Resolves with the server version when `system.local` answers. */
