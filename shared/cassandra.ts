@@ -6,7 +6,8 @@ import { readCaFile, readSecretFile } from './secret-file.ts';
 
 export type CassandraClient = cassandra.Client;
 
-export function createCassandra(config: Pick<DiamondConfig, 'cassandra'>, keyspace?: string): CassandraClient {
+/** `login` replaces the configured credentials (the secured local profile's first login as the default superuser). */
+export function createCassandra(config: Pick<DiamondConfig, 'cassandra'>, keyspace?: string, login?: { readonly username: string; readonly password: string }): CassandraClient {
   return new cassandra.Client({
     contactPoints: [...config.cassandra.contactPoints],
     localDataCenter: config.cassandra.localDataCenter,
@@ -15,6 +16,7 @@ export function createCassandra(config: Pick<DiamondConfig, 'cassandra'>, keyspa
     // Protocol v4 is what Cassandra 5 and driver 4.x agree on without negotiation noise.
     protocolOptions: { maxVersion: cassandra.types.protocolVersion.v4 },
     ...cassandraSecurityOptions(config),
+    ...(login ? { authProvider: new cassandra.auth.PlainTextAuthProvider(login.username, login.password) } : {}),
   });
 }
 

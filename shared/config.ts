@@ -73,6 +73,13 @@ export interface DiamondConfig {
     /** 0600 file holding the password of the local Redis; `diamond services up` generates it once. */
     readonly passwordFile: string;
   };
+  /** The secured local profile (docs/SECURITY.md): local services started with TLS and credentials, clients pointed at them. */
+  readonly security: {
+    /** DIAMOND_SECURITY=1: `diamond services up` starts every local service secured; the client settings default to its files. */
+    readonly localProfile: boolean;
+    /** Where that profile keeps its CA, certificates and generated passwords (0700). */
+    readonly dir: string;
+  };
   /** Ports of the platform's own HTTP endpoints (all on loopback locally). */
   readonly http: {
     readonly host: string;
@@ -295,8 +302,20 @@ function defaultJavaHome(env: NodeJS.ProcessEnv): string {
   return candidates.find((dir) => existsSync(join(dir, 'bin', 'java'))) ?? env['JAVA_HOME'] ?? '/usr/lib/jvm/java-17-openjdk-amd64';
 }
 
+/** The secured local profile's folder; its files are what the client settings default to under DIAMOND_SECURITY=1. */
+export function securityDir(env: NodeJS.ProcessEnv): string {
+  return join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'security');
+}
+
+/** User the secured local profile creates in every service. */
+export const LOCAL_SECURE_USER = 'diamond';
+
 export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
+  // Under DIAMOND_SECURITY=1 every client setting defaults to the secured local profile's files.
+  const secured = env['DIAMOND_SECURITY']?.trim() === '1';
+  const sec = (file: string): string => (secured ? join(securityDir(env), file) : '');
   return [
+    { env: 'DIAMOND_SECURITY', description: "1 = the secured local profile: `diamond services up` starts Kafka (SASL/SCRAM over TLS), Cassandra (PasswordAuthenticator over TLS), Redis (an ACL user) and the registry (basic auth over https) with a CA and passwords generated once into DIAMOND_HOME/security, and the client settings below default to them; 0 = open local services", default: '0' },
     { env: 'DIAMOND_HOME', description: 'data, logs and pid files of local services', default: join(projectRoot, '.diamond') },
     { env: 'DIAMOND_CACHE_DIR', description: "downloaded jars and virtualenvs, keyed by version; as root /var/cache/diamond: jobs run as DIAMOND_JOB_USER and must read the virtualenv and jars, and root's home is closed to other users", default: defaultCacheDir(), documentedDefault: '~/.cache/diamond (root: /var/cache/diamond)' },
     { env: 'DIAMOND_LOG_LEVEL', description: `one of ${LOG_LEVELS.join(', ')}`, default: 'info' },
@@ -305,27 +324,27 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_KAFKA_BROKERS', description: 'comma-separated host:port list', default: '127.0.0.1:19092' },
     { env: 'DIAMOND_KAFKA_CONTROLLER_PORT', description: 'KRaft controller port of the local broker', default: '19093' },
     { env: 'DIAMOND_KAFKA_CLIENT_ID', description: 'client id prefix of every Kafka client', default: 'diamond' },
-    { env: 'DIAMOND_KAFKA_SECURITY_PROTOCOL', description: `how clients reach the brokers: ${KAFKA_SECURITY_PROTOCOLS.join(', ')} (SASL_PLAINTEXT only with DIAMOND_ALLOW_PLAINTEXT_CREDENTIALS=1)`, default: 'PLAINTEXT' },
+    { env: 'DIAMOND_KAFKA_SECURITY_PROTOCOL', description: `how clients reach the brokers: ${KAFKA_SECURITY_PROTOCOLS.join(', ')} (SASL_PLAINTEXT only with DIAMOND_ALLOW_PLAINTEXT_CREDENTIALS=1)`, default: secured ? 'SASL_SSL' : 'PLAINTEXT', documentedDefault: 'PLAINTEXT' },
     { env: 'DIAMOND_KAFKA_SASL_MECHANISM', description: `SASL mechanism when the protocol is SASL_*: ${KAFKA_SASL_MECHANISMS.join(' or ')}`, default: 'scram-sha-512' },
-    { env: 'DIAMOND_KAFKA_USERNAME', description: 'SCRAM user of every Kafka client (SASL_* protocols only)', default: '' },
-    { env: 'DIAMOND_KAFKA_PASSWORD_FILE', description: "file holding that user's password (read when a client connects; passwords are never taken from the environment)", default: '' },
-    { env: 'DIAMOND_KAFKA_CA_FILE', description: "PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); empty = the system's CAs", default: '' },
+    { env: 'DIAMOND_KAFKA_USERNAME', description: 'SCRAM user of every Kafka client (SASL_* protocols only)', default: secured ? LOCAL_SECURE_USER : '', documentedDefault: '' },
+    { env: 'DIAMOND_KAFKA_PASSWORD_FILE', description: "file holding that user's password (read when a client connects; passwords are never taken from the environment)", default: sec('kafka.password'), documentedDefault: '' },
+    { env: 'DIAMOND_KAFKA_CA_FILE', description: "PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); empty = the system's CAs", default: sec('ca.pem'), documentedDefault: '' },
     { env: 'DIAMOND_ALLOW_PLAINTEXT_CREDENTIALS', description: '1 = allow sending Kafka, Cassandra or registry credentials over a connection without TLS (SASL_PLAINTEXT, Cassandra without DIAMOND_CASSANDRA_TLS, an http:// registry with basic auth); 0 refuses such a config at start', default: '0' },
-    { env: 'DIAMOND_REGISTRY_URL', description: 'Confluent-compatible schema registry base URL (no credentials in it: use DIAMOND_REGISTRY_USERNAME and DIAMOND_REGISTRY_PASSWORD_FILE)', default: 'http://127.0.0.1:18081/apis/ccompat/v7' },
-    { env: 'DIAMOND_REGISTRY_USERNAME', description: 'HTTP basic auth user for the registry; empty = no auth', default: '' },
-    { env: 'DIAMOND_REGISTRY_PASSWORD_FILE', description: "file holding the registry user's password", default: '' },
-    { env: 'DIAMOND_REGISTRY_CA_FILE', description: "PEM file of the CA of an https:// registry; empty = the system's CAs", default: '' },
+    { env: 'DIAMOND_REGISTRY_URL', description: 'Confluent-compatible schema registry base URL (no credentials in it: use DIAMOND_REGISTRY_USERNAME and DIAMOND_REGISTRY_PASSWORD_FILE; https under DIAMOND_SECURITY=1)', default: `${secured ? 'https' : 'http'}://127.0.0.1:18081/apis/ccompat/v7`, documentedDefault: 'http://127.0.0.1:18081/apis/ccompat/v7' },
+    { env: 'DIAMOND_REGISTRY_USERNAME', description: 'HTTP basic auth user for the registry; empty = no auth', default: secured ? LOCAL_SECURE_USER : '', documentedDefault: '' },
+    { env: 'DIAMOND_REGISTRY_PASSWORD_FILE', description: "file holding the registry user's password", default: sec('registry.password'), documentedDefault: '' },
+    { env: 'DIAMOND_REGISTRY_CA_FILE', description: "PEM file of the CA of an https:// registry; empty = the system's CAs", default: sec('ca.pem'), documentedDefault: '' },
     { env: 'DIAMOND_REGISTRY_MANAGEMENT_PORT', description: 'management (health) port of the local registry', default: '19000' },
     { env: 'DIAMOND_CASSANDRA_CONTACT_POINTS', description: 'comma-separated host:port list', default: '127.0.0.1:19042' },
     { env: 'DIAMOND_CASSANDRA_LOCAL_DC', description: 'local data center of the Cassandra driver', default: 'datacenter1' },
     { env: 'DIAMOND_CASSANDRA_STORAGE_PORT', description: 'inter-node port of the local Cassandra', default: '17000' },
     { env: 'DIAMOND_CASSANDRA_JMX_PORT', description: 'JMX port of the local Cassandra (loopback only)', default: '17199' },
-    { env: 'DIAMOND_CASSANDRA_USERNAME', description: 'PasswordAuthenticator user of the Cassandra clients; empty = no auth', default: '' },
-    { env: 'DIAMOND_CASSANDRA_PASSWORD_FILE', description: "file holding the Cassandra user's password", default: '' },
-    { env: 'DIAMOND_CASSANDRA_TLS', description: '1 = connect to Cassandra over TLS (client_encryption_options), verifying its certificate', default: '0' },
-    { env: 'DIAMOND_CASSANDRA_CA_FILE', description: "PEM file of the CA that signed Cassandra's certificate (with DIAMOND_CASSANDRA_TLS=1); empty = the system's CAs", default: '' },
+    { env: 'DIAMOND_CASSANDRA_USERNAME', description: 'PasswordAuthenticator user of the Cassandra clients; empty = no auth', default: secured ? LOCAL_SECURE_USER : '', documentedDefault: '' },
+    { env: 'DIAMOND_CASSANDRA_PASSWORD_FILE', description: "file holding the Cassandra user's password", default: sec('cassandra.password'), documentedDefault: '' },
+    { env: 'DIAMOND_CASSANDRA_TLS', description: '1 = connect to Cassandra over TLS (client_encryption_options), verifying its certificate', default: secured ? '1' : '0', documentedDefault: '0' },
+    { env: 'DIAMOND_CASSANDRA_CA_FILE', description: "PEM file of the CA that signed Cassandra's certificate (with DIAMOND_CASSANDRA_TLS=1); empty = the system's CAs", default: sec('ca.pem'), documentedDefault: '' },
     { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL; credentials in it (redis://[user]:password@host:port) take precedence over the password file', default: 'redis://127.0.0.1:16379' },
-    { env: 'DIAMOND_REDIS_USERNAME', description: 'Redis ACL user when DIAMOND_REDIS_URL names none; empty = the default user', default: '' },
+    { env: 'DIAMOND_REDIS_USERNAME', description: 'Redis ACL user when DIAMOND_REDIS_URL names none; empty = the default user', default: secured ? LOCAL_SECURE_USER : '', documentedDefault: '' },
     { env: 'DIAMOND_REDIS_CA_FILE', description: "PEM file of the CA of a rediss:// server; empty = the system's CAs", default: '' },
     { env: 'DIAMOND_REDIS_PASSWORD_FILE', description: 'file holding the Redis password when the URL carries none; `diamond services up` generates it (0600) for the local Redis, which requires it', default: join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'redis.password') },
     { env: 'DIAMOND_HTTP_HOST', description: 'interface the HTTP APIs listen on', default: '127.0.0.1' },
@@ -457,6 +476,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       jmxPort: parsePort('DIAMOND_CASSANDRA_JMX_PORT', read('DIAMOND_CASSANDRA_JMX_PORT')),
       ...cassandraSecurity(read, allowPlaintext),
     },
+    security: { localProfile: parseFlag('DIAMOND_SECURITY', read('DIAMOND_SECURITY')), dir: securityDir(env) },
     redis: {
       ...redis,
       username: redis.username ?? (read('DIAMOND_REDIS_USERNAME') || null),

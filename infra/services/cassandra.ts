@@ -6,6 +6,7 @@ import { parseHostPort, type DiamondConfig } from '../../shared/config.ts';
 import { ServiceStartError } from '../../shared/errors.ts';
 import { installMavenJars } from './artifacts.ts';
 import { javaBinary, jvmMarker, servicePaths, type LocalService } from './service.ts';
+import { cassandraAuthenticator, cassandraSecurityYaml, provisionCassandraRole } from './security.ts';
 import { Versions } from '../../shared/versions.ts';
 
 function nativeEndpoint(config: DiamondConfig): { host: string; port: number } {
@@ -37,13 +38,13 @@ commitlog_directory: ${join(dir, 'commitlog')}
 saved_caches_directory: ${join(dir, 'saved_caches')}
 hints_directory: ${join(dir, 'hints')}
 cdc_raw_directory: ${join(dir, 'cdc_raw')}
-authenticator: AllowAllAuthenticator
+authenticator: ${cassandraAuthenticator(config)}
 authorizer: AllowAllAuthorizer
 auto_snapshot: false
 concurrent_compactors: 1
 disk_failure_policy: stop
 commit_failure_policy: stop
-`;
+${cassandraSecurityYaml(config)}`;
 }
 
 const LOGBACK = `<configuration scan="false">
@@ -86,6 +87,7 @@ export const cassandraService: LocalService = {
   address: (config) => config.cassandra.contactPoints.join(','),
   host: (config) => nativeEndpoint(config).host,
   check: async (config) => {
+    await provisionCassandraRole(config); // secured profile: the clients' role, once
     await checkCassandra(config);
   },
   prepare: async (ctx) => {
@@ -97,7 +99,7 @@ export const cassandraService: LocalService = {
     const confDir = join(dataDir, 'conf');
     mkdirSync(confDir, { recursive: true });
     const yaml = join(confDir, 'cassandra.yaml');
-    writeFileSync(yaml, cassandraYaml(config, dataDir));
+    writeFileSync(yaml, cassandraYaml(config, dataDir), { mode: 0o600 }); // secured: holds the keystore password
     writeFileSync(join(confDir, 'logback.xml'), LOGBACK);
     return {
       command: javaBinary(config),

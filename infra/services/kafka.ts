@@ -8,6 +8,7 @@ import { runLogged } from '../../shared/install-cache.ts';
 import { installMavenJars } from './artifacts.ts';
 import { javaBinary, jvmMarker, servicePaths, type LocalService } from './service.ts';
 import { Versions } from '../../shared/versions.ts';
+import { kafkaScramFormatArgs, kafkaSecurityProperties } from './security.ts';
 
 function firstBroker(config: DiamondConfig): { host: string; port: number } {
   return parseHostPort('DIAMOND_KAFKA_BROKERS', config.kafka.brokers[0] ?? '');
@@ -85,7 +86,8 @@ export const kafkaService: LocalService = {
     mkdirSync(confDir, { recursive: true });
     const properties = join(confDir, 'server.properties');
     const log4j = join(confDir, 'log4j2.properties');
-    writeFileSync(properties, serverProperties(config, logDir));
+    // 0600: under DIAMOND_SECURITY=1 the file holds the broker's SCRAM password (security.ts).
+    writeFileSync(properties, serverProperties(config, logDir) + kafkaSecurityProperties(config, firstBroker(config).port).join('\n'), { mode: 0o600 });
     writeFileSync(log4j, LOG4J2);
     const jvm = [
       '-Xms512m', '-Xmx512m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true',
@@ -95,7 +97,7 @@ export const kafkaService: LocalService = {
       ctx.onStep?.('formatting KRaft storage');
       // Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
       const clusterId = randomBytes(16).toString('base64url');
-      await runLogged('kafka', javaBinary(config), [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties, '--ignore-formatted'], ctx);
+      await runLogged('kafka', javaBinary(config), [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties, '--ignore-formatted', ...kafkaScramFormatArgs(config)], ctx);
     }
     return {
       command: javaBinary(config),
