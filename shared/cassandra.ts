@@ -2,10 +2,12 @@
 import cassandra from 'cassandra-driver';
 import type { DiamondConfig } from './config.ts';
 import { ServiceUnavailableError } from './errors.ts';
+import { readCaFile, readSecretFile } from './secret-file.ts';
 
 export type CassandraClient = cassandra.Client;
 
-export function createCassandra(config: Pick<DiamondConfig, 'cassandra'>, keyspace?: string): CassandraClient {
+/** `login` replaces the configured credentials (the secured local profile's first login as the default superuser). */
+export function createCassandra(config: Pick<DiamondConfig, 'cassandra'>, keyspace?: string, login?: { readonly username: string; readonly password: string }): CassandraClient {
   return new cassandra.Client({
     contactPoints: [...config.cassandra.contactPoints],
     localDataCenter: config.cassandra.localDataCenter,
@@ -15,7 +17,19 @@ export function createCassandra(config: Pick<DiamondConfig, 'cassandra'>, keyspa
     queryOptions: { consistency: cassandra.types.consistencies.localQuorum },
     // Protocol v4 is what Cassandra 5 and driver 4.x agree on without negotiation noise.
     protocolOptions: { maxVersion: cassandra.types.protocolVersion.v4 },
+    ...cassandraSecurityOptions(config),
+    ...(login ? { authProvider: new cassandra.auth.PlainTextAuthProvider(login.username, login.password) } : {}),
   });
+}
+
+/** PasswordAuthenticator credentials and TLS (verifying the node's certificate) from the config. */
+function cassandraSecurityOptions(config: Pick<DiamondConfig, 'cassandra'>): Pick<cassandra.ClientOptions, 'authProvider' | 'sslOptions'> {
+  const { auth, tls } = config.cassandra;
+  const ca = tls ? readCaFile('DIAMOND_CASSANDRA_CA_FILE', tls.caFile) : undefined;
+  return {
+    ...(auth ? { authProvider: new cassandra.auth.PlainTextAuthProvider(auth.username, readSecretFile('DIAMOND_CASSANDRA_PASSWORD_FILE', auth.passwordFile)) } : {}),
+    ...(tls ? { sslOptions: { rejectUnauthorized: true, ...(ca !== undefined ? { ca: [ca] } : {}) } } : {}),
+  };
 }
 
 /** Resolves with the server version when `system.local` answers. */

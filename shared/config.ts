@@ -41,31 +41,56 @@ export interface DiamondConfig {
     readonly brokers: readonly string[];
     readonly controllerPort: number;
     readonly clientId: string;
+<<<<<<< HEAD
     /** What the local brokers give new topics (default.replication.factor); min.insync.replicas is one less. */
     readonly replicationFactor: number;
+=======
+    /** How clients authenticate and encrypt (docs/SECURITY.md); PLAINTEXT with no SASL by default. */
+    readonly security: KafkaSecurity;
+>>>>>>> wave9/secure
   };
   readonly registry: {
-    /** Confluent-compatible base URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7 */
+    /** Confluent-compatible base URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7 (never with credentials in it). */
     readonly url: string;
     readonly managementPort: number;
+    /** HTTP basic auth; null = none. */
+    readonly auth: Credentials | null;
+    /** PEM file of the CA that signed an https registry's certificate; null = the system's CAs. */
+    readonly caFile: string | null;
   };
   readonly cassandra: {
     readonly contactPoints: readonly string[];
     readonly localDataCenter: string;
     readonly storagePort: number;
     readonly jmxPort: number;
+<<<<<<< HEAD
     /** Replicas of the keyspace the writers create, in `localDataCenter`. */
     readonly replicationFactor: number;
+=======
+    /** PasswordAuthenticator credentials; null = none. */
+    readonly auth: Credentials | null;
+    /** Client-to-node TLS: null = off; caFile null = the system's CAs. */
+    readonly tls: { readonly caFile: string | null } | null;
+>>>>>>> wave9/secure
   };
   readonly redis: {
     /** redis:// URL without its credentials (safe to print). */
     readonly url: string;
-    /** ACL user from DIAMOND_REDIS_URL; null = the default user. */
+    /** ACL user from DIAMOND_REDIS_URL, else DIAMOND_REDIS_USERNAME; null = the default user. */
     readonly username: string | null;
+    /** PEM file of the CA of a rediss:// server; null = the system's CAs. */
+    readonly caFile: string | null;
     /** Password from DIAMOND_REDIS_URL; null = the one in `passwordFile`, if it exists (see shared/redis.ts). */
     readonly password: string | null;
     /** 0600 file holding the password of the local Redis; `diamond services up` generates it once. */
     readonly passwordFile: string;
+  };
+  /** The secured local profile (docs/SECURITY.md): local services started with TLS and credentials, clients pointed at them. */
+  readonly security: {
+    /** DIAMOND_SECURITY=1: `diamond services up` starts every local service secured; the client settings default to its files. */
+    readonly localProfile: boolean;
+    /** Where that profile keeps its CA, certificates and generated passwords (0700). */
+    readonly dir: string;
   };
   /** Ports of the platform's own HTTP endpoints (all on loopback locally). */
   readonly http: {
@@ -168,6 +193,29 @@ export interface DiamondConfig {
     /** Where the CLI reaches the control API; empty = the local one (DIAMOND_HTTP_HOST, DIAMOND_CONTROL_PORT). */
     readonly url: string;
   };
+}
+
+/**
+ * A user name and the file its password is read from. Only the path is in the config, so a
+ * dump of the config (`diamond config --json`, a log line) can never carry the password;
+ * clients read the file when they connect (shared/secret-file.ts).
+ */
+export interface Credentials {
+  readonly username: string;
+  readonly passwordFile: string;
+}
+
+export const KAFKA_SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_SSL', 'SASL_PLAINTEXT'] as const;
+export type KafkaSecurityProtocol = (typeof KAFKA_SECURITY_PROTOCOLS)[number];
+export const KAFKA_SASL_MECHANISMS = ['scram-sha-256', 'scram-sha-512'] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
+export interface KafkaSecurity {
+  readonly protocol: KafkaSecurityProtocol;
+  /** SCRAM credentials; set exactly when the protocol is SASL_*. */
+  readonly sasl: (Credentials & { readonly mechanism: KafkaSaslMechanism }) | null;
+  /** PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); null = the system's CAs. */
+  readonly caFile: string | null;
 }
 
 export interface RunSettings {
@@ -273,6 +321,7 @@ function defaultJavaHome(env: NodeJS.ProcessEnv): string {
   return candidates.find((dir) => existsSync(join(dir, 'bin', 'java'))) ?? env['JAVA_HOME'] ?? '/usr/lib/jvm/java-17-openjdk-amd64';
 }
 
+<<<<<<< HEAD
 export type Topology = 'single' | 'cluster';
 
 function parseTopology(value: string | undefined): Topology {
@@ -298,6 +347,23 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
   return [
     { env: 'DIAMOND_TOPOLOGY', description: "local services as one node each (single) or as clusters (cluster: a Spark standalone master and DIAMOND_SPARK_WORKERS workers, three KRaft Kafka brokers and three Cassandra nodes on 127.0.0.1–127.0.0.3). Its defaults differ: every default port + 10000, replication 3, home .diamond-cluster, so both can run side by side", default: 'single' },
     { env: 'DIAMOND_HOME', description: 'data, logs and pid files of local services', default: defaultHome(env), documentedDefault: '<checkout>/.diamond (cluster: .diamond-cluster)' },
+=======
+/** The secured local profile's folder; its files are what the client settings default to under DIAMOND_SECURITY=1. */
+export function securityDir(env: NodeJS.ProcessEnv): string {
+  return join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'security');
+}
+
+/** User the secured local profile creates in every service. */
+export const LOCAL_SECURE_USER = 'diamond';
+
+export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
+  // Under DIAMOND_SECURITY=1 every client setting defaults to the secured local profile's files.
+  const secured = env['DIAMOND_SECURITY']?.trim() === '1';
+  const sec = (file: string): string => (secured ? join(securityDir(env), file) : '');
+  return [
+    { env: 'DIAMOND_SECURITY', description: "1 = the secured local profile: `diamond services up` starts Kafka (SASL/SCRAM over TLS), Cassandra (PasswordAuthenticator over TLS), Redis (an ACL user) and the registry (basic auth over https) with a CA and passwords generated once into DIAMOND_HOME/security, and the client settings below default to them; 0 = open local services", default: '0' },
+    { env: 'DIAMOND_HOME', description: 'data, logs and pid files of local services', default: join(projectRoot, '.diamond') },
+>>>>>>> wave9/secure
     { env: 'DIAMOND_CACHE_DIR', description: "downloaded jars and virtualenvs, keyed by version; as root /var/cache/diamond: jobs run as DIAMOND_JOB_USER and must read the virtualenv and jars, and root's home is closed to other users", default: defaultCacheDir(), documentedDefault: '~/.cache/diamond (root: /var/cache/diamond)' },
     { env: 'DIAMOND_LOG_LEVEL', description: `one of ${LOG_LEVELS.join(', ')}`, default: 'info' },
     { env: 'DIAMOND_JAVA_HOME', description: 'JDK 17 for Kafka, the registry, Cassandra and Spark', default: defaultJavaHome(env) },
@@ -305,6 +371,7 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_KAFKA_BROKERS', description: 'comma-separated host:port list', default: nodeList(topology, port(19092)) },
     { env: 'DIAMOND_KAFKA_CONTROLLER_PORT', description: 'KRaft controller port of the local broker', default: String(port(19093)) },
     { env: 'DIAMOND_KAFKA_CLIENT_ID', description: 'client id prefix of every Kafka client', default: 'diamond' },
+<<<<<<< HEAD
     { env: 'DIAMOND_REGISTRY_URL', description: 'Confluent-compatible schema registry base URL', default: `http://127.0.0.1:${port(18081)}/apis/ccompat/v7` },
     { env: 'DIAMOND_REGISTRY_MANAGEMENT_PORT', description: 'management (health) port of the local registry', default: String(port(19000)) },
     { env: 'DIAMOND_CASSANDRA_CONTACT_POINTS', description: 'comma-separated host:port list', default: nodeList(topology, port(19042)) },
@@ -313,6 +380,31 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_CASSANDRA_JMX_PORT', description: 'JMX port of the local Cassandra (loopback only)', default: String(port(17199)) },
     { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL; credentials in it (redis://[user]:password@host:port) take precedence over the password file', default: `redis://127.0.0.1:${port(16379)}` },
     { env: 'DIAMOND_REDIS_PASSWORD_FILE', description: 'file holding the Redis password when the URL carries none; `diamond services up` generates it (0600) for the local Redis, which requires it', default: join(resolve(env['DIAMOND_HOME']?.trim() || defaultHome(env)), 'redis.password') },
+=======
+    { env: 'DIAMOND_KAFKA_SECURITY_PROTOCOL', description: `how clients reach the brokers: ${KAFKA_SECURITY_PROTOCOLS.join(', ')} (SASL_PLAINTEXT only with DIAMOND_ALLOW_PLAINTEXT_CREDENTIALS=1)`, default: secured ? 'SASL_SSL' : 'PLAINTEXT', documentedDefault: 'PLAINTEXT' },
+    { env: 'DIAMOND_KAFKA_SASL_MECHANISM', description: `SASL mechanism when the protocol is SASL_*: ${KAFKA_SASL_MECHANISMS.join(' or ')}`, default: 'scram-sha-512' },
+    { env: 'DIAMOND_KAFKA_USERNAME', description: 'SCRAM user of every Kafka client (SASL_* protocols only)', default: secured ? LOCAL_SECURE_USER : '', documentedDefault: '' },
+    { env: 'DIAMOND_KAFKA_PASSWORD_FILE', description: "file holding that user's password (read when a client connects; passwords are never taken from the environment)", default: sec('kafka.password'), documentedDefault: '' },
+    { env: 'DIAMOND_KAFKA_CA_FILE', description: "PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); empty = the system's CAs", default: sec('ca.pem'), documentedDefault: '' },
+    { env: 'DIAMOND_ALLOW_PLAINTEXT_CREDENTIALS', description: '1 = allow sending Kafka, Cassandra or registry credentials over a connection without TLS (SASL_PLAINTEXT, Cassandra without DIAMOND_CASSANDRA_TLS, an http:// registry with basic auth); 0 refuses such a config at start', default: '0' },
+    { env: 'DIAMOND_REGISTRY_URL', description: 'Confluent-compatible schema registry base URL (no credentials in it: use DIAMOND_REGISTRY_USERNAME and DIAMOND_REGISTRY_PASSWORD_FILE; https under DIAMOND_SECURITY=1)', default: `${secured ? 'https' : 'http'}://127.0.0.1:18081/apis/ccompat/v7`, documentedDefault: 'http://127.0.0.1:18081/apis/ccompat/v7' },
+    { env: 'DIAMOND_REGISTRY_USERNAME', description: 'HTTP basic auth user for the registry; empty = no auth', default: secured ? LOCAL_SECURE_USER : '', documentedDefault: '' },
+    { env: 'DIAMOND_REGISTRY_PASSWORD_FILE', description: "file holding the registry user's password", default: sec('registry.password'), documentedDefault: '' },
+    { env: 'DIAMOND_REGISTRY_CA_FILE', description: "PEM file of the CA of an https:// registry; empty = the system's CAs", default: sec('ca.pem'), documentedDefault: '' },
+    { env: 'DIAMOND_REGISTRY_MANAGEMENT_PORT', description: 'management (health) port of the local registry', default: '19000' },
+    { env: 'DIAMOND_CASSANDRA_CONTACT_POINTS', description: 'comma-separated host:port list', default: '127.0.0.1:19042' },
+    { env: 'DIAMOND_CASSANDRA_LOCAL_DC', description: 'local data center of the Cassandra driver', default: 'datacenter1' },
+    { env: 'DIAMOND_CASSANDRA_STORAGE_PORT', description: 'inter-node port of the local Cassandra', default: '17000' },
+    { env: 'DIAMOND_CASSANDRA_JMX_PORT', description: 'JMX port of the local Cassandra (loopback only)', default: '17199' },
+    { env: 'DIAMOND_CASSANDRA_USERNAME', description: 'PasswordAuthenticator user of the Cassandra clients; empty = no auth', default: secured ? LOCAL_SECURE_USER : '', documentedDefault: '' },
+    { env: 'DIAMOND_CASSANDRA_PASSWORD_FILE', description: "file holding the Cassandra user's password", default: sec('cassandra.password'), documentedDefault: '' },
+    { env: 'DIAMOND_CASSANDRA_TLS', description: '1 = connect to Cassandra over TLS (client_encryption_options), verifying its certificate', default: secured ? '1' : '0', documentedDefault: '0' },
+    { env: 'DIAMOND_CASSANDRA_CA_FILE', description: "PEM file of the CA that signed Cassandra's certificate (with DIAMOND_CASSANDRA_TLS=1); empty = the system's CAs", default: sec('ca.pem'), documentedDefault: '' },
+    { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL; credentials in it (redis://[user]:password@host:port) take precedence over the password file', default: 'redis://127.0.0.1:16379' },
+    { env: 'DIAMOND_REDIS_USERNAME', description: 'Redis ACL user when DIAMOND_REDIS_URL names none; empty = the default user', default: secured ? LOCAL_SECURE_USER : '', documentedDefault: '' },
+    { env: 'DIAMOND_REDIS_CA_FILE', description: "PEM file of the CA of a rediss:// server; empty = the system's CAs", default: '' },
+    { env: 'DIAMOND_REDIS_PASSWORD_FILE', description: 'file holding the Redis password when the URL carries none; `diamond services up` generates it (0600) for the local Redis, which requires it', default: join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'redis.password') },
+>>>>>>> wave9/secure
     { env: 'DIAMOND_HTTP_HOST', description: 'interface the HTTP APIs listen on', default: '127.0.0.1' },
     { env: 'DIAMOND_INGEST_PORT', description: 'port of the HTTP ingest API (upstream)', default: String(port(18080)) },
     { env: 'DIAMOND_FEEDBACK_PORT', description: 'port of the customer feedback API (downstream)', default: String(port(18090)) },
@@ -410,7 +502,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
   const brokers = parseHostPortList('DIAMOND_KAFKA_BROKERS', read('DIAMOND_KAFKA_BROKERS'));
   const contactPoints = parseHostPortList('DIAMOND_CASSANDRA_CONTACT_POINTS', read('DIAMOND_CASSANDRA_CONTACT_POINTS'));
   const registryUrl = parseUrl('DIAMOND_REGISTRY_URL', read('DIAMOND_REGISTRY_URL'), ['http:', 'https:']).replace(/\/+$/, '');
+  if (/^[a-z]+:\/\/[^/]*@/i.test(registryUrl)) throw new ConfigError('DIAMOND_REGISTRY_URL carries credentials', 'remove them from the URL (it is passed to jobs and printed): set DIAMOND_REGISTRY_USERNAME and DIAMOND_REGISTRY_PASSWORD_FILE');
   const redis = parseRedisUrl(parseUrl('DIAMOND_REDIS_URL', read('DIAMOND_REDIS_URL'), ['redis:', 'rediss:']));
+  for (const name of ['DIAMOND_KAFKA_PASSWORD', 'DIAMOND_CASSANDRA_PASSWORD', 'DIAMOND_REGISTRY_PASSWORD']) {
+    // The environment of a process is readable by its children and by /proc; passwords live in 0600 files.
+    if (env[name]) throw new ConfigError(`${name} is set`, `put the password in a file readable only by the platform's user and set ${name}_FILE to it`);
+  }
+  const allowPlaintext = parseFlag('DIAMOND_ALLOW_PLAINTEXT_CREDENTIALS', read('DIAMOND_ALLOW_PLAINTEXT_CREDENTIALS'));
   const master = read('DIAMOND_SPARK_MASTER');
   if (!/^(local(\[(\d+|\*)\])?|spark:\/\/.+|yarn|k8s:\/\/.+)$/.test(master)) {
     throw new ConfigError(`DIAMOND_SPARK_MASTER is "${master}"`, 'use local[N], spark://host:port, yarn or k8s://…');
@@ -434,20 +532,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       brokers: brokers.map(formatHostPort),
       controllerPort: parsePort('DIAMOND_KAFKA_CONTROLLER_PORT', read('DIAMOND_KAFKA_CONTROLLER_PORT')),
       clientId: read('DIAMOND_KAFKA_CLIENT_ID'),
+<<<<<<< HEAD
       replicationFactor: parsePositiveInt('DIAMOND_KAFKA_REPLICATION_FACTOR', read('DIAMOND_KAFKA_REPLICATION_FACTOR')),
+=======
+      security: kafkaSecurity(read, allowPlaintext),
+>>>>>>> wave9/secure
     },
     registry: {
       url: registryUrl,
       managementPort: parsePort('DIAMOND_REGISTRY_MANAGEMENT_PORT', read('DIAMOND_REGISTRY_MANAGEMENT_PORT')),
+      ...registrySecurity(read, registryUrl, allowPlaintext),
     },
     cassandra: {
       contactPoints: contactPoints.map(formatHostPort),
       localDataCenter: read('DIAMOND_CASSANDRA_LOCAL_DC'),
       storagePort: parsePort('DIAMOND_CASSANDRA_STORAGE_PORT', read('DIAMOND_CASSANDRA_STORAGE_PORT')),
       jmxPort: parsePort('DIAMOND_CASSANDRA_JMX_PORT', read('DIAMOND_CASSANDRA_JMX_PORT')),
+<<<<<<< HEAD
       replicationFactor: parsePositiveInt('DIAMOND_CASSANDRA_REPLICATION_FACTOR', read('DIAMOND_CASSANDRA_REPLICATION_FACTOR')),
+=======
+      ...cassandraSecurity(read, allowPlaintext),
     },
-    redis: { ...redis, passwordFile: resolve(read('DIAMOND_REDIS_PASSWORD_FILE')) },
+    security: { localProfile: parseFlag('DIAMOND_SECURITY', read('DIAMOND_SECURITY')), dir: securityDir(env) },
+    redis: {
+      ...redis,
+      username: redis.username ?? (read('DIAMOND_REDIS_USERNAME') || null),
+      caFile: optionalFile(read('DIAMOND_REDIS_CA_FILE')),
+      passwordFile: resolve(read('DIAMOND_REDIS_PASSWORD_FILE')),
+>>>>>>> wave9/secure
+    },
     http: {
       host: read('DIAMOND_HTTP_HOST'),
       ingestPort: parsePort('DIAMOND_INGEST_PORT', read('DIAMOND_INGEST_PORT')),
@@ -514,6 +627,56 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
     control: { token: read('DIAMOND_TOKEN'), url: controlUrl(read) },
   };
   return deepFreeze(config);
+}
+
+/** A path setting: '' = none, else absolute. */
+function optionalFile(value: string): string | null {
+  return value === '' ? null : resolve(value);
+}
+
+/** A user and its password file, both or neither. */
+function credentials(read: (name: string) => string, prefix: string): Credentials | null {
+  const username = read(`${prefix}_USERNAME`);
+  const passwordFile = read(`${prefix}_PASSWORD_FILE`);
+  if (username === '' && passwordFile === '') return null;
+  if (username === '') throw new ConfigError(`${prefix}_PASSWORD_FILE is set but ${prefix}_USERNAME is empty`, `set ${prefix}_USERNAME too, or unset the password file`);
+  if (passwordFile === '') throw new ConfigError(`${prefix}_USERNAME is set but ${prefix}_PASSWORD_FILE is empty`, `set ${prefix}_PASSWORD_FILE to a 0600 file holding the password`);
+  return { username, passwordFile: resolve(passwordFile) };
+}
+
+const PLAINTEXT_HINT = 'use TLS, or set DIAMOND_ALLOW_PLAINTEXT_CREDENTIALS=1 if the network is trusted (anyone on the path can read the password)';
+
+function kafkaSecurity(read: (name: string) => string, allowPlaintext: boolean): KafkaSecurity {
+  const protocol = read('DIAMOND_KAFKA_SECURITY_PROTOCOL').toUpperCase();
+  if (!(KAFKA_SECURITY_PROTOCOLS as readonly string[]).includes(protocol)) throw new ConfigError(`DIAMOND_KAFKA_SECURITY_PROTOCOL is "${protocol}"`, `use one of ${KAFKA_SECURITY_PROTOCOLS.join(', ')}`);
+  const mechanism = read('DIAMOND_KAFKA_SASL_MECHANISM').toLowerCase();
+  if (!(KAFKA_SASL_MECHANISMS as readonly string[]).includes(mechanism)) throw new ConfigError(`DIAMOND_KAFKA_SASL_MECHANISM is "${mechanism}"`, `use ${KAFKA_SASL_MECHANISMS.join(' or ')}`);
+  const creds = credentials(read, 'DIAMOND_KAFKA');
+  const sasl = protocol.startsWith('SASL_');
+  if (sasl && creds === null) throw new ConfigError(`DIAMOND_KAFKA_SECURITY_PROTOCOL is ${protocol} but no SCRAM user is set`, 'set DIAMOND_KAFKA_USERNAME and DIAMOND_KAFKA_PASSWORD_FILE');
+  if (!sasl && creds !== null) throw new ConfigError(`DIAMOND_KAFKA_USERNAME is set but DIAMOND_KAFKA_SECURITY_PROTOCOL is ${protocol}`, 'use SASL_SSL to authenticate, or unset the user');
+  if (protocol === 'SASL_PLAINTEXT' && !allowPlaintext) throw new ConfigError('DIAMOND_KAFKA_SECURITY_PROTOCOL is SASL_PLAINTEXT: SCRAM without TLS', PLAINTEXT_HINT);
+  const caFile = optionalFile(read('DIAMOND_KAFKA_CA_FILE'));
+  if (caFile !== null && (protocol === 'PLAINTEXT' || protocol === 'SASL_PLAINTEXT')) throw new ConfigError(`DIAMOND_KAFKA_CA_FILE is set but DIAMOND_KAFKA_SECURITY_PROTOCOL is ${protocol} (no TLS)`, 'use SSL or SASL_SSL');
+  return { protocol: protocol as KafkaSecurityProtocol, sasl: creds === null ? null : { ...creds, mechanism: mechanism as KafkaSaslMechanism }, caFile };
+}
+
+function cassandraSecurity(read: (name: string) => string, allowPlaintext: boolean): Pick<DiamondConfig['cassandra'], 'auth' | 'tls'> {
+  const auth = credentials(read, 'DIAMOND_CASSANDRA');
+  const tlsOn = parseFlag('DIAMOND_CASSANDRA_TLS', read('DIAMOND_CASSANDRA_TLS'));
+  const caFile = optionalFile(read('DIAMOND_CASSANDRA_CA_FILE'));
+  if (caFile !== null && !tlsOn) throw new ConfigError('DIAMOND_CASSANDRA_CA_FILE is set but DIAMOND_CASSANDRA_TLS is 0', 'set DIAMOND_CASSANDRA_TLS=1');
+  if (auth !== null && !tlsOn && !allowPlaintext) throw new ConfigError('DIAMOND_CASSANDRA_USERNAME is set but DIAMOND_CASSANDRA_TLS is 0: the password would cross the network in clear', PLAINTEXT_HINT);
+  return { auth, tls: tlsOn ? { caFile } : null };
+}
+
+function registrySecurity(read: (name: string) => string, url: string, allowPlaintext: boolean): Pick<DiamondConfig['registry'], 'auth' | 'caFile'> {
+  const auth = credentials(read, 'DIAMOND_REGISTRY');
+  const caFile = optionalFile(read('DIAMOND_REGISTRY_CA_FILE'));
+  const https = url.startsWith('https:');
+  if (caFile !== null && !https) throw new ConfigError('DIAMOND_REGISTRY_CA_FILE is set but DIAMOND_REGISTRY_URL is http://', 'use an https:// URL');
+  if (auth !== null && !https && !allowPlaintext) throw new ConfigError('DIAMOND_REGISTRY_USERNAME is set but DIAMOND_REGISTRY_URL is http://: basic auth would cross the network in clear', PLAINTEXT_HINT);
+  return { auth, caFile };
 }
 
 function runSettings(read: (name: string) => string): RunSettings {

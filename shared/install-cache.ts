@@ -67,6 +67,11 @@ export async function cached(dir: string, build: (dir: string) => Promise<void>)
 }
 
 /** `as`: run the command as this (unprivileged) user instead of ours. */
+/** Arguments as an error may show them: the value after a credential flag (`--add-scram` holds a password) is masked. */
+function shownArgs(args: readonly string[]): string[] {
+  return args.map((arg, i) => (i > 0 && args[i - 1] === '--add-scram' ? '[redacted]' : arg));
+}
+
 export async function runLogged(service: string, command: string, args: readonly string[], ctx: InstallContext, env?: NodeJS.ProcessEnv, as?: { readonly uid: number; readonly gid: number } | null): Promise<void> {
   mkdirSync(dirname(ctx.logFile), { recursive: true });
   const out = openSync(ctx.logFile, 'a');
@@ -77,7 +82,7 @@ export async function runLogged(service: string, command: string, args: readonly
       child.once('exit', resolve);
     });
     if (code !== 0) {
-      throw new ServiceStartError(service, `\`${command} ${args.join(' ')}\` exited with ${code}`, {
+      throw new ServiceStartError(service, `\`${command} ${shownArgs(args).join(' ')}\` exited with ${code}`, {
         hint: `see ${ctx.logFile}:\n${tailFile(ctx.logFile, 10)}`,
       });
     }

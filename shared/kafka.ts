@@ -2,10 +2,12 @@
  * Kafka clients (kafkajs) built from the config, and a readiness check that makes a real
  * metadata call.
  */
-import kafkajs, { Kafka, logLevel as KafkaLogLevel, type Admin, type KafkaConfig, type LogEntry } from 'kafkajs';
-import type { DiamondConfig } from './config.ts';
+import kafkajs, { Kafka, logLevel as KafkaLogLevel, type Admin, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
+import type { ConnectionOptions } from 'node:tls';
+import type { DiamondConfig, KafkaSecurity } from './config.ts';
 import { ServiceUnavailableError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import { readCaFile, readSecretFile } from './secret-file.ts';
 
 // kafkajs is CommonJS and Node cannot see these enums as named ESM exports.
 const { ConfigResourceTypes, ConfigSource } = kafkajs;
@@ -25,8 +27,19 @@ export function createKafka(config: Pick<DiamondConfig, 'kafka'>, options: Kafka
     retry: { retries: options.retries ?? 5, initialRetryTime: 200 },
     logLevel: KafkaLogLevel.WARN,
     logCreator: () => (entry: LogEntry) => forwardKafkaLog(options.logger, entry),
+    ...kafkaSecurityOptions(config.kafka.security),
   };
   return new Kafka(kafkaConfig);
+}
+
+/** kafkajs' `ssl` and `sasl` for the configured protocol (the password is read from its file here). */
+export function kafkaSecurityOptions(security: KafkaSecurity): { ssl?: ConnectionOptions | boolean; sasl?: SASLOptions } {
+  const tls = security.protocol === 'SSL' || security.protocol === 'SASL_SSL';
+  const ca = readCaFile('DIAMOND_KAFKA_CA_FILE', security.caFile);
+  return {
+    ...(tls ? { ssl: ca === undefined ? true : { ca: [ca] } } : {}),
+    ...(security.sasl ? { sasl: { mechanism: security.sasl.mechanism, username: security.sasl.username, password: readSecretFile('DIAMOND_KAFKA_PASSWORD_FILE', security.sasl.passwordFile) } } : {}),
+  };
 }
 
 function forwardKafkaLog(logger: Logger | undefined, { level, log, namespace }: LogEntry): void {

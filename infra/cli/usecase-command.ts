@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { loadConfig } from '../../shared/config.ts';
+import { writeJobConnections } from '../../shared/job-connections.ts';
 import { DiamondError } from '../../shared/errors.ts';
 import { pythonEnvironment, pythonProcessEnv, sparkSubmit } from '../../shared/runtime-paths.ts';
 import { sparkService } from '../services/spark.ts';
@@ -135,6 +136,7 @@ const runUsecase: CommandModule<object, { name: string; variant: string; 'starti
     const submit = sparkSubmit(config, join(config.projectRoot, 'usecases', 'sdk', 'launch_job.py'), [
       '--usecase-dir', folder, '--variant', args.variant, '--brokers', config.kafka.brokers.join(','),
       '--registry-url', config.registry.url, '--starting-offsets', args['starting-offsets'],
+      ...writeJobConnections(config, join(mkdtempSync(join(tmpdir(), 'diamond-run-')), 'connections.json')),
     ], { ...settings?.conf }, settings ? { archives: settings.archives, env: settings.env } : {});
     // The driver handles SIGINT/SIGTERM itself (finish the batch, report, exit 0).
     process.on('SIGINT', () => undefined);

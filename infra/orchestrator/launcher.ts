@@ -13,6 +13,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { escapeRegExp, findProcesses, isAlive, signalAll, startDetached, tailFile, type ProcessInfo } from '../../shared/process-group.ts';
 import { pythonEnvironment, sparkSubmit } from '../../shared/runtime-paths.ts';
 import { tenantEnv } from '../../shared/tenant-env.ts';
+import { writeJobConnections } from '../../shared/job-connections.ts';
 import { assertJobUserCanRead, defaultTenantDirs, jobUser, openPathTo, ownDir, restrictPlatformHome, type JobUser } from './job-user.ts';
 import { newProgressKey } from './progress-signature.ts';
 import { launchIdOf, type Deployment, type JobProcess, type SpareProcess } from './state.ts';
@@ -144,9 +145,11 @@ export class JobLauncher {
       chownSync(progressKeyFile, user.uid, user.gid); // the runner reads and removes it
       ownDir(home, user);
     }
+    // Kafka and registry credentials, the same way (shared/job-connections.ts); none when nothing is secured.
+    const connectionArgs = writeJobConnections(this.config, join(dir, `${stamp}.connections.json`), user);
     const python = this.pythonSettings(deployment, logFile);
     const handoverFile = spec.handover ? join(dir, `${stamp}.handover.json`) : undefined;
-    const submit = sparkSubmit(this.config, this.script(), this.jobArgs(spec, driverPidFile, progressKeyFile, handoverFile),
+    const submit = sparkSubmit(this.config, this.script(), [...this.jobArgs(spec, driverPidFile, progressKeyFile, handoverFile), ...connectionArgs],
       { 'spark.app.name': jobId, ...python.conf }, { archives: python.archives, env: { ...python.env, HOME: home } });
     // A shell leads the group and records spark-submit's exit code when the job ends on
     // its own; the driver pid file path is unique per start and marks the command line.
@@ -240,7 +243,7 @@ export class JobLauncher {
       ownDir(spec.historyDir, user, { recursive: true }); // a history written by an earlier root-run archiver is handed over
       ownDir(spec.checkpointDir, user, { recursive: true });
     }
-    const started = this.startIdleDriver(dir, archiverId, 'diamond-history', (driverPidFile) => ['--pid-file', driverPidFile, ...historyArchiverArgs(this.config, spec)], [dir, spec.historyDir]);
+    const started = this.startIdleDriver(dir, archiverId, 'diamond-history', (driverPidFile) => ['--pid-file', driverPidFile, ...historyArchiverArgs(this.config, spec), ...writeJobConnections(this.config, join(dir, `${archiverId}.connections.json`), user)], [dir, spec.historyDir]);
     return { archiverId, ...started };
   }
 
@@ -290,8 +293,9 @@ export class JobLauncher {
     const progressKeyFile = join(dir, `${spare.spareId}.progress-key`);
     writeFileSync(progressKeyFile, progressKey, { mode: 0o600 });
     const handoverFile = spec.handover ? join(dir, `${spare.spareId}.handover.json`) : undefined;
+    const connectionArgs = writeJobConnections(this.config, join(dir, `${spare.spareId}.connections.json`), user);
     const tmp = `${spare.assignmentFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ jobId: spec.jobId, launchId: spec.launchId, argv: this.jobArgs(spec, spare.driverPidFile, progressKeyFile, handoverFile) }) + '\n', { mode: 0o600 });
+    writeFileSync(tmp, JSON.stringify({ jobId: spec.jobId, launchId: spec.launchId, argv: [...this.jobArgs(spec, spare.driverPidFile, progressKeyFile, handoverFile), ...connectionArgs] }) + '\n', { mode: 0o600 });
     if (user) {
       chownSync(progressKeyFile, user.uid, user.gid);
       chownSync(tmp, user.uid, user.gid);

@@ -16,6 +16,7 @@ import { DiamondError, ServiceUnavailableError } from '../../shared/errors.ts';
 import { Subjects } from '../../shared/schemas.ts';
 import { connectorJars, pythonEnvironment } from '../../shared/runtime-paths.ts';
 import { tenantEnv, withPrivateHome } from '../../shared/tenant-env.ts';
+import { writeJobConnections } from '../../shared/job-connections.ts';
 import type { DeclaredResources } from './state.ts';
 import { assertJobUserCanRead, defaultTenantDirs, jobUser, openPathTo, restrictPlatformHome } from './job-user.ts';
 import { asUser, prepareUsecaseEnv } from './usecase-env.ts';
@@ -94,7 +95,8 @@ export async function validateUsecase(config: DiamondConfig, folder: string, var
   // The use case's code is imported and run here: in a child with a clean environment (no
   // token, no Redis URL) and an empty home, as the job user when we are root, never in the
   // orchestrator's process.
-  const { stdout } = await withPrivateHome((home) => execFileAsync(python, args, { env: validationEnv(config, python, home), cwd: user ? home : config.projectRoot, timeout: 180_000, maxBuffer: 16 * 2 ** 20, ...asUser(user) }), user).catch((cause: unknown) => {
+  // The registry's credentials, if any, reach it in a 0600 file in that home (shared/job-connections.ts).
+  const { stdout } = await withPrivateHome((home) => execFileAsync(python, [...args, ...writeJobConnections(config, join(home, 'connections.json'), user)], { env: validationEnv(config, python, home), cwd: user ? home : config.projectRoot, timeout: 180_000, maxBuffer: 16 * 2 ** 20, ...asUser(user) }), user).catch((cause: unknown) => {
     throw new DiamondError(`could not validate ${folder}`, { code: 'DIAMOND_USECASE_INVALID', hint: 'check that the Python environment is installed (`npx diamond services up spark`)', cause });
   });
   const verdict = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as PythonVerdict;

@@ -10,7 +10,12 @@ import { checkCassandra } from '../../shared/cassandra.ts';
 import { parseHostPort, type DiamondConfig } from '../../shared/config.ts';
 import { ServiceStartError, ServiceUnavailableError } from '../../shared/errors.ts';
 import { installMavenJars } from './artifacts.ts';
+<<<<<<< HEAD
 import { javaBinary, jvmMarker, numberedNodes, servicePaths, type LocalService, type ServiceNode } from './service.ts';
+=======
+import { javaBinary, jvmMarker, servicePaths, type LocalService } from './service.ts';
+import { cassandraAuthenticator, cassandraSecurityYaml, provisionCassandraRole } from './security.ts';
+>>>>>>> wave9/secure
 import { Versions } from '../../shared/versions.ts';
 
 function nativeEndpoint(config: DiamondConfig): { host: string; port: number } {
@@ -59,13 +64,13 @@ commitlog_directory: ${join(dir, 'commitlog')}
 saved_caches_directory: ${join(dir, 'saved_caches')}
 hints_directory: ${join(dir, 'hints')}
 cdc_raw_directory: ${join(dir, 'cdc_raw')}
-authenticator: AllowAllAuthenticator
+authenticator: ${cassandraAuthenticator(config)}
 authorizer: AllowAllAuthorizer
 auto_snapshot: false
 concurrent_compactors: 1
 disk_failure_policy: stop
 commit_failure_policy: stop
-`;
+${cassandraSecurityYaml(config)}`;
 }
 
 const LOGBACK = `<configuration scan="false">
@@ -122,6 +127,7 @@ export const cassandraService: LocalService = {
   host: (config) => nativeEndpoint(config).host,
   nodes: (config) => numberedNodes('cassandra', localNodes(config).length),
   check: async (config) => {
+    await provisionCassandraRole(config); // secured profile: the clients' role, once
     await checkCassandra(config);
     if (config.topology !== 'cluster') return;
     // The ring is whole when every node serves CQL (a node opens it last, once it joined).
@@ -145,7 +151,11 @@ export const cassandraService: LocalService = {
     const confDir = join(dataDir, 'conf');
     mkdirSync(confDir, { recursive: true });
     const yaml = join(confDir, 'cassandra.yaml');
+<<<<<<< HEAD
     writeFileSync(yaml, cassandraYaml(config, node, dataDir));
+=======
+    writeFileSync(yaml, cassandraYaml(config, dataDir), { mode: 0o600 }); // secured: holds the keystore password
+>>>>>>> wave9/secure
     writeFileSync(join(confDir, 'logback.xml'), LOGBACK);
     return {
       command: javaBinary(config),

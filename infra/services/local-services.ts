@@ -13,7 +13,12 @@ import { kafkaService } from './kafka.ts';
 import { isAlive, runningProcess, startDetached, stopProcess, tailFile } from '../../shared/process-group.ts';
 import { redisService } from './redis.ts';
 import { registryService } from './registry.ts';
+<<<<<<< HEAD
 import { serviceNodes, servicePaths, SERVICE_NAMES, type LocalService, type ServiceName, type ServiceNode } from './service.ts';
+=======
+import { servicePaths, SERVICE_NAMES, type LocalService, type ServiceName } from './service.ts';
+import { ensureSecurityFiles } from './security.ts';
+>>>>>>> wave9/secure
 import { sparkService } from './spark.ts';
 
 const SERVICES: readonly LocalService[] = [redisService, kafkaService, registryService, cassandraService, sparkService];
@@ -77,6 +82,7 @@ export async function servicesStatus(config: DiamondConfig): Promise<ServiceStat
 
 export async function servicesUp(config: DiamondConfig, logger: Logger, options: UpOptions = {}): Promise<UpResult[]> {
   const results: UpResult[] = [];
+  ensureSecurityFiles(config); // DIAMOND_SECURITY=1: the CA, certificates and passwords, once
   for (const service of SERVICES) {
     if (options.only && !options.only.includes(service.name)) continue;
     const result = await bringUp(service, config, logger.child({ service: service.name }), options);

@@ -21,6 +21,7 @@ import { ServiceStartError } from '../../shared/errors.ts';
 import { checkRedis, createRedis, redisPassword } from '../../shared/redis.ts';
 import { runLogged } from '../../shared/install-cache.ts';
 import { servicePaths, type LocalService } from './service.ts';
+import { redisAclLines } from './security.ts';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 
@@ -95,7 +96,8 @@ export const redisService: LocalService = {
     const { dataDir } = servicePaths(ctx.config, 'redis');
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const configFile = join(dataDir, 'redis-auth.conf');
-    writeFileSync(configFile, `requirepass "${localPassword(ctx.config)}"\n`, { mode: 0o600 });
+    const secret = localPassword(ctx.config);
+    writeFileSync(configFile, [`requirepass "${secret}"`, ...redisAclLines(ctx.config, secret), ''].join('\n'), { mode: 0o600 });
     return {
       command: REDIS_SERVER,
       // Redis rewrites its process title to "redis-server 127.0.0.1:<port>", hence the marker.

@@ -9,6 +9,7 @@ import { ServiceUnavailableError } from '../../shared/errors.ts';
 import { checkRegistry } from '../../shared/registry.ts';
 import { installApicurio, installRegistryJava } from './artifacts.ts';
 import { jvmMarker, servicePaths, type LocalService } from './service.ts';
+import { writeRegistrySecurity } from './security.ts';
 
 export const REGISTRY_JOURNAL_TOPIC = 'diamond.registry.journal';
 
@@ -57,6 +58,8 @@ export const registryService: LocalService = {
       'quarkus.log.console.json': 'false',
       'quarkus.log.level': 'INFO',
     };
+    // Secured profile: https, basic auth, SASL to Kafka, in a 0600 file (never the command line).
+    writeRegistrySecurity(config, dataDir, props['quarkus.http.port'] ?? '80');
     return {
       command: join(javaHome, 'bin', 'java'),
       args: [

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import contracts
+from . import connections, contracts
 from .history import DAY_COLUMN, delete_old_days, table_dir, with_day
 
 log = logging.getLogger("diamond.history")
@@ -55,6 +55,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--trigger", default="10 seconds")
     parser.add_argument("--max-offsets-per-trigger", type=int, default=500_000)
     parser.add_argument("--pid-file")
+    parser.add_argument("--connections-file", help="Kafka and registry credentials and CAs (connections.py; read, then removed)")
     return parser.parse_args(argv)
 
 
@@ -71,7 +72,7 @@ def start_query(spark: Any, args: argparse.Namespace, table: Table, writers: Any
 
     reader = contracts.schema_json(table.contract)
     raw = (
-        spark.readStream.format("kafka").option("kafka.bootstrap.servers", args.brokers).option("subscribe", table.topic)
+        spark.readStream.format("kafka").option("kafka.bootstrap.servers", args.brokers).options(**connections.current().spark_kafka_options()).option("subscribe", table.topic)
         .option("startingOffsets", args.starting_offsets).option("failOnDataLoss", "false")  # retention may age data out while stopped
         .option("maxOffsetsPerTrigger", str(args.max_offsets_per_trigger)).load()
     )
@@ -111,6 +112,7 @@ def archive(argv: list[str]) -> int:
     from .runner import WriterSchemas, error_text
 
     args = parse_args(argv)
+    connections.install(args.connections_file)
     if args.pid_file:
         Path(args.pid_file).write_text(str(os.getpid()))
     spark = SparkSession.builder.appName("diamond-history").getOrCreate()

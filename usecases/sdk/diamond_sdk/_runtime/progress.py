@@ -20,7 +20,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from . import contracts
+from . import connections, contracts
 
 
 class ProgressPublisher:
@@ -29,7 +29,7 @@ class ProgressPublisher:
         self._key = key
         self.job_id = job_id
         self.identity = identity
-        self._producer = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
+        self._producer = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all", "linger.ms": 5, **connections.current().producer_config()})
         self._lock = threading.Lock()
 
     def publish(self, event: str, **fields: Any) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import fastavro
 
+from . import connections
+
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 
@@ -27,9 +29,11 @@ class SchemaRegistry:
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE})
+        secured = connections.current()
+        headers = {"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE, **secured.registry_headers()}
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=secured.registry_ssl_context()) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             raise RegistryError(f"{method} {self.url}{path} answered {error.code}: {error.read().decode(errors='replace')}", error.code) from error

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import contracts
+from . import connections, contracts
 from .conform import OutputContractError, conform
 from .kafka_sink import PRODUCER_OPTIONS
 from ..context import Context
@@ -151,6 +151,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--foreach-batch", action="store_true", help="run a stateless transform batch by batch (foreachBatch) instead of as one streaming query")
     parser.add_argument("--pid-file", help="write the driver's pid here (the supervisor signals this process)")
     parser.add_argument("--progress-key-file", help="the launch's progress signing key (read, then removed)")
+    parser.add_argument("--connections-file", help="Kafka and registry credentials and CAs (connections.py; read, then removed)")
     parser.add_argument("--handover-file", help="start warm, then wait for the starting offsets in this file (an exact-boundary upgrade: handover.py)")
     parser.add_argument("--backfill-since", help="before the stream starts, run the use case over the history's records since this ISO time (backfill.py)")
     parser.add_argument("--backfill-history-batch", type=int, help="backfill: the archive's last committed batch to read (its end offsets are the stream's start)")
@@ -266,7 +267,7 @@ class BatchSink:
             # report the observed counts.
             (
                 everything.write.format("kafka").mode("append").option("kafka.bootstrap.servers", self.args.brokers)
-                .options(**PRODUCER_OPTIONS)
+                .options(**PRODUCER_OPTIONS).options(**connections.current().spark_kafka_options())
                 .save()
             )
         finally:
@@ -442,6 +443,7 @@ def run(args: argparse.Namespace) -> int:
     spark.streams.addListener(listener)
     reader_options = {
         "kafka.bootstrap.servers": args.brokers,
+        **connections.current().spark_kafka_options(),
         "subscribe": args.input_topic,
         # Loud, never silent: offsets that point at data Kafka no longer has (aged out while the
         # job was stopped) fail the job instead of skipping. Forged or out-of-range offsets
@@ -478,7 +480,7 @@ def run(args: argparse.Namespace) -> int:
         writer = (
             direct_stream(decoded, job, ctx, args, feedback_schema, feedback_schema_id).writeStream.format("kafka")
             .option("kafka.bootstrap.servers", args.brokers)
-            .options(**PRODUCER_OPTIONS)
+            .options(**PRODUCER_OPTIONS).options(**connections.current().spark_kafka_options())
             .option("checkpointLocation", checkpoint)
             .queryName(job_id)
         )
@@ -688,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pid_file:
         Path(args.pid_file).write_text(str(os.getpid()))
     args.progress_key = read_progress_key(args.progress_key_file)  # before any use case code runs
+    connections.install(args.connections_file)  # likewise
     try:
         return run(args)
     except UserCodeError as error:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import contracts
+from . import connections, contracts
 from .conform import OPTIONAL, REQUIRED, SEVERITIES, OutputContractError
 from ..context import Context
 from .manifest import Manifest, ManifestError, load_manifest
@@ -295,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry-url", help="check the SDK's Feedback contract against the registry's (skipped without)")
     parser.add_argument("--feedback-subject", default=contracts.SUBJECTS["Feedback"])
     parser.add_argument("--no-sample", action="store_true", help="do not run the use case on its sample.jsonl")
+    parser.add_argument("--connections-file", help="the registry's credentials and CA (connections.py; read, then removed)")
     args = parser.parse_args(argv)
+    connections.install(args.connections_file)  # before the use case is imported
     print(json.dumps(validate(args.folder, args.variant, args.registry_url, args.feedback_subject, not args.no_sample)))
     return 0
 
