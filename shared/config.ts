@@ -41,13 +41,10 @@ export interface DiamondConfig {
     readonly brokers: readonly string[];
     readonly controllerPort: number;
     readonly clientId: string;
-<<<<<<< HEAD
     /** What the local brokers give new topics (default.replication.factor); min.insync.replicas is one less. */
     readonly replicationFactor: number;
-=======
     /** How clients authenticate and encrypt (docs/SECURITY.md); PLAINTEXT with no SASL by default. */
     readonly security: KafkaSecurity;
->>>>>>> wave9/secure
   };
   readonly registry: {
     /** Confluent-compatible base URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7 (never with credentials in it). */
@@ -63,15 +60,12 @@ export interface DiamondConfig {
     readonly localDataCenter: string;
     readonly storagePort: number;
     readonly jmxPort: number;
-<<<<<<< HEAD
     /** Replicas of the keyspace the writers create, in `localDataCenter`. */
     readonly replicationFactor: number;
-=======
     /** PasswordAuthenticator credentials; null = none. */
     readonly auth: Credentials | null;
     /** Client-to-node TLS: null = off; caFile null = the system's CAs. */
     readonly tls: { readonly caFile: string | null } | null;
->>>>>>> wave9/secure
   };
   readonly redis: {
     /** redis:// URL without its credentials (safe to print). */
@@ -321,7 +315,6 @@ function defaultJavaHome(env: NodeJS.ProcessEnv): string {
   return candidates.find((dir) => existsSync(join(dir, 'bin', 'java'))) ?? env['JAVA_HOME'] ?? '/usr/lib/jvm/java-17-openjdk-amd64';
 }
 
-<<<<<<< HEAD
 export type Topology = 'single' | 'cluster';
 
 function parseTopology(value: string | undefined): Topology {
@@ -341,29 +334,24 @@ function nodeList(topology: Topology, port: number): string {
   return hosts.map((host) => `${host}:${port}`).join(',');
 }
 
-export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
-  const topology = parseTopology(env['DIAMOND_TOPOLOGY']);
-  const port = (single: number): number => (topology === 'cluster' ? single + 10_000 : single);
-  return [
-    { env: 'DIAMOND_TOPOLOGY', description: "local services as one node each (single) or as clusters (cluster: a Spark standalone master and DIAMOND_SPARK_WORKERS workers, three KRaft Kafka brokers and three Cassandra nodes on 127.0.0.1–127.0.0.3). Its defaults differ: every default port + 10000, replication 3, home .diamond-cluster, so both can run side by side", default: 'single' },
-    { env: 'DIAMOND_HOME', description: 'data, logs and pid files of local services', default: defaultHome(env), documentedDefault: '<checkout>/.diamond (cluster: .diamond-cluster)' },
-=======
 /** The secured local profile's folder; its files are what the client settings default to under DIAMOND_SECURITY=1. */
 export function securityDir(env: NodeJS.ProcessEnv): string {
-  return join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'security');
+  return join(resolve(env['DIAMOND_HOME']?.trim() || defaultHome(env)), 'security');
 }
 
 /** User the secured local profile creates in every service. */
 export const LOCAL_SECURE_USER = 'diamond';
 
 export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
+  const topology = parseTopology(env['DIAMOND_TOPOLOGY']);
+  const port = (single: number): number => (topology === 'cluster' ? single + 10_000 : single);
   // Under DIAMOND_SECURITY=1 every client setting defaults to the secured local profile's files.
   const secured = env['DIAMOND_SECURITY']?.trim() === '1';
   const sec = (file: string): string => (secured ? join(securityDir(env), file) : '');
   return [
-    { env: 'DIAMOND_SECURITY', description: "1 = the secured local profile: `diamond services up` starts Kafka (SASL/SCRAM over TLS), Cassandra (PasswordAuthenticator over TLS), Redis (an ACL user) and the registry (basic auth over https) with a CA and passwords generated once into DIAMOND_HOME/security, and the client settings below default to them; 0 = open local services", default: '0' },
-    { env: 'DIAMOND_HOME', description: 'data, logs and pid files of local services', default: join(projectRoot, '.diamond') },
->>>>>>> wave9/secure
+    { env: 'DIAMOND_TOPOLOGY', description: "local services as one node each (single) or as clusters (cluster: a Spark standalone master and DIAMOND_SPARK_WORKERS workers, three KRaft Kafka brokers and three Cassandra nodes on 127.0.0.1–127.0.0.3). Its defaults differ: every default port + 10000, replication 3, home .diamond-cluster, so both can run side by side", default: 'single' },
+    { env: 'DIAMOND_SECURITY', description: "1 = the secured local profile (single topology only): `diamond services up` starts Kafka (SASL/SCRAM over TLS), Cassandra (PasswordAuthenticator over TLS), Redis (an ACL user) and the registry (basic auth over https) with a CA and passwords generated once into DIAMOND_HOME/security, and the client settings below default to them; 0 = open local services", default: '0' },
+    { env: 'DIAMOND_HOME', description: 'data, logs and pid files of local services', default: defaultHome(env), documentedDefault: '<checkout>/.diamond (cluster: .diamond-cluster)' },
     { env: 'DIAMOND_CACHE_DIR', description: "downloaded jars and virtualenvs, keyed by version; as root /var/cache/diamond: jobs run as DIAMOND_JOB_USER and must read the virtualenv and jars, and root's home is closed to other users", default: defaultCacheDir(), documentedDefault: '~/.cache/diamond (root: /var/cache/diamond)' },
     { env: 'DIAMOND_LOG_LEVEL', description: `one of ${LOG_LEVELS.join(', ')}`, default: 'info' },
     { env: 'DIAMOND_JAVA_HOME', description: 'JDK 17 for Kafka, the registry, Cassandra and Spark', default: defaultJavaHome(env) },
@@ -371,40 +359,29 @@ export function settingDocs(env: NodeJS.ProcessEnv = {}): SettingDoc[] {
     { env: 'DIAMOND_KAFKA_BROKERS', description: 'comma-separated host:port list', default: nodeList(topology, port(19092)) },
     { env: 'DIAMOND_KAFKA_CONTROLLER_PORT', description: 'KRaft controller port of the local broker', default: String(port(19093)) },
     { env: 'DIAMOND_KAFKA_CLIENT_ID', description: 'client id prefix of every Kafka client', default: 'diamond' },
-<<<<<<< HEAD
-    { env: 'DIAMOND_REGISTRY_URL', description: 'Confluent-compatible schema registry base URL', default: `http://127.0.0.1:${port(18081)}/apis/ccompat/v7` },
-    { env: 'DIAMOND_REGISTRY_MANAGEMENT_PORT', description: 'management (health) port of the local registry', default: String(port(19000)) },
-    { env: 'DIAMOND_CASSANDRA_CONTACT_POINTS', description: 'comma-separated host:port list', default: nodeList(topology, port(19042)) },
-    { env: 'DIAMOND_CASSANDRA_LOCAL_DC', description: 'local data center of the Cassandra driver', default: 'datacenter1' },
-    { env: 'DIAMOND_CASSANDRA_STORAGE_PORT', description: 'inter-node port of the local Cassandra', default: String(port(17000)) },
-    { env: 'DIAMOND_CASSANDRA_JMX_PORT', description: 'JMX port of the local Cassandra (loopback only)', default: String(port(17199)) },
-    { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL; credentials in it (redis://[user]:password@host:port) take precedence over the password file', default: `redis://127.0.0.1:${port(16379)}` },
-    { env: 'DIAMOND_REDIS_PASSWORD_FILE', description: 'file holding the Redis password when the URL carries none; `diamond services up` generates it (0600) for the local Redis, which requires it', default: join(resolve(env['DIAMOND_HOME']?.trim() || defaultHome(env)), 'redis.password') },
-=======
     { env: 'DIAMOND_KAFKA_SECURITY_PROTOCOL', description: `how clients reach the brokers: ${KAFKA_SECURITY_PROTOCOLS.join(', ')} (SASL_PLAINTEXT only with DIAMOND_ALLOW_PLAINTEXT_CREDENTIALS=1)`, default: secured ? 'SASL_SSL' : 'PLAINTEXT', documentedDefault: 'PLAINTEXT' },
     { env: 'DIAMOND_KAFKA_SASL_MECHANISM', description: `SASL mechanism when the protocol is SASL_*: ${KAFKA_SASL_MECHANISMS.join(' or ')}`, default: 'scram-sha-512' },
     { env: 'DIAMOND_KAFKA_USERNAME', description: 'SCRAM user of every Kafka client (SASL_* protocols only)', default: secured ? LOCAL_SECURE_USER : '', documentedDefault: '' },
     { env: 'DIAMOND_KAFKA_PASSWORD_FILE', description: "file holding that user's password (read when a client connects; passwords are never taken from the environment)", default: sec('kafka.password'), documentedDefault: '' },
     { env: 'DIAMOND_KAFKA_CA_FILE', description: "PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); empty = the system's CAs", default: sec('ca.pem'), documentedDefault: '' },
     { env: 'DIAMOND_ALLOW_PLAINTEXT_CREDENTIALS', description: '1 = allow sending Kafka, Cassandra or registry credentials over a connection without TLS (SASL_PLAINTEXT, Cassandra without DIAMOND_CASSANDRA_TLS, an http:// registry with basic auth); 0 refuses such a config at start', default: '0' },
-    { env: 'DIAMOND_REGISTRY_URL', description: 'Confluent-compatible schema registry base URL (no credentials in it: use DIAMOND_REGISTRY_USERNAME and DIAMOND_REGISTRY_PASSWORD_FILE; https under DIAMOND_SECURITY=1)', default: `${secured ? 'https' : 'http'}://127.0.0.1:18081/apis/ccompat/v7`, documentedDefault: 'http://127.0.0.1:18081/apis/ccompat/v7' },
+    { env: 'DIAMOND_REGISTRY_URL', description: 'Confluent-compatible schema registry base URL (no credentials in it: use DIAMOND_REGISTRY_USERNAME and DIAMOND_REGISTRY_PASSWORD_FILE; https under DIAMOND_SECURITY=1)', default: `${secured ? 'https' : 'http'}://127.0.0.1:${port(18081)}/apis/ccompat/v7`, documentedDefault: 'http://127.0.0.1:18081/apis/ccompat/v7' },
     { env: 'DIAMOND_REGISTRY_USERNAME', description: 'HTTP basic auth user for the registry; empty = no auth', default: secured ? LOCAL_SECURE_USER : '', documentedDefault: '' },
     { env: 'DIAMOND_REGISTRY_PASSWORD_FILE', description: "file holding the registry user's password", default: sec('registry.password'), documentedDefault: '' },
     { env: 'DIAMOND_REGISTRY_CA_FILE', description: "PEM file of the CA of an https:// registry; empty = the system's CAs", default: sec('ca.pem'), documentedDefault: '' },
-    { env: 'DIAMOND_REGISTRY_MANAGEMENT_PORT', description: 'management (health) port of the local registry', default: '19000' },
-    { env: 'DIAMOND_CASSANDRA_CONTACT_POINTS', description: 'comma-separated host:port list', default: '127.0.0.1:19042' },
+    { env: 'DIAMOND_REGISTRY_MANAGEMENT_PORT', description: 'management (health) port of the local registry', default: String(port(19000)) },
+    { env: 'DIAMOND_CASSANDRA_CONTACT_POINTS', description: 'comma-separated host:port list', default: nodeList(topology, port(19042)) },
     { env: 'DIAMOND_CASSANDRA_LOCAL_DC', description: 'local data center of the Cassandra driver', default: 'datacenter1' },
-    { env: 'DIAMOND_CASSANDRA_STORAGE_PORT', description: 'inter-node port of the local Cassandra', default: '17000' },
-    { env: 'DIAMOND_CASSANDRA_JMX_PORT', description: 'JMX port of the local Cassandra (loopback only)', default: '17199' },
+    { env: 'DIAMOND_CASSANDRA_STORAGE_PORT', description: 'inter-node port of the local Cassandra', default: String(port(17000)) },
+    { env: 'DIAMOND_CASSANDRA_JMX_PORT', description: 'JMX port of the local Cassandra (loopback only)', default: String(port(17199)) },
     { env: 'DIAMOND_CASSANDRA_USERNAME', description: 'PasswordAuthenticator user of the Cassandra clients; empty = no auth', default: secured ? LOCAL_SECURE_USER : '', documentedDefault: '' },
     { env: 'DIAMOND_CASSANDRA_PASSWORD_FILE', description: "file holding the Cassandra user's password", default: sec('cassandra.password'), documentedDefault: '' },
     { env: 'DIAMOND_CASSANDRA_TLS', description: '1 = connect to Cassandra over TLS (client_encryption_options), verifying its certificate', default: secured ? '1' : '0', documentedDefault: '0' },
     { env: 'DIAMOND_CASSANDRA_CA_FILE', description: "PEM file of the CA that signed Cassandra's certificate (with DIAMOND_CASSANDRA_TLS=1); empty = the system's CAs", default: sec('ca.pem'), documentedDefault: '' },
-    { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL; credentials in it (redis://[user]:password@host:port) take precedence over the password file', default: 'redis://127.0.0.1:16379' },
+    { env: 'DIAMOND_REDIS_URL', description: 'redis:// URL; credentials in it (redis://[user]:password@host:port) take precedence over the password file', default: `redis://127.0.0.1:${port(16379)}` },
     { env: 'DIAMOND_REDIS_USERNAME', description: 'Redis ACL user when DIAMOND_REDIS_URL names none; empty = the default user', default: secured ? LOCAL_SECURE_USER : '', documentedDefault: '' },
     { env: 'DIAMOND_REDIS_CA_FILE', description: "PEM file of the CA of a rediss:// server; empty = the system's CAs", default: '' },
-    { env: 'DIAMOND_REDIS_PASSWORD_FILE', description: 'file holding the Redis password when the URL carries none; `diamond services up` generates it (0600) for the local Redis, which requires it', default: join(resolve(env['DIAMOND_HOME']?.trim() || join(projectRoot, '.diamond')), 'redis.password') },
->>>>>>> wave9/secure
+    { env: 'DIAMOND_REDIS_PASSWORD_FILE', description: 'file holding the Redis password when the URL carries none; `diamond services up` generates it (0600) for the local Redis, which requires it', default: join(resolve(env['DIAMOND_HOME']?.trim() || defaultHome(env)), 'redis.password') },
     { env: 'DIAMOND_HTTP_HOST', description: 'interface the HTTP APIs listen on', default: '127.0.0.1' },
     { env: 'DIAMOND_INGEST_PORT', description: 'port of the HTTP ingest API (upstream)', default: String(port(18080)) },
     { env: 'DIAMOND_FEEDBACK_PORT', description: 'port of the customer feedback API (downstream)', default: String(port(18090)) },
@@ -520,6 +497,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
   };
   const driverMemory = jvmSize('DIAMOND_SPARK_DRIVER_MEMORY');
 
+  if (parseTopology(env['DIAMOND_TOPOLOGY']) === 'cluster' && read('DIAMOND_SECURITY') === '1') {
+    // Its listeners, certificates and users are made for one node per service.
+    throw new ConfigError('DIAMOND_SECURITY=1 with DIAMOND_TOPOLOGY=cluster', 'the secured local profile runs in the single topology only; use one or the other');
+  }
   const config: DiamondConfig = {
     projectRoot,
     home: resolve(read('DIAMOND_HOME')),
@@ -532,11 +513,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       brokers: brokers.map(formatHostPort),
       controllerPort: parsePort('DIAMOND_KAFKA_CONTROLLER_PORT', read('DIAMOND_KAFKA_CONTROLLER_PORT')),
       clientId: read('DIAMOND_KAFKA_CLIENT_ID'),
-<<<<<<< HEAD
       replicationFactor: parsePositiveInt('DIAMOND_KAFKA_REPLICATION_FACTOR', read('DIAMOND_KAFKA_REPLICATION_FACTOR')),
-=======
       security: kafkaSecurity(read, allowPlaintext),
->>>>>>> wave9/secure
     },
     registry: {
       url: registryUrl,
@@ -548,9 +526,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       localDataCenter: read('DIAMOND_CASSANDRA_LOCAL_DC'),
       storagePort: parsePort('DIAMOND_CASSANDRA_STORAGE_PORT', read('DIAMOND_CASSANDRA_STORAGE_PORT')),
       jmxPort: parsePort('DIAMOND_CASSANDRA_JMX_PORT', read('DIAMOND_CASSANDRA_JMX_PORT')),
-<<<<<<< HEAD
       replicationFactor: parsePositiveInt('DIAMOND_CASSANDRA_REPLICATION_FACTOR', read('DIAMOND_CASSANDRA_REPLICATION_FACTOR')),
-=======
       ...cassandraSecurity(read, allowPlaintext),
     },
     security: { localProfile: parseFlag('DIAMOND_SECURITY', read('DIAMOND_SECURITY')), dir: securityDir(env) },
@@ -559,7 +535,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DiamondConfig 
       username: redis.username ?? (read('DIAMOND_REDIS_USERNAME') || null),
       caFile: optionalFile(read('DIAMOND_REDIS_CA_FILE')),
       passwordFile: resolve(read('DIAMOND_REDIS_PASSWORD_FILE')),
->>>>>>> wave9/secure
     },
     http: {
       host: read('DIAMOND_HTTP_HOST'),

@@ -10,12 +10,8 @@ import { checkCassandra } from '../../shared/cassandra.ts';
 import { parseHostPort, type DiamondConfig } from '../../shared/config.ts';
 import { ServiceStartError, ServiceUnavailableError } from '../../shared/errors.ts';
 import { installMavenJars } from './artifacts.ts';
-<<<<<<< HEAD
 import { javaBinary, jvmMarker, numberedNodes, servicePaths, type LocalService, type ServiceNode } from './service.ts';
-=======
-import { javaBinary, jvmMarker, servicePaths, type LocalService } from './service.ts';
 import { cassandraAuthenticator, cassandraSecurityYaml, provisionCassandraRole } from './security.ts';
->>>>>>> wave9/secure
 import { Versions } from '../../shared/versions.ts';
 
 function nativeEndpoint(config: DiamondConfig): { host: string; port: number } {
@@ -151,11 +147,7 @@ export const cassandraService: LocalService = {
     const confDir = join(dataDir, 'conf');
     mkdirSync(confDir, { recursive: true });
     const yaml = join(confDir, 'cassandra.yaml');
-<<<<<<< HEAD
-    writeFileSync(yaml, cassandraYaml(config, node, dataDir));
-=======
-    writeFileSync(yaml, cassandraYaml(config, dataDir), { mode: 0o600 }); // secured: holds the keystore password
->>>>>>> wave9/secure
+    writeFileSync(yaml, cassandraYaml(config, node, dataDir), { mode: 0o600 }); // secured: holds the keystore password
     writeFileSync(join(confDir, 'logback.xml'), LOGBACK);
     return {
       command: javaBinary(config),

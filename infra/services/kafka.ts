@@ -121,12 +121,8 @@ export const kafkaService: LocalService = {
     mkdirSync(confDir, { recursive: true });
     const properties = join(confDir, 'server.properties');
     const log4j = join(confDir, 'log4j2.properties');
-<<<<<<< HEAD
-    writeFileSync(properties, serverProperties(config, node, logDir));
-=======
     // 0600: under DIAMOND_SECURITY=1 the file holds the broker's SCRAM password (security.ts).
-    writeFileSync(properties, serverProperties(config, logDir) + kafkaSecurityProperties(config, firstBroker(config).port).join('\n'), { mode: 0o600 });
->>>>>>> wave9/secure
+    writeFileSync(properties, serverProperties(config, node, logDir) + kafkaSecurityProperties(config, firstBroker(config).port).join('\n'), { mode: 0o600 });
     writeFileSync(log4j, LOG4J2);
     const jvm = [
       '-Xms512m', '-Xmx512m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true',
@@ -134,13 +130,7 @@ export const kafkaService: LocalService = {
     ];
     if (!existsSync(join(logDir, 'meta.properties'))) {
       ctx.onStep?.('formatting KRaft storage');
-<<<<<<< HEAD
-      await runLogged('kafka', javaBinary(config), [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(config), '-c', properties, '--ignore-formatted'], ctx);
-=======
-      // Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
-      const clusterId = randomBytes(16).toString('base64url');
-      await runLogged('kafka', javaBinary(config), [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties, '--ignore-formatted', ...kafkaScramFormatArgs(config)], ctx);
->>>>>>> wave9/secure
+      await runLogged('kafka', javaBinary(config), [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(config), '-c', properties, '--ignore-formatted', ...kafkaScramFormatArgs(config)], ctx);
     }
     return {
       command: javaBinary(config),

@@ -13,12 +13,8 @@ import { kafkaService } from './kafka.ts';
 import { isAlive, runningProcess, startDetached, stopProcess, tailFile } from '../../shared/process-group.ts';
 import { redisService } from './redis.ts';
 import { registryService } from './registry.ts';
-<<<<<<< HEAD
 import { serviceNodes, servicePaths, SERVICE_NAMES, type LocalService, type ServiceName, type ServiceNode } from './service.ts';
-=======
-import { servicePaths, SERVICE_NAMES, type LocalService, type ServiceName } from './service.ts';
 import { ensureSecurityFiles } from './security.ts';
->>>>>>> wave9/secure
 import { sparkService } from './spark.ts';
 
 const SERVICES: readonly LocalService[] = [redisService, kafkaService, registryService, cassandraService, sparkService];
