@@ -45,6 +45,11 @@ EXIT_OK, EXIT_PLATFORM, EXIT_USER_CODE, EXIT_INVALID = 0, 1, 2, 3
 # sysexits.h EX_TEMPFAIL ("try again later"); infra/orchestrator/outage.ts has the same number.
 EXIT_OUTAGE = 75
 
+# The state StreamExecution.stop() sets before it cancels (Spark 4.2's package): set alone, the
+# running batch finishes (end_after_running_batch). How long a query may take to end so.
+TERMINATED_STATE = "org.apache.spark.sql.execution.streaming.runtime.TERMINATED$"
+ENDING_PATIENCE_S = 30.0
+
 # Java exceptions (by class name: Py4J only gives us those) meaning Kafka could not be reached.
 KAFKA_OUTAGE_CLASSES = frozenset({
     "org.apache.kafka.common.errors.TimeoutException",
@@ -544,26 +549,55 @@ def run(args: argparse.Namespace) -> int:
         log.info("stop requested; finishing the current batch", extra={"fields": {**fields, "signal": signum, "finished_batch_id": finished_at_request[0]}})
         stop_requested.set()
 
+    def end_after_running_batch(query: Any) -> bool:
+        """Ends the query after the batch that runs, without cancelling it.
+
+        Structured Streaming has no graceful stop: query.stop() cancels the running batch,
+        and a Kafka sink task cancelled mid-write has already handed rows to its producer,
+        so running that batch again (finish_planned_batch) wrote them twice. Marking the
+        engine TERMINATED (StreamExecution.state, what stop() sets before it cancels) is
+        what the micro-batch loop checks before each batch and, in runBatch, before the
+        batch writes: a batch that writes finishes and commits, one that had not begun to
+        write interrupts itself (finish_planned_batch writes it, once), and an idle query
+        ends at its next trigger. False when this Spark lacks that internal: the caller
+        falls back to stop()."""
+        try:
+            jvm = spark.sparkContext._jvm
+            terminated = jvm.java.lang.Class.forName(TERMINATED_STATE).getField("MODULE$").get(None)
+            query._jsq.streamingQuery().state().set(terminated)
+            return True
+        except Exception as error:  # py4j: a renamed class or field in another Spark version
+            log.warning("cannot end the query after its running batch; stopping it instead", extra={"fields": {**fields, "error": str(error).splitlines()[0]}})
+            return False
+
     def run_until_stopped_or_failed(query: Any) -> Any | None:
         """None after a requested stop; the failed query otherwise.
 
-        A requested stop waits for a moment between two batches, or at most until the batch
-        that ran when the stop was asked for has finished: a query whose batches take longer
-        than its trigger interval (Spark: "Current batch is falling behind") starts each one
-        the moment the previous one ends, so no moment between them is ever seen, and the
-        stop used to wait until the orchestrator's grace ran out and it was killed. Stopped
-        inside the next batch, the stop is still exact: finish_planned_batch runs that batch
-        to its end."""
-        while query.isActive:
+        A requested stop lets the batch that runs finish and starts no other
+        (end_after_running_batch). Where that is not possible it waits for a moment between
+        two batches, or at most until the batch that ran when the stop was asked for has
+        finished: a query whose batches take longer than its trigger interval (Spark:
+        "Current batch is falling behind") starts each one the moment the previous one
+        ends, so no moment between them is ever seen. Stopped inside the next batch, no
+        record is lost (finish_planned_batch runs that batch to its end), but rows its
+        cancelled tasks had sent may be written twice, with the same feedback ids."""
+        ending_since: float | None = None
+        while True:
             try:
-                query.awaitTermination(0.05 if stop_requested.is_set() else 0.5)
+                if query.awaitTermination(0.05 if stop_requested.is_set() else 0.5):
+                    break
             except Exception:  # the query failed; its exception is read below
                 break
             if not stop_requested.is_set():
                 continue
+            if ending_since is None and end_after_running_batch(query):
+                ending_since = time.monotonic()
+                continue
+            if ending_since is not None and time.monotonic() - ending_since < ENDING_PATIENCE_S:
+                continue
             between = between_batches(query)
             requested_after = finished_at_request[0]
-            if between or (requested_after is not None and last_finished(query) > requested_after):
+            if ending_since is not None or between or (requested_after is not None and last_finished(query) > requested_after):
                 # Stop first, then let the listener report the last finished batch: waiting
                 # in between would let the next trigger start. Read once stopped: a batch may
                 # still have finished in the meantime, and its report must precede `stopped`.
@@ -575,6 +609,13 @@ def run(args: argparse.Namespace) -> int:
                 log.info("query stopped between batches" if between else "query stopped in the batch after the one running at the request",
                          extra={"fields": {**fields, "after_request_ms": int((stopping - stop_requested_at[0]) * 1000),
                                            "stop_ms": stopped_ms, "last_batch_id": finished, "reported": published}})
+                break
+        if ending_since is not None and stop_requested.is_set():
+            finished = last_finished(query)
+            published = await_published(finished)
+            log.info("query ended after its running batch",
+                     extra={"fields": {**fields, "after_request_ms": int((time.monotonic() - stop_requested_at[0]) * 1000),
+                                       "last_batch_id": finished, "reported": published}})
         return None if query.exception() is None or stop_requested.is_set() else query
 
     def await_published(batch_id: int) -> bool:
