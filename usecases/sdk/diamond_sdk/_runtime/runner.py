@@ -45,8 +45,9 @@ EXIT_OK, EXIT_PLATFORM, EXIT_USER_CODE, EXIT_INVALID = 0, 1, 2, 3
 # sysexits.h EX_TEMPFAIL ("try again later"); infra/orchestrator/outage.ts has the same number.
 EXIT_OUTAGE = 75
 
-# The state StreamExecution.stop() sets before it cancels (Spark 4.2's package): set alone, the
-# running batch finishes (end_after_running_batch). How long a query may take to end so.
+# The state StreamExecution.stop() sets before it cancels (Spark 4.2's package): set alone while
+# a batch writes, that batch finishes and is the last (end_after_running_batch). How long a
+# query may take to end so before it is stopped.
 TERMINATED_STATE = "org.apache.spark.sql.execution.streaming.runtime.TERMINATED$"
 ENDING_PATIENCE_S = 30.0
 
@@ -549,18 +550,24 @@ def run(args: argparse.Namespace) -> int:
         log.info("stop requested; finishing the current batch", extra={"fields": {**fields, "signal": signum, "finished_batch_id": finished_at_request[0]}})
         stop_requested.set()
 
+    def writing(query: Any) -> bool:
+        """Whether the query's batch is writing its output (its Spark job runs)."""
+        if not mode["direct"]:
+            return sink.in_batch.is_set()
+        # One query per driver, and its only Spark job per batch is the write.
+        return len(spark.sparkContext.statusTracker().getActiveJobsIds()) > 0
+
     def end_after_running_batch(query: Any) -> bool:
-        """Ends the query after the batch that runs, without cancelling it.
+        """Ends the query after the batch that writes, without cancelling it.
 
         Structured Streaming has no graceful stop: query.stop() cancels the running batch,
         and a Kafka sink task cancelled mid-write has already handed rows to its producer,
         so running that batch again (finish_planned_batch) wrote them twice. Marking the
         engine TERMINATED (StreamExecution.state, what stop() sets before it cancels) is
-        what the micro-batch loop checks before each batch and, in runBatch, before the
-        batch writes: a batch that writes finishes and commits, one that had not begun to
-        write interrupts itself (finish_planned_batch writes it, once), and an idle query
-        ends at its next trigger. False when this Spark lacks that internal: the caller
-        falls back to stop()."""
+        what the micro-batch loop checks before each batch: a batch that writes finishes,
+        commits, and is the last. Only while a batch writes: one marked while it is being
+        planned interrupts itself after its job may have been submitted, which then writes
+        unsupervised. False when this Spark lacks that internal (the caller stops)."""
         try:
             jvm = spark.sparkContext._jvm
             terminated = jvm.java.lang.Class.forName(TERMINATED_STATE).getField("MODULE$").get(None)
@@ -570,34 +577,52 @@ def run(args: argparse.Namespace) -> int:
             log.warning("cannot end the query after its running batch; stopping it instead", extra={"fields": {**fields, "error": str(error).splitlines()[0]}})
             return False
 
+    def execution_ended(query: Any) -> bool:
+        # Not awaitTermination: once marked, it answers "terminated" while the batch still runs.
+        return not query._jsq.streamingQuery().queryExecutionThread().isAlive()
+
     def run_until_stopped_or_failed(query: Any) -> Any | None:
         """None after a requested stop; the failed query otherwise.
 
-        A requested stop lets the batch that runs finish and starts no other
-        (end_after_running_batch). Where that is not possible it waits for a moment between
+        A requested stop lets the batch that writes finish and starts no other
+        (end_after_running_batch). A query with nothing to write is stopped between two
+        triggers. Where ending after a batch is not possible, it waits for a moment between
         two batches, or at most until the batch that ran when the stop was asked for has
-        finished: a query whose batches take longer than its trigger interval (Spark:
-        "Current batch is falling behind") starts each one the moment the previous one
-        ends, so no moment between them is ever seen. Stopped inside the next batch, no
-        record is lost (finish_planned_batch runs that batch to its end), but rows its
-        cancelled tasks had sent may be written twice, with the same feedback ids."""
+        finished: a query whose batches take longer than its trigger interval starts each
+        one the moment the previous one ends, so no moment between them is ever seen.
+        Stopped inside the next batch, no record is lost (finish_planned_batch runs that
+        batch to its end), but rows its cancelled tasks had sent are written twice, with
+        the same feedback ids."""
         ending_since: float | None = None
+        seen_stop_at: float | None = None
+        graceful = True
+        idle_patience_s = trigger_ms / 1000 + 0.2  # a trigger with no write: nothing to write
         while True:
             try:
-                if query.awaitTermination(0.05 if stop_requested.is_set() else 0.5):
+                if ending_since is not None:
+                    if execution_ended(query):
+                        break
+                    time.sleep(0.02)
+                elif query.awaitTermination(0.01 if stop_requested.is_set() else 0.5):
                     break
             except Exception:  # the query failed; its exception is read below
                 break
             if not stop_requested.is_set():
                 continue
-            if ending_since is None and end_after_running_batch(query):
-                ending_since = time.monotonic()
+            now = time.monotonic()
+            seen_stop_at = seen_stop_at if seen_stop_at is not None else now
+            if ending_since is not None and now - ending_since < ENDING_PATIENCE_S:
                 continue
-            if ending_since is not None and time.monotonic() - ending_since < ENDING_PATIENCE_S:
-                continue
+            if ending_since is None and graceful and writing(query):
+                if end_after_running_batch(query):
+                    ending_since = now
+                    continue
+                graceful = False
             between = between_batches(query)
             requested_after = finished_at_request[0]
-            if ending_since is not None or between or (requested_after is not None and last_finished(query) > requested_after):
+            idle = graceful and now - seen_stop_at >= idle_patience_s and between
+            late = not graceful and (between or (requested_after is not None and last_finished(query) > requested_after))
+            if ending_since is not None or idle or late:
                 # Stop first, then let the listener report the last finished batch: waiting
                 # in between would let the next trigger start. Read once stopped: a batch may
                 # still have finished in the meantime, and its report must precede `stopped`.
@@ -609,6 +634,7 @@ def run(args: argparse.Namespace) -> int:
                 log.info("query stopped between batches" if between else "query stopped in the batch after the one running at the request",
                          extra={"fields": {**fields, "after_request_ms": int((stopping - stop_requested_at[0]) * 1000),
                                            "stop_ms": stopped_ms, "last_batch_id": finished, "reported": published}})
+                ending_since = None
                 break
         if ending_since is not None and stop_requested.is_set():
             finished = last_finished(query)
