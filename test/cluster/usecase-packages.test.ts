@@ -67,8 +67,9 @@ test('a use case with its own requirements on the cluster: its packages reach th
 
   // How: the executor of this job (the only application with the archive) names it first on
   // its PYTHONPATH, and holds it unpacked in its working folder on the worker.
-  const shipped = executors().filter((e) => e.pythonPath.split(':')[0] === ARCHIVE_ALIAS);
-  t.log(`executors on the workers: ${JSON.stringify(executors().map((e) => ({ pid: e.pid, appId: e.appId, cwd: e.cwd })))}`);
+  const running = executors();
+  t.log(`executors on the workers: ${JSON.stringify(running.map((e) => ({ pid: e.pid, appId: e.appId, cwd: e.cwd })))}`);
+  const shipped = running.filter((e) => e.pythonPath.split(':')[0] === ARCHIVE_ALIAS);
   t.is(shipped.length, 1, 'one executor, the job\'s, has the use case\'s archive on its PYTHONPATH');
   t.regex(shipped[0]?.cwd ?? '', /spark-workers\/spark-worker-\d+\//, 'it runs in a worker\'s folder');
   t.true(existsSync(join(shipped[0]!.cwd, ARCHIVE_ALIAS, 'humanize')), 'the archive is unpacked there with humanize in it');

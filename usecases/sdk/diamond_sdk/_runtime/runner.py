@@ -594,7 +594,6 @@ def run(args: argparse.Namespace) -> int:
         batch to its end), but rows its cancelled tasks had sent are written twice, with
         the same feedback ids."""
         ending_since: float | None = None
-        seen_stop_at: float | None = None
         graceful = True
         idle_patience_s = trigger_ms / 1000 + 0.2  # a trigger with no write: nothing to write
         while True:
@@ -610,7 +609,6 @@ def run(args: argparse.Namespace) -> int:
             if not stop_requested.is_set():
                 continue
             now = time.monotonic()
-            seen_stop_at = seen_stop_at if seen_stop_at is not None else now
             if ending_since is not None and now - ending_since < ENDING_PATIENCE_S:
                 continue
             if ending_since is None and graceful and writing(query):
@@ -620,7 +618,7 @@ def run(args: argparse.Namespace) -> int:
                 graceful = False
             between = between_batches(query)
             requested_after = finished_at_request[0]
-            idle = graceful and now - seen_stop_at >= idle_patience_s and between
+            idle = graceful and now - stop_requested_at[0] >= idle_patience_s and between
             late = not graceful and (between or (requested_after is not None and last_finished(query) > requested_after))
             if ending_since is not None or idle or late:
                 # Stop first, then let the listener report the last finished batch: waiting
